@@ -72,7 +72,11 @@ pub fn parse(line: &str) -> Result<Input<'_>, CommandError<'_>> {
         return Ok(Input::Empty);
     }
     if line.starts_with("//") {
-        return Ok(if line.len() > 2 { Input::Say(&line[1..]) } else { Input::Empty });
+        return Ok(if line.len() > 2 {
+            Input::Say(&line[1..])
+        } else {
+            Input::Empty
+        });
     }
     let Some(body) = line.strip_prefix('/') else {
         return Ok(Input::Say(line));
@@ -159,15 +163,24 @@ mod tests {
     #[test]
     fn commands() {
         assert_eq!(parse("/nick bob"), Ok(Input::Command(Command::Nick("bob"))));
-        assert_eq!(parse("/NICK  bob "), Ok(Input::Command(Command::Nick("bob"))));
+        assert_eq!(
+            parse("/NICK  bob "),
+            Ok(Input::Command(Command::Nick("bob")))
+        );
         assert_eq!(parse("/who"), Ok(Input::Command(Command::Who)));
         assert_eq!(
             parse("/msg bob  hi  there"),
-            Ok(Input::Command(Command::Msg { to: "bob", text: "hi  there" }))
+            Ok(Input::Command(Command::Msg {
+                to: "bob",
+                text: "hi  there"
+            }))
         );
         assert_eq!(parse("/me waves"), Ok(Input::Command(Command::Me("waves"))));
         assert_eq!(parse("/quit"), Ok(Input::Command(Command::Quit(None))));
-        assert_eq!(parse("/quit gone fishing"), Ok(Input::Command(Command::Quit(Some("gone fishing")))));
+        assert_eq!(
+            parse("/quit gone fishing"),
+            Ok(Input::Command(Command::Quit(Some("gone fishing"))))
+        );
         assert_eq!(parse("/help"), Ok(Input::Command(Command::Help)));
     }
 
@@ -178,7 +191,10 @@ mod tests {
         assert_eq!(parse("/nick"), Err(CommandError::Usage("/nick NAME")));
         assert_eq!(parse("/nick a b"), Err(CommandError::Usage("/nick NAME")));
         assert_eq!(parse("/nick b@d"), Err(CommandError::BadName("b@d")));
-        assert_eq!(parse("/msg bob"), Err(CommandError::Usage("/msg NAME TEXT")));
+        assert_eq!(
+            parse("/msg bob"),
+            Err(CommandError::Usage("/msg NAME TEXT"))
+        );
         assert_eq!(parse("/msg"), Err(CommandError::Usage("/msg NAME TEXT")));
         assert_eq!(parse("/me"), Err(CommandError::Usage("/me TEXT")));
         assert_eq!(
@@ -201,7 +217,10 @@ mod tests {
 
     #[test]
     fn sanitize_strips_terminal_controls() {
-        assert!(matches!(sanitize("plain\ttext"), Cow::Borrowed("plain\ttext")));
+        assert!(matches!(
+            sanitize("plain\ttext"),
+            Cow::Borrowed("plain\ttext")
+        ));
         assert_eq!(sanitize("\x1b[2Jred\x07\x7f"), "[2Jred");
         assert_eq!(sanitize("a\u{9b}31mb"), "a31mb");
         assert_eq!(sanitize("x\u{202E}y"), "xy");

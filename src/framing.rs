@@ -205,7 +205,10 @@ mod tests {
 
     #[test]
     fn joins_fragments() {
-        assert_eq!(run(&[b"he", b"l", b"lo\r", b"\nx\n"], 10), vec![line("hello"), line("x")]);
+        assert_eq!(
+            run(&[b"he", b"l", b"lo\r", b"\nx\n"], 10),
+            vec![line("hello"), line("x")]
+        );
     }
 
     #[test]
@@ -215,7 +218,10 @@ mod tests {
 
     #[test]
     fn overlong_line_in_one_chunk() {
-        assert_eq!(run(&[b"0123456789X\nok\n"], 10), vec![Out::TooLong, line("ok")]);
+        assert_eq!(
+            run(&[b"0123456789X\nok\n"], 10),
+            vec![Out::TooLong, line("ok")]
+        );
     }
 
     #[test]
@@ -226,7 +232,10 @@ mod tests {
 
     #[test]
     fn exact_limit_with_crlf_is_accepted() {
-        assert_eq!(run(&[b"0123456789", b"\r", b"\n"], 10), vec![line("0123456789")]);
+        assert_eq!(
+            run(&[b"0123456789", b"\r", b"\n"], 10),
+            vec![line("0123456789")]
+        );
     }
 
     #[test]
@@ -280,7 +289,10 @@ mod tests {
             }
             ControlFlow::Continue(())
         });
-        assert_eq!(got, vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec(), b"d".to_vec()]);
+        assert_eq!(
+            got,
+            vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec(), b"d".to_vec()]
+        );
     }
 
     /// The reference: split the whole stream at once.
@@ -290,7 +302,11 @@ mod tests {
         let tail = parts.pop().unwrap_or_default();
         for p in parts {
             let p = p.strip_suffix(b"\r").unwrap_or(p);
-            out.push(if p.len() > max { Out::TooLong } else { Out::Line(p.to_vec()) });
+            out.push(if p.len() > max {
+                Out::TooLong
+            } else {
+                Out::Line(p.to_vec())
+            });
         }
         // An unterminated tail is not a line yet, but is reported as soon as it is too long.
         if tail.len() > max + 1 {

@@ -10,7 +10,8 @@
 //!
 //! Join notices are coalesced: clients that join between two calls to [`Hub::end_turn`] are
 //! announced in one line (`* a, b, c joined`, at most [`JOIN_NAMES_SHOWN`] names then
-//! `and N more`), so a burst of N joins costs O(N) lines per member, not O(N) lines per join.
+//! `and N more`), so a burst of N joins costs each member one line per turn, not one per join.
+//! Each newcomer of a batch hears of those who joined after it, as if they had come one by one.
 //! Pending joins are always announced before any other line, so no one sees a message from a
 //! client whose join they have not seen.
 
@@ -181,7 +182,11 @@ impl Hub {
         if self.members.len() <= id {
             self.members.resize_with(id + 1, || None);
         }
-        self.members[id] = Some(Member { name, slot: self.online.len(), announced: false });
+        self.members[id] = Some(Member {
+            name,
+            slot: self.online.len(),
+            announced: false,
+        });
         self.online.push(id);
         self.pending_joins.push(id);
         out.send(id, &line(welcome.as_bytes()));
@@ -198,7 +203,9 @@ impl Hub {
     }
 
     fn line(&mut self, id: ClientId, bytes: &[u8], out: &mut impl Outbox) {
-        let Some(member) = self.members.get(id).and_then(Option::as_ref) else { return };
+        let Some(member) = self.members.get(id).and_then(Option::as_ref) else {
+            return;
+        };
         let Ok(text) = std::str::from_utf8(bytes) else {
             out.send(id, &line(b"! invalid UTF-8, line not relayed\n"));
             return;
@@ -208,7 +215,10 @@ impl Hub {
         match command::parse(&text) {
             Ok(Input::Empty) => {}
             Ok(Input::Say(said)) => {
-                let msg = format(&mut self.scratch, &[b"<", member.name.as_bytes(), b"> ", said.as_bytes()]);
+                let msg = format(
+                    &mut self.scratch,
+                    &[b"<", member.name.as_bytes(), b"> ", said.as_bytes()],
+                );
                 self.broadcast(Some(id), &msg, out);
             }
             Ok(Input::Command(cmd)) => self.command(id, cmd, out),
@@ -221,7 +231,8 @@ impl Hub {
         match cmd {
             Command::Nick(new) => self.rename(id, &name, new, out),
             Command::Who => {
-                let mut names: Vec<&str> = self.online.iter().filter_map(|&i| self.name(i)).collect();
+                let mut names: Vec<&str> =
+                    self.online.iter().filter_map(|&i| self.name(i)).collect();
                 names.sort_unstable_by_key(|n| n.to_ascii_lowercase());
                 let msg = format!("* online ({}): {}\n", names.len(), names.join(", "));
                 out.send(id, &line(msg.as_bytes()));
@@ -229,13 +240,19 @@ impl Hub {
             Command::Msg { to, text } => match self.by_name.get(to.to_ascii_lowercase().as_str()) {
                 Some(&target) => {
                     self.announce_joins(out);
-                    let msg = format(&mut self.scratch, &[b"*", name.as_bytes(), b"* ", text.as_bytes()]);
+                    let msg = format(
+                        &mut self.scratch,
+                        &[b"*", name.as_bytes(), b"* ", text.as_bytes()],
+                    );
                     out.send(target, &msg);
                 }
                 None => self.error(id, &format_args!("no such user: {to}"), out),
             },
             Command::Me(text) => {
-                let msg = format(&mut self.scratch, &[b"* ", name.as_bytes(), b" ", text.as_bytes()]);
+                let msg = format(
+                    &mut self.scratch,
+                    &[b"* ", name.as_bytes(), b" ", text.as_bytes()],
+                );
                 self.broadcast(Some(id), &msg, out);
             }
             Command::Quit(reason) => {
@@ -243,7 +260,10 @@ impl Hub {
                 self.remove(id, reason, out);
             }
             Command::Help => {
-                out.send(id, &format(&mut self.scratch, &[b"* ", command::HELP.as_bytes()]));
+                out.send(
+                    id,
+                    &format(&mut self.scratch, &[b"* ", command::HELP.as_bytes()]),
+                );
             }
         }
     }
@@ -257,15 +277,24 @@ impl Hub {
             _ => {}
         }
         if old == new {
-            return out.send(id, &format(&mut self.scratch, &[b"* you are now ", new.as_bytes()]));
+            return out.send(
+                id,
+                &format(&mut self.scratch, &[b"* you are now ", new.as_bytes()]),
+            );
         }
         self.by_name.remove(old.to_ascii_lowercase().as_str());
         self.by_name.insert(key, id);
         if let Some(Some(m)) = self.members.get_mut(id) {
             m.name = new.into();
         }
-        out.send(id, &format(&mut self.scratch, &[b"* you are now ", new.as_bytes()]));
-        let notice = format(&mut self.scratch, &[b"* ", old.as_bytes(), b" is now ", new.as_bytes()]);
+        out.send(
+            id,
+            &format(&mut self.scratch, &[b"* you are now ", new.as_bytes()]),
+        );
+        let notice = format(
+            &mut self.scratch,
+            &[b"* ", old.as_bytes(), b" is now ", new.as_bytes()],
+        );
         self.broadcast(Some(id), &notice, out);
     }
 
@@ -282,14 +311,17 @@ impl Hub {
 
     /// Forgets `id`, tells the others why it left, and has the driver close it.
     fn remove(&mut self, id: ClientId, reason: Option<&str>, out: &mut impl Outbox) {
-        let Some(member) = self.members.get_mut(id).and_then(Option::take) else { return };
+        let Some(member) = self.members.get_mut(id).and_then(Option::take) else {
+            return;
+        };
         self.online.swap_remove(member.slot);
         if let Some(&moved) = self.online.get(member.slot) {
             if let Some(Some(m)) = self.members.get_mut(moved) {
                 m.slot = member.slot;
             }
         }
-        self.by_name.remove(member.name.to_ascii_lowercase().as_str());
+        self.by_name
+            .remove(member.name.to_ascii_lowercase().as_str());
         out.close(id);
         if !member.announced {
             // Never announced: its leaving is not news either.
@@ -297,8 +329,20 @@ impl Hub {
             return;
         }
         let msg = match reason {
-            Some(r) => format(&mut self.scratch, &[b"* ", member.name.as_bytes(), b" left (", r.as_bytes(), b")"]),
-            None => format(&mut self.scratch, &[b"* ", member.name.as_bytes(), b" left"]),
+            Some(r) => format(
+                &mut self.scratch,
+                &[
+                    b"* ",
+                    member.name.as_bytes(),
+                    b" left (",
+                    r.as_bytes(),
+                    b")",
+                ],
+            ),
+            None => format(
+                &mut self.scratch,
+                &[b"* ", member.name.as_bytes(), b" left"],
+            ),
         };
         self.broadcast(None, &msg, out);
     }
@@ -318,11 +362,33 @@ impl Hub {
         }
     }
 
+    /// Tells the room who joined since the last announcement: one line for those already
+    /// there; each newcomer of the batch hears of those who came after it.
     fn announce_joins(&mut self, out: &mut impl Outbox) {
         if self.pending_joins.is_empty() {
             return;
         }
         let joined = std::mem::take(&mut self.pending_joins);
+        let msg = self.joined_line(&joined);
+        for &to in &self.online {
+            if self.member(to).is_some_and(|m| m.announced) {
+                out.send(to, &msg);
+            }
+        }
+        for (i, &id) in joined.iter().enumerate() {
+            if i + 1 < joined.len() {
+                out.send(id, &self.joined_line(&joined[i + 1..]));
+            }
+        }
+        for id in joined {
+            if let Some(Some(m)) = self.members.get_mut(id) {
+                m.announced = true;
+            }
+        }
+    }
+
+    /// `* a, b and 3 more joined`.
+    fn joined_line(&self, joined: &[ClientId]) -> Line {
         let mut text = String::from("* ");
         for (i, &id) in joined.iter().take(JOIN_NAMES_SHOWN).enumerate() {
             if i > 0 {
@@ -334,19 +400,8 @@ impl Hub {
             text.push_str(&format!(" and {} more", joined.len() - JOIN_NAMES_SHOWN));
         }
         text.push_str(" joined\n");
-        let msg = line(text.as_bytes());
-        for &to in &self.online {
-            if self.member(to).is_some_and(|m| m.announced) {
-                out.send(to, &msg);
-            }
-        }
-        for id in joined {
-            if let Some(Some(m)) = self.members.get_mut(id) {
-                m.announced = true;
-            }
-        }
+        line(text.as_bytes())
     }
-
 }
 
 /// Concatenates `parts` and a `\n` into one shared line, using `scratch` as the work space.

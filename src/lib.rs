@@ -2,7 +2,14 @@
 //!
 //! - [`framing`] and [`command`]: the wire protocol, as pure functions.
 //! - [`hub`]: the chat rules, sans-IO: events in, deliveries out.
+//! - [`poll_server`] and [`thread_server`]: the two concurrency models that drive the hub.
+//! - [`config`], [`net`], [`shutdown`]: options, socket plumbing, graceful stop.
 
 pub mod command;
+pub mod config;
 pub mod framing;
 pub mod hub;
+pub mod net;
+pub mod poll_server;
+pub mod shutdown;
+pub mod thread_server;

@@ -14,7 +14,8 @@ struct Recorder {
 impl Outbox for Recorder {
     fn send(&mut self, to: ClientId, line: &Line) {
         assert!(!self.closed.contains(&to), "sent to closed client {to}");
-        self.sent.push((to, String::from_utf8(line.to_vec()).unwrap()));
+        self.sent
+            .push((to, String::from_utf8(line.to_vec()).unwrap()));
     }
     fn close(&mut self, who: ClientId) {
         self.closed.insert(who);
@@ -24,14 +25,21 @@ impl Outbox for Recorder {
 impl Recorder {
     /// Lines sent to `to` since the last call, without their `\n`.
     fn take(&mut self, to: ClientId) -> Vec<String> {
-        let (mine, rest) = std::mem::take(&mut self.sent).into_iter().partition(|(t, _)| *t == to);
+        let (mine, rest) = std::mem::take(&mut self.sent)
+            .into_iter()
+            .partition(|(t, _)| *t == to);
         self.sent = rest;
-        mine.into_iter().map(|(_, l): (_, String)| l.trim_end_matches('\n').to_string()).collect()
+        mine.into_iter()
+            .map(|(_, l): (_, String)| l.trim_end_matches('\n').to_string())
+            .collect()
     }
 }
 
 fn hub() -> Hub {
-    Hub::new(HubConfig { max_clients: 100, max_line: 4096 })
+    Hub::new(HubConfig {
+        max_clients: 100,
+        max_line: 4096,
+    })
 }
 
 /// A hub with `n` announced clients 0..n and a clean recorder.
@@ -54,7 +62,10 @@ fn say(h: &mut Hub, r: &mut Recorder, id: ClientId, text: &str) {
 fn welcome_names_the_client_and_counts_the_room() {
     let (mut h, mut r) = room(2);
     h.handle(Event::Connected(7), &mut r);
-    assert_eq!(r.take(7), ["* welcome guest3, 3 online; type /help for commands"]);
+    assert_eq!(
+        r.take(7),
+        ["* welcome guest3, 3 online; type /help for commands"]
+    );
     h.end_turn(&mut r);
     assert_eq!(r.take(0), ["* guest3 joined"]);
     assert_eq!(r.take(1), ["* guest3 joined"]);
@@ -92,8 +103,18 @@ fn joins_in_one_turn_are_coalesced_and_precede_other_lines() {
     assert_eq!(got.len(), 1);
     assert!(got[0].starts_with("* guest2, guest3, "), "{got:?}");
     assert!(got[0].ends_with(", guest21 and 10 more joined"), "{got:?}");
-    // The joiners get the message, not a notice about themselves.
-    assert_eq!(r.take(5), ["<guest1> hi"]);
+    // Each joiner hears of those who came after it, then gets the message.
+    assert_eq!(
+        r.take(5),
+        [
+            "* guest7, guest8, guest9, guest10, guest11, guest12, guest13, \
+        guest14, guest15, guest16, guest17, guest18, guest19, guest20, guest21, guest22, guest23, \
+        guest24, guest25, guest26 and 5 more joined",
+            "<guest1> hi"
+        ]
+    );
+    assert_eq!(r.take(29), ["* guest31 joined", "<guest1> hi"]);
+    assert_eq!(r.take(30), ["<guest1> hi"]);
     r.sent.clear();
     h.end_turn(&mut r);
     assert!(r.sent.is_empty());
@@ -120,9 +141,16 @@ fn nick_renames_and_tells_the_others() {
     assert_eq!(r.take(0), ["* you are now ALICE"]);
     assert_eq!(r.take(1), ["* Alice is now ALICE"]);
     say(&mut h, &mut r, 1, "/nick guest1");
-    assert_eq!(r.take(1), ["* you are now guest1"], "the old name is free again");
+    assert_eq!(
+        r.take(1),
+        ["* you are now guest1"],
+        "the old name is free again"
+    );
     say(&mut h, &mut r, 1, "/nick bad!name");
-    assert_eq!(r.take(1), ["! invalid name: bad!name (1 to 32 letters, digits, _ or -)"]);
+    assert_eq!(
+        r.take(1),
+        ["! invalid name: bad!name (1 to 32 letters, digits, _ or -)"]
+    );
     say(&mut h, &mut r, 1, "/nick");
     assert_eq!(r.take(1), ["! usage: /nick NAME"]);
 }
@@ -132,7 +160,10 @@ fn guest_names_skip_names_in_use() {
     let (mut h, mut r) = room(1);
     say(&mut h, &mut r, 0, "/nick GUEST2");
     h.handle(Event::Connected(1), &mut r);
-    assert_eq!(r.take(1), ["* welcome guest3, 2 online; type /help for commands"]);
+    assert_eq!(
+        r.take(1),
+        ["* welcome guest3, 2 online; type /help for commands"]
+    );
 }
 
 #[test]
@@ -209,7 +240,10 @@ fn bad_input_is_refused_to_the_sender_only() {
 
 #[test]
 fn a_full_server_refuses_and_closes() {
-    let mut h = Hub::new(HubConfig { max_clients: 2, max_line: 10 });
+    let mut h = Hub::new(HubConfig {
+        max_clients: 2,
+        max_line: 10,
+    });
     let mut r = Recorder::default();
     for id in 0..3 {
         h.handle(Event::Connected(id), &mut r);
@@ -225,7 +259,10 @@ fn a_full_server_refuses_and_closes() {
 fn removal_reasons_are_told() {
     let (mut h, mut r) = room(4);
     h.handle(Event::Disconnected(0, Leave::TooSlow), &mut r);
-    assert!(r.take(0).is_empty(), "a client too slow to read is told nothing");
+    assert!(
+        r.take(0).is_empty(),
+        "a client too slow to read is told nothing"
+    );
     assert_eq!(r.take(3), ["* guest1 left (too slow)"]);
     r.sent.clear();
     h.handle(Event::Disconnected(1, Leave::Flooding), &mut r);
@@ -257,7 +294,13 @@ fn ids_can_be_reused_after_a_disconnect() {
     h.handle(Event::Connected(1), &mut r);
     h.end_turn(&mut r);
     say(&mut h, &mut r, 0, "x");
-    assert_eq!(r.take(1), ["* welcome guest3, 2 online; type /help for commands", "<guest1> x"]);
+    assert_eq!(
+        r.take(1),
+        [
+            "* welcome guest3, 2 online; type /help for commands",
+            "<guest1> x"
+        ]
+    );
 }
 
 /// One step of a random session.

@@ -1,0 +1,83 @@
+//! The server's command line: address, concurrency model, limits, logging.
+
+use clap::{Parser, ValueEnum};
+
+use crate::hub::HubConfig;
+
+/// Which concurrency model serves the clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// One thread, one mio::Poll loop, every socket non-blocking.
+    Poll,
+    /// The report's design: blocking sockets, threads per client.
+    Threads,
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Poll => "poll",
+            Mode::Threads => "threads",
+        })
+    }
+}
+
+/// chatd: a group chat over TCP. Every line a client sends reaches every other client.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "chatd", version)]
+pub struct ServerConfig {
+    /// Address to listen on (IPv4 or IPv6, e.g. ::1).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on; 0 picks a free one (the address is printed on start).
+    #[arg(long, default_value_t = 12345)]
+    pub port: u16,
+    /// Concurrency model.
+    #[arg(long, value_enum, default_value_t = Mode::Poll)]
+    pub mode: Mode,
+    /// Longest accepted line, in bytes (without its newline).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_line: u32,
+    /// Most bytes queued for one client before it is dropped as too slow.
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_backlog: u32,
+    /// Most clients at once; one more is told `! server full` and closed.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_clients: usize,
+    /// Length of the kernel's queue of connections not yet accepted (capped by
+    /// net.core.somaxconn).
+    #[arg(long, default_value_t = 4096)]
+    pub listen_backlog: i32,
+    /// Stack size of each thread in threads mode, in KiB.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(16..))]
+    pub thread_stack: u32,
+    /// Log level: error, warn, info, debug or trace.
+    #[arg(long, default_value = "info")]
+    pub log_level: log::LevelFilter,
+    /// Log more: each message at debug (-v), or everything (-vv).
+    #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Log only warnings and errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl ServerConfig {
+    /// The level in force once -v and -q are applied.
+    pub fn effective_log_level(&self) -> log::LevelFilter {
+        use log::LevelFilter::*;
+        match (self.quiet, self.verbose) {
+            (true, _) => Warn,
+            (false, 0) => self.log_level,
+            (false, 1) => self.log_level.max(Debug),
+            _ => Trace,
+        }
+    }
+
+    pub fn hub_config(&self) -> HubConfig {
+        HubConfig {
+            max_clients: self.max_clients,
+            max_line: self.max_line as usize,
+        }
+    }
+}

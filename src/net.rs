@@ -1,0 +1,89 @@
+//! Socket plumbing shared by both concurrency models: the listening socket, per-connection socket
+//! options, and a reserved descriptor for riding out descriptor exhaustion.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// Binds and listens on `host:port` with a listen queue of `backlog` connections (std's own
+/// `TcpListener::bind` asks for 128, too few for a burst of clients connecting at once).
+pub fn listen(host: &str, port: u16, backlog: i32) -> io::Result<TcpListener> {
+    let addr = (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address found"))?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    Ok(socket.into())
+}
+
+/// Options for an accepted connection: no Nagle delay (chat lines are small and latency
+/// matters), and TCP keepalive so that dead peers are eventually noticed.
+pub fn tune(stream: &impl std::os::fd::AsFd) {
+    let stream = socket2::SockRef::from(stream);
+    let _ = stream.set_tcp_nodelay(true);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(std::time::Duration::from_secs(60))
+        .with_interval(std::time::Duration::from_secs(10));
+    let _ = stream.set_tcp_keepalive(&keepalive);
+}
+
+/// An address that reaches `listening` from this machine (the unspecified address becomes
+/// loopback).
+pub fn local_peer(listening: SocketAddr) -> SocketAddr {
+    let mut addr = listening;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    addr
+}
+
+/// True for "this process (or the system) has no descriptor left".
+pub fn out_of_descriptors(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(code) if code == 24 /* EMFILE */ || code == 23 /* ENFILE */)
+}
+
+/// One descriptor held in reserve. When accept fails for want of descriptors, the reserve is
+/// let go so that the waiting connection can be accepted, told `! server full` and closed,
+/// instead of staying in the queue and waking the accept loop forever.
+pub struct SpareFd(Option<File>);
+
+impl SpareFd {
+    pub fn new() -> SpareFd {
+        SpareFd(File::open("/dev/null").ok())
+    }
+
+    /// Accepts one waiting connection with the reserved descriptor and turns it away.
+    /// Returns false when that was not possible either.
+    pub fn turn_away<S: Write>(&mut self, accept: impl FnOnce() -> io::Result<S>) -> bool {
+        if self.0.take().is_none() {
+            self.0 = File::open("/dev/null").ok();
+            return false;
+        }
+        let turned_away = match accept() {
+            Ok(mut stream) => {
+                let _ = stream.write(b"! server full\n");
+                true
+            }
+            Err(_) => false,
+        };
+        self.0 = File::open("/dev/null").ok();
+        turned_away
+    }
+}
+
+impl Default for SpareFd {
+    fn default() -> Self {
+        SpareFd::new()
+    }
+}

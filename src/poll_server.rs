@@ -1,0 +1,538 @@
+//! `--mode poll`: one thread, one `mio::Poll` loop, every socket non-blocking.
+//!
+//! Each turn of the loop:
+//! 1. read every ready socket (at most [`READS_PER_TURN`] reads each, so no sender starves the
+//!    others) into one loop-wide scratch buffer, frame its lines and hand them to the [`Hub`],
+//!    whose deliveries are appended to the recipients' output buffers;
+//! 2. tell the hub about clients that went away meanwhile (closed, failed, too slow);
+//! 3. write each recipient's pending bytes once: one `write` per recipient per turn, however
+//!    many messages it got in that turn.
+//!
+//! An idle connection holds no buffer: the framer keeps only an unfinished line, and output
+//! buffers come from a small pool while output is pending. Writable interest is registered only
+//! while a socket has output it could not take.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream, UnixStream};
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use crate::config::ServerConfig;
+use crate::framing::{Frame, LineFramer};
+use crate::hub::{ClientId, Event, Hub, Leave, Line, Outbox};
+use crate::net::{self, SpareFd};
+use crate::shutdown::DRAIN_TIME;
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const STOP: Token = Token(usize::MAX - 2);
+/// The loop-wide read buffer.
+const SCRATCH: usize = 64 * 1024;
+/// Reads of one socket per turn before the others get their turn.
+pub const READS_PER_TURN: usize = 4;
+/// How long a closing connection may take to flush and to close its side.
+const LINGER: Duration = Duration::from_secs(2);
+/// After accept failed for want of descriptors, wait this long before trying again.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// Runs the poll server until SIGINT or SIGTERM arrives on `stop`.
+pub fn run(
+    listener: std::net::TcpListener,
+    config: &ServerConfig,
+    stop: std::os::unix::net::UnixStream,
+) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    stop.set_nonblocking(true)?;
+    let poll = Poll::new()?;
+    let mut listener = TcpListener::from_std(listener);
+    let mut stop = UnixStream::from_std(stop);
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    poll.registry()
+        .register(&mut stop, STOP, Interest::READABLE)?;
+    let mut server = Server {
+        hub: Hub::new(config.hub_config()),
+        io: Io {
+            conns: Slab::new(),
+            dirty: Vec::new(),
+            gone: Vec::new(),
+            pool: BufPool::default(),
+            max_backlog: config.max_backlog as usize,
+        },
+        poll,
+        listener: Some(listener),
+        _stop: stop,
+        scratch: vec![0; SCRATCH].into_boxed_slice(),
+        max_line: config.max_line as usize,
+        again: Vec::new(),
+        lingering: Vec::new(),
+        accept_paused_until: None,
+        spare: SpareFd::new(),
+        stopping_at: None,
+    };
+    server.run()
+}
+
+enum State {
+    /// Reading and writing.
+    Open,
+    /// The hub is done with it: flush what is queued, then close our side.
+    Flushing { since: Instant },
+    /// Our side is closed: read and discard until the peer closes too (closing with unread
+    /// input would reset the connection and could destroy the last lines in flight).
+    Draining { since: Instant },
+    /// Failed or dropped: remove without flushing.
+    Dead,
+}
+
+struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    framer: LineFramer,
+    /// Bytes queued for the client; no allocation while empty.
+    out: Vec<u8>,
+    state: State,
+    /// WRITABLE interest is registered.
+    writable: bool,
+    /// In `Io::dirty`.
+    dirty: bool,
+}
+
+/// Output buffers are lent to connections only while they have output pending.
+#[derive(Default)]
+struct BufPool {
+    free: Vec<Vec<u8>>,
+}
+
+impl BufPool {
+    const KEEP: usize = 256;
+    const KEEP_CAPACITY: usize = 64 * 1024;
+
+    fn get(&mut self) -> Vec<u8> {
+        self.free.pop().unwrap_or_else(|| Vec::with_capacity(4096))
+    }
+
+    fn put(&mut self, mut buf: Vec<u8>) {
+        if buf.capacity() != 0
+            && buf.capacity() <= Self::KEEP_CAPACITY
+            && self.free.len() < Self::KEEP
+        {
+            buf.clear();
+            self.free.push(buf);
+        }
+    }
+}
+
+/// The connections and what the hub asked of them: the [`Outbox`] of poll mode.
+struct Io {
+    conns: Slab<Conn>,
+    /// Connections with output to write (or to close) at the end of the turn.
+    dirty: Vec<usize>,
+    /// Connections gone that the hub has not been told about yet.
+    gone: Vec<(ClientId, Leave)>,
+    pool: BufPool,
+    max_backlog: usize,
+}
+
+impl Io {
+    fn mark_dirty(&mut self, key: usize) {
+        if let Some(c) = self.conns.get_mut(key) {
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push(key);
+            }
+        }
+    }
+
+    /// The connection failed or closed: forget its output; remove it after telling the hub.
+    fn kill(&mut self, key: usize, why: Leave) {
+        if let Some(c) = self.conns.get_mut(key) {
+            if !matches!(c.state, State::Dead) {
+                c.state = State::Dead;
+                self.pool.put(std::mem::take(&mut c.out));
+                self.gone.push((key, why));
+            }
+        }
+    }
+}
+
+impl Outbox for Io {
+    fn send(&mut self, to: ClientId, line: &Line) {
+        let Some(c) = self.conns.get_mut(to) else {
+            return;
+        };
+        if !matches!(c.state, State::Open) {
+            return;
+        }
+        if c.out.len() + line.len() > self.max_backlog {
+            log::info!(
+                "{} too slow: dropped with {} bytes queued",
+                c.peer,
+                c.out.len()
+            );
+            self.kill(to, Leave::TooSlow);
+            return;
+        }
+        if c.out.capacity() == 0 {
+            c.out = self.pool.get();
+        }
+        c.out.extend_from_slice(line);
+        self.mark_dirty(to);
+    }
+
+    fn close(&mut self, who: ClientId) {
+        if let Some(c) = self.conns.get_mut(who) {
+            if matches!(c.state, State::Open) {
+                c.state = State::Flushing {
+                    since: Instant::now(),
+                };
+            }
+            self.mark_dirty(who);
+        }
+    }
+}
+
+struct Server {
+    hub: Hub,
+    io: Io,
+    poll: Poll,
+    /// None once stopping.
+    listener: Option<TcpListener>,
+    _stop: UnixStream,
+    scratch: Box<[u8]>,
+    max_line: usize,
+    /// Connections that used their read budget: read them again next turn.
+    again: Vec<usize>,
+    /// Closing connections, to close for good when their linger time is over.
+    lingering: Vec<(usize, Instant)>,
+    accept_paused_until: Option<Instant>,
+    spare: SpareFd,
+    stopping_at: Option<Instant>,
+}
+
+fn would_block(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::WouldBlock
+}
+
+fn interrupted(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::Interrupted
+}
+
+impl Server {
+    fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            if let Some(at) = self.stopping_at {
+                if self.io.conns.is_empty() || at.elapsed() > DRAIN_TIME {
+                    log::info!("stopped; {} connections cut short", self.io.conns.len());
+                    return Ok(());
+                }
+            }
+            if let Err(e) = self.poll.poll(&mut events, self.timeout()) {
+                if interrupted(&e) {
+                    continue;
+                }
+                return Err(e);
+            }
+            for key in std::mem::take(&mut self.again) {
+                self.readable(key);
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    STOP => self.begin_stop(),
+                    Token(key) => {
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.readable(key);
+                        }
+                        if event.is_writable() {
+                            self.io.mark_dirty(key);
+                        }
+                    }
+                }
+            }
+            if self
+                .accept_paused_until
+                .is_some_and(|t| Instant::now() >= t)
+            {
+                self.accept_paused_until = None;
+                self.accept();
+            }
+            self.end_turn();
+            self.sweep_lingering();
+        }
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        if !self.again.is_empty() {
+            Some(Duration::ZERO)
+        } else if self.accept_paused_until.is_some()
+            || !self.lingering.is_empty()
+            || self.stopping_at.is_some()
+        {
+            Some(ACCEPT_PAUSE)
+        } else {
+            None
+        }
+    }
+
+    fn accept(&mut self) {
+        if self.accept_paused_until.is_some() {
+            return;
+        }
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        loop {
+            match listener.accept() {
+                Ok((mut stream, peer)) => {
+                    net::tune(&stream);
+                    let entry = self.io.conns.vacant_entry();
+                    let key = entry.key();
+                    let registered =
+                        self.poll
+                            .registry()
+                            .register(&mut stream, Token(key), Interest::READABLE);
+                    if let Err(e) = registered {
+                        log::warn!("cannot register {peer}: {e}");
+                        continue;
+                    }
+                    entry.insert(Conn {
+                        stream,
+                        peer,
+                        framer: LineFramer::default(),
+                        out: Vec::new(),
+                        state: State::Open,
+                        writable: false,
+                        dirty: false,
+                    });
+                    log::info!("{peer} connected (client {key})");
+                    self.hub.handle(Event::Connected(key), &mut self.io);
+                }
+                Err(e) if would_block(&e) => return,
+                Err(e) if interrupted(&e) => {}
+                Err(e) if net::out_of_descriptors(&e) => {
+                    let turned_away = self.spare.turn_away(|| listener.accept().map(|(s, _)| s));
+                    log::warn!("accept: {e}; turned a connection away: {turned_away}");
+                    if !turned_away {
+                        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                        return;
+                    }
+                }
+                Err(e) => {
+                    // ECONNABORTED and the like concern one connection; try the next.
+                    log::warn!("accept: {e}");
+                    if e.kind() != io::ErrorKind::ConnectionAborted {
+                        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn readable(&mut self, key: usize) {
+        let Some(conn) = self.io.conns.get_mut(key) else {
+            return;
+        };
+        match conn.state {
+            State::Open => {}
+            State::Dead => return,
+            State::Flushing { .. } | State::Draining { .. } => return self.discard_input(key),
+        }
+        for _ in 0..READS_PER_TURN {
+            let Some(conn) = self.io.conns.get_mut(key) else {
+                return;
+            };
+            if !matches!(conn.state, State::Open) {
+                return;
+            }
+            match conn.stream.read(&mut self.scratch) {
+                Ok(0) => return self.end_of_input(key),
+                Ok(n) => self.frames(key, n),
+                Err(e) if would_block(&e) => return,
+                Err(e) if interrupted(&e) => {}
+                Err(e) => {
+                    log::debug!("{}: read: {e}", conn.peer);
+                    return self.io.kill(key, Leave::Closed);
+                }
+            }
+        }
+        self.again.push(key);
+    }
+
+    /// Hands the `n` bytes just read to the framer and its lines to the hub.
+    fn frames(&mut self, key: usize, n: usize) {
+        let mut framer = std::mem::take(&mut self.io.conns[key].framer);
+        framer.feed(&self.scratch[..n], self.max_line, |frame| {
+            let event = match frame {
+                Frame::Line(line) => Event::Line(key, line),
+                Frame::TooLong => Event::LineTooLong(key),
+            };
+            self.hub.handle(event, &mut self.io);
+            ControlFlow::Continue(())
+        });
+        if let Some(conn) = self.io.conns.get_mut(key) {
+            conn.framer = framer;
+        }
+    }
+
+    /// The client closed its side: its unfinished last line still counts.
+    fn end_of_input(&mut self, key: usize) {
+        let mut framer = std::mem::take(&mut self.io.conns[key].framer);
+        framer.finish(self.max_line, |frame| {
+            if let Frame::Line(line) = frame {
+                self.hub.handle(Event::Line(key, line), &mut self.io);
+            }
+            ControlFlow::Continue(())
+        });
+        self.io.kill(key, Leave::Closed);
+    }
+
+    /// Reads and drops what a closing connection still sends; removes it at end of input.
+    fn discard_input(&mut self, key: usize) {
+        let conn = &mut self.io.conns[key];
+        loop {
+            match conn.stream.read(&mut self.scratch) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if would_block(&e) => return,
+                Err(e) if interrupted(&e) => {}
+                Err(_) => break,
+            }
+        }
+        match conn.state {
+            State::Draining { .. } => self.remove(key),
+            _ => {
+                conn.state = State::Dead;
+                self.io.mark_dirty(key);
+            }
+        }
+    }
+
+    /// Steps 2 and 3 of a turn: removals, join notices, then one write per dirty connection.
+    fn end_turn(&mut self) {
+        loop {
+            while let Some((key, why)) = self.io.gone.pop() {
+                self.hub.handle(Event::Disconnected(key, why), &mut self.io);
+                self.io.close(key);
+            }
+            self.hub.end_turn(&mut self.io);
+            if self.io.dirty.is_empty() {
+                return;
+            }
+            for key in std::mem::take(&mut self.io.dirty) {
+                self.flush(key);
+            }
+            if self.io.gone.is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn flush(&mut self, key: usize) {
+        let Some(conn) = self.io.conns.get_mut(key) else {
+            return;
+        };
+        conn.dirty = false;
+        if matches!(conn.state, State::Dead) {
+            return self.remove(key);
+        }
+        if matches!(conn.state, State::Draining { .. }) {
+            return;
+        }
+        let mut written = 0;
+        while written < conn.out.len() {
+            match conn.stream.write(&conn.out[written..]) {
+                Ok(n) => written += n,
+                Err(e) if would_block(&e) => break,
+                Err(e) if interrupted(&e) => {}
+                Err(e) => {
+                    log::debug!("{}: write: {e}", conn.peer);
+                    return self.io.kill(key, Leave::Closed);
+                }
+            }
+        }
+        if written == conn.out.len() {
+            self.io.pool.put(std::mem::take(&mut conn.out));
+        } else {
+            conn.out.drain(..written);
+        }
+        let pending = !conn.out.is_empty();
+        if pending != conn.writable {
+            let interest = if pending {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if self
+                .poll
+                .registry()
+                .reregister(&mut conn.stream, Token(key), interest)
+                .is_err()
+            {
+                return self.io.kill(key, Leave::Closed);
+            }
+            conn.writable = pending;
+        }
+        if let (State::Flushing { since }, false) = (&conn.state, pending) {
+            let since = *since;
+            let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+            conn.state = State::Draining { since };
+            self.lingering.push((key, since));
+            // Input may already be waiting, with no new readiness to come.
+            self.discard_input(key);
+        } else if let State::Flushing { since } = conn.state {
+            self.lingering.push((key, since));
+        }
+    }
+
+    /// Closes for good the connections that took too long to flush or to close.
+    fn sweep_lingering(&mut self) {
+        if self.lingering.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut keep = Vec::new();
+        for (key, since) in std::mem::take(&mut self.lingering) {
+            let same = self.io.conns.get(key).is_some_and(|c| match c.state {
+                State::Flushing { since: s } | State::Draining { since: s } => s == since,
+                _ => false,
+            });
+            if !same {
+                continue;
+            }
+            if now.duration_since(since) > LINGER {
+                self.remove(key);
+            } else if !keep.contains(&(key, since)) {
+                keep.push((key, since));
+            }
+        }
+        self.lingering = keep;
+    }
+
+    fn remove(&mut self, key: usize) {
+        if !self.io.conns.contains(key) {
+            return;
+        }
+        let mut conn = self.io.conns.remove(key);
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        self.io.pool.put(conn.out);
+        log::info!("{} disconnected (client {key})", conn.peer);
+    }
+
+    fn begin_stop(&mut self) {
+        if self.stopping_at.is_some() {
+            return;
+        }
+        log::info!("stopping: telling {} clients", self.hub.online());
+        self.stopping_at = Some(Instant::now());
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        self.hub.shutdown(&mut self.io);
+    }
+}

@@ -1,0 +1,388 @@
+//! `--mode threads`: the report's thread-per-client design, kept for comparison.
+//!
+//! Blocking std sockets, no mio. The accept loop runs on the main thread; each client gets a
+//! reader thread, which frames its lines and hands them to the shared [`Hub`] under one mutex,
+//! and a writer thread, which drains the client's outbound queue. The report broadcast with a
+//! blocking `send` inside its loop over all clients, so one client that stopped reading stalled
+//! every sender; here the hub only pushes shared [`Line`]s onto per-client queues (a reference
+//! count each, never a copy), and no lock is held across a socket write. A queue over
+//! `--max-backlog` bytes gets its client dropped, as in poll mode.
+//!
+//! Cost per connection: two threads (each with a `--thread-stack` stack, of which only the
+//! touched pages are resident), one 16 KiB read buffer, and the queue.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::ops::ControlFlow;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use crate::config::ServerConfig;
+use crate::framing::{Frame, LineFramer};
+use crate::hub::{ClientId, Event, Hub, Leave, Line, Outbox};
+use crate::net::{self, SpareFd};
+use crate::shutdown::DRAIN_TIME;
+
+const READ_BUF: usize = 16 * 1024;
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// What one client's writer thread works from.
+struct Peer {
+    stream: TcpStream,
+    peer: SocketAddr,
+    queue: Mutex<Queue>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    lines: VecDeque<Line>,
+    /// Bytes queued or being written.
+    bytes: usize,
+    /// Write what is queued, then close.
+    closing: bool,
+    /// Failed or dropped: write nothing more.
+    dead: bool,
+}
+
+impl Peer {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stops both of its threads: blocked reads and writes return at once.
+    fn cut(&self, queue: &mut Queue) {
+        queue.dead = true;
+        queue.lines.clear();
+        let _ = self.stream.shutdown(Shutdown::Both);
+        self.ready.notify_one();
+    }
+}
+
+/// The room and the clients' queues, behind one mutex.
+struct Room {
+    hub: Hub,
+    peers: Peers,
+    /// Reader and writer threads still running.
+    threads: usize,
+}
+
+/// Every client's queue: the [`Outbox`] of threads mode.
+struct Peers {
+    slab: Slab<Arc<Peer>>,
+    /// Clients to report to the hub as too slow once the current event is handled.
+    too_slow: Vec<ClientId>,
+    max_backlog: usize,
+}
+
+impl Outbox for Peers {
+    fn send(&mut self, to: ClientId, line: &Line) {
+        let Some(peer) = self.slab.get(to) else {
+            return;
+        };
+        let mut q = peer.queue();
+        if q.dead || q.closing {
+            return;
+        }
+        if q.bytes + line.len() > self.max_backlog {
+            log::info!(
+                "{} too slow: dropped with {} bytes queued",
+                peer.peer,
+                q.bytes
+            );
+            peer.cut(&mut q);
+            self.too_slow.push(to);
+            return;
+        }
+        q.bytes += line.len();
+        q.lines.push_back(Line::clone(line));
+        peer.ready.notify_one();
+    }
+
+    fn close(&mut self, who: ClientId) {
+        if let Some(peer) = self.slab.get(who) {
+            peer.queue().closing = true;
+            peer.ready.notify_one();
+        }
+    }
+}
+
+impl Room {
+    /// Hands one event to the hub, then whatever it caused.
+    fn handle(&mut self, event: Event<'_>) {
+        self.hub.handle(event, &mut self.peers);
+        while let Some(id) = self.peers.too_slow.pop() {
+            self.hub
+                .handle(Event::Disconnected(id, Leave::TooSlow), &mut self.peers);
+        }
+        self.hub.end_turn(&mut self.peers);
+    }
+}
+
+struct Shared {
+    room: Mutex<Room>,
+    /// Signalled when a thread ends.
+    thread_ended: Condvar,
+    stopping: AtomicBool,
+    max_line: usize,
+    stack: usize,
+}
+
+impl Shared {
+    fn room(&self) -> MutexGuard<'_, Room> {
+        self.room.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Runs the threads server until SIGINT or SIGTERM arrives on `stop`.
+pub fn run(listener: TcpListener, config: &ServerConfig, stop: UnixStream) -> io::Result<()> {
+    let shared = Arc::new(Shared {
+        room: Mutex::new(Room {
+            hub: Hub::new(config.hub_config()),
+            peers: Peers {
+                slab: Slab::new(),
+                too_slow: Vec::new(),
+                max_backlog: config.max_backlog as usize,
+            },
+            threads: 0,
+        }),
+        thread_ended: Condvar::new(),
+        stopping: AtomicBool::new(false),
+        max_line: config.max_line as usize,
+        stack: config.thread_stack as usize * 1024,
+    });
+    let wake = net::local_peer(listener.local_addr()?);
+    {
+        let shared = Arc::clone(&shared);
+        thread::Builder::new()
+            .name("stop".into())
+            .stack_size(64 * 1024)
+            .spawn(move || wait_for_stop(stop, &shared, wake))?;
+    }
+    accept_loop(&listener, &shared);
+    drop(listener);
+    drain(&shared);
+    Ok(())
+}
+
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    let mut spare = SpareFd::new();
+    loop {
+        let accepted = listener.accept();
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        match accepted {
+            Ok((stream, peer)) => admit(stream, peer, shared),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if net::out_of_descriptors(&e) => {
+                let turned_away = spare.turn_away(|| listener.accept().map(|(s, _)| s));
+                log::warn!("accept: {e}; turned a connection away: {turned_away}");
+                if !turned_away {
+                    thread::sleep(ACCEPT_PAUSE);
+                }
+            }
+            Err(e) => {
+                log::warn!("accept: {e}");
+                if e.kind() != io::ErrorKind::ConnectionAborted {
+                    thread::sleep(ACCEPT_PAUSE);
+                }
+            }
+        }
+    }
+}
+
+/// Gives a new connection its queue, its two threads, and its place in the room.
+fn admit(stream: TcpStream, peer_addr: SocketAddr, shared: &Arc<Shared>) {
+    net::tune(&stream);
+    let (Ok(read_half), Ok(write_half)) = (stream.try_clone(), stream.try_clone()) else {
+        log::warn!("{peer_addr}: out of descriptors, closed");
+        return;
+    };
+    let peer = Arc::new(Peer {
+        stream,
+        peer: peer_addr,
+        queue: Mutex::new(Queue::default()),
+        ready: Condvar::new(),
+    });
+    // Join the room before the reader starts, so that no line arrives ahead of the join.
+    let id = {
+        let mut room = shared.room();
+        let id = room.peers.slab.insert(Arc::clone(&peer));
+        room.threads += 2;
+        room.handle(Event::Connected(id));
+        id
+    };
+    let spawn = |name: String, body: Box<dyn FnOnce() + Send>| {
+        thread::Builder::new()
+            .name(name)
+            .stack_size(shared.stack)
+            .spawn(body)
+    };
+    let writer = {
+        let (shared, peer) = (Arc::clone(shared), Arc::clone(&peer));
+        spawn(
+            format!("write-{id}"),
+            Box::new(move || {
+                write_loop(&peer, write_half);
+                thread_done(&shared);
+            }),
+        )
+    };
+    let reader = match writer {
+        Ok(_) => {
+            let shared = Arc::clone(shared);
+            spawn(
+                format!("read-{id}"),
+                Box::new(move || {
+                    read_loop(id, read_half, &shared);
+                    thread_done(&shared);
+                }),
+            )
+            .map_err(|e| (e, 1))
+        }
+        Err(e) => Err((e, 2)),
+    };
+    match reader {
+        Ok(_) => log::info!("{peer_addr} connected (client {id})"),
+        Err((e, not_started)) => {
+            log::warn!("{peer_addr}: cannot start its threads: {e}");
+            let mut room = shared.room();
+            room.threads -= not_started;
+            peer.cut(&mut peer.queue());
+            room.handle(Event::Disconnected(id, Leave::Closed));
+            room.peers.slab.remove(id);
+        }
+    }
+}
+
+fn thread_done(shared: &Shared) {
+    shared.room().threads -= 1;
+    shared.thread_ended.notify_all();
+}
+
+fn read_loop(id: ClientId, mut stream: TcpStream, shared: &Shared) {
+    let mut buf = vec![0u8; READ_BUF];
+    let mut framer = LineFramer::default();
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let mut room = shared.room();
+        framer.feed(&buf[..n], shared.max_line, |frame| {
+            room.handle(match frame {
+                Frame::Line(line) => Event::Line(id, line),
+                Frame::TooLong => Event::LineTooLong(id),
+            });
+            ControlFlow::Continue(())
+        });
+    }
+    let mut room = shared.room();
+    framer.finish(shared.max_line, |frame| {
+        if let Frame::Line(line) = frame {
+            room.handle(Event::Line(id, line));
+        }
+        ControlFlow::Continue(())
+    });
+    room.handle(Event::Disconnected(id, Leave::Closed));
+    if let Some(peer) = room.peers.slab.try_remove(id) {
+        // Whatever the writer still has to send, it sends, then closes.
+        peer.queue().closing = true;
+        peer.ready.notify_one();
+        log::info!("{} disconnected (client {id})", peer.peer);
+    }
+}
+
+fn write_loop(peer: &Peer, mut stream: TcpStream) {
+    let mut batch = Vec::new();
+    loop {
+        let lines: Vec<Line> = {
+            let mut q = peer.queue();
+            while q.lines.is_empty() && !q.closing && !q.dead {
+                q = peer.ready.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+            if q.dead || (q.lines.is_empty() && q.closing) {
+                break;
+            }
+            q.lines.drain(..).collect()
+        };
+        batch.clear();
+        for line in &lines {
+            batch.extend_from_slice(line);
+        }
+        // No lock held here: a blocked write stalls this client only.
+        let result = stream.write_all(&batch);
+        let mut q = peer.queue();
+        q.bytes -= batch.len();
+        if result.is_err() {
+            peer.cut(&mut q);
+            return;
+        }
+        if batch.capacity() > 64 * 1024 {
+            batch = Vec::new();
+        }
+    }
+    // Done: close our side, so the client sees the end after the last line.
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+fn wait_for_stop(mut stop: UnixStream, shared: &Shared, wake: SocketAddr) {
+    let mut byte = [0u8; 1];
+    while let Err(e) = stop.read(&mut byte) {
+        if e.kind() != io::ErrorKind::Interrupted {
+            return;
+        }
+    }
+    shared.stopping.store(true, Ordering::SeqCst);
+    {
+        let mut room = shared.room();
+        log::info!("stopping: telling {} clients", room.hub.online());
+        let room = &mut *room;
+        room.hub.shutdown(&mut room.peers);
+    }
+    // Wake the accept loop, blocked in accept().
+    let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+}
+
+/// Waits for the clients to take their last lines, then cuts whoever is left.
+fn drain(shared: &Shared) {
+    let deadline = Instant::now() + DRAIN_TIME;
+    let mut room = shared.room();
+    while room.threads > 0 {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        room = shared
+            .thread_ended
+            .wait_timeout(room, deadline - now)
+            .map(|(g, _)| g)
+            .unwrap_or_else(|e| e.into_inner().0);
+    }
+    let cut_short = room.peers.slab.len();
+    for (_, peer) in room.peers.slab.iter() {
+        peer.cut(&mut peer.queue());
+    }
+    // Every blocked read and write now returns; give the threads a moment to end.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while room.threads > 0 && Instant::now() < deadline {
+        room = shared
+            .thread_ended
+            .wait_timeout(room, Duration::from_millis(100))
+            .map(|(g, _)| g)
+            .unwrap_or_else(|e| e.into_inner().0);
+    }
+    log::info!(
+        "stopped; {cut_short} connections cut short, {} threads left",
+        room.threads
+    );
+}
