@@ -315,10 +315,10 @@ impl Hub {
             return;
         };
         self.online.swap_remove(member.slot);
-        if let Some(&moved) = self.online.get(member.slot) {
-            if let Some(Some(m)) = self.members.get_mut(moved) {
-                m.slot = member.slot;
-            }
+        if let Some(&moved) = self.online.get(member.slot)
+            && let Some(Some(m)) = self.members.get_mut(moved)
+        {
+            m.slot = member.slot;
         }
         self.by_name
             .remove(member.name.to_ascii_lowercase().as_str());

@@ -139,22 +139,22 @@ struct Io {
 
 impl Io {
     fn mark_dirty(&mut self, key: usize) {
-        if let Some(c) = self.conns.get_mut(key) {
-            if !c.dirty {
-                c.dirty = true;
-                self.dirty.push(key);
-            }
+        if let Some(c) = self.conns.get_mut(key)
+            && !c.dirty
+        {
+            c.dirty = true;
+            self.dirty.push(key);
         }
     }
 
     /// The connection failed or closed: forget its output; remove it after telling the hub.
     fn kill(&mut self, key: usize, why: Leave) {
-        if let Some(c) = self.conns.get_mut(key) {
-            if !matches!(c.state, State::Dead) {
-                c.state = State::Dead;
-                self.pool.put(std::mem::take(&mut c.out));
-                self.gone.push((key, why));
-            }
+        if let Some(c) = self.conns.get_mut(key)
+            && !matches!(c.state, State::Dead)
+        {
+            c.state = State::Dead;
+            self.pool.put(std::mem::take(&mut c.out));
+            self.gone.push((key, why));
         }
     }
 }
@@ -225,11 +225,11 @@ impl Server {
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
-            if let Some(at) = self.stopping_at {
-                if self.io.conns.is_empty() || at.elapsed() > DRAIN_TIME {
-                    log::info!("stopped; {} connections cut short", self.io.conns.len());
-                    return Ok(());
-                }
+            if let Some(at) = self.stopping_at
+                && (self.io.conns.is_empty() || at.elapsed() > DRAIN_TIME)
+            {
+                log::info!("stopped; {} connections cut short", self.io.conns.len());
+                return Ok(());
             }
             if let Err(e) = self.poll.poll(&mut events, self.timeout()) {
                 if interrupted(&e) {

@@ -237,11 +237,11 @@ fn admit(stream: TcpStream, peer_addr: SocketAddr, shared: &Arc<Shared>) {
     };
     let reader = match writer {
         Ok(_) => {
-            let shared = Arc::clone(shared);
+            let (shared, peer) = (Arc::clone(shared), Arc::clone(&peer));
             spawn(
                 format!("read-{id}"),
                 Box::new(move || {
-                    read_loop(id, read_half, &shared);
+                    read_loop(id, &peer, read_half, &shared);
                     thread_done(&shared);
                 }),
             )
@@ -267,15 +267,17 @@ fn thread_done(shared: &Shared) {
     shared.thread_ended.notify_all();
 }
 
-fn read_loop(id: ClientId, mut stream: TcpStream, shared: &Shared) {
+fn read_loop(id: ClientId, peer: &Peer, mut stream: TcpStream, shared: &Shared) {
     let mut buf = vec![0u8; READ_BUF];
     let mut framer = LineFramer::default();
-    loop {
+    // A clean end of input delivers an unfinished last line; a failed connection does not.
+    let clean_end = loop {
         let n = match stream.read(&mut buf) {
-            Ok(0) => break,
+            // Our own writer shuts the socket when it fails: that is no clean end.
+            Ok(0) => break !peer.queue().dead,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
+            Err(_) => break false,
         };
         let mut room = shared.room();
         framer.feed(&buf[..n], shared.max_line, |frame| {
@@ -285,14 +287,16 @@ fn read_loop(id: ClientId, mut stream: TcpStream, shared: &Shared) {
             });
             ControlFlow::Continue(())
         });
-    }
+    };
     let mut room = shared.room();
-    framer.finish(shared.max_line, |frame| {
-        if let Frame::Line(line) = frame {
-            room.handle(Event::Line(id, line));
-        }
-        ControlFlow::Continue(())
-    });
+    if clean_end {
+        framer.finish(shared.max_line, |frame| {
+            if let Frame::Line(line) = frame {
+                room.handle(Event::Line(id, line));
+            }
+            ControlFlow::Continue(())
+        });
+    }
     room.handle(Event::Disconnected(id, Leave::Closed));
     if let Some(peer) = room.peers.slab.try_remove(id) {
         // Whatever the writer still has to send, it sends, then closes.

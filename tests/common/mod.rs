@@ -1,0 +1,277 @@
+//! Test harness: starts the real `chatd` binary on an ephemeral port of 127.0.0.1 and talks to
+//! it over real sockets. Every read has a deadline, so a broken server fails a test instead of
+//! hanging it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long any single expected event may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Poll,
+    Threads,
+}
+
+impl Mode {
+    pub fn flag(self) -> &'static str {
+        match self {
+            Mode::Poll => "poll",
+            Mode::Threads => "threads",
+        }
+    }
+}
+
+/// Generates one `#[test]` per mode for each named test body `fn body(mode: Mode)`.
+#[macro_export]
+macro_rules! both_modes {
+    ($($name:ident),* $(,)?) => {
+        mod poll {
+            $( #[test] fn $name() { super::$name($crate::common::Mode::Poll) } )*
+        }
+        mod threads {
+            $( #[test] fn $name() { super::$name($crate::common::Mode::Threads) } )*
+        }
+    };
+}
+
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    pub mode: Mode,
+}
+
+impl Server {
+    pub fn start(mode: Mode) -> Server {
+        Server::start_with(mode, &[])
+    }
+
+    /// Starts chatd with extra arguments and waits for its `listening on` line.
+    pub fn start_with(mode: Mode, args: &[&str]) -> Server {
+        let mut child = chatd(mode, args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn chatd");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(DEADLINE)
+            .expect("chatd did not say where it listens");
+        let addr = line
+            .strip_prefix("listening on ")
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+        assert!(line.contains(&format!("(mode: {})", mode.flag())), "{line}");
+        Server { child, addr, mode }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A new client, past its welcome line.
+    pub fn client(&self) -> Client {
+        let mut c = self.connect();
+        let welcome = c.line();
+        let name = welcome
+            .strip_prefix("* welcome ")
+            .and_then(|r| r.split(',').next())
+            .unwrap_or_else(|| panic!("not a welcome: {welcome:?}"))
+            .to_string();
+        c.name = name;
+        c
+    }
+
+    /// `n` clients, each of which has seen the others join.
+    pub fn clients(&self, n: usize) -> Vec<Client> {
+        let mut all: Vec<Client> = (0..n).map(|_| self.client()).collect();
+        for c in &mut all {
+            c.sync();
+        }
+        all
+    }
+
+    /// A raw connection: nothing read yet.
+    pub fn connect(&self) -> Client {
+        let stream = TcpStream::connect_timeout(&self.addr, DEADLINE).expect("connect");
+        Client::new(stream)
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        signal(self.child.id(), "TERM");
+        self.wait()
+    }
+
+    pub fn wait(&mut self) -> ExitStatus {
+        let until = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < until, "chatd did not exit in time");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Resident memory of the server, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
+    /// Threads of the server process.
+    pub fn threads(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("Threads")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The chatd command with the mode, an ephemeral port and quiet logs.
+pub fn chatd(mode: Mode, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatd"));
+    for (flag, default) in [("--host", "127.0.0.1"), ("--port", "0")] {
+        if !args.contains(&flag) {
+            cmd.args([flag, default]);
+        }
+    }
+    cmd.args(["--mode", mode.flag(), "-q"]);
+    cmd.args(args).stdin(Stdio::null()).stderr(Stdio::null());
+    cmd
+}
+
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+pub struct Client {
+    pub name: String,
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    pub fn new(stream: TcpStream) -> Client {
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client {
+            name: String::new(),
+            reader: BufReader::new(stream),
+        }
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        self.reader.get_ref()
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.send_bytes(format!("{line}\n").as_bytes());
+    }
+
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        self.reader.get_mut().write_all(bytes).expect("send");
+    }
+
+    /// The next line, without its newline. Fails the test after [`DEADLINE`].
+    pub fn line(&mut self) -> String {
+        self.try_line()
+            .unwrap_or_else(|| panic!("{}: connection closed", self.name))
+    }
+
+    /// The next line, or None at end of stream.
+    pub fn try_line(&mut self) -> Option<String> {
+        let mut buf = Vec::new();
+        match self.reader.read_until(b'\n', &mut buf) {
+            Ok(0) => None,
+            Ok(_) => {
+                assert_eq!(buf.pop(), Some(b'\n'), "{}: torn line {buf:?}", self.name);
+                Some(String::from_utf8(buf).expect("server sent invalid UTF-8"))
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                panic!("{}: nothing arrived within {DEADLINE:?}", self.name)
+            }
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => None,
+            Err(e) => panic!("{}: read: {e}", self.name),
+        }
+    }
+
+    pub fn expect(&mut self, want: &str) {
+        let got = self.line();
+        assert_eq!(got, want, "{} expected {want:?}", self.name);
+    }
+
+    /// A barrier: asks `/who` and returns every line that arrived before its answer. Whatever
+    /// the server sent this client before it read the `/who` is in the result.
+    pub fn sync(&mut self) -> Vec<String> {
+        self.send("/who");
+        let mut before = Vec::new();
+        loop {
+            let line = self.line();
+            if line.starts_with("* online (") {
+                return before;
+            }
+            before.push(line);
+        }
+    }
+
+    /// Waits for the server to close the connection; returns the lines that came first.
+    pub fn until_closed(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        while let Some(l) = self.try_line() {
+            lines.push(l);
+        }
+        lines
+    }
+
+    pub fn shutdown_write(&self) {
+        self.stream().shutdown(Shutdown::Write).unwrap();
+    }
+
+    /// Closes with a reset (SO_LINGER 0) instead of a FIN.
+    pub fn reset(self) {
+        let sock = socket2::SockRef::from(self.stream());
+        sock.set_linger(Some(Duration::ZERO)).unwrap();
+    }
+
+    /// Reads everything available until the peer closes or `limit` bytes; for draining.
+    pub fn read_all(&mut self, limit: usize) -> usize {
+        let mut total = 0;
+        let mut buf = [0u8; 8192];
+        while total < limit {
+            match self.reader.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+        total
+    }
+}
