@@ -4,7 +4,9 @@
 //! - [`hub`]: the chat rules, sans-IO: events in, deliveries out.
 //! - [`poll_server`] and [`thread_server`]: the two concurrency models that drive the hub.
 //! - [`config`], [`net`], [`shutdown`]: options, socket plumbing, graceful stop.
+//! - [`bench`]: chatbench, the load generator, and the raw relay it compares against.
 
+pub mod bench;
 pub mod command;
 pub mod config;
 pub mod framing;

@@ -33,6 +33,11 @@ const STOP: Token = Token(usize::MAX - 2);
 const SCRATCH: usize = 64 * 1024;
 /// Reads of one socket per turn before the others get their turn.
 pub const READS_PER_TURN: usize = 4;
+/// Output one turn may generate, about: every byte read is copied to every other client, so
+/// the bytes read per turn are capped at this divided by the room's size (and at least
+/// [`MIN_READ_PER_TURN`]). This bounds the memory a fan-out burst takes before it is written.
+const OUTPUT_PER_TURN: usize = 16 << 20;
+const MIN_READ_PER_TURN: usize = 4 * 1024;
 /// How long a closing connection may take to flush and to close its side.
 const LINGER: Duration = Duration::from_secs(2);
 /// After accept failed for want of descriptors, wait this long before trying again.
@@ -72,6 +77,7 @@ pub fn run(
         accept_paused_until: None,
         spare: SpareFd::new(),
         stopping_at: None,
+        read_budget: 0,
     };
     server.run()
 }
@@ -108,11 +114,11 @@ struct BufPool {
 }
 
 impl BufPool {
-    const KEEP: usize = 256;
+    const KEEP: usize = 64;
     const KEEP_CAPACITY: usize = 64 * 1024;
 
     fn get(&mut self) -> Vec<u8> {
-        self.free.pop().unwrap_or_else(|| Vec::with_capacity(4096))
+        self.free.pop().unwrap_or_else(|| Vec::with_capacity(1024))
     }
 
     fn put(&mut self, mut buf: Vec<u8>) {
@@ -211,6 +217,8 @@ struct Server {
     accept_paused_until: Option<Instant>,
     spare: SpareFd,
     stopping_at: Option<Instant>,
+    /// Bytes this turn may still read (see [`OUTPUT_PER_TURN`]).
+    read_budget: usize,
 }
 
 fn would_block(err: &io::Error) -> bool {
@@ -237,6 +245,7 @@ impl Server {
                 }
                 return Err(e);
             }
+            self.read_budget = (OUTPUT_PER_TURN / self.hub.online().max(1)).max(MIN_READ_PER_TURN);
             for key in std::mem::take(&mut self.again) {
                 self.readable(key);
             }

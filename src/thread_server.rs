@@ -102,7 +102,10 @@ impl Outbox for Peers {
         }
         q.bytes += line.len();
         q.lines.push_back(Line::clone(line));
-        peer.ready.notify_one();
+        // The writer waits only on an empty queue: wake it only then.
+        if q.lines.len() == 1 {
+            peer.ready.notify_one();
+        }
     }
 
     fn close(&mut self, who: ClientId) {

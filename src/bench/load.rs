@@ -1,0 +1,415 @@
+//! The load generator: one thread, one `mio::Poll`, so that it costs one core at most.
+//!
+//! Phases: connect N clients (at most `connect_concurrency` handshakes in flight), let the
+//! server's greetings and join notices settle, then have S senders send M messages each at a
+//! total rate R (0: as fast as the sockets take them) while every reading client records what
+//! it receives. Each message carries `#cb SENDER SEQ MICROS`, found anywhere in a received line
+//! whatever the server put before it; other lines (notices) are skipped.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+
+use super::histogram::Histogram;
+use super::procstat::{self, Sampler};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    pub addr: SocketAddr,
+    pub clients: usize,
+    pub senders: usize,
+    pub messages: usize,
+    /// Messages per second, all senders together; 0 is flat out.
+    pub rate: f64,
+    pub payload: usize,
+    pub connect_concurrency: usize,
+    /// Extra clients that connect and never read.
+    pub slow: usize,
+    /// Lines each client sends first (e.g. a name); `{i}` becomes the client's number.
+    pub hello: Option<String>,
+    /// Put before each message (e.g. `PRIVMSG #bench :` for an IRC server).
+    pub send_prefix: String,
+    /// How long the room must stay quiet before the senders start.
+    pub settle: Duration,
+    /// Give up waiting for deliveries after this long without progress.
+    pub drain_timeout: Duration,
+    pub server_pid: Option<u32>,
+}
+
+/// What came of it.
+#[derive(Debug, Clone, Default)]
+pub struct LoadReport {
+    pub clients_asked: usize,
+    pub connected: usize,
+    pub connect_failed: usize,
+    pub connect_secs: f64,
+    pub disconnected_during_run: usize,
+    pub sent: u64,
+    pub expected: u64,
+    pub received: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+    pub run_secs: f64,
+    pub deliveries_per_sec: f64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    pub server: Option<procstat::ServerStats>,
+    pub stalled: bool,
+}
+
+const MARK: &[u8] = b"#cb ";
+/// Keep at most this much generated output per sender in user space.
+const SEND_AHEAD: usize = 64 * 1024;
+
+#[derive(PartialEq)]
+enum Phase {
+    Connecting,
+    Open,
+    Failed,
+    Closed,
+}
+
+struct Client {
+    stream: Option<TcpStream>,
+    phase: Phase,
+    reads: bool,
+    out: Vec<u8>,
+    partial: Vec<u8>,
+    /// Per sender: the next sequence number expected from it.
+    next_seq: Vec<u32>,
+    sent: usize,
+}
+
+pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(4096);
+    let total = cfg.clients + cfg.slow;
+    let senders = cfg.senders.min(cfg.clients);
+    let mut sampler = cfg.server_pid.map(Sampler::new);
+    let mut clients: Vec<Client> = (0..total)
+        .map(|i| Client {
+            stream: None,
+            phase: Phase::Connecting,
+            reads: i < cfg.clients,
+            out: Vec::new(),
+            partial: Vec::new(),
+            next_seq: Vec::new(),
+            sent: 0,
+        })
+        .collect();
+    let mut report = LoadReport {
+        clients_asked: total,
+        ..LoadReport::default()
+    };
+    let mut scratch = vec![0u8; 64 * 1024];
+    let start = Instant::now();
+
+    // Phase 1: connect, a bounded number at a time.
+    let mut next_to_start = 0;
+    let mut in_flight = 0;
+    let connect_deadline = Instant::now() + Duration::from_secs(60);
+    while (next_to_start < total || in_flight > 0) && Instant::now() < connect_deadline {
+        while in_flight < cfg.connect_concurrency.max(1) && next_to_start < total {
+            let i = next_to_start;
+            next_to_start += 1;
+            match TcpStream::connect(cfg.addr) {
+                Ok(mut s) => {
+                    poll.registry().register(
+                        &mut s,
+                        Token(i),
+                        Interest::WRITABLE | Interest::READABLE,
+                    )?;
+                    clients[i].stream = Some(s);
+                    in_flight += 1;
+                }
+                Err(_) => {
+                    clients[i].phase = Phase::Failed;
+                    report.connect_failed += 1;
+                }
+            }
+        }
+        poll.poll(&mut events, Some(Duration::from_millis(100)))?;
+        for ev in events.iter() {
+            let i = ev.token().0;
+            let c = &mut clients[i];
+            if c.phase == Phase::Connecting && (ev.is_writable() || ev.is_error()) {
+                in_flight -= 1;
+                let s = c.stream.as_mut().unwrap();
+                let ok = s.take_error().ok().flatten().is_none() && s.peer_addr().is_ok();
+                if ok {
+                    c.phase = Phase::Open;
+                    report.connected += 1;
+                    let _ = s.set_nodelay(true);
+                    let interest = if c.reads {
+                        Interest::READABLE
+                    } else {
+                        Interest::WRITABLE
+                    };
+                    poll.registry().reregister(s, Token(i), interest)?;
+                    if let Some(hello) = &cfg.hello {
+                        c.out
+                            .extend_from_slice(hello.replace("{i}", &i.to_string()).as_bytes());
+                        c.out.push(b'\n');
+                        flush(c);
+                    }
+                } else {
+                    c.phase = Phase::Failed;
+                    report.connect_failed += 1;
+                    c.stream = None;
+                }
+            } else if ev.is_readable() {
+                read_lines(c, &mut scratch, |_| {});
+            }
+        }
+    }
+    report.connect_secs = start.elapsed().as_secs_f64();
+    for c in clients.iter_mut().filter(|c| c.phase == Phase::Connecting) {
+        c.phase = Phase::Failed;
+        c.stream = None;
+        report.connect_failed += 1;
+    }
+
+    // Phase 2: let greetings and join notices drain.
+    let mut last_byte = Instant::now();
+    let settle_deadline = Instant::now() + Duration::from_secs(30);
+    while last_byte.elapsed() < cfg.settle && Instant::now() < settle_deadline {
+        poll.poll(&mut events, Some(cfg.settle))?;
+        for ev in events.iter() {
+            let c = &mut clients[ev.token().0];
+            if c.phase == Phase::Open && c.reads && read_lines(c, &mut scratch, |_| {}) > 0 {
+                last_byte = Instant::now();
+            }
+            if ev.is_writable() {
+                flush(c);
+            }
+        }
+    }
+    if let Some(s) = sampler.as_mut() {
+        s.sample_connected(report.connected);
+    }
+
+    // Phase 3: send and receive.
+    let live_readers: Vec<usize> = (0..cfg.clients)
+        .filter(|&i| clients[i].phase == Phase::Open)
+        .collect();
+    for &i in &live_readers {
+        clients[i].next_seq = vec![0; senders];
+    }
+    let live_senders: Vec<usize> = (0..senders)
+        .filter(|&i| clients[i].phase == Phase::Open)
+        .collect();
+    report.expected =
+        (live_senders.len() * cfg.messages) as u64 * (live_readers.len().saturating_sub(1)) as u64;
+    let mut hist = Histogram::default();
+    let mut received = 0u64;
+    let mut dup = 0u64;
+    let mut ooo = 0u64;
+    let t0 = Instant::now();
+    let mut last_progress = Instant::now();
+    let mut last_delivery = t0;
+    let per_sender_rate = if cfg.rate > 0.0 {
+        cfg.rate / live_senders.len().max(1) as f64
+    } else {
+        0.0
+    };
+    let filler = vec![b'x'; cfg.payload];
+    let mut last_sample = Instant::now();
+    let mut marks: Vec<(usize, u32, u64)> = Vec::new();
+    loop {
+        // Generate what is due.
+        let now = Instant::now();
+        let mut all_sent = true;
+        for (k, &i) in live_senders.iter().enumerate() {
+            let c = &mut clients[i];
+            if c.phase != Phase::Open {
+                continue;
+            }
+            let due = if per_sender_rate > 0.0 {
+                // Senders are staggered across one interval.
+                let secs = now.duration_since(t0).as_secs_f64() + k as f64 / cfg.rate.max(1.0);
+                ((secs * per_sender_rate) as usize + 1).min(cfg.messages)
+            } else {
+                cfg.messages
+            };
+            while c.sent < due && c.out.len() < SEND_AHEAD {
+                let micros = Instant::now().duration_since(start).as_micros() as u64;
+                c.out.extend_from_slice(cfg.send_prefix.as_bytes());
+                c.out
+                    .extend_from_slice(format!("#cb {} {} {} ", k, c.sent, micros).as_bytes());
+                c.out.extend_from_slice(&filler);
+                c.out.push(b'\n');
+                c.sent += 1;
+                report.sent += 1;
+            }
+            flush(c);
+            if c.sent < cfg.messages || !c.out.is_empty() {
+                all_sent = false;
+            }
+        }
+        let done = received >= report.expected && all_sent;
+        if done || (all_sent && last_progress.elapsed() > cfg.drain_timeout) {
+            report.stalled = !done;
+            break;
+        }
+        if last_progress.elapsed() > cfg.drain_timeout * 4 {
+            report.stalled = true;
+            break;
+        }
+        let timeout = if per_sender_rate > 0.0 && !all_sent {
+            Duration::from_micros((1e6 / cfg.rate).clamp(50.0, 10_000.0) as u64)
+        } else if !all_sent {
+            Duration::from_millis(1)
+        } else {
+            Duration::from_millis(100)
+        };
+        poll.poll(&mut events, Some(timeout))?;
+        for ev in events.iter() {
+            let c = &mut clients[ev.token().0];
+            if c.phase != Phase::Open {
+                continue;
+            }
+            if ev.is_writable() {
+                flush(c);
+            }
+            if c.reads && (ev.is_readable() || ev.is_read_closed()) {
+                let now_us = Instant::now().duration_since(start).as_micros() as u64;
+                marks.clear();
+                read_lines(c, &mut scratch, |line| {
+                    if let Some(m) = parse_mark(line) {
+                        marks.push(m);
+                    }
+                });
+                for &(sender, seq, micros) in &marks {
+                    let Some(next) = c.next_seq.get_mut(sender) else {
+                        continue;
+                    };
+                    if seq < *next {
+                        dup += 1;
+                        continue;
+                    }
+                    if seq > *next {
+                        ooo += 1;
+                    }
+                    *next = seq + 1;
+                    received += 1;
+                    hist.record(now_us.saturating_sub(micros));
+                }
+                if !marks.is_empty() {
+                    last_progress = Instant::now();
+                    last_delivery = last_progress;
+                }
+                if c.phase == Phase::Closed {
+                    report.disconnected_during_run += 1;
+                }
+            }
+        }
+        if last_sample.elapsed() > Duration::from_millis(200) {
+            if let Some(s) = sampler.as_mut() {
+                s.sample();
+            }
+            last_sample = Instant::now();
+        }
+    }
+    report.run_secs = last_delivery.duration_since(t0).as_secs_f64().max(1e-9);
+    report.received = received;
+    report.duplicated = dup;
+    report.out_of_order = ooo;
+    report.lost = report.expected.saturating_sub(received);
+    report.deliveries_per_sec = received as f64 / report.run_secs;
+    report.p50_us = hist.quantile(0.50);
+    report.p90_us = hist.quantile(0.90);
+    report.p99_us = hist.quantile(0.99);
+    report.p999_us = hist.quantile(0.999);
+    report.max_us = hist.max();
+    report.server = sampler.map(|s| s.finish());
+    Ok(report)
+}
+
+/// Writes what the socket takes of `c.out`.
+fn flush(c: &mut Client) {
+    let Some(s) = c.stream.as_mut() else { return };
+    let mut written = 0;
+    while written < c.out.len() {
+        match s.write(&c.out[written..]) {
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => {
+                c.phase = Phase::Closed;
+                break;
+            }
+        }
+    }
+    c.out.drain(..written);
+}
+
+/// Reads until the socket would block, calling `on_line` for each complete line. Returns the
+/// number of bytes read.
+fn read_lines(c: &mut Client, scratch: &mut [u8], mut on_line: impl FnMut(&[u8])) -> usize {
+    let Some(s) = c.stream.as_mut() else { return 0 };
+    let mut total = 0;
+    loop {
+        match s.read(scratch) {
+            Ok(0) => {
+                c.phase = Phase::Closed;
+                return total;
+            }
+            Ok(n) => {
+                total += n;
+                let mut data = &scratch[..n];
+                while let Some(i) = data.iter().position(|&b| b == b'\n') {
+                    if c.partial.is_empty() {
+                        on_line(&data[..i]);
+                    } else {
+                        c.partial.extend_from_slice(&data[..i]);
+                        on_line(&c.partial);
+                        c.partial.clear();
+                    }
+                    data = &data[i + 1..];
+                }
+                c.partial.extend_from_slice(data);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return total,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => {
+                c.phase = Phase::Closed;
+                return total;
+            }
+        }
+    }
+}
+
+/// Finds `#cb SENDER SEQ MICROS` in a line.
+pub fn parse_mark(line: &[u8]) -> Option<(usize, u32, u64)> {
+    let at = line.windows(MARK.len()).position(|w| w == MARK)?;
+    let mut fields = line[at + MARK.len()..].split(|&b| b == b' ');
+    let mut num = || -> Option<u64> { std::str::from_utf8(fields.next()?).ok()?.parse().ok() };
+    Some((num()? as usize, num()? as u32, num()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_mark;
+
+    #[test]
+    fn finds_the_mark_after_any_prefix() {
+        assert_eq!(
+            parse_mark(b"<guest1> #cb 3 17 123456 xxxx"),
+            Some((3, 17, 123456))
+        );
+        assert_eq!(
+            parse_mark(b":n!u@h PRIVMSG #c :#cb 0 0 9 "),
+            Some((0, 0, 9))
+        );
+        assert_eq!(parse_mark(b"* guest1 joined"), None);
+        assert_eq!(parse_mark(b"<x> #cb 1 nope 3"), None);
+    }
+}

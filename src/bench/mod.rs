@@ -1,0 +1,199 @@
+//! chatbench: a load generator for line-based chat servers, and the raw relay it is compared
+//! with. See `chatbench --help` and the README's benchmark section.
+
+pub mod histogram;
+pub mod load;
+pub mod procstat;
+pub mod relay;
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use clap::Parser;
+
+use load::{LoadConfig, LoadReport};
+
+/// Load a line-based chat server and report deliveries, losses, latency and server cost.
+#[derive(Debug, Parser)]
+#[command(name = "chatbench", version)]
+pub struct BenchArgs {
+    /// Server address.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Server port.
+    #[arg(long, default_value_t = 12345)]
+    pub port: u16,
+    /// Clients that connect and read (senders included).
+    #[arg(short = 'n', long, default_value_t = 100)]
+    pub clients: usize,
+    /// How many of the clients send.
+    #[arg(short = 's', long, default_value_t = 1)]
+    pub senders: usize,
+    /// Messages per sender.
+    #[arg(short = 'm', long, default_value_t = 1000)]
+    pub messages: usize,
+    /// Messages per second, all senders together; 0 sends as fast as possible.
+    #[arg(short = 'r', long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Payload bytes per message, besides its header.
+    #[arg(short = 'p', long, default_value_t = 32)]
+    pub payload: usize,
+    /// Connection handshakes in flight at once.
+    #[arg(long, default_value_t = 256)]
+    pub connect_concurrency: usize,
+    /// Extra clients that connect and never read.
+    #[arg(long, default_value_t = 0)]
+    pub slow: usize,
+    /// Line(s) each client sends first, e.g. a name; `{i}` is the client's number, `\n`
+    /// separates lines.
+    #[arg(long)]
+    pub hello: Option<String>,
+    /// Text put before every message, e.g. `PRIVMSG #bench :` for an IRC server.
+    #[arg(long, default_value = "")]
+    pub send_prefix: String,
+    /// Milliseconds of quiet before sending starts.
+    #[arg(long, default_value_t = 500)]
+    pub settle_ms: u64,
+    /// Seconds without a delivery before the run is called stalled.
+    #[arg(long, default_value_t = 5)]
+    pub drain_timeout: u64,
+    /// The server's pid, to report its memory and threads from /proc.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Print one JSON object instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Serve the raw relay on --host/--port (0 picks a port) instead of loading a server.
+    #[arg(long)]
+    pub serve_relay: bool,
+}
+
+impl BenchArgs {
+    pub fn load_config(&self) -> Result<LoadConfig, String> {
+        use std::net::ToSocketAddrs;
+        let addr = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|e| format!("{}:{}: {e}", self.host, self.port))?
+            .next()
+            .ok_or_else(|| format!("{}: no address", self.host))?;
+        Ok(LoadConfig {
+            addr,
+            clients: self.clients,
+            senders: self.senders,
+            messages: self.messages,
+            rate: self.rate,
+            payload: self.payload,
+            connect_concurrency: self.connect_concurrency,
+            slow: self.slow,
+            hello: self.hello.as_ref().map(|h| h.replace("\\n", "\n")),
+            send_prefix: self.send_prefix.clone(),
+            settle: Duration::from_millis(self.settle_ms),
+            drain_timeout: Duration::from_secs(self.drain_timeout),
+            server_pid: self.server_pid,
+        })
+    }
+}
+
+/// The report as one JSON object.
+pub fn to_json(r: &LoadReport) -> String {
+    let mut s = String::from("{");
+    let mut field = |k: &str, v: String| {
+        if s.len() > 1 {
+            s.push(',');
+        }
+        let _ = write!(s, "\"{k}\":{v}");
+    };
+    field("clients_asked", r.clients_asked.to_string());
+    field("connected", r.connected.to_string());
+    field("connect_failed", r.connect_failed.to_string());
+    field("connect_secs", format!("{:.3}", r.connect_secs));
+    field(
+        "disconnected_during_run",
+        r.disconnected_during_run.to_string(),
+    );
+    field("sent", r.sent.to_string());
+    field("expected", r.expected.to_string());
+    field("received", r.received.to_string());
+    field("lost", r.lost.to_string());
+    field("duplicated", r.duplicated.to_string());
+    field("out_of_order", r.out_of_order.to_string());
+    field("stalled", r.stalled.to_string());
+    field("run_secs", format!("{:.3}", r.run_secs));
+    field("deliveries_per_sec", format!("{:.0}", r.deliveries_per_sec));
+    field("p50_us", r.p50_us.to_string());
+    field("p90_us", r.p90_us.to_string());
+    field("p99_us", r.p99_us.to_string());
+    field("p999_us", r.p999_us.to_string());
+    field("max_us", r.max_us.to_string());
+    if let Some(sv) = &r.server {
+        field("server_baseline_rss_kib", sv.baseline_rss_kib.to_string());
+        field("server_connected_rss_kib", sv.connected_rss_kib.to_string());
+        field("server_peak_rss_kib", sv.peak_rss_kib.to_string());
+        field(
+            "server_rss_per_conn_bytes",
+            format!("{:.0}", sv.rss_per_conn_bytes),
+        );
+        field("server_threads_connected", sv.threads_connected.to_string());
+        field("server_threads_peak", sv.threads_peak.to_string());
+    }
+    s.push('}');
+    s
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.2} ms", us as f64 / 1000.0)
+}
+
+/// The report for people.
+pub fn to_text(r: &LoadReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "connected   {} of {} in {:.2} s ({} failed)",
+        r.connected, r.clients_asked, r.connect_secs, r.connect_failed
+    );
+    let _ = writeln!(
+        s,
+        "deliveries  {} of {} expected: {} lost, {} duplicated, {} out of order{}",
+        r.received,
+        r.expected,
+        r.lost,
+        r.duplicated,
+        r.out_of_order,
+        if r.stalled { " (STALLED)" } else { "" }
+    );
+    let _ = writeln!(
+        s,
+        "throughput  {:.0} deliveries/s over {:.2} s ({} messages sent)",
+        r.deliveries_per_sec, r.run_secs, r.sent
+    );
+    let _ = writeln!(
+        s,
+        "latency     p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+        ms(r.p50_us),
+        ms(r.p90_us),
+        ms(r.p99_us),
+        ms(r.p999_us),
+        ms(r.max_us)
+    );
+    if r.disconnected_during_run > 0 {
+        let _ = writeln!(
+            s,
+            "dropped     {} reading clients were disconnected",
+            r.disconnected_during_run
+        );
+    }
+    if let Some(sv) = &r.server {
+        let _ = writeln!(
+            s,
+            "server      RSS {} KiB idle, {} KiB connected ({:.0} B per connection), peak {} KiB",
+            sv.baseline_rss_kib, sv.connected_rss_kib, sv.rss_per_conn_bytes, sv.peak_rss_kib
+        );
+        let _ = writeln!(
+            s,
+            "            threads {} idle, {} connected, peak {}",
+            sv.threads_baseline, sv.threads_connected, sv.threads_peak
+        );
+    }
+    s
+}
