@@ -24,22 +24,25 @@ impl Default for Histogram {
     }
 }
 
+/// Values below `SUB` have a bucket each (group 0); above, group g >= 1 holds the values whose
+/// highest bit is bit `SUB_BITS + g - 1`, in `SUB` buckets of width `2^(g-1)`.
 fn index(v: u64) -> usize {
     if v < SUB {
         return v as usize;
     }
-    let exp = (63 - v.leading_zeros()).min(MAX_EXP + SUB_BITS - 1) - SUB_BITS + 1;
-    let sub = (v >> exp) & (SUB - 1);
-    (exp as u64 * SUB + sub) as usize
+    let shift = 63 - v.leading_zeros() - SUB_BITS;
+    let sub = (v >> shift) & (SUB - 1);
+    ((shift as u64 + 1) * SUB + sub) as usize
 }
 
 /// The highest value that lands in bucket `i`.
 fn upper(i: usize) -> u64 {
-    let (exp, sub) = (i as u64 / SUB, i as u64 % SUB);
-    if exp == 0 {
+    let (group, sub) = (i as u64 / SUB, i as u64 % SUB);
+    if group == 0 {
         return sub;
     }
-    ((SUB | sub) << (exp - 1)) + (1 << (exp - 1)) - 1
+    let shift = group - 1;
+    ((SUB | sub) << shift) + (1 << shift) - 1
 }
 
 impl Histogram {
