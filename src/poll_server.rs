@@ -118,7 +118,7 @@ impl BufPool {
     const KEEP_CAPACITY: usize = 64 * 1024;
 
     fn get(&mut self) -> Vec<u8> {
-        self.free.pop().unwrap_or_else(|| Vec::with_capacity(1024))
+        self.free.pop().unwrap_or_else(|| Vec::with_capacity(256))
     }
 
     fn put(&mut self, mut buf: Vec<u8>) {

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Measures chatd --mode poll and --mode threads, and the raw relay as a ceiling, on the same
+# work in one run, and writes bench/results.md, bench/chart.svg and bench/raw.jsonl.
+#
+#   scripts/compare-modes.sh [--quick] [--repeat R] [--clients "100 1000 5000 10000"]
+#                            [--budget SECONDS] [--out DIR]
+#
+# Workloads, for each client count N:
+#   fanout   1 sender flat out, about 1 M deliveries in all (the relay runs this one too)
+#   paced    1 sender at min(2000, 2e6/N) messages/s for 2 s  (the relay runs this one too)
+#   chatty   10 senders at min(1000, 1e6/N) messages/s in all, for 3 s
+#   slow     fanout, plus one client that never reads
+# Each cell runs R times (default 3) on a fresh server; the report gives the median and the range.
+# The loader and the server share this machine's cores: compare within one run.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+quick=0 repeat=3 clients="100 1000 5000 10000" budget=900 out=$ROOT/bench
+while [ $# -gt 0 ]; do
+    case $1 in
+        --quick) quick=1; shift ;;
+        --repeat) repeat=$2; shift 2 ;;
+        --clients) clients=$2; shift 2 ;;
+        --budget) budget=$2; shift 2 ;;
+        --out) out=$2; shift 2 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+if [ "$quick" = 1 ]; then
+    clients="100 1000" repeat=1 budget=180 scale=5
+else
+    scale=1
+fi
+
+(cd "$ROOT" && cargo build --release --quiet --bins)
+mkdir -p "$out"
+raw=$out/raw.jsonl
+: >"$raw"
+log=$(mktemp)
+trap 'stop_server; rm -f "$log"' EXIT
+started=$(date +%s)
+skipped=0
+
+# run_cell SERVER WORKLOAD N REP: one measurement, appended to raw.jsonl.
+run_cell() {
+    local server=$1 workload=$2 n=$3 rep=$4 args
+    case $workload in
+        fanout) args="-s 1 -m $(( 1000000 / scale / n + 1 ))" ;;
+        paced) local r=$(( 2000000 / n < 2000 ? 2000000 / n : 2000 ))
+               args="-s 1 -r $r -m $(( r * 2 / scale + 1 ))" ;;
+        chatty) local r=$(( 1000000 / n < 1000 ? 1000000 / n : 1000 ))
+                args="-s 10 -r $r -m $(( r * 3 / 10 / scale + 1 ))" ;;
+        slow) args="-s 1 -m $(( 1000000 / scale / n + 1 )) --slow 1" ;;
+    esac
+    if [ $(( $(date +%s) - started )) -ge "$budget" ]; then
+        skipped=$((skipped + 1))
+        return
+    fi
+    case $server in
+        relay) start_server "$log" "$CHATBENCH" --serve-relay --port 0 ;;
+        *) start_server "$log" "$CHATD" --port 0 --mode "$server" -q --max-clients $((n + 100)) ;;
+    esac
+    local result
+    # shellcheck disable=SC2086
+    if ! result=$("$CHATBENCH" --port "$SERVER_PORT" -n "$n" $args -p 32 --server-pid "$SERVER_PID" \
+                  --json --drain-timeout 5 2>/dev/null); then
+        result='{"connected":0,"failed":true}'
+    fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        result=${result%\}}',"server_died":true}'
+    fi
+    stop_server
+    printf '{"server":"%s","workload":"%s","clients":%s,"rep":%s,"args":"%s",%s\n' \
+        "$server" "$workload" "$n" "$rep" "$args" "${result#\{}" >>"$raw"
+    printf '%-8s %-7s %6s clients  rep %s  %s\n' "$server" "$workload" "$n" "$rep" \
+        "$(echo "$result" | sed 's/.*"deliveries_per_sec":\([0-9]*\).*"p99_us":\([0-9]*\).*/\1 deliveries\/s, p99 \2 us/')"
+}
+
+for rep in $(seq "$repeat"); do
+    for n in $clients; do
+        for workload in fanout paced chatty slow; do
+            servers="poll threads"
+            case $workload in fanout|paced) servers="relay poll threads" ;; esac
+            for server in $servers; do
+                run_cell "$server" "$workload" "$n" "$rep"
+            done
+        done
+    done
+done
+
+python3 "$ROOT/scripts/bench_report.py" "$raw" "$out/results.md" "$out/chart.svg" \
+    "scripts/compare-modes.sh $*" "$skipped"
+echo "wrote $out/results.md and $out/chart.svg in $(( $(date +%s) - started )) s"
+[ "$skipped" -eq 0 ] || echo "time budget reached: $skipped cells skipped"

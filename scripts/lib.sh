@@ -1,0 +1,38 @@
+# Shared by the scripts: start a server in the background and learn its port.
+# Source it; it defines start_server and stop_server.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CHATD=${CHATD:-$ROOT/target/release/chatd}
+CHATBENCH=${CHATBENCH:-$ROOT/target/release/chatbench}
+
+# start_server LOGFILE CMD...: runs CMD, waits (at most 10 s) for its "listening on ADDR" line,
+# and sets SERVER_PID and SERVER_PORT.
+start_server() {
+    local log=$1
+    shift
+    "$@" >"$log" 2>&1 &
+    SERVER_PID=$!
+    SERVER_PORT=
+    for _ in $(seq 200); do
+        SERVER_PORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\).*/\1/p' "$log" | head -n 1)
+        [ -n "$SERVER_PORT" ] && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "server did not start: $*" >&2
+    cat "$log" >&2
+    return 1
+}
+
+# stop_server: SIGTERM, then SIGKILL after 5 s.
+stop_server() {
+    [ -n "${SERVER_PID:-}" ] || return 0
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 100); do
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+}
