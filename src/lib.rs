@@ -4,9 +4,11 @@
 //! - [`hub`]: the chat rules, sans-IO: events in, deliveries out.
 //! - [`poll_server`] and [`thread_server`]: the two concurrency models that drive the hub.
 //! - [`config`], [`net`], [`shutdown`]: options, socket plumbing, graceful stop.
+//! - [`client`]: the `chat` client, line mode and terminal UI.
 //! - [`bench`]: chatbench, the load generator, and the raw relay it compares against.
 
 pub mod bench;
+pub mod client;
 pub mod command;
 pub mod config;
 pub mod framing;

@@ -1,0 +1,145 @@
+//! The `chat` client: connecting, choosing a name, and the two front ends, a line client (the
+//! report's: one thread prints what arrives, the main thread sends what you type) and a
+//! full-screen terminal UI.
+
+pub mod line;
+pub mod server_line;
+pub mod tui;
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use server_line::ServerLine;
+
+/// A connection past its welcome line, named as asked if the name was free.
+pub struct Session {
+    pub addr: SocketAddr,
+    pub name: String,
+    pub reader: BufReader<TcpStream>,
+    pub writer: TcpStream,
+    /// What the server said while the name was being settled, for the front end to show.
+    pub greeting: Vec<String>,
+}
+
+/// Why a session could not start. `Display` is the one line a user sees.
+#[derive(Debug)]
+pub enum ConnectError {
+    Resolve(String, io::Error),
+    Connect(String, io::Error),
+    Protocol(String),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::Resolve(a, e) => write!(f, "cannot resolve {a}: {e}"),
+            ConnectError::Connect(a, e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                write!(
+                    f,
+                    "cannot connect to {a}: connection refused; is chatd running?"
+                )
+            }
+            ConnectError::Connect(a, e) => write!(f, "cannot connect to {a}: {e}"),
+            ConnectError::Protocol(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Connects, reads the welcome, and asks for `name` if one is given. If the name is refused,
+/// the session keeps the server's name and `greeting` says why.
+pub fn connect(host: &str, port: u16, name: Option<&str>) -> Result<Session, ConnectError> {
+    let shown = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| ConnectError::Resolve(shown.clone(), e))?
+        .collect();
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+    let mut stream = None;
+    for a in &addrs {
+        match TcpStream::connect_timeout(a, Duration::from_secs(10)) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = e,
+        }
+    }
+    let stream = stream.ok_or(ConnectError::Connect(shown.clone(), last))?;
+    let addr = stream
+        .peer_addr()
+        .map_err(|e| ConnectError::Connect(shown.clone(), e))?;
+    let _ = stream.set_nodelay(true);
+    let writer = stream
+        .try_clone()
+        .map_err(|e| ConnectError::Connect(shown.clone(), e))?;
+    let mut session = Session {
+        addr,
+        name: String::new(),
+        reader: BufReader::new(stream),
+        writer,
+        greeting: Vec::new(),
+    };
+    let lost = || ConnectError::Protocol(format!("{shown} closed the connection"));
+    let welcome = session.read_line().map_err(|_| lost())?.ok_or_else(lost)?;
+    match server_line::parse(&welcome) {
+        ServerLine::Welcome { name, .. } => session.name = name.to_string(),
+        _ => {
+            return Err(ConnectError::Protocol(format!(
+                "{shown} is not a chatd server (it said {welcome:?})"
+            )));
+        }
+    }
+    session.greeting.push(welcome);
+    if let Some(want) = name.filter(|n| *n != session.name) {
+        session.send(&format!("/nick {want}")).map_err(|_| lost())?;
+        // Other lines may come first (someone joins); keep them for the front end.
+        loop {
+            let line = session.read_line().map_err(|_| lost())?.ok_or_else(lost)?;
+            match server_line::parse(&line) {
+                ServerLine::YouAre(n) => {
+                    session.name = n.to_string();
+                    session.greeting.push(line);
+                    break;
+                }
+                ServerLine::Error(e) => {
+                    let kept = format!("! {e}; you are {}", session.name);
+                    session.greeting.push(kept);
+                    break;
+                }
+                _ => session.greeting.push(line),
+            }
+        }
+    }
+    Ok(session)
+}
+
+impl Session {
+    pub fn send(&mut self, line: &str) -> io::Result<()> {
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        self.writer.write_all(&bytes)
+    }
+
+    /// The next line from the server, without its newline; None at end of stream.
+    pub fn read_line(&mut self) -> io::Result<Option<String>> {
+        read_line(&mut self.reader)
+    }
+}
+
+/// One line from `reader`, without its newline, lossily decoded; None at end of stream.
+pub fn read_line(reader: &mut impl BufRead) -> io::Result<Option<String>> {
+    let mut buf = Vec::new();
+    if reader.read_until(b'\n', &mut buf)? == 0 {
+        return Ok(None);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+    }
+    Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
+}

@@ -1,0 +1,514 @@
+//! The TUI's state, without a terminal: the messages, who is online, the input line with its
+//! editing and history, scrolling, and the connection's status. Server lines and keys go in;
+//! lines to send come out. Rendering is in `view`.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::client::server_line::{self, ServerLine};
+
+/// Messages kept for scrolling back.
+pub const KEEP: usize = 5000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// `<from> text`; `own` for what this client sent.
+    Chat {
+        from: String,
+        own: bool,
+    },
+    /// A private message from someone (`to` empty), or to someone (sent by this client).
+    Private {
+        from: String,
+        to: String,
+    },
+    Notice,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub kind: Kind,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Connected,
+    Disconnected(String),
+}
+
+/// What a key press asks of the front end.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    None,
+    Send(String),
+    Quit,
+}
+
+/// Keys, as the TUI understands them (decoupled from crossterm for tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Char(char),
+    Enter,
+    Backspace,
+    Delete,
+    Left,
+    Right,
+    Home,
+    End,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    /// Ctrl+U: clear the line.
+    ClearLine,
+    /// Ctrl+W: delete the word before the cursor.
+    DeleteWord,
+    /// Esc or Ctrl+C.
+    Quit,
+}
+
+pub struct App {
+    pub server: String,
+    pub me: String,
+    pub messages: VecDeque<Message>,
+    /// Lower-cased name to name as shown.
+    pub online: BTreeMap<String, String>,
+    pub status: Status,
+    pub input: Vec<char>,
+    /// Cursor position in `input`, in chars.
+    pub cursor: usize,
+    history: Vec<String>,
+    /// Position while browsing the history; `None` when editing a new line.
+    history_pos: Option<usize>,
+    draft: Vec<char>,
+    /// Rows scrolled back from the bottom.
+    pub scroll: usize,
+    /// Rows a PageUp/PageDown moves (set by the view to the pane's height).
+    pub page: usize,
+}
+
+impl App {
+    pub fn new(server: String, me: String) -> App {
+        let mut online = BTreeMap::new();
+        online.insert(me.to_ascii_lowercase(), me.clone());
+        App {
+            server,
+            me,
+            messages: VecDeque::new(),
+            online,
+            status: Status::Connected,
+            input: Vec::new(),
+            cursor: 0,
+            history: Vec::new(),
+            history_pos: None,
+            draft: Vec::new(),
+            scroll: 0,
+            page: 10,
+        }
+    }
+
+    fn push(&mut self, kind: Kind, text: impl Into<String>) {
+        if self.messages.len() == KEEP {
+            self.messages.pop_front();
+        }
+        self.messages.push_back(Message {
+            kind,
+            text: text.into(),
+        });
+        if self.scroll > 0 {
+            self.scroll += 1; // keep the view where the reader left it
+        }
+    }
+
+    /// Takes one line from the server. Returns a line to send back, if the online list needs
+    /// reloading (a join notice that did not name everyone).
+    pub fn server_line(&mut self, line: &str) -> Option<String> {
+        let mut reload = None;
+        match server_line::parse(line) {
+            ServerLine::Chat { from, text } => self.push(
+                Kind::Chat {
+                    from: from.into(),
+                    own: false,
+                },
+                text,
+            ),
+            ServerLine::Private { from, text } => self.push(
+                Kind::Private {
+                    from: from.into(),
+                    to: String::new(),
+                },
+                text,
+            ),
+            ServerLine::Error(e) => self.push(Kind::Error, e),
+            // The session settled the name before the UI started; the welcome is news only.
+            ServerLine::Welcome { .. } => self.push(Kind::Notice, &line[2..]),
+            ServerLine::YouAre(name) => {
+                self.rename(&self.me.clone(), name);
+                self.push(Kind::Notice, &line[2..]);
+            }
+            ServerLine::Joined { names, more } => {
+                for n in names {
+                    self.online.insert(n.to_ascii_lowercase(), n.to_string());
+                }
+                if more > 0 {
+                    reload = Some("/who".to_string());
+                }
+                self.push(Kind::Notice, &line[2..]);
+            }
+            ServerLine::Left { name, .. } => {
+                self.online.remove(&name.to_ascii_lowercase());
+                self.push(Kind::Notice, &line[2..]);
+            }
+            ServerLine::Renamed { old, new } => {
+                self.rename(old, new);
+                self.push(Kind::Notice, &line[2..]);
+            }
+            ServerLine::Online(names) => {
+                self.online = names
+                    .iter()
+                    .map(|n| (n.to_ascii_lowercase(), n.to_string()))
+                    .collect();
+                self.push(Kind::Notice, &line[2..]);
+            }
+            ServerLine::Notice(n) => self.push(Kind::Notice, n),
+            ServerLine::Other(o) => self.push(Kind::Notice, o),
+        }
+        reload
+    }
+
+    fn rename(&mut self, old: &str, new: &str) {
+        if old.eq_ignore_ascii_case(&self.me) {
+            self.me = new.to_string();
+        }
+        self.online.remove(&old.to_ascii_lowercase());
+        self.online
+            .insert(new.to_ascii_lowercase(), new.to_string());
+    }
+
+    pub fn disconnected(&mut self, why: &str) {
+        self.status = Status::Disconnected(why.to_string());
+        self.online.clear();
+        self.push(Kind::Error, format!("disconnected: {why}"));
+    }
+
+    pub fn key(&mut self, key: Key) -> Action {
+        match key {
+            Key::Char(c) => {
+                self.input.insert(self.cursor, c);
+                self.cursor += 1;
+            }
+            Key::Backspace if self.cursor > 0 => {
+                self.cursor -= 1;
+                self.input.remove(self.cursor);
+            }
+            Key::Delete if self.cursor < self.input.len() => {
+                self.input.remove(self.cursor);
+            }
+            Key::Left => self.cursor = self.cursor.saturating_sub(1),
+            Key::Right => self.cursor = (self.cursor + 1).min(self.input.len()),
+            Key::Home => self.cursor = 0,
+            Key::End => self.cursor = self.input.len(),
+            Key::ClearLine => {
+                self.input.clear();
+                self.cursor = 0;
+            }
+            Key::DeleteWord => {
+                let mut start = self.cursor;
+                while start > 0 && self.input[start - 1] == ' ' {
+                    start -= 1;
+                }
+                while start > 0 && self.input[start - 1] != ' ' {
+                    start -= 1;
+                }
+                self.input.drain(start..self.cursor);
+                self.cursor = start;
+            }
+            Key::Up => self.history_back(),
+            Key::Down => self.history_forward(),
+            Key::PageUp => self.scroll += self.page.max(1),
+            Key::PageDown => self.scroll = self.scroll.saturating_sub(self.page.max(1)),
+            Key::Enter => return self.submit(),
+            Key::Quit => return Action::Quit,
+            Key::Backspace | Key::Delete => {}
+        }
+        Action::None
+    }
+
+    fn history_back(&mut self) {
+        let pos = match self.history_pos {
+            None if self.history.is_empty() => return,
+            None => {
+                self.draft = std::mem::take(&mut self.input);
+                self.history.len() - 1
+            }
+            Some(0) => 0,
+            Some(p) => p - 1,
+        };
+        self.history_pos = Some(pos);
+        self.input = self.history[pos].chars().collect();
+        self.cursor = self.input.len();
+    }
+
+    fn history_forward(&mut self) {
+        let Some(pos) = self.history_pos else { return };
+        if pos + 1 < self.history.len() {
+            self.history_pos = Some(pos + 1);
+            self.input = self.history[pos + 1].chars().collect();
+        } else {
+            self.history_pos = None;
+            self.input = std::mem::take(&mut self.draft);
+        }
+        self.cursor = self.input.len();
+    }
+
+    /// Enter: the line goes to the server, into the history, and (for chat text, which the
+    /// server does not echo) into the message pane.
+    fn submit(&mut self) -> Action {
+        let line: String = self.input.drain(..).collect();
+        self.cursor = 0;
+        self.history_pos = None;
+        self.draft.clear();
+        if line.trim().is_empty() {
+            return Action::None;
+        }
+        if self.history.last() != Some(&line) {
+            self.history.push(line.clone());
+        }
+        self.scroll = 0;
+        if line.eq_ignore_ascii_case("/quit") || line.to_ascii_lowercase().starts_with("/quit ") {
+            return Action::Send(line);
+        }
+        if let Some(text) = line.strip_prefix("//") {
+            self.push(
+                Kind::Chat {
+                    from: self.me.clone(),
+                    own: true,
+                },
+                format!("/{text}"),
+            );
+        } else if let Some(rest) = strip_command(&line, "/msg") {
+            if let Some((to, text)) = rest.split_once(' ') {
+                let (to, text) = (to.to_string(), text.trim_start().to_string());
+                self.push(
+                    Kind::Private {
+                        from: self.me.clone(),
+                        to,
+                    },
+                    text,
+                );
+            }
+        } else if let Some(text) = strip_command(&line, "/me") {
+            self.push(Kind::Notice, format!("{} {text}", self.me));
+        } else if !line.starts_with('/') {
+            self.push(
+                Kind::Chat {
+                    from: self.me.clone(),
+                    own: true,
+                },
+                line.clone(),
+            );
+        }
+        Action::Send(line)
+    }
+
+    /// Online names, sorted ignoring case.
+    pub fn online_names(&self) -> impl Iterator<Item = &str> {
+        self.online.values().map(String::as_str)
+    }
+}
+
+fn strip_command<'a>(line: &'a str, cmd: &str) -> Option<&'a str> {
+    let head = line.get(..cmd.len())?;
+    let rest = line.get(cmd.len()..)?;
+    (head.eq_ignore_ascii_case(cmd) && rest.starts_with(' ')).then(|| rest.trim_start())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app() -> App {
+        let mut a = App::new("127.0.0.1:12345".into(), "guest1".into());
+        a.server_line("* welcome guest1, 1 online; type /help for commands");
+        a
+    }
+
+    #[test]
+    fn the_welcome_does_not_undo_the_sessions_name() {
+        let mut a = App::new("127.0.0.1:12345".into(), "alice".into());
+        a.server_line("* welcome guest1, 1 online; type /help for commands");
+        assert_eq!(a.me, "alice");
+        assert_eq!(typed(&mut a, "hi"), Action::Send("hi".into()));
+        assert_eq!(
+            a.messages.back().unwrap().kind,
+            Kind::Chat {
+                from: "alice".into(),
+                own: true
+            }
+        );
+    }
+
+    fn names(a: &App) -> Vec<&str> {
+        a.online_names().collect()
+    }
+
+    fn typed(a: &mut App, s: &str) -> Action {
+        for c in s.chars() {
+            a.key(Key::Char(c));
+        }
+        a.key(Key::Enter)
+    }
+
+    #[test]
+    fn the_online_list_follows_the_notices() {
+        let mut a = app();
+        a.server_line("* online (3): alice, Bob, guest1");
+        assert_eq!(names(&a), ["alice", "Bob", "guest1"]);
+        a.server_line("* carol, dave joined");
+        a.server_line("* Bob left (lunch)");
+        a.server_line("* alice is now Alicia");
+        assert_eq!(names(&a), ["Alicia", "carol", "dave", "guest1"]);
+        a.server_line("* you are now me");
+        assert_eq!(a.me, "me");
+        assert_eq!(names(&a), ["Alicia", "carol", "dave", "me"]);
+        assert_eq!(
+            a.server_line("* x and 40 more joined"),
+            Some("/who".to_string())
+        );
+    }
+
+    #[test]
+    fn messages_are_classified() {
+        let mut a = app();
+        a.server_line("<bob> hi");
+        a.server_line("*bob* psst");
+        a.server_line("! name taken: bob");
+        a.server_line("* bob waves");
+        let kinds: Vec<&Kind> = a.messages.iter().skip(1).map(|m| &m.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                &Kind::Chat {
+                    from: "bob".into(),
+                    own: false
+                },
+                &Kind::Private {
+                    from: "bob".into(),
+                    to: String::new()
+                },
+                &Kind::Error,
+                &Kind::Notice
+            ]
+        );
+    }
+
+    #[test]
+    fn editing_the_input_line() {
+        let mut a = app();
+        for c in "helo world".chars() {
+            a.key(Key::Char(c));
+        }
+        for _ in 0..7 {
+            a.key(Key::Left);
+        }
+        a.key(Key::Char('l'));
+        assert_eq!(a.input.iter().collect::<String>(), "hello world");
+        a.key(Key::End);
+        a.key(Key::DeleteWord);
+        assert_eq!(a.input.iter().collect::<String>(), "hello ");
+        a.key(Key::Home);
+        a.key(Key::Delete);
+        a.key(Key::Right);
+        a.key(Key::Backspace);
+        assert_eq!(a.input.iter().collect::<String>(), "llo ");
+        a.key(Key::ClearLine);
+        assert!(a.input.is_empty() && a.cursor == 0);
+        assert_eq!(a.key(Key::Backspace), Action::None);
+    }
+
+    #[test]
+    fn enter_sends_and_shows_own_text() {
+        let mut a = app();
+        assert_eq!(typed(&mut a, "hello"), Action::Send("hello".into()));
+        let last = a.messages.back().unwrap();
+        assert_eq!(
+            last.kind,
+            Kind::Chat {
+                from: "guest1".into(),
+                own: true
+            }
+        );
+        assert_eq!(
+            typed(&mut a, "/msg bob  hi there"),
+            Action::Send("/msg bob  hi there".into())
+        );
+        assert_eq!(
+            a.messages.back().unwrap(),
+            &Message {
+                kind: Kind::Private {
+                    from: "guest1".into(),
+                    to: "bob".into()
+                },
+                text: "hi there".into()
+            }
+        );
+        let before = a.messages.len();
+        assert_eq!(typed(&mut a, "/who"), Action::Send("/who".into()));
+        assert_eq!(a.messages.len(), before, "commands are not echoed");
+        assert_eq!(typed(&mut a, "   "), Action::None);
+        assert_eq!(a.key(Key::Quit), Action::Quit);
+    }
+
+    #[test]
+    fn history_browses_and_restores_the_draft() {
+        let mut a = app();
+        typed(&mut a, "one");
+        typed(&mut a, "two");
+        for c in "dra".chars() {
+            a.key(Key::Char(c));
+        }
+        a.key(Key::Up);
+        assert_eq!(a.input.iter().collect::<String>(), "two");
+        a.key(Key::Up);
+        a.key(Key::Up);
+        assert_eq!(a.input.iter().collect::<String>(), "one");
+        a.key(Key::Down);
+        assert_eq!(a.input.iter().collect::<String>(), "two");
+        a.key(Key::Down);
+        assert_eq!(a.input.iter().collect::<String>(), "dra");
+    }
+
+    #[test]
+    fn scrolling_holds_the_view_while_messages_arrive() {
+        let mut a = app();
+        a.page = 5;
+        a.key(Key::PageUp);
+        assert_eq!(a.scroll, 5);
+        a.server_line("<bob> new");
+        assert_eq!(a.scroll, 6);
+        a.key(Key::PageDown);
+        a.key(Key::PageDown);
+        assert_eq!(a.scroll, 0);
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let mut a = app();
+        for i in 0..KEEP + 10 {
+            a.server_line(&format!("<bob> {i}"));
+        }
+        assert_eq!(a.messages.len(), KEEP);
+    }
+
+    #[test]
+    fn disconnection_is_shown() {
+        let mut a = app();
+        a.disconnected("server closed the connection");
+        assert_eq!(
+            a.status,
+            Status::Disconnected("server closed the connection".into())
+        );
+        assert!(a.online.is_empty());
+    }
+}

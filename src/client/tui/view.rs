@@ -1,0 +1,329 @@
+//! Draws an [`App`] with ratatui: messages on the left, who is online on the right, the input
+//! line and a status line below. Pure drawing: tested on ratatui's `TestBackend`.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Position, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, List, ListItem, Paragraph};
+
+use super::state::{App, Kind, Message, Status};
+
+const PALETTE: [Color; 8] = [
+    Color::Cyan,
+    Color::Green,
+    Color::Yellow,
+    Color::Blue,
+    Color::Magenta,
+    Color::LightRed,
+    Color::LightGreen,
+    Color::LightCyan,
+];
+
+/// The same colour for a name every time, in every client.
+pub fn name_color(name: &str) -> Color {
+    let hash = name
+        .to_ascii_lowercase()
+        .bytes()
+        .fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100000001b3)
+        });
+    PALETTE[(hash % PALETTE.len() as u64) as usize]
+}
+
+pub fn render(frame: &mut Frame, app: &mut App) {
+    let [main, input, status] = Layout::vertical([
+        Constraint::Min(3),
+        Constraint::Length(3),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    let online_width =
+        (app.online_names().map(str::len).max().unwrap_or(6) as u16 + 4).clamp(14, 36);
+    let [messages, online] =
+        Layout::horizontal([Constraint::Min(20), Constraint::Length(online_width)]).areas(main);
+    render_messages(frame, app, messages);
+    render_online(frame, app, online);
+    render_input(frame, app, input);
+    render_status(frame, app, status);
+}
+
+fn styled_parts(m: &Message) -> Vec<(String, Style)> {
+    let notice = Style::default()
+        .fg(Color::DarkGray)
+        .add_modifier(Modifier::ITALIC);
+    match &m.kind {
+        Kind::Chat { from, own } => {
+            let name = Style::default()
+                .fg(name_color(from))
+                .add_modifier(Modifier::BOLD);
+            let text = if *own {
+                Style::default().fg(Color::Gray)
+            } else {
+                Style::default()
+            };
+            vec![
+                ("<".into(), Style::default()),
+                (from.clone(), name),
+                ("> ".into(), Style::default()),
+                (m.text.clone(), text),
+            ]
+        }
+        Kind::Private { from, to } => {
+            let style = Style::default().fg(Color::Magenta);
+            let head = if to.is_empty() {
+                format!("*{from}* ")
+            } else {
+                format!("-> *{to}* ")
+            };
+            vec![
+                (head, style.add_modifier(Modifier::BOLD)),
+                (m.text.clone(), style),
+            ]
+        }
+        Kind::Notice => vec![(format!("* {}", m.text), notice)],
+        Kind::Error => vec![(format!("! {}", m.text), Style::default().fg(Color::Red))],
+    }
+}
+
+/// Splits a message into rows of at most `width` characters, keeping each part's style.
+fn wrap(m: &Message, width: usize) -> Vec<Line<'static>> {
+    let width = width.max(1);
+    let mut rows = Vec::new();
+    let mut row: Vec<Span<'static>> = Vec::new();
+    let mut used = 0;
+    for (text, style) in styled_parts(m) {
+        let mut chunk = String::new();
+        for c in text.chars() {
+            if used == width {
+                if !chunk.is_empty() {
+                    row.push(Span::styled(std::mem::take(&mut chunk), style));
+                }
+                rows.push(Line::from(std::mem::take(&mut row)));
+                used = 0;
+            }
+            chunk.push(c);
+            used += 1;
+        }
+        if !chunk.is_empty() {
+            row.push(Span::styled(chunk, style));
+        }
+    }
+    rows.push(Line::from(row));
+    rows
+}
+
+fn render_messages(frame: &mut Frame, app: &mut App, area: Rect) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(format!(" chatd {} ", app.server));
+    let inner = block.inner(area);
+    let (height, width) = (inner.height as usize, inner.width as usize);
+    app.page = height.max(1);
+    // Wrap from the newest message back, only as far as the view reaches.
+    let mut rows: Vec<Line<'static>> = Vec::new();
+    for m in app.messages.iter().rev() {
+        let mut wrapped = wrap(m, width);
+        wrapped.reverse();
+        rows.extend(wrapped);
+        if rows.len() >= height + app.scroll {
+            break;
+        }
+    }
+    let max_scroll = rows.len().saturating_sub(height);
+    app.scroll = app.scroll.min(max_scroll);
+    let visible: Vec<Line> = rows
+        .into_iter()
+        .skip(app.scroll)
+        .take(height)
+        .rev()
+        .collect();
+    frame.render_widget(Paragraph::new(visible).block(block), area);
+}
+
+fn render_online(frame: &mut Frame, app: &App, area: Rect) {
+    let items: Vec<ListItem> = app
+        .online_names()
+        .map(|n| {
+            let mut style = Style::default().fg(name_color(n));
+            if n == app.me {
+                style = style.add_modifier(Modifier::BOLD);
+            }
+            ListItem::new(Span::styled(n.to_string(), style))
+        })
+        .collect();
+    let title = format!(" online ({}) ", app.online.len());
+    frame.render_widget(
+        List::new(items).block(Block::default().borders(Borders::ALL).title(title)),
+        area,
+    );
+}
+
+fn render_input(frame: &mut Frame, app: &App, area: Rect) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(format!(" {} ", app.me));
+    let inner = block.inner(area);
+    let prompt = "> ";
+    let room = (inner.width as usize)
+        .saturating_sub(prompt.len() + 1)
+        .max(1);
+    // Keep the cursor in view on long lines.
+    let start = app.cursor.saturating_sub(room);
+    let shown: String = app.input.iter().skip(start).take(room + 1).collect();
+    frame.render_widget(
+        Paragraph::new(format!("{prompt}{shown}")).block(block),
+        area,
+    );
+    if matches!(app.status, Status::Connected) {
+        let x = inner.x + (prompt.len() + app.cursor - start) as u16;
+        frame.set_cursor_position(Position::new(
+            x.min(inner.right().saturating_sub(1)),
+            inner.y,
+        ));
+    }
+}
+
+fn render_status(frame: &mut Frame, app: &App, area: Rect) {
+    let line = match &app.status {
+        Status::Connected => Line::from(vec![
+            Span::styled(
+                " connected ",
+                Style::default().fg(Color::Black).bg(Color::Green),
+            ),
+            Span::raw(format!(
+                " {} as {} · PgUp/PgDn scroll · Esc quits",
+                app.server, app.me
+            )),
+        ]),
+        Status::Disconnected(why) => Line::from(vec![
+            Span::styled(
+                " disconnected ",
+                Style::default().fg(Color::White).bg(Color::Red),
+            ),
+            Span::raw(format!(" {why} · Esc quits")),
+        ]),
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::tui::state::Key;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    fn screen(app: &mut App, w: u16, h: u16) -> Vec<String> {
+        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+        t.draw(|f| render(f, app)).unwrap();
+        let buf = t.backend().buffer().clone();
+        (0..h)
+            .map(|y| {
+                (0..w)
+                    .map(|x| buf[(x, y)].symbol().to_string())
+                    .collect::<String>()
+            })
+            .collect()
+    }
+
+    fn app() -> App {
+        let mut a = App::new("127.0.0.1:12345".into(), "guest1".into());
+        a.server_line("* welcome guest1, 3 online; type /help for commands");
+        a.server_line("* online (3): alice, bob, guest1");
+        a
+    }
+
+    #[test]
+    fn shows_messages_online_list_input_and_status() {
+        let mut a = app();
+        a.server_line("<alice> hello there");
+        a.server_line("* carol joined");
+        for c in "typing".chars() {
+            a.key(Key::Char(c));
+        }
+        let s = screen(&mut a, 70, 12);
+        let all = s.join("\n");
+        assert!(
+            s[0].contains("chatd 127.0.0.1:12345") && s[0].contains("online (4)"),
+            "{all}"
+        );
+        assert!(all.contains("<alice> hello there"), "{all}");
+        assert!(all.contains("* carol joined"), "{all}");
+        for name in ["alice", "bob", "carol", "guest1"] {
+            assert!(
+                s.iter()
+                    .any(|row| row.trim_end().ends_with(&format!("{name} │"))
+                        || row.contains(&format!("│{name}"))),
+                "{name} missing:\n{all}"
+            );
+        }
+        assert!(s[9].contains("> typing"), "{all}");
+        assert!(
+            s[11].contains("connected") && s[11].contains("as guest1"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn names_get_stable_colours() {
+        let mut a = app();
+        a.server_line("<alice> hi");
+        let mut t = Terminal::new(TestBackend::new(60, 10)).unwrap();
+        t.draw(|f| render(f, &mut a)).unwrap();
+        let buf = t.backend().buffer();
+        // Find "alice" in the message row and check its colour.
+        let y = (0..10)
+            .find(|&y| {
+                (0..60)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect::<String>()
+                    .contains("<alice>")
+            })
+            .unwrap();
+        let x = (0..60).find(|&x| buf[(x, y)].symbol() == "a").unwrap();
+        assert_eq!(buf[(x, y)].fg, name_color("alice"));
+        assert_eq!(name_color("alice"), name_color("ALICE"));
+    }
+
+    #[test]
+    fn long_messages_wrap_and_page_up_scrolls_back() {
+        let mut a = app();
+        for i in 0..30 {
+            a.server_line(&format!("<bob> message {i}"));
+        }
+        a.server_line(&format!("<bob> {}", "w".repeat(100)));
+        let s = screen(&mut a, 60, 12);
+        let all = s.join("\n");
+        assert!(
+            all.contains("message 27") && !all.contains("message 26"),
+            "{all}"
+        );
+        assert_eq!(
+            s.iter().filter(|r| r.contains("wwwww")).count(),
+            3,
+            "wrapped in 3:\n{all}"
+        );
+        // The pane is 6 rows: the long message takes 3, messages 29 to 27 the rest. One page
+        // up shows the 6 rows above: messages 26 down to 21.
+        a.key(Key::PageUp);
+        let all = screen(&mut a, 60, 12).join("\n");
+        assert!(
+            all.contains("message 26") && all.contains("message 21"),
+            "{all}"
+        );
+        assert!(
+            !all.contains("message 27") && !all.contains("wwwww"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn disconnected_status() {
+        let mut a = app();
+        a.disconnected("server closed the connection");
+        let s = screen(&mut a, 70, 10);
+        assert!(s[9].contains("disconnected") && s[9].contains("server closed the connection"));
+        assert!(s[0].contains("online (0)"));
+    }
+}

@@ -1,0 +1,144 @@
+//! The `chat` line client against a real chatd, in both server modes.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Instant;
+
+use common::{DEADLINE, Mode, Server};
+
+both_modes!(
+    pipe_mode_sends_its_lines_and_exits_once_delivered,
+    a_taken_name_keeps_the_servers_name,
+    a_refused_connection_is_one_clear_line,
+    the_server_going_away_is_reported,
+);
+
+fn chat(server_port: u16, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat"));
+    cmd.args(["--host", "127.0.0.1", "--port", &server_port.to_string()])
+        .args(args);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd
+}
+
+/// Waits (bounded) for the child and collects its output.
+fn finish(mut child: Child) -> Output {
+    let until = Instant::now() + DEADLINE;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > until {
+            let _ = child.kill();
+            panic!("chat did not exit in time");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let mut out = Output {
+        status: child.wait().unwrap(),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut out.stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut out.stderr)
+        .unwrap();
+    out
+}
+
+fn pipe_mode_sends_its_lines_and_exits_once_delivered(mode: Mode) {
+    let server = Server::start(mode);
+    let mut watcher = server.client();
+    let mut child = chat(server.addr.port(), &["--name", "bot"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello\nsecond line\n")
+        .unwrap();
+    let out = finish(child);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("connected to {} as bot", server.addr)),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("* bye"));
+    watcher.expect("* guest2 joined");
+    watcher.expect("* guest2 is now bot");
+    watcher.expect("<bot> hello");
+    watcher.expect("<bot> second line");
+    watcher.expect("* bot left");
+}
+
+fn a_taken_name_keeps_the_servers_name(mode: Mode) {
+    let server = Server::start(mode);
+    let mut first = server.client();
+    first.send("/nick bot");
+    first.expect("* you are now bot");
+    let mut child = chat(server.addr.port(), &["--name", "BOT"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"hi\n").unwrap();
+    let out = finish(child);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("! name taken: BOT; you are guest2"),
+        "{stdout}"
+    );
+    first.expect("* guest2 joined");
+    first.expect("<guest2> hi");
+}
+
+fn a_refused_connection_is_one_clear_line(_mode: Mode) {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }; // closed again: nothing listens there now
+    let out = finish(
+        chat(port, &["--name", "x"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("cannot connect to 127.0.0.1:{port}: connection refused; is chatd running?\n")
+    );
+}
+
+fn the_server_going_away_is_reported(mode: Mode) {
+    let mut server = Server::start(mode);
+    let mut watcher = server.client();
+    // stdin stays open: the client is waiting for input when the server stops.
+    let mut child = chat(server.addr.port(), &["--name", "stay"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    watcher.expect("* guest2 joined");
+    watcher.expect("* guest2 is now stay");
+    assert!(server.stop().success());
+    let out = finish(child);
+    drop(stdin);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).ends_with("server disconnected\n"),
+        "{out:?}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("* server shutting down"));
+}
