@@ -3,6 +3,7 @@
 use clap::{Parser, ValueEnum};
 
 use crate::hub::HubConfig;
+use crate::rate::RateLimit;
 
 /// Which concurrency model serves the clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -44,6 +45,22 @@ pub struct ServerConfig {
     /// Most clients at once; one more is told `! server full` and closed.
     #[arg(long, default_value_t = 10_000)]
     pub max_clients: usize,
+    /// Lines per second a client may send, on average; 0 turns flood control off. A client
+    /// over it is read no faster; one that keeps flooding is told `! flooding` and dropped.
+    #[arg(long, default_value_t = 50.0)]
+    pub msg_rate: f64,
+    /// Lines a client may send at once before --msg-rate applies (a paste, say).
+    #[arg(long, default_value_t = 100.0)]
+    pub msg_burst: f64,
+    /// Seconds a client may stay over --msg-rate, without a pause, before it is dropped.
+    #[arg(long, default_value_t = 10.0)]
+    pub flood_after: f64,
+    /// Most connections from one IP address; 0 means no limit.
+    #[arg(long, default_value_t = 0)]
+    pub max_per_ip: usize,
+    /// Close a connection that sent nothing for this many seconds (`! idle timeout`); 0: never.
+    #[arg(long, default_value_t = 0)]
+    pub idle_timeout: u64,
     /// Length of the kernel's queue of connections not yet accepted (capped by
     /// net.core.somaxconn).
     #[arg(long, default_value_t = 4096)]
@@ -78,6 +95,20 @@ impl ServerConfig {
         HubConfig {
             max_clients: self.max_clients,
             max_line: self.max_line as usize,
+            max_per_ip: self.max_per_ip,
         }
+    }
+
+    pub fn rate_limit(&self) -> RateLimit {
+        RateLimit {
+            rate: self.msg_rate.max(0.0),
+            burst: self.msg_burst.max(1.0),
+            flood_after: std::time::Duration::from_secs_f64(self.flood_after.clamp(0.0, 1e9)),
+        }
+    }
+
+    /// `--idle-timeout`, if set.
+    pub fn idle_limit(&self) -> Option<std::time::Duration> {
+        (self.idle_timeout > 0).then(|| std::time::Duration::from_secs(self.idle_timeout))
     }
 }

@@ -47,8 +47,9 @@ impl LineFramer {
         self.buf.len()
     }
 
-    /// Hands `data` out as frames. `emit` may return `Break` to stop: the unconsumed bytes are
-    /// kept, and [`resume`](LineFramer::resume) continues with them.
+    /// Hands `data` out as frames. `emit` may return `Break` for a line it cannot take yet:
+    /// that line and everything after it are kept, and [`resume`](LineFramer::resume) hands
+    /// them out again. (`Break` on a [`Frame::TooLong`] changes nothing: it is reported once.)
     pub fn feed(
         &mut self,
         data: &[u8],
@@ -59,44 +60,38 @@ impl LineFramer {
         let mut rest = data;
         // Finish the unfinished line (or the over-long one being discarded) first.
         if self.discarding || !self.buf.is_empty() {
-            match memchr(b'\n', rest) {
-                None => {
-                    if !self.discarding {
-                        self.buf.extend_from_slice(rest);
-                        if self.buf.len() > max_line + 1 {
-                            self.start_discarding();
-                            let _ = emit(Frame::TooLong);
-                        }
+            let Some(i) = memchr(b'\n', rest) else {
+                if !self.discarding {
+                    self.buf.extend_from_slice(rest);
+                    if self.buf.len() > max_line + 1 {
+                        self.start_discarding();
+                        let _ = emit(Frame::TooLong);
                     }
+                }
+                return;
+            };
+            let (head, tail) = (&rest[..i], &rest[i + 1..]);
+            rest = tail;
+            if self.discarding {
+                self.discarding = false;
+            } else {
+                self.buf.extend_from_slice(head);
+                if emit_line(trim_cr(&self.buf), max_line, &mut emit).is_break() {
+                    // Keep the line, its newline and all that follows.
+                    self.buf.push(b'\n');
+                    self.buf.extend_from_slice(rest);
                     return;
                 }
-                Some(i) => {
-                    let (head, tail) = (&rest[..i], &rest[i + 1..]);
-                    rest = tail;
-                    let flow = if self.discarding {
-                        self.discarding = false;
-                        ControlFlow::Continue(())
-                    } else {
-                        self.buf.extend_from_slice(head);
-                        let flow = emit_line(trim_cr(&self.buf), max_line, &mut emit);
-                        self.clear_buf();
-                        flow
-                    };
-                    if flow.is_break() {
-                        self.buf.extend_from_slice(rest);
-                        return;
-                    }
-                }
+                self.clear_buf();
             }
         }
         // Fast path: whole lines straight out of `data`.
         while let Some(i) = memchr(b'\n', rest) {
-            let line = &rest[..i];
-            rest = &rest[i + 1..];
-            if emit_line(trim_cr(line), max_line, &mut emit).is_break() {
+            if emit_line(trim_cr(&rest[..i]), max_line, &mut emit).is_break() {
                 self.buf.extend_from_slice(rest);
                 return;
             }
+            rest = &rest[i + 1..];
         }
         if rest.len() > max_line + 1 {
             self.start_discarding();
@@ -148,13 +143,15 @@ impl LineFramer {
     }
 }
 
+/// Hands out one complete line; only a `Line` can be refused.
 fn emit_line(
     line: &[u8],
     max_line: usize,
     emit: &mut impl FnMut(Frame<'_>) -> ControlFlow<()>,
 ) -> ControlFlow<()> {
     if line.len() > max_line {
-        emit(Frame::TooLong)
+        let _ = emit(Frame::TooLong);
+        ControlFlow::Continue(())
     } else {
         emit(Frame::Line(line))
     }
@@ -262,37 +259,46 @@ mod tests {
         assert_eq!(got, vec![b"last".to_vec()]);
     }
 
+    /// A consumer that takes one line per turn and refuses the next, like a client out of
+    /// tokens: refused lines must come again, once, in order.
+    fn one_per_turn(got: &mut Vec<Out>) -> impl FnMut(Frame<'_>) -> ControlFlow<()> + '_ {
+        let mut taken = false;
+        move |fr| match fr {
+            Frame::Line(_) if taken => ControlFlow::Break(()),
+            Frame::Line(l) => {
+                taken = true;
+                got.push(Out::Line(l.to_vec()));
+                ControlFlow::Continue(())
+            }
+            Frame::TooLong => {
+                got.push(Out::TooLong);
+                ControlFlow::Continue(())
+            }
+        }
+    }
+
     #[test]
-    fn stop_and_resume_loses_nothing() {
+    fn refused_lines_come_again() {
         let mut f = LineFramer::default();
         let mut got = Vec::new();
-        f.feed(b"a\nb\nc\nd", 10, |fr| {
-            if let Frame::Line(l) = fr {
-                got.push(l.to_vec());
-            }
-            ControlFlow::Break(())
-        });
-        assert_eq!(got, vec![b"a".to_vec()]);
+        f.feed(b"a\nb\nc\nd", 10, one_per_turn(&mut got));
         assert!(f.has_pending_lines());
-        while f
-            .resume(10, |fr| {
-                if let Frame::Line(l) = fr {
-                    got.push(l.to_vec());
-                }
-                ControlFlow::Break(())
-            })
-            .is_break()
-        {}
-        f.feed(b"\n", 10, |fr| {
-            if let Frame::Line(l) = fr {
-                got.push(l.to_vec());
-            }
-            ControlFlow::Continue(())
+        while f.resume(10, one_per_turn(&mut got)).is_break() {}
+        f.feed(b"\n", 10, one_per_turn(&mut got));
+        assert_eq!(got, vec![line("a"), line("b"), line("c"), line("d")]);
+    }
+
+    #[test]
+    fn a_refused_line_that_was_split_across_reads_comes_again_whole() {
+        let mut f = LineFramer::default();
+        let mut got = Vec::new();
+        f.feed(b"first\nsec", 10, one_per_turn(&mut got));
+        f.feed(b"ond\r\nthird\n", 10, |fr| match fr {
+            Frame::Line(_) => ControlFlow::Break(()),
+            Frame::TooLong => ControlFlow::Continue(()),
         });
-        assert_eq!(
-            got,
-            vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec(), b"d".to_vec()]
-        );
+        while f.resume(10, one_per_turn(&mut got)).is_break() {}
+        assert_eq!(got, vec![line("first"), line("second"), line("third")]);
     }
 
     /// The reference: split the whole stream at once.
@@ -333,7 +339,7 @@ mod tests {
         }
 
         #[test]
-        fn stopping_after_every_line_yields_the_same_lines(
+        fn refusing_lines_yields_the_same_lines(
             stream in proptest::collection::vec(
                 prop_oneof![Just(b'\n'), Just(b'a'), any::<u8>()], 0..300),
             chunk in 1usize..50,
@@ -341,15 +347,11 @@ mod tests {
             let max = 20;
             let mut f = LineFramer::default();
             let mut got = Vec::new();
-            let mut record = |fr: Frame<'_>| {
-                got.push(match fr { Frame::Line(l) => Out::Line(l.to_vec()), Frame::TooLong => Out::TooLong });
-                ControlFlow::Break(())
-            };
             for c in stream.chunks(chunk) {
-                while f.resume(max, &mut record).is_break() {}
-                f.feed(c, max, &mut record);
+                while f.resume(max, one_per_turn(&mut got)).is_break() {}
+                f.feed(c, max, one_per_turn(&mut got));
             }
-            while f.resume(max, &mut record).is_break() {}
+            while f.resume(max, one_per_turn(&mut got)).is_break() {}
             prop_assert_eq!(got, reference(&stream, max));
         }
     }

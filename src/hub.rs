@@ -16,6 +16,7 @@
 //! client whose join they have not seen.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::command::{self, Command, Input};
@@ -65,7 +66,8 @@ impl Leave {
 /// What a driver reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event<'a> {
-    Connected(ClientId),
+    /// A new connection, from this address.
+    Connected(ClientId, IpAddr),
     /// One framed line, without its `\n`.
     Line(ClientId, &'a [u8]),
     /// The client sent a line longer than the limit; none of it is relayed.
@@ -80,6 +82,8 @@ pub struct HubConfig {
     pub max_clients: usize,
     /// Only quoted in the `! line too long` error; framing enforces it.
     pub max_line: usize,
+    /// Most clients from one address; 0 means no limit.
+    pub max_per_ip: usize,
 }
 
 struct Member {
@@ -88,6 +92,7 @@ struct Member {
     slot: usize,
     /// The others have been told it joined.
     announced: bool,
+    ip: IpAddr,
 }
 
 /// The chat room: every connected client, its name, and the rules.
@@ -102,6 +107,8 @@ pub struct Hub {
     next_guest: u64,
     /// Joined but not yet announced, in join order.
     pending_joins: Vec<ClientId>,
+    /// Clients per address, kept only when `max_per_ip` is set.
+    per_ip: HashMap<IpAddr, usize>,
     scratch: Vec<u8>,
 }
 
@@ -114,6 +121,7 @@ impl Hub {
             by_name: HashMap::new(),
             next_guest: 1,
             pending_joins: Vec::new(),
+            per_ip: HashMap::new(),
             scratch: Vec::new(),
         }
     }
@@ -130,7 +138,7 @@ impl Hub {
 
     pub fn handle(&mut self, event: Event<'_>, out: &mut impl Outbox) {
         match event {
-            Event::Connected(id) => self.connect(id, out),
+            Event::Connected(id, ip) => self.connect(id, ip, out),
             Event::Line(id, bytes) => self.line(id, bytes, out),
             Event::LineTooLong(id) => {
                 if self.member(id).is_some() {
@@ -157,13 +165,14 @@ impl Hub {
         self.members.clear();
         self.by_name.clear();
         self.pending_joins.clear();
+        self.per_ip.clear();
     }
 
     fn member(&self, id: ClientId) -> Option<&Member> {
         self.members.get(id).and_then(Option::as_ref)
     }
 
-    fn connect(&mut self, id: ClientId, out: &mut impl Outbox) {
+    fn connect(&mut self, id: ClientId, ip: IpAddr, out: &mut impl Outbox) {
         if self.member(id).is_some() {
             debug_assert!(false, "client {id} connected twice");
             return;
@@ -172,6 +181,15 @@ impl Hub {
             out.send(id, &line(b"! server full\n"));
             out.close(id);
             return;
+        }
+        if self.config.max_per_ip > 0 {
+            let count = self.per_ip.entry(ip).or_insert(0);
+            if *count >= self.config.max_per_ip {
+                out.send(id, &line(b"! too many connections from your address\n"));
+                out.close(id);
+                return;
+            }
+            *count += 1;
         }
         let name = self.guest_name();
         let welcome = format!(
@@ -186,6 +204,7 @@ impl Hub {
             name,
             slot: self.online.len(),
             announced: false,
+            ip,
         });
         self.online.push(id);
         self.pending_joins.push(id);
@@ -322,6 +341,14 @@ impl Hub {
         }
         self.by_name
             .remove(member.name.to_ascii_lowercase().as_str());
+        if self.config.max_per_ip > 0
+            && let Some(count) = self.per_ip.get_mut(&member.ip)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.per_ip.remove(&member.ip);
+            }
+        }
         out.close(id);
         if !member.announced {
             // Never announced: its leaving is not news either.

@@ -15,5 +15,6 @@ pub mod framing;
 pub mod hub;
 pub mod net;
 pub mod poll_server;
+pub mod rate;
 pub mod shutdown;
 pub mod thread_server;

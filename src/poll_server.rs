@@ -25,6 +25,7 @@ use crate::config::ServerConfig;
 use crate::framing::{Frame, LineFramer};
 use crate::hub::{ClientId, Event, Hub, Leave, Line, Outbox};
 use crate::net::{self, SpareFd};
+use crate::rate::{Admit, Bucket, RateLimit};
 use crate::shutdown::DRAIN_TIME;
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -78,6 +79,10 @@ pub fn run(
         spare: SpareFd::new(),
         stopping_at: None,
         read_budget: 0,
+        limit: config.rate_limit(),
+        throttled: Vec::new(),
+        idle_timeout: config.idle_limit(),
+        next_idle_sweep: Instant::now(),
     };
     server.run()
 }
@@ -103,6 +108,12 @@ struct Conn {
     state: State,
     /// WRITABLE interest is registered.
     writable: bool,
+    /// Flood control.
+    bucket: Bucket,
+    /// Out of tokens: not read until then.
+    throttled_until: Option<Instant>,
+    /// When it last sent anything, for `--idle-timeout`.
+    last_input: Instant,
     /// In `Io::dirty`.
     dirty: bool,
 }
@@ -219,6 +230,11 @@ struct Server {
     stopping_at: Option<Instant>,
     /// Bytes this turn may still read (see [`OUTPUT_PER_TURN`]).
     read_budget: usize,
+    limit: RateLimit,
+    /// Connections out of tokens, and when to read them again.
+    throttled: Vec<(usize, Instant)>,
+    idle_timeout: Option<Duration>,
+    next_idle_sweep: Instant,
 }
 
 fn would_block(err: &io::Error) -> bool {
@@ -263,6 +279,8 @@ impl Server {
                     }
                 }
             }
+            self.wake_throttled();
+            self.sweep_idle();
             if self
                 .accept_paused_until
                 .is_some_and(|t| Instant::now() >= t)
@@ -277,15 +295,23 @@ impl Server {
 
     fn timeout(&self) -> Option<Duration> {
         if !self.again.is_empty() {
-            Some(Duration::ZERO)
-        } else if self.accept_paused_until.is_some()
+            return Some(Duration::ZERO);
+        }
+        let mut timeout = None;
+        if self.accept_paused_until.is_some()
             || !self.lingering.is_empty()
             || self.stopping_at.is_some()
         {
-            Some(ACCEPT_PAUSE)
-        } else {
-            None
+            timeout = Some(ACCEPT_PAUSE);
         }
+        if self.idle_timeout.is_some() {
+            timeout = Some(timeout.unwrap_or(Duration::MAX).min(Duration::from_secs(1)));
+        }
+        if let Some(first) = self.throttled.iter().map(|&(_, t)| t).min() {
+            let wait = first.saturating_duration_since(Instant::now());
+            timeout = Some(timeout.unwrap_or(Duration::MAX).min(wait));
+        }
+        timeout
     }
 
     fn accept(&mut self) {
@@ -317,9 +343,13 @@ impl Server {
                         state: State::Open,
                         writable: false,
                         dirty: false,
+                        bucket: Bucket::new(self.limit, Instant::now()),
+                        throttled_until: None,
+                        last_input: Instant::now(),
                     });
                     log::info!("{peer} connected (client {key})");
-                    self.hub.handle(Event::Connected(key), &mut self.io);
+                    self.hub
+                        .handle(Event::Connected(key, peer.ip()), &mut self.io);
                 }
                 Err(e) if would_block(&e) => return,
                 Err(e) if interrupted(&e) => {}
@@ -352,17 +382,35 @@ impl Server {
             State::Dead => return,
             State::Flushing { .. } | State::Draining { .. } => return self.discard_input(key),
         }
+        if conn.throttled_until.is_some() {
+            return; // read again when its time comes (see `wake_throttled`)
+        }
+        // Lines held back by a throttle go before anything new.
+        if conn.framer.has_pending_lines() && !self.frames(key, None) {
+            return;
+        }
         for _ in 0..READS_PER_TURN {
+            if self.read_budget == 0 {
+                break;
+            }
             let Some(conn) = self.io.conns.get_mut(key) else {
                 return;
             };
-            if !matches!(conn.state, State::Open) {
-                return;
-            }
-            match conn.stream.read(&mut self.scratch) {
+            let want = self.read_budget.min(SCRATCH);
+            match conn.stream.read(&mut self.scratch[..want]) {
                 Ok(0) => return self.end_of_input(key),
-                Ok(n) => self.frames(key, n),
-                Err(e) if would_block(&e) => return,
+                Ok(n) => {
+                    self.read_budget -= n;
+                    conn.last_input = Instant::now();
+                    if !self.frames(key, Some(n)) {
+                        return;
+                    }
+                }
+                Err(e) if would_block(&e) => {
+                    // Nothing more to read: whatever its pace, it paused.
+                    conn.bucket.drained();
+                    return;
+                }
                 Err(e) if interrupted(&e) => {}
                 Err(e) => {
                     log::debug!("{}: read: {e}", conn.peer);
@@ -373,31 +421,121 @@ impl Server {
         self.again.push(key);
     }
 
-    /// Hands the `n` bytes just read to the framer and its lines to the hub.
-    fn frames(&mut self, key: usize, n: usize) {
+    /// Hands lines to the hub: those framed from the `n` bytes just read into the scratch
+    /// buffer, or (with `None`) those held back earlier. Each line costs a token; when the
+    /// client runs out, the rest waits in its framer. Returns whether reading may go on.
+    fn frames(&mut self, key: usize, n: Option<usize>) -> bool {
+        let now = Instant::now();
+        let limit = self.limit;
+        let mut verdict = Admit::Go;
         let mut framer = std::mem::take(&mut self.io.conns[key].framer);
-        framer.feed(&self.scratch[..n], self.max_line, |frame| {
+        let mut on_frame = |frame: Frame<'_>| {
+            let Some(conn) = self.io.conns.get_mut(key) else {
+                return ControlFlow::Break(());
+            };
+            verdict = conn.bucket.admit(limit, now);
+            if verdict != Admit::Go {
+                return ControlFlow::Break(());
+            }
             let event = match frame {
                 Frame::Line(line) => Event::Line(key, line),
                 Frame::TooLong => Event::LineTooLong(key),
             };
             self.hub.handle(event, &mut self.io);
-            ControlFlow::Continue(())
-        });
-        if let Some(conn) = self.io.conns.get_mut(key) {
-            conn.framer = framer;
+            if self
+                .io
+                .conns
+                .get(key)
+                .is_some_and(|c| matches!(c.state, State::Open))
+            {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            }
+        };
+        match n {
+            Some(n) => framer.feed(&self.scratch[..n], self.max_line, &mut on_frame),
+            None => {
+                let _ = framer.resume(self.max_line, &mut on_frame);
+            }
+        }
+        let Some(conn) = self.io.conns.get_mut(key) else {
+            return false;
+        };
+        conn.framer = framer;
+        match verdict {
+            Admit::Go => matches!(conn.state, State::Open),
+            Admit::Wait(wait) => {
+                conn.throttled_until = Some(now + wait);
+                self.throttled.push((key, now + wait));
+                false
+            }
+            Admit::Flooding => {
+                log::info!("{}: flooding, dropped", conn.peer);
+                conn.framer = LineFramer::default();
+                self.hub
+                    .handle(Event::Disconnected(key, Leave::Flooding), &mut self.io);
+                false
+            }
         }
     }
 
-    /// The client closed its side: its unfinished last line still counts.
+    /// Reads again the throttled connections whose wait is over.
+    fn wake_throttled(&mut self) {
+        if self.throttled.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.throttled)
+            .into_iter()
+            .partition(|&(_, t)| t <= now);
+        self.throttled = waiting;
+        for (key, until) in due {
+            if let Some(conn) = self.io.conns.get_mut(key)
+                && conn.throttled_until == Some(until)
+            {
+                conn.throttled_until = None;
+                self.readable(key);
+            }
+        }
+    }
+
+    /// Closes the connections silent for longer than `--idle-timeout`.
+    fn sweep_idle(&mut self) {
+        let Some(limit) = self.idle_timeout else {
+            return;
+        };
+        let now = Instant::now();
+        if now < self.next_idle_sweep {
+            return;
+        }
+        self.next_idle_sweep = now + Duration::from_secs(1);
+        let idle: Vec<usize> = self
+            .io
+            .conns
+            .iter()
+            .filter(|(_, c)| matches!(c.state, State::Open) && now - c.last_input > limit)
+            .map(|(key, _)| key)
+            .collect();
+        for key in idle {
+            log::info!("{}: idle timeout", self.io.conns[key].peer);
+            self.hub
+                .handle(Event::Disconnected(key, Leave::IdleTimeout), &mut self.io);
+        }
+    }
+
+    /// The client closed its side: its unfinished last line still counts (flood control aside:
+    /// it is the last one).
     fn end_of_input(&mut self, key: usize) {
         let mut framer = std::mem::take(&mut self.io.conns[key].framer);
-        framer.finish(self.max_line, |frame| {
+        let mut feed_rest = |frame: Frame<'_>| {
             if let Frame::Line(line) = frame {
                 self.hub.handle(Event::Line(key, line), &mut self.io);
             }
             ControlFlow::Continue(())
-        });
+        };
+        let _ = framer.resume(self.max_line, &mut feed_rest);
+        framer.finish(self.max_line, &mut feed_rest);
         self.io.kill(key, Leave::Closed);
     }
 

@@ -27,6 +27,7 @@ use crate::config::ServerConfig;
 use crate::framing::{Frame, LineFramer};
 use crate::hub::{ClientId, Event, Hub, Leave, Line, Outbox};
 use crate::net::{self, SpareFd};
+use crate::rate::{Admit, Bucket, RateLimit};
 use crate::shutdown::DRAIN_TIME;
 
 const READ_BUF: usize = 16 * 1024;
@@ -134,6 +135,8 @@ struct Shared {
     thread_ended: Condvar,
     stopping: AtomicBool,
     max_line: usize,
+    limit: RateLimit,
+    idle: Option<Duration>,
     stack: usize,
 }
 
@@ -158,6 +161,8 @@ pub fn run(listener: TcpListener, config: &ServerConfig, stop: UnixStream) -> io
         thread_ended: Condvar::new(),
         stopping: AtomicBool::new(false),
         max_line: config.max_line as usize,
+        limit: config.rate_limit(),
+        idle: config.idle_limit(),
         stack: config.thread_stack as usize * 1024,
     });
     let wake = net::local_peer(listener.local_addr()?);
@@ -205,7 +210,8 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
 fn admit(stream: TcpStream, peer_addr: SocketAddr, shared: &Arc<Shared>) {
     net::tune(&stream);
     let (Ok(read_half), Ok(write_half)) = (stream.try_clone(), stream.try_clone()) else {
-        log::warn!("{peer_addr}: out of descriptors, closed");
+        log::warn!("{peer_addr}: out of descriptors, turned away");
+        let _ = (&stream).write_all(b"! server full\n");
         return;
     };
     let peer = Arc::new(Peer {
@@ -219,7 +225,7 @@ fn admit(stream: TcpStream, peer_addr: SocketAddr, shared: &Arc<Shared>) {
         let mut room = shared.room();
         let id = room.peers.slab.insert(Arc::clone(&peer));
         room.threads += 2;
-        room.handle(Event::Connected(id));
+        room.handle(Event::Connected(id, peer_addr.ip()));
         id
     };
     let spawn = |name: String, body: Box<dyn FnOnce() + Send>| {
@@ -270,42 +276,133 @@ fn thread_done(shared: &Shared) {
     shared.thread_ended.notify_all();
 }
 
+/// How a reader's input ended.
+enum End {
+    /// The client closed its side: an unfinished last line still counts.
+    Clean,
+    /// The connection failed, or our writer cut it.
+    Failed,
+    /// Nothing arrived for `--idle-timeout`.
+    Idle,
+    /// The hub has already removed it (flooding).
+    Expelled,
+}
+
 fn read_loop(id: ClientId, peer: &Peer, mut stream: TcpStream, shared: &Shared) {
     let mut buf = vec![0u8; READ_BUF];
     let mut framer = LineFramer::default();
-    // A clean end of input delivers an unfinished last line; a failed connection does not.
-    let clean_end = loop {
+    let mut bucket = Bucket::new(shared.limit, Instant::now());
+    let _ = stream.set_read_timeout(shared.idle);
+    let end = 'reading: loop {
         let n = match stream.read(&mut buf) {
             // Our own writer shuts the socket when it fails: that is no clean end.
-            Ok(0) => break !peer.queue().dead,
+            Ok(0) if peer.queue().dead => break End::Failed,
+            Ok(0) => break End::Clean,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break false,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                break End::Idle;
+            }
+            Err(_) => break End::Failed,
         };
-        let mut room = shared.room();
-        framer.feed(&buf[..n], shared.max_line, |frame| {
-            room.handle(match frame {
-                Frame::Line(line) => Event::Line(id, line),
-                Frame::TooLong => Event::LineTooLong(id),
-            });
-            ControlFlow::Continue(())
-        });
+        let mut fresh = Some(n);
+        loop {
+            let now = Instant::now();
+            let mut verdict = Admit::Go;
+            {
+                let mut room = shared.room();
+                let mut on_frame = |frame: Frame<'_>| {
+                    verdict = bucket.admit(shared.limit, now);
+                    if verdict != Admit::Go {
+                        return ControlFlow::Break(());
+                    }
+                    room.handle(match frame {
+                        Frame::Line(line) => Event::Line(id, line),
+                        Frame::TooLong => Event::LineTooLong(id),
+                    });
+                    ControlFlow::Continue(())
+                };
+                match fresh.take() {
+                    Some(n) => framer.feed(&buf[..n], shared.max_line, &mut on_frame),
+                    None => {
+                        let _ = framer.resume(shared.max_line, &mut on_frame);
+                    }
+                }
+            }
+            match verdict {
+                Admit::Go => break,
+                // Out of tokens: sleep, holding no lock, then hand over the lines held back.
+                Admit::Wait(wait) => thread::sleep(wait),
+                Admit::Flooding => {
+                    log::info!("{}: flooding, dropped", peer.peer);
+                    shared
+                        .room()
+                        .handle(Event::Disconnected(id, Leave::Flooding));
+                    break 'reading End::Expelled;
+                }
+            }
+        }
+        if bucket.is_throttled() && !input_waiting(&stream) {
+            bucket.drained();
+        }
     };
     let mut room = shared.room();
-    if clean_end {
-        framer.finish(shared.max_line, |frame| {
-            if let Frame::Line(line) = frame {
-                room.handle(Event::Line(id, line));
-            }
-            ControlFlow::Continue(())
-        });
+    match end {
+        End::Clean => {
+            let mut rest = |frame: Frame<'_>| {
+                if let Frame::Line(line) = frame {
+                    room.handle(Event::Line(id, line));
+                }
+                ControlFlow::Continue(())
+            };
+            let _ = framer.resume(shared.max_line, &mut rest);
+            framer.finish(shared.max_line, &mut rest);
+        }
+        End::Idle => {
+            log::info!("{}: idle timeout", peer.peer);
+            room.handle(Event::Disconnected(id, Leave::IdleTimeout));
+        }
+        End::Failed | End::Expelled => {}
     }
     room.handle(Event::Disconnected(id, Leave::Closed));
+    drop(room);
+    if matches!(end, End::Idle | End::Expelled) {
+        // Read out what the client still sends while its last lines go out: closing with
+        // unread input would reset the connection and could destroy them.
+        discard_until_closed(&mut stream);
+    }
+    let mut room = shared.room();
     if let Some(peer) = room.peers.slab.try_remove(id) {
         // Whatever the writer still has to send, it sends, then closes.
         peer.queue().closing = true;
         peer.ready.notify_one();
         log::info!("{} disconnected (client {id})", peer.peer);
+    }
+}
+
+/// Whether the client has more input ready, without blocking. (Not `set_nonblocking`: that
+/// flag is shared with the writer thread's descriptor.)
+fn input_waiting(stream: &TcpStream) -> bool {
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+    socket2::SockRef::from(stream)
+        .recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+        .is_ok_and(|n| n > 0)
+}
+
+fn discard_until_closed(stream: &mut TcpStream) {
+    let deadline = Instant::now() + DRAIN_TIME;
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        let _ = stream.set_read_timeout(Some(deadline - Instant::now() + Duration::from_millis(1)));
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
     }
 }
 

@@ -109,7 +109,7 @@ fn check_all_received(rx: &mut Client, senders: &HashMap<String, usize>, per_sen
 fn concurrent_senders_are_received_exactly_once_in_order(mode: Mode) {
     const SENDERS: usize = 20;
     const LINES: usize = 200;
-    let server = Server::start(mode);
+    let server = Server::start_with(mode, &["--msg-rate", "0"]);
     let clients = server.clients(SENDERS);
     let names: HashMap<String, usize> = clients
         .iter()
@@ -304,7 +304,7 @@ fn terminal_escapes_never_reach_other_clients(mode: Mode) {
 }
 
 fn a_slow_consumer_is_dropped_and_the_others_keep_receiving(mode: Mode) {
-    let server = Server::start_with(mode, &["--max-backlog", "262144"]);
+    let server = Server::start_with(mode, &["--max-backlog", "262144", "--msg-rate", "0"]);
     let mut sender = server.client();
     let mut reader = server.client();
     // A client with a tiny receive window that never reads.
@@ -428,7 +428,7 @@ fn a_burst_of_1000_connects_is_admitted_at_once(mode: Mode) {
 }
 
 fn abrupt_resets_mid_traffic_disturb_no_one(mode: Mode) {
-    let server = Server::start(mode);
+    let server = Server::start_with(mode, &["--msg-rate", "0"]);
     let mut c = server.clients(6);
     let from = c[0].name.clone();
     let mut sender = c.remove(0);

@@ -35,10 +35,13 @@ impl Recorder {
     }
 }
 
+const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 fn hub() -> Hub {
     Hub::new(HubConfig {
         max_clients: 100,
         max_line: 4096,
+        max_per_ip: 0,
     })
 }
 
@@ -47,7 +50,7 @@ fn room(n: usize) -> (Hub, Recorder) {
     let mut h = hub();
     let mut r = Recorder::default();
     for id in 0..n {
-        h.handle(Event::Connected(id), &mut r);
+        h.handle(Event::Connected(id, LOCAL), &mut r);
         h.end_turn(&mut r);
     }
     r.sent.clear();
@@ -61,7 +64,7 @@ fn say(h: &mut Hub, r: &mut Recorder, id: ClientId, text: &str) {
 #[test]
 fn welcome_names_the_client_and_counts_the_room() {
     let (mut h, mut r) = room(2);
-    h.handle(Event::Connected(7), &mut r);
+    h.handle(Event::Connected(7, LOCAL), &mut r);
     assert_eq!(
         r.take(7),
         ["* welcome guest3, 3 online; type /help for commands"]
@@ -93,7 +96,7 @@ fn empty_lines_are_ignored() {
 fn joins_in_one_turn_are_coalesced_and_precede_other_lines() {
     let (mut h, mut r) = room(1);
     for id in 1..=30 {
-        h.handle(Event::Connected(id), &mut r);
+        h.handle(Event::Connected(id, LOCAL), &mut r);
     }
     for id in 1..=30 {
         r.take(id);
@@ -123,7 +126,7 @@ fn joins_in_one_turn_are_coalesced_and_precede_other_lines() {
 #[test]
 fn a_client_that_leaves_before_being_announced_is_never_mentioned() {
     let (mut h, mut r) = room(1);
-    h.handle(Event::Connected(1), &mut r);
+    h.handle(Event::Connected(1, LOCAL), &mut r);
     h.handle(Event::Disconnected(1, Leave::Closed), &mut r);
     h.end_turn(&mut r);
     assert!(r.take(0).is_empty());
@@ -159,7 +162,7 @@ fn nick_renames_and_tells_the_others() {
 fn guest_names_skip_names_in_use() {
     let (mut h, mut r) = room(1);
     say(&mut h, &mut r, 0, "/nick GUEST2");
-    h.handle(Event::Connected(1), &mut r);
+    h.handle(Event::Connected(1, LOCAL), &mut r);
     assert_eq!(
         r.take(1),
         ["* welcome guest3, 2 online; type /help for commands"]
@@ -243,16 +246,44 @@ fn a_full_server_refuses_and_closes() {
     let mut h = Hub::new(HubConfig {
         max_clients: 2,
         max_line: 10,
+        max_per_ip: 0,
     });
     let mut r = Recorder::default();
     for id in 0..3 {
-        h.handle(Event::Connected(id), &mut r);
+        h.handle(Event::Connected(id, LOCAL), &mut r);
     }
     assert_eq!(r.take(2), ["! server full"]);
     assert!(r.closed.contains(&2) && !r.closed.contains(&1));
     assert_eq!(h.online(), 2);
     h.handle(Event::Disconnected(2, Leave::Closed), &mut r);
     assert_eq!(h.online(), 2);
+}
+
+#[test]
+fn connections_per_address_are_limited_when_asked() {
+    let mut h = Hub::new(HubConfig {
+        max_clients: 100,
+        max_line: 10,
+        max_per_ip: 2,
+    });
+    let mut r = Recorder::default();
+    let other: IpAddr = "10.0.0.2".parse().unwrap();
+    for id in 0..3 {
+        h.handle(Event::Connected(id, LOCAL), &mut r);
+    }
+    assert_eq!(r.take(2), ["! too many connections from your address"]);
+    assert!(r.closed.contains(&2));
+    h.handle(Event::Connected(3, other), &mut r);
+    assert_eq!(h.online(), 3, "another address is not limited");
+    h.handle(Event::Disconnected(0, Leave::Closed), &mut r);
+    r.closed.clear();
+    h.handle(Event::Connected(4, LOCAL), &mut r);
+    assert_eq!(
+        h.online(),
+        3,
+        "a place freed by a disconnect can be taken again"
+    );
+    assert!(!r.closed.contains(&4));
 }
 
 #[test]
@@ -291,7 +322,7 @@ fn ids_can_be_reused_after_a_disconnect() {
     let (mut h, mut r) = room(2);
     h.handle(Event::Disconnected(1, Leave::Closed), &mut r);
     r.closed.clear();
-    h.handle(Event::Connected(1), &mut r);
+    h.handle(Event::Connected(1, LOCAL), &mut r);
     h.end_turn(&mut r);
     say(&mut h, &mut r, 0, "x");
     assert_eq!(
@@ -349,7 +380,7 @@ proptest! {
             match op {
                 Op::Connect(c) if !connected.contains(&c) => {
                     r.closed.remove(&c);
-                    h.handle(Event::Connected(c), &mut r);
+                    h.handle(Event::Connected(c, LOCAL), &mut r);
                     connected.insert(c);
                 }
                 Op::Say(c) if connected.contains(&c) => {

@@ -53,10 +53,22 @@ impl Server {
 
     /// Starts chatd with extra arguments and waits for its `listening on` line.
     pub fn start_with(mode: Mode, args: &[&str]) -> Server {
-        let mut child = chatd(mode, args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn chatd");
+        Server::start_cmd(mode, chatd(mode, args))
+    }
+
+    /// Starts chatd under a wrapper command (such as `prlimit --nofile=64:64 --`).
+    pub fn start_wrapped(mode: Mode, wrapper: &[&str], args: &[&str]) -> Server {
+        let inner = chatd(mode, args);
+        let mut cmd = Command::new(wrapper[0]);
+        cmd.args(&wrapper[1..])
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        cmd.stdin(Stdio::null()).stderr(Stdio::null());
+        Server::start_cmd(mode, cmd)
+    }
+
+    fn start_cmd(mode: Mode, mut cmd: Command) -> Server {
+        let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn chatd");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -133,6 +145,15 @@ impl Server {
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .expect("VmRSS")
+    }
+
+    /// CPU time the server has used, in clock ticks (1/100 s).
+    pub fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        // Fields after the command name, which is in parentheses: utime is the 12th, stime 13th.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = rest.split(' ').collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
     }
 
     /// Threads of the server process.

@@ -1,0 +1,229 @@
+//! Floods, idle and greedy clients, descriptor exhaustion: chatd holds, in both modes.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Client, DEADLINE, Mode, Server};
+
+both_modes!(
+    lines_over_the_rate_are_paced_not_dropped,
+    a_sustained_flooder_is_dropped_and_the_others_are_unaffected,
+    a_silent_client_is_closed_when_idle_timeout_is_set,
+    connections_per_address_are_limited_when_asked,
+    accepted_sockets_have_tcp_keepalive,
+    descriptor_exhaustion_neither_spins_nor_kills_the_server,
+);
+
+fn lines_over_the_rate_are_paced_not_dropped(mode: Mode) {
+    let server = Server::start_with(mode, &["--msg-rate", "20", "--msg-burst", "5"]);
+    let mut c = server.clients(2);
+    let from = c[0].name.clone();
+    let burst: String = (0..25).map(|i| format!("line {i}\n")).collect();
+    c[0].send_bytes(burst.as_bytes());
+    c[1].expect(&format!("<{from}> line 0"));
+    let first = Instant::now();
+    for i in 1..25 {
+        c[1].expect(&format!("<{from}> line {i}"));
+    }
+    // 5 at once, then 20 more at 20 per second: the last cannot come before about 1 s.
+    let took = first.elapsed();
+    assert!(
+        took >= Duration::from_millis(800),
+        "25 lines in {took:?}: not paced"
+    );
+    assert_eq!(
+        c[0].sync(),
+        Vec::<String>::new(),
+        "a paced client is not told anything"
+    );
+}
+
+fn a_sustained_flooder_is_dropped_and_the_others_are_unaffected(mode: Mode) {
+    let server = Server::start_with(
+        mode,
+        &["--msg-rate", "20", "--msg-burst", "5", "--flood-after", "1"],
+    );
+    let mut c = server.clients(3);
+    let mut flooder = c.remove(0);
+    let flooder_name = flooder.name.clone();
+    let mut writer = flooder.stream().try_clone().unwrap();
+    let flooding = thread::spawn(move || {
+        let until = Instant::now() + DEADLINE;
+        let mut i = 0u64;
+        while Instant::now() < until {
+            let batch: String = (i..i + 100).map(|n| format!("flood {n}\n")).collect();
+            if writer.write_all(batch.as_bytes()).is_err() {
+                return;
+            }
+            i += 100;
+        }
+    });
+    let talker = c[0].name.clone();
+    c[0].send("still here");
+    let mut flood_lines = 0;
+    let mut heard_talker = false;
+    loop {
+        let line = c[1].line();
+        if line == format!("<{talker}> still here") {
+            heard_talker = true;
+        } else if line.starts_with(&format!("<{flooder_name}> flood ")) {
+            flood_lines += 1;
+        } else if line == format!("* {flooder_name} left (flooding)") {
+            break;
+        } else {
+            panic!("unexpected {line}");
+        }
+    }
+    assert!(heard_talker, "the other client's line was lost");
+    // 5 at once and 20 a second for the 1 s grace (plus timer slack): never thousands.
+    assert!(
+        (5..=80).contains(&flood_lines),
+        "{flood_lines} flood lines relayed"
+    );
+    let told: Vec<String> = flooder.until_closed();
+    assert!(
+        told.iter().any(|l| l == "! flooding"),
+        "the flooder was not told: {told:?}"
+    );
+    flooding.join().unwrap();
+    c[0].send("after the flood");
+    c[1].expect(&format!("<{talker}> after the flood"));
+}
+
+fn a_silent_client_is_closed_when_idle_timeout_is_set(mode: Mode) {
+    let server = Server::start_with(mode, &["--idle-timeout", "1"]);
+    let mut silent = server.client();
+    let mut talker = server.client();
+    let silent_name = silent.name.clone();
+    let started = Instant::now();
+    // The talker keeps talking (sync sends /who); the silent one says nothing.
+    let mut seen_left = false;
+    while started.elapsed() < Duration::from_millis(2500) && !seen_left {
+        for line in talker.sync() {
+            seen_left |= line == format!("* {silent_name} left (idle timeout)");
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    let told = silent.until_closed();
+    assert!(told.ends_with(&["! idle timeout".to_string()]), "{told:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "closed too early"
+    );
+    assert!(
+        seen_left
+            || talker
+                .sync()
+                .contains(&format!("* {silent_name} left (idle timeout)"))
+    );
+    assert!(talker.sync().is_empty(), "the active client was affected");
+}
+
+fn connect_from(server: &Server, source: &str) -> Client {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let local: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
+    sock.bind(&local.into()).unwrap();
+    sock.connect(&server.addr.into()).unwrap();
+    Client::new(TcpStream::from(sock))
+}
+
+fn connections_per_address_are_limited_when_asked(mode: Mode) {
+    let server = Server::start_with(mode, &["--max-per-ip", "2"]);
+    let mut first = server.client();
+    let _second = server.client();
+    let mut third = server.connect();
+    assert_eq!(
+        third.until_closed(),
+        ["! too many connections from your address"]
+    );
+    // Another address of the loopback range is another address.
+    let mut other = connect_from(&server, "127.0.0.2");
+    assert!(other.line().starts_with("* welcome "));
+    drop(_second);
+    first.sync();
+    let mut again = server.connect();
+    assert!(
+        again.line().starts_with("* welcome "),
+        "the freed place is not taken back"
+    );
+}
+
+fn accepted_sockets_have_tcp_keepalive(mode: Mode) {
+    let server = Server::start(mode);
+    let _c = server.clients(1);
+    let port = server.addr.port();
+    // ss shows one timer per socket: while a reply is unacknowledged it shows the retransmit
+    // timer, so look again until the keepalive timer shows.
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let out = std::process::Command::new("ss")
+            .args([
+                "-tnoH",
+                "state",
+                "established",
+                &format!("( sport = :{port} )"),
+            ])
+            .output()
+            .expect("ss (iproute2) is needed");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if text.contains("timer:(keepalive") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no keepalive timer on the server side:\n{text}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn descriptor_exhaustion_neither_spins_nor_kills_the_server(mode: Mode) {
+    let server = Server::start_wrapped(mode, &["prlimit", "--nofile=64:64", "--"], &[]);
+    // Connect until the server runs out of descriptors and turns clients away.
+    let mut admitted = Vec::new();
+    let mut turned_away = 0;
+    for _ in 0..100 {
+        let mut c = server.connect();
+        match c.try_line() {
+            Some(l) if l.starts_with("* welcome ") => admitted.push(c),
+            Some(l) => {
+                assert_eq!(l, "! server full");
+                turned_away += 1;
+            }
+            None => turned_away += 1,
+        }
+        if turned_away >= 5 {
+            break;
+        }
+    }
+    assert!(admitted.len() >= 10, "only {} admitted", admitted.len());
+    assert!(turned_away >= 5, "the descriptor limit was never reached");
+    // With no descriptor left, one more connection waits: the loop must not spin on it.
+    let _waiting = TcpStream::connect(server.addr).unwrap();
+    let before = server.cpu_ticks();
+    thread::sleep(Duration::from_secs(1));
+    let used = server.cpu_ticks() - before;
+    assert!(
+        used <= 20,
+        "the server used {used} ticks (1/100 s) in 1 s while out of descriptors"
+    );
+    // Still serving the ones it has...
+    admitted[0].send("still alive");
+    let got = admitted[1].sync();
+    assert!(got.iter().any(|l| l.ends_with("> still alive")), "{got:?}");
+    // ...and accepting again once descriptors are free.
+    admitted.truncate(2);
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let mut c = server.connect();
+        if c.try_line().is_some_and(|l| l.starts_with("* welcome ")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never accepted again");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
