@@ -18,6 +18,8 @@ WORKLOADS = {
     "paced": "1 sender at min(2000, 2e6/N) msg/s for 2 s",
     "chatty": "10 senders at min(1000, 1e6/N) msg/s in all, for 3 s",
     "slow": "1 sender flat out, plus 1 client that never reads",
+    "quiet": "10 senders at min(200, 2e5/N) msg/s in all for 5 s, default flood control",
+    "flooded": "quiet, plus 1 client flooding flat out",
 }
 COLORS = {"relay": "#888888", "poll": "#1f77b4", "threads": "#d62728"}
 

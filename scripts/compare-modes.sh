@@ -10,12 +10,17 @@
 #   paced    1 sender at min(2000, 2e6/N) messages/s for 2 s  (the relay runs this one too)
 #   chatty   10 senders at min(1000, 1e6/N) messages/s in all, for 3 s
 #   slow     fanout, plus one client that never reads
+#   quiet    10 senders at min(200, 2e5/N) messages/s in all (each under the default
+#            --msg-rate), for 5 s, with the server's default flood control
+#   flooded  quiet, plus one client flooding flat out
+# All but quiet and flooded run the server with --msg-rate 0 (no flood control), since their
+# senders go flat out on purpose.
 # Each cell runs R times (default 3) on a fresh server; the report gives the median and the range.
 # The loader and the server share this machine's cores: compare within one run.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-quick=0 repeat=3 clients="100 1000 5000 10000" budget=900 out=$ROOT/bench
+quick=0 repeat=3 clients= budget=900 out=$ROOT/bench
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) quick=1; shift ;;
@@ -28,9 +33,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ "$quick" = 1 ]; then
-    clients="100 1000" repeat=1 budget=180 scale=5
+    clients=${clients:-"100 1000"} repeat=1 budget=180 scale=5
 else
-    scale=1
+    clients=${clients:-"100 1000 5000 10000"} scale=1
 fi
 
 (cd "$ROOT" && cargo build --release --quiet --bins)
@@ -52,14 +57,20 @@ run_cell() {
         chatty) local r=$(( 1000000 / n < 1000 ? 1000000 / n : 1000 ))
                 args="-s 10 -r $r -m $(( r * 3 / 10 / scale + 1 ))" ;;
         slow) args="-s 1 -m $(( 1000000 / scale / n + 1 )) --slow 1" ;;
+        quiet|flooded) local r=$(( 200000 / n < 200 ? 200000 / n : 200 ))
+               args="-s 10 -r $r -m $(( r * 5 / 10 / scale + 1 ))"
+               [ "$workload" = flooded ] && args="$args --flooders 1" ;;
     esac
+    local limits="--msg-rate 0"
+    case $workload in quiet|flooded) limits="" ;; esac
     if [ $(( $(date +%s) - started )) -ge "$budget" ]; then
         skipped=$((skipped + 1))
         return
     fi
     case $server in
         relay) start_server "$log" "$CHATBENCH" --serve-relay --port 0 ;;
-        *) start_server "$log" "$CHATD" --port 0 --mode "$server" -q --max-clients $((n + 100)) ;;
+        # shellcheck disable=SC2086
+        *) start_server "$log" "$CHATD" --port 0 --mode "$server" -q --max-clients $((n + 100)) $limits ;;
     esac
     local result
     # shellcheck disable=SC2086
@@ -79,7 +90,7 @@ run_cell() {
 
 for rep in $(seq "$repeat"); do
     for n in $clients; do
-        for workload in fanout paced chatty slow; do
+        for workload in fanout paced chatty slow quiet flooded; do
             servers="poll threads"
             case $workload in fanout|paced) servers="relay poll threads" ;; esac
             for server in $servers; do

@@ -29,6 +29,9 @@ pub struct LoadConfig {
     pub connect_concurrency: usize,
     /// Extra clients that connect and never read.
     pub slow: usize,
+    /// Extra clients that send junk lines as fast as they can while the run lasts (and read
+    /// and discard what they get), to show their effect on everyone else.
+    pub flooders: usize,
     /// Lines each client sends first (e.g. a name); `{i}` becomes the client's number.
     pub hello: Option<String>,
     /// Put before each message (e.g. `PRIVMSG #bench :` for an IRC server).
@@ -63,6 +66,10 @@ pub struct LoadReport {
     pub max_us: u64,
     pub server: Option<procstat::ServerStats>,
     pub stalled: bool,
+    /// Lines the flooders queued (not all of them reach the server).
+    pub flood_sent: u64,
+    /// Flooders the server disconnected.
+    pub flooders_dropped: usize,
 }
 
 const MARK: &[u8] = b"#cb ";
@@ -91,14 +98,15 @@ struct Client {
 pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(4096);
-    let total = cfg.clients + cfg.slow;
+    let total = cfg.clients + cfg.slow + cfg.flooders;
+    let flooders = cfg.clients + cfg.slow..total;
     let senders = cfg.senders.min(cfg.clients);
     let mut sampler = cfg.server_pid.map(Sampler::new);
     let mut clients: Vec<Client> = (0..total)
         .map(|i| Client {
             stream: None,
             phase: Phase::Connecting,
-            reads: i < cfg.clients,
+            reads: i < cfg.clients || i >= cfg.clients + cfg.slow,
             out: Vec::new(),
             partial: Vec::new(),
             next_seq: Vec::new(),
@@ -224,6 +232,17 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     let mut last_sample = Instant::now();
     let mut marks: Vec<(usize, u32, u64)> = Vec::new();
     loop {
+        // The flooders keep their sockets full.
+        for i in flooders.clone() {
+            let c = &mut clients[i];
+            if c.phase == Phase::Open && c.out.len() < SEND_AHEAD / 2 {
+                while c.out.len() < SEND_AHEAD {
+                    c.out.extend_from_slice(b"flood flood flood flood flood flood flood flood\n");
+                    report.flood_sent += 1;
+                }
+                flush(c);
+            }
+        }
         // Generate what is due.
         let now = Instant::now();
         let mut all_sent = true;
@@ -306,7 +325,7 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
                     last_progress = Instant::now();
                     last_delivery = last_progress;
                 }
-                if c.phase == Phase::Closed {
+                if c.phase == Phase::Closed && ev.token().0 < cfg.clients {
                     report.disconnected_during_run += 1;
                 }
             }
@@ -330,6 +349,7 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     report.p999_us = hist.quantile(0.999);
     report.max_us = hist.max();
     report.server = sampler.map(|s| s.finish());
+    report.flooders_dropped = flooders.filter(|&i| clients[i].phase == Phase::Closed).count();
     Ok(report)
 }
 

@@ -44,6 +44,9 @@ pub struct BenchArgs {
     /// Extra clients that connect and never read.
     #[arg(long, default_value_t = 0)]
     pub slow: usize,
+    /// Extra clients that send junk lines flat out for the whole run (and are not measured).
+    #[arg(long, default_value_t = 0)]
+    pub flooders: usize,
     /// Line(s) each client sends first, e.g. a name; `{i}` is the client's number, `\n`
     /// separates lines.
     #[arg(long)]
@@ -85,6 +88,7 @@ impl BenchArgs {
             payload: self.payload,
             connect_concurrency: self.connect_concurrency,
             slow: self.slow,
+            flooders: self.flooders,
             hello: self.hello.as_ref().map(|h| h.replace("\\n", "\n")),
             send_prefix: self.send_prefix.clone(),
             settle: Duration::from_millis(self.settle_ms),
@@ -118,6 +122,8 @@ pub fn to_json(r: &LoadReport) -> String {
     field("duplicated", r.duplicated.to_string());
     field("out_of_order", r.out_of_order.to_string());
     field("stalled", r.stalled.to_string());
+    field("flood_sent", r.flood_sent.to_string());
+    field("flooders_dropped", r.flooders_dropped.to_string());
     field("run_secs", format!("{:.3}", r.run_secs));
     field("deliveries_per_sec", format!("{:.0}", r.deliveries_per_sec));
     field("p50_us", r.p50_us.to_string());
@@ -176,6 +182,13 @@ pub fn to_text(r: &LoadReport) -> String {
         ms(r.p999_us),
         ms(r.max_us)
     );
+    if r.flood_sent > 0 {
+        let _ = writeln!(
+            s,
+            "flooders    queued {} lines; {} of them disconnected by the server",
+            r.flood_sent, r.flooders_dropped
+        );
+    }
     if r.disconnected_during_run > 0 {
         let _ = writeln!(
             s,
