@@ -14,11 +14,11 @@ from collections import defaultdict
 
 SERVERS = ["relay", "poll", "threads"]
 WORKLOADS = {
-    "fanout": "1 sender flat out (about 1 M deliveries)",
-    "paced": "1 sender at min(2000, 2e6/N) msg/s for 2 s",
-    "chatty": "10 senders at min(1000, 1e6/N) msg/s in all, for 3 s",
+    "fanout": "1 sender flat out (about 300 k deliveries)",
+    "paced": "1 sender at min(2000, 2e6/N) msg/s for 1 s",
+    "chatty": "10 senders at min(1000, 1e6/N) msg/s in all, for 1 s",
     "slow": "1 sender flat out, plus 1 client that never reads",
-    "quiet": "10 senders at min(200, 2e5/N) msg/s in all for 5 s, default flood control",
+    "quiet": "10 senders at min(200, 2e5/N) msg/s in all for 2 s, default flood control",
     "flooded": "quiet, plus 1 client flooding flat out",
 }
 COLORS = {"relay": "#888888", "poll": "#1f77b4", "threads": "#d62728"}
@@ -64,6 +64,15 @@ def msec(v):
     return f"{v / 1000:.1f}"
 
 
+def asked_rate(r):
+    """Deliveries per second a paced run asked for: messages/s times the other clients."""
+    args = r.get("args", "").split()
+    if "-r" not in args:
+        return None
+    per_sec = float(args[args.index("-r") + 1])
+    return per_sec * (r["clients"] - 1) if per_sec > 0 else None
+
+
 def problems(runs):
     out = []
     for r in runs:
@@ -74,6 +83,8 @@ def problems(runs):
             bits.append("server died")
         if r.get("connect_failed"):
             bits.append(f"{r['connect_failed']} connects failed")
+        if "admitted" in r and r["admitted"] < r["clients"]:
+            bits.append(f"{r['clients'] - r['admitted']} clients turned away or closed before sending")
         if r.get("lost"):
             bits.append(f"{r['lost']} lost")
         if r.get("duplicated"):
@@ -82,6 +93,10 @@ def problems(runs):
             bits.append(f"{r['out_of_order']} out of order")
         if r.get("stalled"):
             bits.append("stalled")
+        asked = asked_rate(r)
+        if asked and r.get("deliveries_per_sec", 0) < 0.9 * asked:
+            bits.append(f"fell behind: {r['deliveries_per_sec'] / asked:.0%} of the "
+                        f"{rate(asked)} deliveries/s asked, p99 {r.get('p99_us', 0) / 1e6:.1f} s")
         if bits:
             out.append(f"rep {r['rep']}: " + ", ".join(bits))
     return out

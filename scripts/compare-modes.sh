@@ -6,12 +6,12 @@
 #                            [--budget SECONDS] [--out DIR]
 #
 # Workloads, for each client count N:
-#   fanout   1 sender flat out, about 1 M deliveries in all (the relay runs this one too)
-#   paced    1 sender at min(2000, 2e6/N) messages/s for 2 s  (the relay runs this one too)
-#   chatty   10 senders at min(1000, 1e6/N) messages/s in all, for 3 s
+#   fanout   1 sender flat out, about 300 k deliveries in all (the relay runs this one too)
+#   paced    1 sender at min(2000, 2e6/N) messages/s for 1 s  (the relay runs this one too)
+#   chatty   10 senders at min(1000, 1e6/N) messages/s in all, for 1 s
 #   slow     fanout, plus one client that never reads
 #   quiet    10 senders at min(200, 2e5/N) messages/s in all (each under the default
-#            --msg-rate), for 5 s, with the server's default flood control
+#            --msg-rate), for 2 s, with the server's default flood control
 #   flooded  quiet, plus one client flooding flat out
 # All but quiet and flooded run the server with --msg-rate 0 (no flood control), since their
 # senders go flat out on purpose.
@@ -51,14 +51,14 @@ skipped=0
 run_cell() {
     local server=$1 workload=$2 n=$3 rep=$4 args
     case $workload in
-        fanout) args="-s 1 -m $(( 1000000 / scale / n + 1 ))" ;;
+        fanout) args="-s 1 -m $(( 300000 / scale / n + 1 ))" ;;
         paced) local r=$(( 2000000 / n < 2000 ? 2000000 / n : 2000 ))
-               args="-s 1 -r $r -m $(( r * 2 / scale + 1 ))" ;;
+               args="-s 1 -r $r -m $(( r / scale + 1 ))" ;;
         chatty) local r=$(( 1000000 / n < 1000 ? 1000000 / n : 1000 ))
-                args="-s 10 -r $r -m $(( r * 3 / 10 / scale + 1 ))" ;;
-        slow) args="-s 1 -m $(( 1000000 / scale / n + 1 )) --slow 1" ;;
+                args="-s 10 -r $r -m $(( r / 10 / scale + 1 ))" ;;
+        slow) args="-s 1 -m $(( 300000 / scale / n + 1 )) --slow 1" ;;
         quiet|flooded) local r=$(( 200000 / n < 200 ? 200000 / n : 200 ))
-               args="-s 10 -r $r -m $(( r * 5 / 10 / scale + 1 ))"
+               args="-s 10 -r $r -m $(( r * 2 / 10 / scale + 1 ))"
                [ "$workload" = flooded ] && args="$args --flooders 1" ;;
     esac
     local limits="--msg-rate 0"

@@ -8,8 +8,8 @@
 //! count each, never a copy), and no lock is held across a socket write. A queue over
 //! `--max-backlog` bytes gets its client dropped, as in poll mode.
 //!
-//! Cost per connection: two threads (each with a `--thread-stack` stack, of which only the
-//! touched pages are resident), one 16 KiB read buffer, and the queue.
+//! Cost per connection: one descriptor, two threads (each with a `--thread-stack` stack, of
+//! which only the touched pages are resident), one 16 KiB read buffer, and the queue.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -118,14 +118,29 @@ impl Outbox for Peers {
 }
 
 impl Room {
-    /// Hands one event to the hub, then whatever it caused.
+    /// Hands one event to the hub, then whatever it caused, and ends the turn.
     fn handle(&mut self, event: Event<'_>) {
+        self.handle_in_turn(event);
+        self.end_turn();
+    }
+
+    /// Hands one event to the hub without ending the turn: joins stay pending, to be
+    /// announced together by [`Room::end_turn`].
+    fn handle_in_turn(&mut self, event: Event<'_>) {
         self.hub.handle(event, &mut self.peers);
+        self.drop_too_slow();
+    }
+
+    fn end_turn(&mut self) {
+        self.hub.end_turn(&mut self.peers);
+        self.drop_too_slow();
+    }
+
+    fn drop_too_slow(&mut self) {
         while let Some(id) = self.peers.too_slow.pop() {
             self.hub
                 .handle(Event::Disconnected(id, Leave::TooSlow), &mut self.peers);
         }
-        self.hub.end_turn(&mut self.peers);
     }
 }
 
@@ -187,7 +202,19 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             return;
         }
         match accepted {
-            Ok((stream, peer)) => admit(stream, peer, shared),
+            Ok((stream, peer)) => {
+                admit(stream, peer, shared);
+                // Take every other connection already waiting, then announce them all in one
+                // turn: a burst of N joins then costs each client one notice, not N.
+                if listener.set_nonblocking(true).is_ok() {
+                    while let Ok((stream, peer)) = listener.accept() {
+                        let _ = stream.set_nonblocking(false);
+                        admit(stream, peer, shared);
+                    }
+                    let _ = listener.set_nonblocking(false);
+                }
+                shared.room().end_turn();
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if net::out_of_descriptors(&e) => {
                 let turned_away = spare.turn_away(|| listener.accept().map(|(s, _)| s));
@@ -209,11 +236,6 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
 /// Gives a new connection its queue, its two threads, and its place in the room.
 fn admit(stream: TcpStream, peer_addr: SocketAddr, shared: &Arc<Shared>) {
     net::tune(&stream);
-    let (Ok(read_half), Ok(write_half)) = (stream.try_clone(), stream.try_clone()) else {
-        log::warn!("{peer_addr}: out of descriptors, turned away");
-        let _ = (&stream).write_all(b"! server full\n");
-        return;
-    };
     let peer = Arc::new(Peer {
         stream,
         peer: peer_addr,
@@ -225,7 +247,7 @@ fn admit(stream: TcpStream, peer_addr: SocketAddr, shared: &Arc<Shared>) {
         let mut room = shared.room();
         let id = room.peers.slab.insert(Arc::clone(&peer));
         room.threads += 2;
-        room.handle(Event::Connected(id, peer_addr.ip()));
+        room.handle_in_turn(Event::Connected(id, peer_addr.ip()));
         id
     };
     let spawn = |name: String, body: Box<dyn FnOnce() + Send>| {
@@ -239,7 +261,7 @@ fn admit(stream: TcpStream, peer_addr: SocketAddr, shared: &Arc<Shared>) {
         spawn(
             format!("write-{id}"),
             Box::new(move || {
-                write_loop(&peer, write_half);
+                write_loop(&peer);
                 thread_done(&shared);
             }),
         )
@@ -250,7 +272,7 @@ fn admit(stream: TcpStream, peer_addr: SocketAddr, shared: &Arc<Shared>) {
             spawn(
                 format!("read-{id}"),
                 Box::new(move || {
-                    read_loop(id, &peer, read_half, &shared);
+                    read_loop(id, &peer, &shared);
                     thread_done(&shared);
                 }),
             )
@@ -264,6 +286,7 @@ fn admit(stream: TcpStream, peer_addr: SocketAddr, shared: &Arc<Shared>) {
             log::warn!("{peer_addr}: cannot start its threads: {e}");
             let mut room = shared.room();
             room.threads -= not_started;
+            let _ = (&peer.stream).write_all(b"! server full\n");
             peer.cut(&mut peer.queue());
             room.handle(Event::Disconnected(id, Leave::Closed));
             room.peers.slab.remove(id);
@@ -288,7 +311,10 @@ enum End {
     Expelled,
 }
 
-fn read_loop(id: ClientId, peer: &Peer, mut stream: TcpStream, shared: &Shared) {
+fn read_loop(id: ClientId, peer: &Peer, shared: &Shared) {
+    // Both threads use the one socket (`Read` and `Write` are implemented for `&TcpStream`):
+    // one descriptor per client, as in poll mode.
+    let mut stream = &peer.stream;
     let mut buf = vec![0u8; READ_BUF];
     let mut framer = LineFramer::default();
     let mut bucket = Bucket::new(shared.limit, Instant::now());
@@ -347,7 +373,7 @@ fn read_loop(id: ClientId, peer: &Peer, mut stream: TcpStream, shared: &Shared) 
                 }
             }
         }
-        if bucket.is_throttled() && !input_waiting(&stream) {
+        if bucket.is_throttled() && !input_waiting(stream) {
             bucket.drained();
         }
     };
@@ -374,7 +400,7 @@ fn read_loop(id: ClientId, peer: &Peer, mut stream: TcpStream, shared: &Shared) 
     if matches!(end, End::Idle | End::Expelled) {
         // Read out what the client still sends while its last lines go out: closing with
         // unread input would reset the connection and could destroy them.
-        discard_until_closed(&mut stream);
+        discard_until_closed(stream);
     }
     let mut room = shared.room();
     if let Some(peer) = room.peers.slab.try_remove(id) {
@@ -385,8 +411,8 @@ fn read_loop(id: ClientId, peer: &Peer, mut stream: TcpStream, shared: &Shared) 
     }
 }
 
-/// Whether the client has more input ready, without blocking. (Not `set_nonblocking`: that
-/// flag is shared with the writer thread's descriptor.)
+/// Whether the client has more input ready, without blocking. (Not `set_nonblocking`: the
+/// writer thread uses the same socket.)
 fn input_waiting(stream: &TcpStream) -> bool {
     let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
     socket2::SockRef::from(stream)
@@ -394,7 +420,7 @@ fn input_waiting(stream: &TcpStream) -> bool {
         .is_ok_and(|n| n > 0)
 }
 
-fn discard_until_closed(stream: &mut TcpStream) {
+fn discard_until_closed(mut stream: &TcpStream) {
     let deadline = Instant::now() + DRAIN_TIME;
     let mut buf = [0u8; 4096];
     while Instant::now() < deadline {
@@ -406,7 +432,8 @@ fn discard_until_closed(stream: &mut TcpStream) {
     }
 }
 
-fn write_loop(peer: &Peer, mut stream: TcpStream) {
+fn write_loop(peer: &Peer) {
+    let mut stream = &peer.stream;
     let mut batch = Vec::new();
     loop {
         let lines: Vec<Line> = {

@@ -38,6 +38,9 @@ pub struct LoadConfig {
     pub send_prefix: String,
     /// How long the room must stay quiet before the senders start.
     pub settle: Duration,
+    /// How long to wait for the server to greet every client (send it anything) before
+    /// starting anyway; 0 for servers that do not greet.
+    pub greet_timeout: Duration,
     /// Give up waiting for deliveries after this long without progress.
     pub drain_timeout: Duration,
     pub server_pid: Option<u32>,
@@ -50,6 +53,10 @@ pub struct LoadReport {
     pub connected: usize,
     pub connect_failed: usize,
     pub connect_secs: f64,
+    /// Reading clients the server had sent something to before sending began.
+    pub greeted: usize,
+    /// Reading clients still connected when sending began (the others were turned away).
+    pub admitted: usize,
     pub disconnected_during_run: usize,
     pub sent: u64,
     pub expected: u64,
@@ -120,6 +127,9 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     let mut scratch = vec![0u8; 64 * 1024];
     let start = Instant::now();
 
+    // Reading clients the server has sent anything to.
+    let mut greeted = vec![false; total];
+
     // Phase 1: connect, a bounded number at a time.
     let mut next_to_start = 0;
     let mut in_flight = 0;
@@ -173,8 +183,9 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
                     report.connect_failed += 1;
                     c.stream = None;
                 }
-            } else if ev.is_readable() {
-                read_lines(c, &mut scratch, |_| {});
+            } else if ev.is_readable() && read_lines(c, &mut scratch, |_| {}) > 0 && i < cfg.clients
+            {
+                greeted[i] = true;
             }
         }
     }
@@ -185,21 +196,34 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
         report.connect_failed += 1;
     }
 
-    // Phase 2: let greetings and join notices drain.
+    // Phase 2: wait until the server has greeted every reading client (a connection the
+    // kernel accepted is not yet one the server admitted), then until the room is quiet.
     let mut last_byte = Instant::now();
-    let settle_deadline = Instant::now() + Duration::from_secs(30);
-    while last_byte.elapsed() < cfg.settle && Instant::now() < settle_deadline {
+    let mut waiting = (0..cfg.clients)
+        .filter(|&i| clients[i].phase == Phase::Open && !greeted[i])
+        .count();
+    let greet_deadline = Instant::now() + cfg.greet_timeout;
+    let settle_deadline = Instant::now() + cfg.greet_timeout + Duration::from_secs(30);
+    while (waiting > 0 && Instant::now() < greet_deadline)
+        || (last_byte.elapsed() < cfg.settle && Instant::now() < settle_deadline)
+    {
         poll.poll(&mut events, Some(cfg.settle))?;
         for ev in events.iter() {
-            let c = &mut clients[ev.token().0];
+            let i = ev.token().0;
+            let c = &mut clients[i];
             if c.phase == Phase::Open && c.reads && read_lines(c, &mut scratch, |_| {}) > 0 {
                 last_byte = Instant::now();
+                if i < cfg.clients && !greeted[i] {
+                    greeted[i] = true;
+                    waiting -= 1;
+                }
             }
             if ev.is_writable() {
                 flush(c);
             }
         }
     }
+    report.greeted = greeted.iter().filter(|&&g| g).count();
     if let Some(s) = sampler.as_mut() {
         s.sample_connected(report.connected);
     }
@@ -211,6 +235,7 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     for &i in &live_readers {
         clients[i].next_seq = vec![0; senders];
     }
+    report.admitted = live_readers.len();
     let live_senders: Vec<usize> = (0..senders)
         .filter(|&i| clients[i].phase == Phase::Open)
         .collect();
@@ -237,7 +262,8 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
             let c = &mut clients[i];
             if c.phase == Phase::Open && c.out.len() < SEND_AHEAD / 2 {
                 while c.out.len() < SEND_AHEAD {
-                    c.out.extend_from_slice(b"flood flood flood flood flood flood flood flood\n");
+                    c.out
+                        .extend_from_slice(b"flood flood flood flood flood flood flood flood\n");
                     report.flood_sent += 1;
                 }
                 flush(c);
@@ -349,7 +375,9 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     report.p999_us = hist.quantile(0.999);
     report.max_us = hist.max();
     report.server = sampler.map(|s| s.finish());
-    report.flooders_dropped = flooders.filter(|&i| clients[i].phase == Phase::Closed).count();
+    report.flooders_dropped = flooders
+        .filter(|&i| clients[i].phase == Phase::Closed)
+        .count();
     Ok(report)
 }
 

@@ -57,6 +57,10 @@ pub struct BenchArgs {
     /// Milliseconds of quiet before sending starts.
     #[arg(long, default_value_t = 500)]
     pub settle_ms: u64,
+    /// Seconds to wait for the server to greet every client before sending; 0 for servers
+    /// that send nothing on connect.
+    #[arg(long, default_value_t = 60)]
+    pub greet_timeout: u64,
     /// Seconds without a delivery before the run is called stalled.
     #[arg(long, default_value_t = 5)]
     pub drain_timeout: u64,
@@ -92,6 +96,7 @@ impl BenchArgs {
             hello: self.hello.as_ref().map(|h| h.replace("\\n", "\n")),
             send_prefix: self.send_prefix.clone(),
             settle: Duration::from_millis(self.settle_ms),
+            greet_timeout: Duration::from_secs(self.greet_timeout),
             drain_timeout: Duration::from_secs(self.drain_timeout),
             server_pid: self.server_pid,
         })
@@ -111,6 +116,8 @@ pub fn to_json(r: &LoadReport) -> String {
     field("connected", r.connected.to_string());
     field("connect_failed", r.connect_failed.to_string());
     field("connect_secs", format!("{:.3}", r.connect_secs));
+    field("greeted", r.greeted.to_string());
+    field("admitted", r.admitted.to_string());
     field(
         "disconnected_during_run",
         r.disconnected_during_run.to_string(),
@@ -155,8 +162,8 @@ pub fn to_text(r: &LoadReport) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "connected   {} of {} in {:.2} s ({} failed)",
-        r.connected, r.clients_asked, r.connect_secs, r.connect_failed
+        "connected   {} of {} in {:.2} s ({} failed); {} greeted, {} still there to read",
+        r.connected, r.clients_asked, r.connect_secs, r.connect_failed, r.greeted, r.admitted
     );
     let _ = writeln!(
         s,

@@ -1,0 +1,72 @@
+//! The chat core fed random event sequences. Checks: nothing is sent to a closed client, every
+//! line sent is one whole line, names stay unique, and the room's count matches.
+#![no_main]
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr};
+
+use chatd::hub::{ClientId, Event, Hub, HubConfig, Leave, Line, Outbox};
+use libfuzzer_sys::fuzz_target;
+
+#[derive(Default)]
+struct Checker {
+    closed: HashSet<ClientId>,
+}
+
+impl Outbox for Checker {
+    fn send(&mut self, to: ClientId, line: &Line) {
+        assert!(!self.closed.contains(&to), "sent to closed client {to}");
+        assert_eq!(line.last(), Some(&b'\n'));
+        assert!(!line[..line.len() - 1].contains(&b'\n'), "a line with a newline inside");
+    }
+    fn close(&mut self, who: ClientId) {
+        self.closed.insert(who);
+    }
+}
+
+const LINES: [&[u8]; 12] = [
+    b"hello", b"/nick a", b"/nick A", b"/nick b", b"/who", b"/msg a hi", b"/me x",
+    b"/quit", b"/quit bye", b"//x", b"\xff\xfe", b"\x1b[2J",
+];
+
+fuzz_target!(|data: &[u8]| {
+    let mut hub = Hub::new(HubConfig { max_clients: 6, max_line: 64, max_per_ip: 4 });
+    let mut out = Checker::default();
+    let mut connected: HashSet<ClientId> = HashSet::new();
+    for pair in data.chunks(2) {
+        let (op, arg) = (pair[0], *pair.get(1).unwrap_or(&0));
+        let id = (arg % 8) as ClientId;
+        match op % 6 {
+            0 if !connected.contains(&id) => {
+                out.closed.remove(&id);
+                let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + arg / 128));
+                hub.handle(Event::Connected(id, ip), &mut out);
+                connected.insert(id);
+            }
+            1 if connected.contains(&id) => {
+                let line = LINES[(arg / 8) as usize % LINES.len()];
+                hub.handle(Event::Line(id, line), &mut out);
+            }
+            2 if connected.contains(&id) => hub.handle(Event::LineTooLong(id), &mut out),
+            3 if connected.contains(&id) => {
+                let why = [Leave::Closed, Leave::TooSlow, Leave::Flooding, Leave::IdleTimeout]
+                    [(arg / 8) as usize % 4];
+                hub.handle(Event::Disconnected(id, why), &mut out);
+                connected.remove(&id);
+            }
+            4 => hub.end_turn(&mut out),
+            5 if arg == 255 => {
+                hub.shutdown(&mut out);
+                connected.clear();
+            }
+            _ => {}
+        }
+        // A client the hub closed (quit, refused) is gone for the driver too.
+        connected.retain(|id| !out.closed.contains(id));
+        assert_eq!(hub.online(), connected.len());
+        let names: Vec<String> =
+            connected.iter().map(|&c| hub.name(c).unwrap().to_ascii_lowercase()).collect();
+        let unique: HashSet<&String> = names.iter().collect();
+        assert_eq!(unique.len(), names.len(), "names not unique: {names:?}");
+    }
+});
