@@ -46,14 +46,14 @@ def med(runs, key):
     return statistics.median(vals) if vals else None
 
 
-def rng(runs, key, fmt):
+def rng(runs, key, fmt, bound=""):
     vals = [r[key] for r in runs if key in r]
     if not vals:
         return "-"
     m = statistics.median(vals)
     if len(vals) == 1:
-        return fmt(m)
-    return f"{fmt(m)} ({fmt(min(vals))} to {fmt(max(vals))})"
+        return bound + fmt(m)
+    return f"{bound}{fmt(m)} ({fmt(min(vals))} to {fmt(max(vals))})"
 
 
 def rate(v):
@@ -92,7 +92,9 @@ def problems(runs):
         if r.get("out_of_order"):
             bits.append(f"{r['out_of_order']} out of order")
         if r.get("stalled"):
-            bits.append("stalled")
+            bits.append("stalled: nothing delivered for the drain timeout")
+        if r.get("cut"):
+            bits.append(f"cut by the time limit with {r.get('late', 0)} deliveries still to make")
         asked = asked_rate(r)
         if asked and r.get("deliveries_per_sec", 0) < 0.9 * asked:
             bits.append(f"fell behind: {r['deliveries_per_sec'] / asked:.0%} of the "
@@ -105,7 +107,8 @@ def problems(runs):
 def table(by, workload, clients_list):
     servers = [s for s in SERVERS if any((workload, s, n) in by for n in clients_list)]
     lines = [f"### {workload}: {WORKLOADS[workload]}", ""]
-    head = "| clients | server | deliveries/s | of relay | p50 ms | p99 ms | max ms | lost | RSS/conn | threads |"
+    head = ("| clients | server | deliveries/s | of relay | p50 ms | p99 ms | max ms | lost | late "
+            "| RSS/conn | threads |")
     lines += [head, "|---" * (head.count("|") - 1) + "|"]
     for n in clients_list:
         relay = by.get((workload, "relay", n))
@@ -117,12 +120,15 @@ def table(by, workload, clients_list):
             tput = med(runs, "deliveries_per_sec")
             frac = f"{100 * tput / relay_tput:.0f}%" if relay_tput and tput is not None and s != "relay" else ""
             lost = sum(r.get("lost", 0) for r in runs)
+            late = sum(r.get("late", 0) for r in runs)
+            # With deliveries still to make at the time limit, latencies are lower bounds.
+            bound = "≥ " if late else ""
             per_conn = med(runs, "server_rss_per_conn_bytes")
             threads = med(runs, "server_threads_connected")
             lines.append(
                 f"| {n} | {s} | {rng(runs, 'deliveries_per_sec', rate)} | {frac} "
-                f"| {rng(runs, 'p50_us', msec)} | {rng(runs, 'p99_us', msec)} | {rng(runs, 'max_us', msec)} "
-                f"| {lost} | {'' if per_conn is None else f'{per_conn:.0f} B'} "
+                f"| {rng(runs, 'p50_us', msec, bound)} | {rng(runs, 'p99_us', msec, bound)} "
+                f"| {rng(runs, 'max_us', msec, bound)} | {lost} | {late} | {'' if per_conn is None else f'{per_conn:.0f} B'} "
                 f"| {'' if threads is None else int(threads)} |"
             )
     lines.append("")
@@ -218,7 +224,10 @@ def main():
         f"{reps} run(s) per cell, each on a fresh server. Cells show the median, then the range. "
         "The loader (one thread) and the server share the machine: compare within this run, "
         "and read 'of relay' as each mode's share of the raw relay's deliveries per second "
-        "measured in this same run.",
+        "measured in this same run. A run ends at the time limit given to chatbench even if "
+        "deliveries are still to make: those are counted late (not lost), at their age then, so "
+        "latencies marked ≥ are lower bounds. Paced messages are timed from when they were due, "
+        "not from when the server took them. 'lost' and 'late' add up all runs of the cell.",
         "",
     ]
     if int(skipped):

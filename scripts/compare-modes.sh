@@ -3,7 +3,7 @@
 # work in one run, and writes bench/results.md, bench/chart.svg and bench/raw.jsonl.
 #
 #   scripts/compare-modes.sh [--quick] [--repeat R] [--clients "100 1000 5000 10000"]
-#                            [--budget SECONDS] [--out DIR]
+#                            [--budget SECONDS] [--time-limit SECONDS] [--out DIR]
 #
 # Workloads, for each client count N:
 #   fanout   1 sender flat out, about 300 k deliveries in all (the relay runs this one too)
@@ -16,19 +16,22 @@
 # All but quiet and flooded run the server with --msg-rate 0 (no flood control), since their
 # senders go flat out on purpose.
 # Each cell runs R times (default 3) on a fresh server; the report gives the median and the range.
+# Each run ends at most --time-limit seconds (default 6) after sending began: what is still to be
+# delivered then counts as late, with its age as a lower bound on its latency.
 # The loader and the server share this machine's cores: compare within one run.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-quick=0 repeat=3 clients= budget=900 out=$ROOT/bench
+quick=0 repeat=3 clients= budget=900 limit=6 out=$ROOT/bench
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) quick=1; shift ;;
         --repeat) repeat=$2; shift 2 ;;
         --clients) clients=$2; shift 2 ;;
         --budget) budget=$2; shift 2 ;;
+        --time-limit) limit=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -67,15 +70,18 @@ run_cell() {
         skipped=$((skipped + 1))
         return
     fi
+    # The raw relay greets nobody: do not wait for greetings there.
+    local greet=60
     case $server in
-        relay) start_server "$log" "$CHATBENCH" --serve-relay --port 0 ;;
+        relay) greet=0; start_server "$log" "$CHATBENCH" --serve-relay --port 0 ;;
         # shellcheck disable=SC2086
         *) start_server "$log" "$CHATD" --port 0 --mode "$server" -q --max-clients $((n + 100)) $limits ;;
     esac
     local result
     # shellcheck disable=SC2086
     if ! result=$("$CHATBENCH" --port "$SERVER_PORT" -n "$n" $args -p 32 --server-pid "$SERVER_PID" \
-                  --json --drain-timeout 5 2>/dev/null); then
+                  --json --greet-timeout "$greet" --drain-timeout 5 --time-limit "$limit" \
+                  2>/dev/null); then
         result='{"connected":0,"failed":true}'
     fi
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then

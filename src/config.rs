@@ -68,6 +68,11 @@ pub struct ServerConfig {
     /// Stack size of each thread in threads mode, in KiB.
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(16..))]
     pub thread_stack: u32,
+    /// Most client threads at once in threads mode (2 per client); 0: as many as this system
+    /// allows (from vm.max_map_count, kernel.threads-max and the process limit). Clients past it
+    /// are told `! server full`.
+    #[arg(long, default_value_t = 0)]
+    pub max_threads: usize,
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     pub log_level: log::LevelFilter,

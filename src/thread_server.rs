@@ -153,6 +153,8 @@ struct Shared {
     limit: RateLimit,
     idle: Option<Duration>,
     stack: usize,
+    /// Most client threads at once.
+    max_threads: usize,
 }
 
 impl Shared {
@@ -163,9 +165,22 @@ impl Shared {
 
 /// Runs the threads server until SIGINT or SIGTERM arrives on `stop`.
 pub fn run(listener: TcpListener, config: &ServerConfig, stop: UnixStream) -> io::Result<()> {
+    let max_threads = match config.max_threads {
+        0 => system_thread_limit(),
+        n => n,
+    };
+    let mut hub_config = config.hub_config();
+    if hub_config.max_clients > max_threads / 2 {
+        hub_config.max_clients = max_threads / 2;
+        log::warn!(
+            "threads mode: at most {} clients ({max_threads} threads, 2 per client); \
+             --max-clients lowered to that",
+            max_threads / 2
+        );
+    }
     let shared = Arc::new(Shared {
         room: Mutex::new(Room {
-            hub: Hub::new(config.hub_config()),
+            hub: Hub::new(hub_config),
             peers: Peers {
                 slab: Slab::new(),
                 too_slow: Vec::new(),
@@ -179,6 +194,7 @@ pub fn run(listener: TcpListener, config: &ServerConfig, stop: UnixStream) -> io
         limit: config.rate_limit(),
         idle: config.idle_limit(),
         stack: config.thread_stack as usize * 1024,
+        max_threads,
     });
     let wake = net::local_peer(listener.local_addr()?);
     {
@@ -245,6 +261,17 @@ fn admit(stream: TcpStream, peer_addr: SocketAddr, shared: &Arc<Shared>) {
     // Join the room before the reader starts, so that no line arrives ahead of the join.
     let id = {
         let mut room = shared.room();
+        // The threads of clients that just left may still be finishing: count them too.
+        if room.threads + 2 > shared.max_threads {
+            let room_threads = room.threads;
+            drop(room);
+            log::info!(
+                "{peer_addr}: refused: {} client threads running",
+                room_threads
+            );
+            let _ = (&peer.stream).write_all(b"! server full\n");
+            return;
+        }
         let id = room.peers.slab.insert(Arc::clone(&peer));
         room.threads += 2;
         room.handle_in_turn(Event::Connected(id, peer_addr.ip()));
@@ -292,6 +319,34 @@ fn admit(stream: TcpStream, peer_addr: SocketAddr, shared: &Arc<Shared>) {
             room.peers.slab.remove(id);
         }
     }
+}
+
+/// Mappings each thread adds to the process: its stack and guard page, and the alternate
+/// signal stack and guard page Rust gives it.
+const MAPS_PER_THREAD: usize = 4;
+
+/// How many client threads this system lets the process run. Past `vm.max_map_count` no thread
+/// starts, and then no allocation that needs a new mapping succeeds either, which aborts the
+/// process: so keep an eighth of the mappings for everything else.
+fn system_thread_limit() -> usize {
+    let read =
+        |path: &str| -> Option<usize> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
+    let maps = read("/proc/sys/vm/max_map_count").unwrap_or(65_530);
+    let by_maps = (maps - (maps / 8).max(1024).min(maps)) / MAPS_PER_THREAD;
+    let by_kernel = read("/proc/sys/kernel/threads-max").map_or(usize::MAX, |n| n / 2);
+    let mut nproc = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct we own.
+    let by_rlimit = if unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut nproc) } == 0
+        && nproc.rlim_cur != libc::RLIM_INFINITY
+    {
+        (nproc.rlim_cur as usize).saturating_sub(64)
+    } else {
+        usize::MAX
+    };
+    by_maps.min(by_kernel).min(by_rlimit).max(2)
 }
 
 fn thread_done(shared: &Shared) {

@@ -382,6 +382,20 @@ fn clients_over_max_clients_are_told_server_full(mode: Mode) {
     assert_eq!(c[0].line(), format!("<{}> made it", now_fits.name));
 }
 
+/// Threads mode only (poll mode starts no thread per client): it never starts more client
+/// threads than `--max-threads` (by default what the system allows: past `vm.max_map_count`
+/// the process would abort), and tells the client over it `! server full`.
+#[test]
+fn threads_mode_refuses_clients_past_its_thread_limit() {
+    let server = Server::start_with(Mode::Threads, &["--max-threads", "6"]);
+    let mut c = server.clients(3);
+    let mut extra = server.connect();
+    assert_eq!(extra.until_closed(), ["! server full"]);
+    assert_eq!(c[0].sync(), Vec::<String>::new());
+    c[1].send("still here");
+    assert_eq!(c[0].line(), format!("<{}> still here", c[1].name));
+}
+
 fn a_burst_of_1000_connects_is_admitted_at_once(mode: Mode) {
     const N: usize = 1000;
     let server = Server::start(mode);

@@ -43,6 +43,9 @@ pub struct LoadConfig {
     pub greet_timeout: Duration,
     /// Give up waiting for deliveries after this long without progress.
     pub drain_timeout: Duration,
+    /// End the run this long after sending began, whatever is still in flight: what has not
+    /// arrived by then is counted late, not lost, and its latency is at least its age.
+    pub time_limit: Option<Duration>,
     pub server_pid: Option<u32>,
 }
 
@@ -73,6 +76,11 @@ pub struct LoadReport {
     pub max_us: u64,
     pub server: Option<procstat::ServerStats>,
     pub stalled: bool,
+    /// The time limit ended the run.
+    pub cut: bool,
+    /// Deliveries still in flight (or not yet sent) when the time limit ended the run; the
+    /// latency percentiles count them at their age then, so they are lower bounds.
+    pub late: u64,
     /// Lines the flooders queued (not all of them reach the server).
     pub flood_sent: u64,
     /// Flooders the server disconnected.
@@ -256,6 +264,23 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     let filler = vec![b'x'; cfg.payload];
     let mut last_sample = Instant::now();
     let mut marks: Vec<(usize, u32, u64)> = Vec::new();
+    // Per sender, each message's time stamp (micros since `start`).
+    let mut stamps: Vec<Vec<u64>> = vec![Vec::new(); live_senders.len()];
+    let t0_us = t0.duration_since(start).as_micros() as u64;
+    // When message `seq` of sender `k` is due in a paced run: senders are staggered across
+    // one interval.
+    let due_at = |k: usize, seq: usize| -> u64 {
+        let secs = seq as f64 / per_sender_rate - k as f64 / cfg.rate.max(1.0);
+        t0_us + (secs.max(0.0) * 1e6) as u64
+    };
+    let due_by = |k: usize, elapsed: Duration| -> usize {
+        if per_sender_rate > 0.0 {
+            let secs = elapsed.as_secs_f64() + k as f64 / cfg.rate.max(1.0);
+            ((secs * per_sender_rate) as usize + 1).min(cfg.messages)
+        } else {
+            cfg.messages
+        }
+    };
     loop {
         // The flooders keep their sockets full.
         for i in flooders.clone() {
@@ -277,15 +302,17 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
             if c.phase != Phase::Open {
                 continue;
             }
-            let due = if per_sender_rate > 0.0 {
-                // Senders are staggered across one interval.
-                let secs = now.duration_since(t0).as_secs_f64() + k as f64 / cfg.rate.max(1.0);
-                ((secs * per_sender_rate) as usize + 1).min(cfg.messages)
-            } else {
-                cfg.messages
-            };
+            let due = due_by(k, now.duration_since(t0));
             while c.sent < due && c.out.len() < SEND_AHEAD {
-                let micros = Instant::now().duration_since(start).as_micros() as u64;
+                // A paced message is stamped with when it was due, not when the socket took
+                // it: a server that pushes back on its sender gets no credit for that
+                // (no coordinated omission).
+                let micros = if per_sender_rate > 0.0 {
+                    due_at(k, c.sent)
+                } else {
+                    Instant::now().duration_since(start).as_micros() as u64
+                };
+                stamps[k].push(micros);
                 c.out.extend_from_slice(cfg.send_prefix.as_bytes());
                 c.out
                     .extend_from_slice(format!("#cb {} {} {} ", k, c.sent, micros).as_bytes());
@@ -300,6 +327,10 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
             }
         }
         let done = received >= report.expected && all_sent;
+        if !done && cfg.time_limit.is_some_and(|limit| t0.elapsed() >= limit) {
+            report.cut = true;
+            break;
+        }
         if done || (all_sent && last_progress.elapsed() > cfg.drain_timeout) {
             report.stalled = !done;
             break;
@@ -364,10 +395,37 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
         }
     }
     report.run_secs = last_delivery.duration_since(t0).as_secs_f64().max(1e-9);
+    if report.cut {
+        // What was due by now and has not arrived is late: count it, at its age so far.
+        let now = Instant::now();
+        let now_us = now.duration_since(start).as_micros() as u64;
+        let due: Vec<usize> = (0..live_senders.len())
+            .map(|k| due_by(k, now.duration_since(t0)))
+            .collect();
+        report.expected =
+            due.iter().sum::<usize>() as u64 * live_readers.len().saturating_sub(1) as u64;
+        for &r in &live_readers {
+            for (k, &sender) in live_senders.iter().enumerate() {
+                if sender == r {
+                    continue;
+                }
+                for seq in clients[r].next_seq[k] as usize..due[k] {
+                    let stamp = match stamps[k].get(seq) {
+                        Some(&s) => s,
+                        None if per_sender_rate > 0.0 => due_at(k, seq),
+                        None => t0_us,
+                    };
+                    hist.record(now_us.saturating_sub(stamp));
+                    report.late += 1;
+                }
+            }
+        }
+        report.run_secs = now.duration_since(t0).as_secs_f64();
+    }
     report.received = received;
     report.duplicated = dup;
     report.out_of_order = ooo;
-    report.lost = report.expected.saturating_sub(received);
+    report.lost = report.expected.saturating_sub(received + report.late);
     report.deliveries_per_sec = received as f64 / report.run_secs;
     report.p50_us = hist.quantile(0.50);
     report.p90_us = hist.quantile(0.90);
