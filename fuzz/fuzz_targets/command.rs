@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let clean = sanitize(&text);
-    assert!(!clean.chars().any(|c| (c.is_control() && c != '\t')));
+    assert!(!clean.chars().any(|c| c.is_control() && c != '\t'));
     match parse(&clean) {
         Ok(Input::Command(Command::Nick(name))) => assert!(valid_name(name)),
         Ok(Input::Command(Command::Msg { to, text })) => {

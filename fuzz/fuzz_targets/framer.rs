@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
 
     let mut chunked = Vec::new();
     let mut f = LineFramer::default();
-    let mut take = |fr: Frame<'_>, taken: &mut bool, out: &mut Vec<Out>| match fr {
+    let take = |fr: Frame<'_>, taken: &mut bool, out: &mut Vec<Out>| match fr {
         Frame::Line(_) if *taken => ControlFlow::Break(()),
         fr => {
             if matches!(fr, Frame::Line(_)) {
