@@ -3,7 +3,8 @@
 //! - [`framing`] and [`command`]: the wire protocol, as pure functions.
 //! - [`hub`]: the chat rules, sans-IO: events in, deliveries out.
 //! - [`poll_server`] and [`thread_server`]: the two concurrency models that drive the hub.
-//! - [`config`], [`net`], [`shutdown`]: options, socket plumbing, graceful stop.
+//! - [`config`], [`net`], [`shutdown`], [`memory`]: options, socket plumbing, graceful stop,
+//!   allocator settings.
 //! - [`client`]: the `chat` client, line mode and terminal UI.
 //! - [`bench`]: chatbench, the load generator, and the raw relay it compares against.
 
@@ -13,6 +14,7 @@ pub mod command;
 pub mod config;
 pub mod framing;
 pub mod hub;
+pub mod memory;
 pub mod net;
 pub mod poll_server;
 pub mod rate;

@@ -24,6 +24,7 @@ use slab::Slab;
 use crate::config::ServerConfig;
 use crate::framing::{Frame, LineFramer};
 use crate::hub::{ClientId, Event, Hub, Leave, Line, Outbox};
+use crate::memory;
 use crate::net::{self, SpareFd};
 use crate::rate::{Admit, Bucket, RateLimit};
 use crate::shutdown::DRAIN_TIME;
@@ -43,6 +44,8 @@ const MIN_READ_PER_TURN: usize = 4 * 1024;
 const LINGER: Duration = Duration::from_secs(2);
 /// After accept failed for want of descriptors, wait this long before trying again.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// Quiet time after which the loop returns freed memory to the system (see [`memory`]).
+const QUIET_BEFORE_TRIM: Duration = Duration::from_millis(250);
 
 /// Runs the poll server until SIGINT or SIGTERM arrives on `stop`.
 pub fn run(
@@ -83,6 +86,7 @@ pub fn run(
         throttled: Vec::new(),
         idle_timeout: config.idle_limit(),
         next_idle_sweep: Instant::now(),
+        busy_at: None,
     };
     server.run()
 }
@@ -235,6 +239,8 @@ struct Server {
     throttled: Vec<(usize, Instant)>,
     idle_timeout: Option<Duration>,
     next_idle_sweep: Instant,
+    /// When the loop last had an event, if it has not returned freed memory since.
+    busy_at: Option<Instant>,
 }
 
 fn would_block(err: &io::Error) -> bool {
@@ -260,6 +266,15 @@ impl Server {
                     continue;
                 }
                 return Err(e);
+            }
+            if !events.is_empty() {
+                self.busy_at = Some(Instant::now());
+            } else if self
+                .busy_at
+                .is_some_and(|t| t.elapsed() >= QUIET_BEFORE_TRIM)
+            {
+                memory::release_freed_memory();
+                self.busy_at = None;
             }
             self.read_budget = (OUTPUT_PER_TURN / self.hub.online().max(1)).max(MIN_READ_PER_TURN);
             for key in std::mem::take(&mut self.again) {
@@ -309,6 +324,10 @@ impl Server {
         }
         if let Some(first) = self.throttled.iter().map(|&(_, t)| t).min() {
             let wait = first.saturating_duration_since(Instant::now());
+            timeout = Some(timeout.unwrap_or(Duration::MAX).min(wait));
+        }
+        if let Some(busy) = self.busy_at {
+            let wait = (busy + QUIET_BEFORE_TRIM).saturating_duration_since(Instant::now());
             timeout = Some(timeout.unwrap_or(Duration::MAX).min(wait));
         }
         timeout

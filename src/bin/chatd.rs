@@ -9,6 +9,7 @@ use chatd::config::{Mode, ServerConfig};
 use chatd::{net, poll_server, shutdown, thread_server};
 
 fn main() -> ExitCode {
+    chatd::memory::keep_freed_memory();
     let config = ServerConfig::parse();
     let _ = simple_logger::SimpleLogger::new()
         .with_level(config.effective_log_level())
