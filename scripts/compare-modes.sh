@@ -2,13 +2,13 @@
 # Measures chatd --mode poll and --mode threads, and the raw relay as a ceiling, on the same
 # work in one run, and writes bench/results.md, bench/chart.svg and bench/raw.jsonl.
 #
-#   scripts/compare-modes.sh [--quick] [--repeat R] [--clients "100 1000 5000 10000"]
+#   scripts/compare-modes.sh [--quick] [--repeat R] [--clients "200 1000 5000 10000"]
 #                            [--budget SECONDS] [--time-limit SECONDS] [--out DIR]
 #
 # Workloads, for each client count N:
 #   fanout   1 sender flat out, about 300 k deliveries in all (the relay runs this one too)
 #   paced    1 sender at min(2000, 2e6/N) messages/s for 1 s  (the relay runs this one too)
-#   chatty   10 senders at min(1000, 1e6/N) messages/s in all, for 1 s
+#   chatty   10 senders at min(1000, 1e6/N) messages/s in all, for 1 s (the relay too)
 #   slow     fanout, plus one client that never reads
 #   quiet    10 senders at min(200, 2e5/N) messages/s in all (each under the default
 #            --msg-rate), for 2 s, with the server's default flood control
@@ -36,9 +36,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ "$quick" = 1 ]; then
-    clients=${clients:-"100 1000"} repeat=1 budget=180 scale=5
+    clients=${clients:-"200 1000"} repeat=1 budget=180 scale=5
 else
-    clients=${clients:-"100 1000 5000 10000"} scale=1
+    clients=${clients:-"200 1000 5000 10000"} scale=1
 fi
 
 (cd "$ROOT" && cargo build --release --quiet --bins)
@@ -98,7 +98,7 @@ for rep in $(seq "$repeat"); do
     for n in $clients; do
         for workload in fanout paced chatty slow quiet flooded; do
             servers="poll threads"
-            case $workload in fanout|paced) servers="relay poll threads" ;; esac
+            case $workload in fanout|paced|chatty) servers="relay poll threads" ;; esac
             for server in $servers; do
                 run_cell "$server" "$workload" "$n" "$rep"
             done

@@ -8,10 +8,12 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token};
 
 use super::histogram::Histogram;
 use super::procstat::{self, Sampler};
@@ -90,6 +92,57 @@ pub struct LoadReport {
 const MARK: &[u8] = b"#cb ";
 /// Keep at most this much generated output per sender in user space.
 const SEND_AHEAD: usize = 64 * 1024;
+
+const TIMER: Token = Token(usize::MAX);
+
+/// A timerfd in the poll, to wake the loader when the next paced message is due to the
+/// microsecond: epoll's own timeout counts whole milliseconds, and a message sent late is
+/// stamped with when it was due, so the loader's lateness would count as the server's latency.
+struct Timer {
+    fd: OwnedFd,
+}
+
+impl Timer {
+    fn new(registry: &Registry) -> io::Result<Timer> {
+        // SAFETY: timerfd_create takes no pointers; a non-negative result is a descriptor we own.
+        let fd = unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd was just created and is owned by nothing else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        registry.register(&mut SourceFd(&fd.as_raw_fd()), TIMER, Interest::READABLE)?;
+        Ok(Timer { fd })
+    }
+
+    /// Fires once, `after` from now (at least 1 ns: zero would disarm it).
+    fn arm(&self, after: Duration) {
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: after.as_secs() as libc::time_t,
+                tv_nsec: (after.subsec_nanos().max(1)) as libc::c_long,
+            },
+        };
+        // SAFETY: the descriptor is a timerfd we own; spec outlives the call.
+        unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
+    }
+
+    /// Takes the expiry count, so that the next expiry is a new readiness edge.
+    fn clear(&self) {
+        let mut count = [0u8; 8];
+        // SAFETY: reads at most 8 bytes into a buffer of 8.
+        unsafe { libc::read(self.fd.as_raw_fd(), count.as_mut_ptr().cast(), count.len()) };
+    }
+}
 
 #[derive(PartialEq)]
 enum Phase {
@@ -264,6 +317,7 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     let filler = vec![b'x'; cfg.payload];
     let mut last_sample = Instant::now();
     let mut marks: Vec<(usize, u32, u64)> = Vec::new();
+    let timer = Timer::new(poll.registry())?;
     // Per sender, each message's time stamp (micros since `start`).
     let mut stamps: Vec<Vec<u64>> = vec![Vec::new(); live_senders.len()];
     let t0_us = t0.duration_since(start).as_micros() as u64;
@@ -340,7 +394,25 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
             break;
         }
         let timeout = if per_sender_rate > 0.0 && !all_sent {
-            Duration::from_micros((1e6 / cfg.rate).clamp(50.0, 10_000.0) as u64)
+            // Wake when the next message is due (see [`Timer`]).
+            let now_us = Instant::now().duration_since(start).as_micros() as u64;
+            let next_due = live_senders
+                .iter()
+                .enumerate()
+                .filter(|&(_, &i)| {
+                    clients[i].phase == Phase::Open && clients[i].sent < cfg.messages
+                })
+                .map(|(k, &i)| due_at(k, clients[i].sent))
+                .min()
+                .unwrap_or(now_us);
+            match next_due.checked_sub(now_us) {
+                // Due already, yet not generated: its sender's socket is full. Wait for it.
+                None | Some(0) => Duration::from_millis(1),
+                Some(wait) => {
+                    timer.arm(Duration::from_micros(wait));
+                    Duration::from_millis(10)
+                }
+            }
         } else if !all_sent {
             Duration::from_millis(1)
         } else {
@@ -348,6 +420,10 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
         };
         poll.poll(&mut events, Some(timeout))?;
         for ev in events.iter() {
+            if ev.token() == TIMER {
+                timer.clear();
+                continue;
+            }
             let c = &mut clients[ev.token().0];
             if c.phase != Phase::Open {
                 continue;

@@ -1,6 +1,7 @@
 //! The raw relay: the ceiling chatd is measured against. One thread; read a chunk from a
-//! client, append it to every other client's buffer, write each buffer once per loop turn. No
-//! framing, no names, no limits: its output is only meaningful with one sender.
+//! client, append its complete lines to every other client's buffer, write each buffer once per
+//! loop turn. No names, no limits, no checks; the only framing is to hold back a chunk's
+//! unfinished last line until its end arrives, so that lines from many senders never interleave.
 
 use std::io::{self, Read, Write};
 use std::net::TcpListener as StdListener;
@@ -14,6 +15,8 @@ const LISTENER: Token = Token(usize::MAX);
 struct Peer {
     stream: TcpStream,
     out: Vec<u8>,
+    /// The unfinished line at the end of what this client sent so far.
+    partial: Vec<u8>,
     dirty: bool,
     writable: bool,
 }
@@ -45,6 +48,7 @@ pub fn serve(listener: StdListener) -> io::Result<()> {
                     entry.insert(Peer {
                         stream,
                         out: Vec::new(),
+                        partial: Vec::new(),
                         dirty: false,
                         writable: false,
                     });
@@ -62,14 +66,26 @@ pub fn serve(listener: StdListener) -> io::Result<()> {
                         break;
                     }
                     Ok(n) => {
+                        let Some(end) = buf[..n].iter().rposition(|&b| b == b'\n') else {
+                            p.partial.extend_from_slice(&buf[..n]);
+                            continue;
+                        };
+                        let (lines, rest) = buf[..n].split_at(end + 1);
+                        let mut held = std::mem::take(&mut p.partial);
                         for (k, other) in peers.iter_mut() {
                             if k != key {
-                                other.out.extend_from_slice(&buf[..n]);
+                                other.out.extend_from_slice(&held);
+                                other.out.extend_from_slice(lines);
                                 if !other.dirty {
                                     other.dirty = true;
                                     dirty.push(k);
                                 }
                             }
+                        }
+                        held.clear();
+                        held.extend_from_slice(rest);
+                        if let Some(p) = peers.get_mut(key) {
+                            p.partial = held;
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
