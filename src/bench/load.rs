@@ -8,13 +8,14 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token};
 
+use super::flood::Flooders;
 use super::histogram::Histogram;
 use super::procstat::{self, Sampler};
 
@@ -60,6 +61,11 @@ pub struct LoadReport {
     pub connect_secs: f64,
     /// Reading clients the server had sent something to before sending began.
     pub greeted: usize,
+    /// Seconds from the first connect until every admitted reading client was greeted.
+    pub greet_secs: f64,
+    /// Bytes the server sent each reading client, on average, before sending began: the
+    /// welcome and the join notices (the cost of a join storm to each member).
+    pub join_bytes_per_client: f64,
     /// Reading clients still connected when sending began (the others were turned away).
     pub admitted: usize,
     pub disconnected_during_run: usize,
@@ -83,7 +89,7 @@ pub struct LoadReport {
     /// Deliveries still in flight (or not yet sent) when the time limit ended the run; the
     /// latency percentiles count them at their age then, so they are lower bounds.
     pub late: u64,
-    /// Lines the flooders queued (not all of them reach the server).
+    /// Lines the flooders wrote into their sockets.
     pub flood_sent: u64,
     /// Flooders the server disconnected.
     pub flooders_dropped: usize,
@@ -190,6 +196,7 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
 
     // Reading clients the server has sent anything to.
     let mut greeted = vec![false; total];
+    let mut join_bytes = 0usize;
 
     // Phase 1: connect, a bounded number at a time.
     let mut next_to_start = 0;
@@ -244,9 +251,12 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
                     report.connect_failed += 1;
                     c.stream = None;
                 }
-            } else if ev.is_readable() && read_lines(c, &mut scratch, |_| {}) > 0 && i < cfg.clients
-            {
-                greeted[i] = true;
+            } else if ev.is_readable() {
+                let n = read_lines(c, &mut scratch, |_| {});
+                join_bytes += n;
+                if n > 0 && i < cfg.clients {
+                    greeted[i] = true;
+                }
             }
         }
     }
@@ -264,6 +274,7 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
         .filter(|&i| clients[i].phase == Phase::Open && !greeted[i])
         .count();
     let greet_deadline = Instant::now() + cfg.greet_timeout;
+    report.greet_secs = start.elapsed().as_secs_f64();
     let settle_deadline = Instant::now() + cfg.greet_timeout + Duration::from_secs(30);
     while (waiting > 0 && Instant::now() < greet_deadline)
         || (last_byte.elapsed() < cfg.settle && Instant::now() < settle_deadline)
@@ -272,11 +283,20 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
         for ev in events.iter() {
             let i = ev.token().0;
             let c = &mut clients[i];
-            if c.phase == Phase::Open && c.reads && read_lines(c, &mut scratch, |_| {}) > 0 {
+            let n = if c.phase == Phase::Open && c.reads {
+                read_lines(c, &mut scratch, |_| {})
+            } else {
+                0
+            };
+            if n > 0 {
+                join_bytes += n;
                 last_byte = Instant::now();
                 if i < cfg.clients && !greeted[i] {
                     greeted[i] = true;
                     waiting -= 1;
+                    if waiting == 0 {
+                        report.greet_secs = start.elapsed().as_secs_f64();
+                    }
                 }
             }
             if ev.is_writable() {
@@ -285,6 +305,10 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
         }
     }
     report.greeted = greeted.iter().filter(|&&g| g).count();
+    if waiting > 0 {
+        report.greet_secs = start.elapsed().as_secs_f64();
+    }
+    report.join_bytes_per_client = join_bytes as f64 / report.greeted.max(1) as f64;
     if let Some(s) = sampler.as_mut() {
         s.sample_connected(report.connected);
     }
@@ -335,19 +359,20 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
             cfg.messages
         }
     };
-    loop {
-        // The flooders keep their sockets full.
-        for i in flooders.clone() {
-            let c = &mut clients[i];
-            if c.phase == Phase::Open && c.out.len() < SEND_AHEAD / 2 {
-                while c.out.len() < SEND_AHEAD {
-                    c.out
-                        .extend_from_slice(b"flood flood flood flood flood flood flood flood\n");
-                    report.flood_sent += 1;
-                }
-                flush(c);
-            }
+    // The flooders leave this loop for threads of their own (see `flood`).
+    let mut flood_streams = Vec::new();
+    for i in flooders {
+        let c = &mut clients[i];
+        if let Some(mut s) = c.stream.take()
+            && c.phase == Phase::Open
+        {
+            poll.registry().deregister(&mut s)?;
+            // SAFETY: the descriptor comes out of the mio stream, which gives it up.
+            flood_streams.push(unsafe { std::net::TcpStream::from_raw_fd(s.into_raw_fd()) });
         }
+    }
+    let flood = Flooders::start(flood_streams);
+    loop {
         // Generate what is due.
         let now = Instant::now();
         let mut all_sent = true;
@@ -509,9 +534,7 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     report.p999_us = hist.quantile(0.999);
     report.max_us = hist.max();
     report.server = sampler.map(|s| s.finish());
-    report.flooders_dropped = flooders
-        .filter(|&i| clients[i].phase == Phase::Closed)
-        .count();
+    (report.flood_sent, report.flooders_dropped) = flood.stop();
     Ok(report)
 }
 

@@ -1,6 +1,7 @@
 //! chatbench: a load generator for line-based chat servers, and the raw relay it is compared
 //! with. See `chatbench --help` and the README's benchmark section.
 
+pub mod flood;
 pub mod histogram;
 pub mod load;
 pub mod procstat;
@@ -123,6 +124,11 @@ pub fn to_json(r: &LoadReport) -> String {
     field("connect_failed", r.connect_failed.to_string());
     field("connect_secs", format!("{:.3}", r.connect_secs));
     field("greeted", r.greeted.to_string());
+    field("greet_secs", format!("{:.3}", r.greet_secs));
+    field(
+        "join_bytes_per_client",
+        format!("{:.0}", r.join_bytes_per_client),
+    );
     field("admitted", r.admitted.to_string());
     field(
         "disconnected_during_run",
@@ -172,6 +178,12 @@ pub fn to_text(r: &LoadReport) -> String {
         s,
         "connected   {} of {} in {:.2} s ({} failed); {} greeted, {} still there to read",
         r.connected, r.clients_asked, r.connect_secs, r.connect_failed, r.greeted, r.admitted
+    );
+    let _ = writeln!(
+        s,
+        "joining     all greeted {:.2} s after the first connect; {:.0} bytes of welcome and \
+         join notices per client",
+        r.greet_secs, r.join_bytes_per_client
     );
     let _ = writeln!(
         s,
