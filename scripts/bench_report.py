@@ -14,7 +14,7 @@ from collections import defaultdict
 
 SERVERS = ["relay", "poll", "threads"]
 WORKLOADS = {
-    "fanout": "1 sender flat out (about 300 k deliveries)",
+    "fanout": "1 sender flat out (about 3 M deliveries)",
     "paced": "1 sender at min(2000, 2e6/N) msg/s for 1 s",
     "chatty": "10 senders at min(1000, 1e6/N) msg/s in all, for 1 s",
     "slow": "1 sender flat out, plus 1 client that never reads",
@@ -204,6 +204,10 @@ def chart(by, clients_list, path):
     for i, s in enumerate(SERVERS):
         legend.append(f'<rect x="{300 + i * 110}" y="322" width="14" height="4" fill="{COLORS[s]}"/>')
         legend.append(f'<text x="{318 + i * 110}" y="328">{s if s != "relay" else "raw relay"}</text>')
+    cut = any(r.get("late") for runs in by.values() for r in runs if r["workload"] == "paced")
+    if cut:
+        legend.append('<text x="868" y="262" text-anchor="end" fill="#555">threads: points cut at the time '
+                      'limit are lower bounds</text>')
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="880" height="340" '
            f'font-family="sans-serif" font-size="11">\n<rect width="880" height="340" fill="white"/>\n'
            f"{left}\n{right}\n" + "\n".join(legend) + "\n</svg>\n")

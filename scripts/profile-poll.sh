@@ -105,5 +105,7 @@ if [ "$valgrind" = 1 ] && command -v valgrind >/dev/null; then
     echo "$total instructions for $got deliveries (connections, greetings and shutdown included):" \
         "$(( total / (got > 0 ? got : 1) )) per delivery"
     callgrind_annotate --inclusive=no "$work/cg.out" 2>/dev/null \
-        | sed -n '/file:function/,$p' | sed -n '2,16p' | cut -c1-150 || true
+        | sed -n '/file:function/,$p' | sed -n '2,16p' \
+        | sed -E 's%/rustc/[0-9a-f]+/library/%std:%; s%/root/.cargo/registry/src/[^/]+/%crates:%' \
+        | cut -c1-150 || true
 fi
