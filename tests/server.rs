@@ -347,6 +347,11 @@ fn a_slow_consumer_is_dropped_and_the_others_keep_receiving(mode: Mode) {
             slow_left = true;
             continue;
         }
+        // The slow client's join may be announced after the syncs above (threads mode
+        // announces an accept batch once it is taken): it is not what this test is about.
+        if got.ends_with(" joined") {
+            continue;
+        }
         let seq: usize = got
             .strip_prefix(&format!("<{from}> "))
             .and_then(|r| r.split(' ').next())
