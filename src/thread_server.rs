@@ -219,17 +219,22 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
         }
         match accepted {
             Ok((stream, peer)) => {
-                admit(stream, peer, shared);
                 // Take every other connection already waiting, then announce them all in one
                 // turn: a burst of N joins then costs each client one notice, not N.
+                let mut batch: Vec<_> = join(stream, peer, shared).into_iter().collect();
                 if listener.set_nonblocking(true).is_ok() {
                     while let Ok((stream, peer)) = listener.accept() {
                         let _ = stream.set_nonblocking(false);
-                        admit(stream, peer, shared);
+                        batch.extend(join(stream, peer, shared));
                     }
                     let _ = listener.set_nonblocking(false);
                 }
                 shared.room().end_turn();
+                // Only now may the newcomers' welcomes go out: whoever reads one can count
+                // on the others having been told of the join, as in poll mode.
+                for (id, peer) in batch {
+                    start_threads(id, peer, shared);
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if net::out_of_descriptors(&e) => {
@@ -249,8 +254,13 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
     }
 }
 
-/// Gives a new connection its queue, its two threads, and its place in the room.
-fn admit(stream: TcpStream, peer_addr: SocketAddr, shared: &Arc<Shared>) {
+/// Gives a new connection its queue and its place in the room; its threads start once its
+/// join has been announced (see [`start_threads`]).
+fn join(
+    stream: TcpStream,
+    peer_addr: SocketAddr,
+    shared: &Arc<Shared>,
+) -> Option<(ClientId, Arc<Peer>)> {
     net::tune(&stream);
     let peer = Arc::new(Peer {
         stream,
@@ -270,13 +280,19 @@ fn admit(stream: TcpStream, peer_addr: SocketAddr, shared: &Arc<Shared>) {
                 room_threads
             );
             let _ = (&peer.stream).write_all(b"! server full\n");
-            return;
+            return None;
         }
         let id = room.peers.slab.insert(Arc::clone(&peer));
         room.threads += 2;
         room.handle_in_turn(Event::Connected(id, peer_addr.ip()));
         id
     };
+    Some((id, peer))
+}
+
+/// Starts a joined client's writer and reader threads.
+fn start_threads(id: ClientId, peer: Arc<Peer>, shared: &Arc<Shared>) {
+    let peer_addr = peer.peer;
     let spawn = |name: String, body: Box<dyn FnOnce() + Send>| {
         thread::Builder::new()
             .name(name)

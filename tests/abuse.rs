@@ -23,16 +23,16 @@ fn lines_over_the_rate_are_paced_not_dropped(mode: Mode) {
     let mut c = server.clients(2);
     let from = c[0].name.clone();
     let burst: String = (0..25).map(|i| format!("line {i}\n")).collect();
+    let sent = Instant::now();
     c[0].send_bytes(burst.as_bytes());
-    c[1].expect(&format!("<{from}> line 0"));
-    let first = Instant::now();
-    for i in 1..25 {
+    for i in 0..25 {
         c[1].expect(&format!("<{from}> line {i}"));
     }
-    // 5 at once, then 20 more at 20 per second: the last cannot come before about 1 s.
-    let took = first.elapsed();
+    // 5 at once, then 20 more at 20 per second: the last cannot come before 1 s after they
+    // were sent (a bound that a loaded machine only makes later, never earlier).
+    let took = sent.elapsed();
     assert!(
-        took >= Duration::from_millis(800),
+        took >= Duration::from_millis(950),
         "25 lines in {took:?}: not paced"
     );
     assert_eq!(
@@ -134,7 +134,7 @@ fn connect_from(server: &Server, source: &str) -> Client {
 fn connections_per_address_are_limited_when_asked(mode: Mode) {
     let server = Server::start_with(mode, &["--max-per-ip", "2"]);
     let mut first = server.client();
-    let _second = server.client();
+    let second = server.client();
     let mut third = server.connect();
     assert_eq!(
         third.until_closed(),
@@ -143,8 +143,17 @@ fn connections_per_address_are_limited_when_asked(mode: Mode) {
     // Another address of the loopback range is another address.
     let mut other = connect_from(&server, "127.0.0.2");
     assert!(other.line().starts_with("* welcome "));
-    drop(_second);
-    first.sync();
+    let second_name = second.name.clone();
+    drop(second);
+    // Wait for the server to see it go (a /who from `first` could overtake that in threads
+    // mode, where each client has its own reader thread).
+    loop {
+        let got = first.line();
+        if got == format!("* {second_name} left") {
+            break;
+        }
+        assert!(got.ends_with(" joined"), "unexpected {got}");
+    }
     let mut again = server.connect();
     assert!(
         again.line().starts_with("* welcome "),
@@ -213,8 +222,14 @@ fn descriptor_exhaustion_neither_spins_nor_kills_the_server(mode: Mode) {
     );
     // Still serving the ones it has...
     admitted[0].send("still alive");
-    let got = admitted[1].sync();
-    assert!(got.iter().any(|l| l.ends_with("> still alive")), "{got:?}");
+    // Read up to it (not a /who sync: in threads mode another client's /who may overtake it).
+    loop {
+        let got = admitted[1].line();
+        if got.ends_with("> still alive") {
+            break;
+        }
+        assert!(got.ends_with(" joined"), "unexpected {got}");
+    }
     // ...and accepting again once descriptors are free.
     admitted.truncate(2);
     let deadline = Instant::now() + DEADLINE;
