@@ -6,7 +6,7 @@
 #                            [--budget SECONDS] [--time-limit SECONDS] [--out DIR]
 #
 # Workloads, for each client count N:
-#   fanout   1 sender flat out, about 300 k deliveries in all (the relay runs this one too)
+#   fanout   1 sender flat out, about 3 M deliveries in all (the relay runs this one too)
 #   paced    1 sender at min(2000, 2e6/N) messages/s for 1 s  (the relay runs this one too)
 #   chatty   10 senders at min(1000, 1e6/N) messages/s in all, for 1 s (the relay too)
 #   slow     fanout, plus one client that never reads
@@ -54,12 +54,12 @@ skipped=0
 run_cell() {
     local server=$1 workload=$2 n=$3 rep=$4 args
     case $workload in
-        fanout) args="-s 1 -m $(( 300000 / scale / n + 1 ))" ;;
+        fanout) args="-s 1 -m $(( 3000000 / scale / n + 1 ))" ;;
         paced) local r=$(( 2000000 / n < 2000 ? 2000000 / n : 2000 ))
                args="-s 1 -r $r -m $(( r / scale + 1 ))" ;;
         chatty) local r=$(( 1000000 / n < 1000 ? 1000000 / n : 1000 ))
                 args="-s 10 -r $r -m $(( r / 10 / scale + 1 ))" ;;
-        slow) args="-s 1 -m $(( 300000 / scale / n + 1 )) --slow 1" ;;
+        slow) args="-s 1 -m $(( 3000000 / scale / n + 1 )) --slow 1" ;;
         quiet|flooded) local r=$(( 200000 / n < 200 ? 200000 / n : 200 ))
                args="-s 10 -r $r -m $(( r * 2 / 10 / scale + 1 ))"
                [ "$workload" = flooded ] && args="$args --flooders 1" ;;
