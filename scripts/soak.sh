@@ -3,14 +3,15 @@
 #
 #   scripts/soak.sh [--quick] [--seconds S] [--sequential] [--out FILE]
 #
-# Default 600 s (--quick: 60 s). Against each mode, side by side (with --sequential, one mode
-# after the other, S seconds each, so that neither takes the other's CPU: on 2 cores the one
-# thread of poll mode otherwise waits behind the many of threads mode, which shows in its p99): chatbench rounds of
+# Default 600 s (--quick: 60 s). Against each mode, side by side: chatbench rounds of
 # well-behaved traffic (50 clients, 5 senders, 50 messages/s in all, 10 s a round), and
-# scripts/abusers.py (churn with resets, slow consumers, a flooder, garbage senders). Reports,
-# per mode: messages lost among well-behaved clients (must be 0), server RSS and open fds at
-# the start, after warm-up and at the end (fds must return to the start; RSS within 32 MiB of
-# warm-up), whether the server survived, and the well-behaved clients' p99 latency per round.
+# scripts/abusers.py (churn with resets, slow consumers, a flooder, garbage senders). With
+# --sequential, one mode after the other, S seconds each, so that neither takes the other's CPU
+# (on 2 cores poll mode's one thread otherwise waits behind threads mode's many, which shows in
+# its p99). Reports, per mode: messages lost among well-behaved clients (must be 0), server RSS
+# and open fds at the start, after warm-up and at the end (fds must return to the start; RSS
+# within 32 MiB of warm-up), whether the server survived, and the well-behaved clients' p99
+# latency per round.
 # Writes a markdown table to --out (default bench/soak.md). Loopback only.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"

@@ -327,9 +327,10 @@ fn start_threads(id: ClientId, peer: Arc<Peer>, shared: &Arc<Shared>) {
         Ok(_) => log::info!("{peer_addr} connected (client {id})"),
         Err((e, not_started)) => {
             log::warn!("{peer_addr}: cannot start its threads: {e}");
+            // Written before taking the room lock: no lock is held across a socket write.
+            let _ = (&peer.stream).write_all(b"! server full\n");
             let mut room = shared.room();
             room.threads -= not_started;
-            let _ = (&peer.stream).write_all(b"! server full\n");
             peer.cut(&mut peer.queue());
             room.handle(Event::Disconnected(id, Leave::Closed));
             room.peers.slab.remove(id);

@@ -145,15 +145,8 @@ fn connections_per_address_are_limited_when_asked(mode: Mode) {
     assert!(other.line().starts_with("* welcome "));
     let second_name = second.name.clone();
     drop(second);
-    // Wait for the server to see it go (a /who from `first` could overtake that in threads
-    // mode, where each client has its own reader thread).
-    loop {
-        let got = first.line();
-        if got == format!("* {second_name} left") {
-            break;
-        }
-        assert!(got.ends_with(" joined"), "unexpected {got}");
-    }
+    // Wait for the server to see it go.
+    first.expect_after_joins(&format!("* {second_name} left"));
     let mut again = server.connect();
     assert!(
         again.line().starts_with("* welcome "),
@@ -198,7 +191,14 @@ fn descriptor_exhaustion_neither_spins_nor_kills_the_server(mode: Mode) {
     for _ in 0..100 {
         let mut c = server.connect();
         match c.try_line() {
-            Some(l) if l.starts_with("* welcome ") => admitted.push(c),
+            Some(l) if l.starts_with("* welcome ") => {
+                c.name = l["* welcome ".len()..]
+                    .split(',')
+                    .next()
+                    .unwrap()
+                    .to_string();
+                admitted.push(c);
+            }
             Some(l) => {
                 assert_eq!(l, "! server full");
                 turned_away += 1;
@@ -222,14 +222,8 @@ fn descriptor_exhaustion_neither_spins_nor_kills_the_server(mode: Mode) {
     );
     // Still serving the ones it has...
     admitted[0].send("still alive");
-    // Read up to it (not a /who sync: in threads mode another client's /who may overtake it).
-    loop {
-        let got = admitted[1].line();
-        if got.ends_with("> still alive") {
-            break;
-        }
-        assert!(got.ends_with(" joined"), "unexpected {got}");
-    }
+    let from = admitted[0].name.clone();
+    admitted[1].expect_after_joins(&format!("<{from}> still alive"));
     // ...and accepting again once descriptors are free.
     admitted.truncate(2);
     let deadline = Instant::now() + DEADLINE;

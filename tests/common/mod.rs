@@ -264,6 +264,23 @@ impl Client {
         }
     }
 
+    /// Reads up to the line `want`, letting only join notices come first. Where another
+    /// client's event must have been handled, this is the barrier to use: in threads mode a
+    /// [`Client::sync`] from this client may overtake that event.
+    pub fn expect_after_joins(&mut self, want: &str) {
+        loop {
+            let got = self.line();
+            if got == want {
+                return;
+            }
+            assert!(
+                got.ends_with(" joined"),
+                "{} expected {want:?}, got {got:?}",
+                self.name
+            );
+        }
+    }
+
     /// Waits for the server to close the connection; returns the lines that came first.
     pub fn until_closed(&mut self) -> Vec<String> {
         let mut lines = Vec::new();
