@@ -10,7 +10,7 @@ use crate::rate::RateLimit;
 pub enum Mode {
     /// One thread, one mio::Poll loop, every socket non-blocking.
     Poll,
-    /// The report's design: blocking sockets, threads per client.
+    /// The report's design: blocking sockets, a thread per client.
     Threads,
 }
 
@@ -68,7 +68,8 @@ pub struct ServerConfig {
     /// Stack size of each thread in threads mode, in KiB.
     #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(16..))]
     pub thread_stack: u32,
-    /// Most client threads at once in threads mode (2 per client); 0: as many as this system
+    /// Most client threads at once in threads mode: one per client, and one more for a client
+    /// while it is behind (an eighth of them are kept for that); 0: as many as this system
     /// allows (from vm.max_map_count, kernel.threads-max and the process limit). Clients past it
     /// are told `! server full`.
     #[arg(long, default_value_t = 0)]

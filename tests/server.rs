@@ -389,10 +389,12 @@ fn clients_over_max_clients_are_told_server_full(mode: Mode) {
 
 /// Threads mode only (poll mode starts no thread per client): it never starts more client
 /// threads than `--max-threads` (by default what the system allows: past `vm.max_map_count`
-/// the process would abort), and tells the client over it `! server full`.
+/// the process would abort), one per client with an eighth kept for writers, and tells the
+/// client over it `! server full`.
 #[test]
 fn threads_mode_refuses_clients_past_its_thread_limit() {
-    let server = Server::start_with(Mode::Threads, &["--max-threads", "6"]);
+    // 3 threads: 3 clients (3 / 8 rounds down to no thread kept for writers).
+    let server = Server::start_with(Mode::Threads, &["--max-threads", "3"]);
     let mut c = server.clients(3);
     let mut extra = server.connect();
     assert_eq!(extra.until_closed(), ["! server full"]);

@@ -1,0 +1,389 @@
+//! How threads mode gets bytes to a client: the thread that handled an event writes its
+//! consequences itself, without blocking, and only a client that fell behind gets a writer.
+//!
+//! While a thread holds the room lock, the hub's deliveries are recorded, not written (a
+//! [`Courier`] carries them): a line for many recipients is put once in the courier's batch, and
+//! each recipient with nothing pending is *claimed*: the courier owes it a stretch of the batch.
+//! A recipient that already has output pending (another thread is writing to it, or its socket
+//! was full) gets the bytes appended to its own buffer instead. Appends happen under the room
+//! lock, so every client's bytes are whole lines in the hub's order.
+//!
+//! Once the lock is released, [`Courier::deliver`] writes each claimed recipient's stretch with
+//! one non-blocking `send` (no copy), then whatever other threads appended meanwhile: whoever
+//! writes a client writes all of its queue. In the common case a line costs one `send` per
+//! recipient per read, and no other thread is woken.
+//!
+//! A client whose socket is full keeps the rest in its buffer, and a writer thread (started on
+//! demand, parked for [`WRITER_PARK`] after catching up) drains it with blocking writes. Past
+//! `--max-backlog` bytes pending the client is dropped as too slow.
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use slab::Slab;
+
+use crate::hub::{ClientId, Line, Outbox};
+
+/// How long a writer thread that caught up waits for its client to fall behind again before
+/// it ends.
+pub const WRITER_PARK: Duration = Duration::from_secs(1);
+
+/// A batch grown past this is given back after its delivery.
+const BATCH_KEEP: usize = 256 * 1024;
+
+/// One client's socket and the bytes owed to it.
+pub struct Peer {
+    pub stream: TcpStream,
+    pub addr: SocketAddr,
+    out: Mutex<Out>,
+    /// Wakes this client's parked writer thread.
+    wake_writer: Condvar,
+}
+
+#[derive(Default)]
+struct Out {
+    /// Whole lines, in hub order, that no thread has taken yet.
+    buf: Vec<u8>,
+    /// Bytes a thread took from `buf` and is writing now (they count toward the backlog).
+    taken: usize,
+    owner: Owner,
+    /// A writer thread exists for this client, writing or parked.
+    has_writer: bool,
+    /// The hub is done with it: write what is owed, then close our side.
+    closing: bool,
+    /// Our side is closed.
+    shut: bool,
+    /// Failed or dropped: nothing more is written.
+    dead: bool,
+}
+
+/// Who writes a client's bytes. Whoever it is writes all of them, including what others append
+/// meanwhile; the others only append.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// No one: nothing is pending. The next courier with bytes for it claims it.
+    #[default]
+    Free,
+    /// Owed `start..end` of the batch of the courier on round `round`, then `buf`.
+    Claimed {
+        round: u64,
+        start: usize,
+        end: usize,
+    },
+    /// A courier owes it `buf` (its claim could not stay one stretch), or is writing now.
+    Courier,
+    /// Its socket was full: its writer thread writes it.
+    Stalled,
+}
+
+impl Peer {
+    pub fn new(stream: TcpStream, addr: SocketAddr) -> Peer {
+        Peer {
+            stream,
+            addr,
+            out: Mutex::new(Out::default()),
+            wake_writer: Condvar::new(),
+        }
+    }
+
+    fn out(&self) -> MutexGuard<'_, Out> {
+        self.out.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The hub has closed it (or it was cut): its reader should stop.
+    pub fn is_closing(&self) -> bool {
+        let out = self.out();
+        out.closing || out.dead
+    }
+
+    /// Failed or dropped (not a clean end).
+    pub fn is_dead(&self) -> bool {
+        self.out().dead
+    }
+
+    /// Drops the connection now: blocked reads and writes on it return at once.
+    pub fn cut(&self) {
+        self.cut_locked(&mut self.out());
+    }
+
+    fn cut_locked(&self, out: &mut Out) {
+        out.dead = true;
+        out.buf = Vec::new();
+        let _ = self.stream.shutdown(Shutdown::Both);
+        self.wake_writer.notify_one();
+    }
+
+    /// Everything owed is written and the hub is done with it: close our side, so the client
+    /// sees the end after its last line.
+    fn shut_if_done(&self, out: &mut Out) {
+        if out.closing && !out.shut && !out.dead {
+            out.shut = true;
+            let _ = self.stream.shutdown(Shutdown::Write);
+        }
+    }
+
+    /// Writes what the courier of `round` owes this client (its claim on `batch`, then whatever
+    /// was appended meanwhile) without blocking. A full socket hands the rest to a writer thread.
+    fn write_owed(self: &Arc<Self>, batch: &[u8], round: u64, writers: &impl Writers) {
+        let mut out = self.out();
+        let owed = match out.owner {
+            Owner::Claimed {
+                round: r,
+                start,
+                end,
+            } if r == round => &batch[start..end],
+            _ => &[],
+        };
+        out.owner = Owner::Courier;
+        let mut chunk = Cow::Borrowed(owed);
+        loop {
+            if out.dead {
+                return;
+            }
+            if chunk.is_empty() {
+                if out.buf.is_empty() {
+                    out.owner = Owner::Free;
+                    self.shut_if_done(&mut out);
+                    return;
+                }
+                chunk = Cow::Owned(std::mem::take(&mut out.buf));
+            }
+            out.taken = chunk.len();
+            drop(out);
+            let sent = send_now(&self.stream, &chunk);
+            out = self.out();
+            out.taken = 0;
+            let written = match sent {
+                Ok(n) if n == chunk.len() => {
+                    chunk = Cow::Borrowed(&[]);
+                    continue;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                Err(e) => {
+                    log::debug!("{}: write: {e}", self.addr);
+                    return self.cut_locked(&mut out);
+                }
+            };
+            if out.dead {
+                return;
+            }
+            // The socket is full: the rest goes first in the buffer, and a writer takes over.
+            let mut rest = chunk[written..].to_vec();
+            rest.extend_from_slice(&out.buf);
+            out.buf = rest;
+            out.owner = Owner::Stalled;
+            if out.has_writer {
+                self.wake_writer.notify_one();
+            } else if writers.start(Arc::clone(self)) {
+                out.has_writer = true;
+            } else {
+                log::warn!(
+                    "{}: behind, and no writer thread can start: dropped",
+                    self.addr
+                );
+                self.cut_locked(&mut out);
+            }
+            return;
+        }
+    }
+
+    /// The body of a writer thread: drains the buffer with blocking writes while the client is
+    /// behind, then parks for [`WRITER_PARK`] in case it falls behind again.
+    pub fn write_stalled(&self) {
+        let mut out = self.out();
+        loop {
+            if out.dead || out.shut {
+                break;
+            }
+            if out.owner != Owner::Stalled {
+                let (guard, wait) = self
+                    .wake_writer
+                    .wait_timeout_while(out, WRITER_PARK, |o| o.owner != Owner::Stalled && !o.dead)
+                    .unwrap_or_else(|e| e.into_inner());
+                out = guard;
+                if wait.timed_out() {
+                    break;
+                }
+                continue;
+            }
+            if out.buf.is_empty() {
+                // Caught up: couriers write it directly again.
+                out.owner = Owner::Free;
+                self.shut_if_done(&mut out);
+                continue;
+            }
+            let chunk = std::mem::take(&mut out.buf);
+            out.taken = chunk.len();
+            drop(out);
+            // No lock held: a blocked write stalls this client only.
+            let written = (&self.stream).write_all(&chunk);
+            out = self.out();
+            out.taken = 0;
+            if let Err(e) = written {
+                log::debug!("{}: write: {e}", self.addr);
+                self.cut_locked(&mut out);
+            }
+        }
+        out.has_writer = false;
+    }
+}
+
+/// Starts writer threads for clients that fell behind.
+pub trait Writers {
+    /// Starts a thread that runs [`Peer::write_stalled`]; false if none could start.
+    fn start(&self, peer: Arc<Peer>) -> bool;
+}
+
+/// One `send` that never blocks.
+fn send_now(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    let sock = socket2::SockRef::from(stream);
+    loop {
+        match sock.send_with_flags(bytes, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            result => return result,
+        }
+    }
+}
+
+/// What one thread owes to whom after one hold of the room lock. Couriers are pooled: a
+/// thread takes one for each hold and returns it after [`Courier::deliver`].
+#[derive(Default)]
+pub struct Courier {
+    /// Which hold of the room lock this is: a claim is good only during the hold that made it.
+    round: u64,
+    /// Every line handed out during this hold, each once, in order.
+    batch: Vec<u8>,
+    /// The last line put in the batch, and where. Held, so that no other line can be given its
+    /// address while it is compared with the next one.
+    last: Option<(Line, usize, usize)>,
+    /// The clients this courier must write.
+    owed: Vec<Arc<Peer>>,
+}
+
+impl Courier {
+    /// Starts recording for a new hold of the room lock, numbered `round`.
+    pub fn begin(&mut self, round: u64) {
+        debug_assert!(self.owed.is_empty(), "a courier was not delivered");
+        self.round = round;
+    }
+
+    /// Where `line` is in the batch, putting it there unless it is the last line already.
+    fn put(&mut self, line: &Line) -> (usize, usize) {
+        if let Some((last, start, end)) = &self.last
+            && Arc::ptr_eq(last, line)
+        {
+            return (*start, *end);
+        }
+        let start = self.batch.len();
+        self.batch.extend_from_slice(line);
+        let end = self.batch.len();
+        self.last = Some((Line::clone(line), start, end));
+        (start, end)
+    }
+
+    /// Writes everything owed, now that the room lock is released.
+    pub fn deliver(&mut self, writers: &impl Writers) {
+        for peer in self.owed.drain(..) {
+            peer.write_owed(&self.batch, self.round, writers);
+        }
+        self.last = None;
+        if self.batch.capacity() > BATCH_KEEP {
+            self.batch = Vec::new();
+        } else {
+            self.batch.clear();
+        }
+        if self.owed.capacity() > 1024 {
+            self.owed = Vec::new();
+        }
+    }
+}
+
+/// The [`Outbox`] of threads mode, used while the room lock is held: records what `courier`
+/// must write, and appends to the buffers of clients that someone else is writing.
+pub struct Post<'a> {
+    pub peers: &'a Slab<Arc<Peer>>,
+    pub courier: &'a mut Courier,
+    /// Clients dropped as too slow, for the hub to be told once the current event is handled.
+    pub too_slow: &'a mut Vec<ClientId>,
+    pub max_backlog: usize,
+}
+
+impl Outbox for Post<'_> {
+    fn send(&mut self, to: ClientId, line: &Line) {
+        let Some(peer) = self.peers.get(to) else {
+            return;
+        };
+        let mut out = peer.out();
+        if out.dead || out.closing {
+            return;
+        }
+        let round = self.courier.round;
+        match out.owner {
+            Owner::Free => {
+                let (start, end) = self.courier.put(line);
+                out.owner = Owner::Claimed { round, start, end };
+                self.courier.owed.push(Arc::clone(peer));
+                return;
+            }
+            Owner::Claimed {
+                round: r,
+                start,
+                end,
+            } if r == round => {
+                let (next, next_end) = self.courier.put(line);
+                if next == end {
+                    out.owner = Owner::Claimed {
+                        round,
+                        start,
+                        end: next_end,
+                    };
+                    return;
+                }
+                // Not the next stretch of the batch: what is owed moves to its buffer (empty
+                // until now: no one else appends while this courier holds the lock).
+                out.buf.extend_from_slice(&self.courier.batch[start..end]);
+                out.owner = Owner::Courier;
+            }
+            _ => {}
+        }
+        if out.buf.len() + out.taken + line.len() > self.max_backlog {
+            log::info!(
+                "{} too slow: dropped with {} bytes queued",
+                peer.addr,
+                out.buf.len() + out.taken
+            );
+            peer.cut_locked(&mut out);
+            self.too_slow.push(to);
+            return;
+        }
+        out.buf.extend_from_slice(line);
+        if out.owner == Owner::Stalled {
+            peer.wake_writer.notify_one();
+        }
+    }
+
+    fn close(&mut self, who: ClientId) {
+        let Some(peer) = self.peers.get(who) else {
+            return;
+        };
+        let mut out = peer.out();
+        if out.closing || out.dead {
+            return;
+        }
+        out.closing = true;
+        match out.owner {
+            // Nothing pending: this courier closes it.
+            Owner::Free => {
+                out.owner = Owner::Courier;
+                self.courier.owed.push(Arc::clone(peer));
+            }
+            // Whoever writes it closes it when done.
+            Owner::Stalled => peer.wake_writer.notify_one(),
+            Owner::Claimed { .. } | Owner::Courier => {}
+        }
+    }
+}

@@ -1,0 +1,556 @@
+//! `--mode threads`: the report's thread-per-client design, done as well as that model allows.
+//!
+//! Blocking std sockets, no event loop. The accept loop runs on the main thread; each client
+//! gets one thread, which reads its socket, frames its lines and hands them to the shared
+//! [`Hub`] under the room lock. As in the report, the thread that read a line delivers it
+//! itself, but without its flaws: every write is non-blocking, the lines of one read go to each
+//! recipient in one `send`, and only a client whose socket is full gets a second thread, a
+//! writer that drains its backlog while it is behind (see [`delivery`]). No lock is held across
+//! a write that can block, so one client that stops reading slows no one; past `--max-backlog`
+//! it is dropped, as in poll mode.
+//!
+//! Cost per connection: one descriptor and one thread, whose stack (`--thread-stack`) is
+//! resident only as far as it is touched. A client's reads go to a small buffer on its stack,
+//! and to a larger one on the heap only while it sends faster than that buffer takes.
+
+mod delivery;
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::ops::ControlFlow;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use crate::config::ServerConfig;
+use crate::framing::{Frame, LineFramer};
+use crate::hub::{ClientId, Event, Hub, Leave};
+use crate::net::{self, SpareFd};
+use crate::rate::{Admit, Bucket, RateLimit};
+use crate::shutdown::DRAIN_TIME;
+use delivery::{Courier, Peer, Post, Writers};
+
+/// A read of this size fits on a client thread's stack.
+const SMALL_READ: usize = 2 * 1024;
+/// A client that fills the small buffer is read this much at a time until it slows down.
+const LARGE_READ: usize = 64 * 1024;
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// The chat and every client's socket, behind the room lock.
+struct Room {
+    hub: Hub,
+    peers: Slab<Arc<Peer>>,
+    max_backlog: usize,
+    /// Holds of the room lock so far; a courier's claims are good for one hold.
+    rounds: u64,
+}
+
+/// The room, as seen by the thread holding its lock: the hub, and a courier that records what
+/// the hub's decisions cost in writes.
+struct Held<'a> {
+    room: MutexGuard<'a, Room>,
+    courier: &'a mut Courier,
+}
+
+impl Held<'_> {
+    /// Hands one event to the hub, then whatever it caused, and ends the turn (announces joins).
+    fn handle(&mut self, event: Event<'_>) {
+        self.with_hub(|hub, post| {
+            hub.handle(event, post);
+            hub.end_turn(post);
+        });
+    }
+
+    /// Hands one event to the hub without ending the turn: joins stay pending, to be announced
+    /// together by [`Held::end_turn`].
+    fn handle_in_turn(&mut self, event: Event<'_>) {
+        self.with_hub(|hub, post| hub.handle(event, post));
+    }
+
+    fn end_turn(&mut self) {
+        self.with_hub(|hub, post| hub.end_turn(post));
+    }
+
+    /// Runs `f` on the hub with this hold's outbox, then tells the hub of the clients that
+    /// were dropped as too slow meanwhile.
+    fn with_hub(&mut self, f: impl FnOnce(&mut Hub, &mut Post<'_>)) {
+        let room = &mut *self.room;
+        let mut too_slow = Vec::new();
+        let mut post = Post {
+            peers: &room.peers,
+            courier: self.courier,
+            too_slow: &mut too_slow,
+            max_backlog: room.max_backlog,
+        };
+        f(&mut room.hub, &mut post);
+        while let Some(id) = post.too_slow.pop() {
+            room.hub
+                .handle(Event::Disconnected(id, Leave::TooSlow), &mut post);
+        }
+    }
+}
+
+struct Shared {
+    room: Mutex<Room>,
+    /// Couriers not in use.
+    couriers: Mutex<Vec<Courier>>,
+    /// Client threads running (readers and writers).
+    threads: Mutex<usize>,
+    /// Signalled when a client thread ends.
+    thread_ended: Condvar,
+    stopping: AtomicBool,
+    max_line: usize,
+    limit: RateLimit,
+    idle: Option<Duration>,
+    stack: usize,
+    /// Most client threads at once, readers and writers.
+    max_threads: usize,
+    /// Most reader threads (clients): the rest of `max_threads` is kept for writers.
+    max_readers: usize,
+}
+
+impl Shared {
+    /// Runs `f` with the room lock held, then makes the writes it caused, lock released.
+    fn with_room<T>(self: &Arc<Self>, f: impl FnOnce(&mut Held<'_>) -> T) -> T {
+        let mut courier = self
+            .couriers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default();
+        let result = {
+            let mut room = self.room.lock().unwrap_or_else(|e| e.into_inner());
+            room.rounds += 1;
+            courier.begin(room.rounds);
+            f(&mut Held {
+                room,
+                courier: &mut courier,
+            })
+        };
+        courier.deliver(self);
+        self.couriers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(courier);
+        result
+    }
+
+    fn threads(&self) -> MutexGuard<'_, usize> {
+        self.threads.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a thread about to start, if there is room for it under `limit`.
+    fn reserve_thread(&self, limit: usize) -> bool {
+        let mut threads = self.threads();
+        if *threads >= limit {
+            return false;
+        }
+        *threads += 1;
+        true
+    }
+
+    fn thread_done(&self) {
+        *self.threads() -= 1;
+        self.thread_ended.notify_all();
+    }
+
+    /// Starts a client thread (already counted by [`Shared::reserve_thread`]), which uncounts
+    /// itself when it ends.
+    fn spawn(
+        self: &Arc<Self>,
+        name: String,
+        body: impl FnOnce(&Arc<Shared>) + Send + 'static,
+    ) -> bool {
+        let shared = Arc::clone(self);
+        let started = thread::Builder::new()
+            .name(name)
+            .stack_size(self.stack)
+            .spawn(move || {
+                // Uncounted even if `body` panics.
+                struct Done(Arc<Shared>);
+                impl Drop for Done {
+                    fn drop(&mut self) {
+                        self.0.thread_done();
+                    }
+                }
+                let done = Done(shared);
+                body(&done.0);
+            });
+        match started {
+            Ok(_) => true,
+            Err(e) => {
+                log::warn!("cannot start a thread: {e}");
+                self.thread_done();
+                false
+            }
+        }
+    }
+}
+
+impl Writers for Arc<Shared> {
+    fn start(&self, peer: Arc<Peer>) -> bool {
+        self.reserve_thread(self.max_threads)
+            && self.spawn(format!("write-{}", peer.addr), move |_| {
+                peer.write_stalled()
+            })
+    }
+}
+
+/// Runs the threads server until SIGINT or SIGTERM arrives on `stop`.
+pub fn run(listener: TcpListener, config: &ServerConfig, stop: UnixStream) -> io::Result<()> {
+    let max_threads = match config.max_threads {
+        0 => system_thread_limit(),
+        n => n,
+    };
+    let max_readers = (max_threads - max_threads / 8).max(1);
+    let mut hub_config = config.hub_config();
+    if hub_config.max_clients > max_readers {
+        hub_config.max_clients = max_readers;
+        log::warn!(
+            "threads mode: at most {max_readers} clients ({max_threads} threads, one per client \
+             and an eighth kept for writers); --max-clients lowered to that"
+        );
+    }
+    let shared = Arc::new(Shared {
+        room: Mutex::new(Room {
+            hub: Hub::new(hub_config),
+            peers: Slab::new(),
+            max_backlog: config.max_backlog as usize,
+            rounds: 0,
+        }),
+        couriers: Mutex::new(Vec::new()),
+        threads: Mutex::new(0),
+        thread_ended: Condvar::new(),
+        stopping: AtomicBool::new(false),
+        max_line: config.max_line as usize,
+        limit: config.rate_limit(),
+        idle: config.idle_limit(),
+        stack: config.thread_stack as usize * 1024,
+        max_threads,
+        max_readers,
+    });
+    let wake = net::local_peer(listener.local_addr()?);
+    {
+        let shared = Arc::clone(&shared);
+        thread::Builder::new()
+            .name("stop".into())
+            .stack_size(64 * 1024)
+            .spawn(move || wait_for_stop(stop, &shared, wake))?;
+    }
+    accept_loop(&listener, &shared);
+    drop(listener);
+    drain(&shared);
+    Ok(())
+}
+
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    let mut spare = SpareFd::new();
+    loop {
+        let accepted = listener.accept();
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        match accepted {
+            Ok(first) => {
+                // Take every other connection already waiting, then announce them all in one
+                // turn: a burst of N joins then costs each client one notice, not N.
+                let mut waiting = vec![first];
+                if listener.set_nonblocking(true).is_ok() {
+                    while let Ok(next) = listener.accept() {
+                        waiting.push(next);
+                    }
+                    let _ = listener.set_nonblocking(false);
+                }
+                let joined = shared.with_room(|room| {
+                    let joined: Vec<_> = waiting
+                        .into_iter()
+                        .filter_map(|(stream, addr)| join(room, stream, addr, shared))
+                        .collect();
+                    room.end_turn();
+                    joined
+                });
+                // Welcomes and join notices are written: whoever reads its welcome can count
+                // on the others having been told of its join, as in poll mode.
+                for (id, peer) in joined {
+                    start_reader(id, peer, shared);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if net::out_of_descriptors(&e) => {
+                let turned_away = spare.turn_away(|| listener.accept().map(|(s, _)| s));
+                log::warn!("accept: {e}; turned a connection away: {turned_away}");
+                if !turned_away {
+                    thread::sleep(ACCEPT_PAUSE);
+                }
+            }
+            Err(e) => {
+                log::warn!("accept: {e}");
+                if e.kind() != io::ErrorKind::ConnectionAborted {
+                    thread::sleep(ACCEPT_PAUSE);
+                }
+            }
+        }
+    }
+}
+
+/// Gives a new connection its place in the room, if a thread can be kept for it; its thread
+/// starts once its join has been announced (see [`start_reader`]).
+fn join(
+    room: &mut Held<'_>,
+    stream: TcpStream,
+    addr: SocketAddr,
+    shared: &Shared,
+) -> Option<(ClientId, Arc<Peer>)> {
+    let _ = stream.set_nonblocking(false);
+    net::tune(&stream);
+    if !shared.reserve_thread(shared.max_readers) {
+        log::info!("{addr}: refused: no thread left for it");
+        let _ = (&stream).write_all(b"! server full\n");
+        return None;
+    }
+    let peer = Arc::new(Peer::new(stream, addr));
+    let id = room.room.peers.insert(Arc::clone(&peer));
+    room.handle_in_turn(Event::Connected(id, addr.ip()));
+    Some((id, peer))
+}
+
+/// Starts a joined client's thread (counted already by [`join`]).
+fn start_reader(id: ClientId, peer: Arc<Peer>, shared: &Arc<Shared>) {
+    let addr = peer.addr;
+    let reader = Arc::clone(&peer);
+    if shared.spawn(format!("client-{id}"), move |shared| {
+        read_loop(id, &reader, shared)
+    }) {
+        log::info!("{addr} connected (client {id})");
+        return;
+    }
+    // Its welcome is out already; the refusal follows it.
+    let _ = (&peer.stream).write_all(b"! server full\n");
+    peer.cut();
+    shared.with_room(|room| {
+        room.handle(Event::Disconnected(id, Leave::Closed));
+        room.room.peers.try_remove(id);
+    });
+}
+
+/// Mappings each thread adds to the process: its stack and guard page, and the alternate
+/// signal stack and guard page Rust gives it.
+const MAPS_PER_THREAD: usize = 4;
+
+/// How many client threads this system lets the process run. Past `vm.max_map_count` no thread
+/// starts, and then no allocation that needs a new mapping succeeds either, which aborts the
+/// process: so keep an eighth of the mappings for everything else.
+fn system_thread_limit() -> usize {
+    let read =
+        |path: &str| -> Option<usize> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
+    let maps = read("/proc/sys/vm/max_map_count").unwrap_or(65_530);
+    let by_maps = (maps - (maps / 8).max(1024).min(maps)) / MAPS_PER_THREAD;
+    let by_kernel = read("/proc/sys/kernel/threads-max").map_or(usize::MAX, |n| n / 2);
+    let mut nproc = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct we own.
+    let by_rlimit = if unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut nproc) } == 0
+        && nproc.rlim_cur != libc::RLIM_INFINITY
+    {
+        (nproc.rlim_cur as usize).saturating_sub(64)
+    } else {
+        usize::MAX
+    };
+    by_maps.min(by_kernel).min(by_rlimit).max(2)
+}
+
+/// How a reader's input ended.
+enum End {
+    /// The client closed its side: an unfinished last line still counts.
+    Clean,
+    /// The connection failed, or was cut.
+    Failed,
+    /// Nothing arrived for `--idle-timeout`.
+    Idle,
+    /// The hub closed it (it quit, or flooded).
+    Closed,
+}
+
+/// A client's thread: reads its lines and hands them to the hub until it goes.
+fn read_loop(id: ClientId, peer: &Peer, shared: &Arc<Shared>) {
+    let mut stream = &peer.stream;
+    let mut small = [0u8; SMALL_READ];
+    let mut large: Option<Box<[u8]>> = None;
+    let mut framer = LineFramer::default();
+    let mut bucket = Bucket::new(shared.limit, Instant::now());
+    let _ = stream.set_read_timeout(shared.idle);
+    let end = 'reading: loop {
+        let buf: &mut [u8] = match &mut large {
+            Some(large) => large,
+            None => &mut small,
+        };
+        let n = match stream.read(buf) {
+            Ok(0) if peer.is_dead() => break End::Failed,
+            Ok(0) => break End::Clean,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                break End::Idle;
+            }
+            Err(_) => break End::Failed,
+        };
+        let filled = n == buf.len();
+        let mut fresh = Some(&buf[..n]);
+        loop {
+            let now = Instant::now();
+            let mut verdict = Admit::Go;
+            shared.with_room(|room| {
+                let mut on_frame = |frame: Frame<'_>| {
+                    verdict = bucket.admit(shared.limit, now);
+                    if verdict != Admit::Go {
+                        return ControlFlow::Break(());
+                    }
+                    room.handle(match frame {
+                        Frame::Line(line) => Event::Line(id, line),
+                        Frame::TooLong => Event::LineTooLong(id),
+                    });
+                    ControlFlow::Continue(())
+                };
+                match fresh.take() {
+                    Some(data) => framer.feed(data, shared.max_line, &mut on_frame),
+                    None => {
+                        let _ = framer.resume(shared.max_line, &mut on_frame);
+                    }
+                }
+                if verdict == Admit::Flooding {
+                    log::info!("{}: flooding, dropped", peer.addr);
+                    room.handle(Event::Disconnected(id, Leave::Flooding));
+                }
+            });
+            match verdict {
+                Admit::Go => break,
+                // Out of tokens: sleep, holding no lock, then hand over the lines held back.
+                Admit::Wait(wait) => thread::sleep(wait),
+                Admit::Flooding => break 'reading End::Closed,
+            }
+        }
+        if peer.is_closing() {
+            break if peer.is_dead() {
+                End::Failed
+            } else {
+                End::Closed
+            };
+        }
+        if bucket.is_throttled() && !input_waiting(stream) {
+            bucket.drained();
+        }
+        // A sender that fills the small buffer is read in larger pieces until it slows down:
+        // one hold of the lock and one write per recipient then carry many lines.
+        if filled && large.is_none() {
+            large = Some(vec![0; LARGE_READ].into_boxed_slice());
+        } else if !filled && n < SMALL_READ {
+            large = None;
+        }
+    };
+    shared.with_room(|room| {
+        match end {
+            End::Clean => {
+                let mut rest = |frame: Frame<'_>| {
+                    if let Frame::Line(line) = frame {
+                        room.handle(Event::Line(id, line));
+                    }
+                    ControlFlow::Continue(())
+                };
+                let _ = framer.resume(shared.max_line, &mut rest);
+                framer.finish(shared.max_line, &mut rest);
+            }
+            End::Idle => {
+                log::info!("{}: idle timeout", peer.addr);
+                room.handle(Event::Disconnected(id, Leave::IdleTimeout));
+            }
+            End::Failed | End::Closed => {}
+        }
+        room.handle(Event::Disconnected(id, Leave::Closed));
+    });
+    if matches!(end, End::Idle | End::Closed) {
+        // Read out what the client still sends while its last lines go out: closing with
+        // unread input would reset the connection and could destroy them.
+        discard_until_closed(stream);
+    }
+    shared.with_room(|room| room.room.peers.try_remove(id));
+    log::info!("{} disconnected (client {id})", peer.addr);
+}
+
+/// Whether the client has more input ready, without blocking. (Not `set_nonblocking`: a
+/// writer thread may be using the same socket.)
+fn input_waiting(stream: &TcpStream) -> bool {
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+    socket2::SockRef::from(stream)
+        .recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+        .is_ok_and(|n| n > 0)
+}
+
+fn discard_until_closed(mut stream: &TcpStream) {
+    let deadline = Instant::now() + DRAIN_TIME;
+    let mut buf = [0u8; 1024];
+    while Instant::now() < deadline {
+        let _ = stream.set_read_timeout(Some(deadline - Instant::now() + Duration::from_millis(1)));
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+fn wait_for_stop(mut stop: UnixStream, shared: &Arc<Shared>, wake: SocketAddr) {
+    let mut byte = [0u8; 1];
+    while let Err(e) = stop.read(&mut byte) {
+        if e.kind() != io::ErrorKind::Interrupted {
+            return;
+        }
+    }
+    shared.stopping.store(true, Ordering::SeqCst);
+    shared.with_room(|room| {
+        log::info!("stopping: telling {} clients", room.room.hub.online());
+        room.with_hub(|hub, post| hub.shutdown(post));
+    });
+    // Wake the accept loop, blocked in accept().
+    let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+}
+
+/// Waits for the clients to take their last lines, then cuts whoever is left.
+fn drain(shared: &Arc<Shared>) {
+    let wait_for_threads = |until: Instant| {
+        let mut threads = shared.threads();
+        while *threads > 0 {
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            threads = shared
+                .thread_ended
+                .wait_timeout(threads, until - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        *threads
+    };
+    wait_for_threads(Instant::now() + DRAIN_TIME);
+    let peers: Vec<Arc<Peer>> =
+        shared.with_room(|room| room.room.peers.iter().map(|(_, p)| Arc::clone(p)).collect());
+    for peer in &peers {
+        peer.cut();
+    }
+    // Every blocked read and write now returns; give the threads a moment to end.
+    let left = wait_for_threads(Instant::now() + Duration::from_secs(1));
+    log::info!(
+        "stopped; {} connections cut short, {left} threads left",
+        peers.len()
+    );
+}
