@@ -46,8 +46,9 @@ fn relays_to_every_other_client_and_not_to_the_sender(mode: Mode) {
     );
     c[1].send("");
     c[1].send("   ");
+    let (actor, observer) = Client::pair(&mut c, 1, 2);
     assert_eq!(
-        c[2].sync(),
+        observer.sync_with(actor),
         Vec::<String>::new(),
         "empty lines are not relayed"
     );
@@ -193,8 +194,9 @@ fn who_msg_me_help_and_quit(mode: Mode) {
     c[1].expect("* online (3): ann, guest2, guest3");
     c[0].send("/msg GUEST3 just for you");
     c[2].expect("*ann* just for you");
+    let (actor, observer) = Client::pair(&mut c, 0, 1);
     assert_eq!(
-        c[1].sync(),
+        observer.sync_with(actor),
         Vec::<String>::new(),
         "a private message leaked"
     );
@@ -243,8 +245,9 @@ fn command_errors_go_to_the_sender_only(mode: Mode) {
         c[0].send(send);
         c[0].expect(want);
     }
+    let (actor, observer) = Client::pair(&mut c, 0, 1);
     assert_eq!(
-        c[1].sync(),
+        observer.sync_with(actor),
         Vec::<String>::new(),
         "an error reached another client"
     );
@@ -283,7 +286,8 @@ fn invalid_utf8_is_refused_and_not_relayed(mode: Mode) {
     c[0].send_bytes(b"caf\xe9 au lait\n\xff\xfe\n");
     c[0].expect("! invalid UTF-8, line not relayed");
     c[0].expect("! invalid UTF-8, line not relayed");
-    assert_eq!(c[1].sync(), Vec::<String>::new());
+    let (actor, observer) = Client::pair(&mut c, 0, 1);
+    assert_eq!(observer.sync_with(actor), Vec::<String>::new());
     c[0].send("café ok 👋");
     let from = c[0].name.clone();
     c[1].expect(&format!("<{from}> café ok 👋"));

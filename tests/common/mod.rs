@@ -264,6 +264,41 @@ impl Client {
         }
     }
 
+    /// A barrier across two clients: `actor` sends this client a private message, and this
+    /// client reads up to it. Returns every line that came first. The hub handles an actor's
+    /// lines in order and each client gets its bytes in the hub's order, so whatever the
+    /// actor's earlier lines caused for this client is in the result. (A [`Client::sync`] from
+    /// this client proves nothing about another's input: in threads mode it may be handled
+    /// before the actor's input is even read.) It is an ordinary `/msg`, which only this client
+    /// gets: no command exists for tests only.
+    pub fn sync_with(&mut self, actor: &mut Client) -> Vec<String> {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let marker = format!(
+            "* barrier {}",
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        actor.send(&format!("/msg {} {}", self.name, &marker[2..]));
+        let mut before = Vec::new();
+        loop {
+            let line = self.line();
+            if line.starts_with('*') && line.ends_with(&marker) {
+                return before;
+            }
+            before.push(line);
+        }
+    }
+
+    /// Two distinct clients of `c`, mutably: the `actor`-th and the `observer`-th.
+    pub fn pair(c: &mut [Client], actor: usize, observer: usize) -> (&mut Client, &mut Client) {
+        assert!(actor != observer);
+        let (low, high) = c.split_at_mut(actor.max(observer));
+        if actor < observer {
+            (&mut low[actor], &mut high[0])
+        } else {
+            (&mut high[0], &mut low[observer])
+        }
+    }
+
     /// Reads up to the line `want`, letting only join notices come first. Where another
     /// client's event must have been handled, this is the barrier to use: in threads mode a
     /// [`Client::sync`] from this client may overtake that event.
