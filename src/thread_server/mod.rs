@@ -34,8 +34,8 @@ use crate::rate::{Admit, Bucket, RateLimit};
 use crate::shutdown::DRAIN_TIME;
 use delivery::{Courier, Peer, Post, Writers};
 
-/// A read of this size fits on a client thread's stack.
-const SMALL_READ: usize = 2 * 1024;
+/// A read of this size fits on a client thread's stack (it is what the report reads).
+const SMALL_READ: usize = 1024;
 /// A client that fills the small buffer is read this much at a time until it slows down.
 const LARGE_READ: usize = 64 * 1024;
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
@@ -378,14 +378,24 @@ enum End {
 }
 
 /// A client's thread: reads its lines and hands them to the hub until it goes.
+///
+/// Most clients spend their life blocked in `read` here, and each page of stack a thread has
+/// touched stays resident: so this frame stays small (a [`SMALL_READ`] buffer), and what
+/// happens to the bytes read is in functions of their own, which only senders go into.
 fn read_loop(id: ClientId, peer: &Peer, shared: &Arc<Shared>) {
+    let mut reader = Reader {
+        id,
+        peer,
+        shared,
+        framer: LineFramer::default(),
+        bucket: Bucket::new(shared.limit, Instant::now()),
+    };
+    // The larger read buffer, while the client fills the small one.
+    let mut large: Option<Box<[u8]>> = None;
     let mut stream = &peer.stream;
     let mut small = [0u8; SMALL_READ];
-    let mut large: Option<Box<[u8]>> = None;
-    let mut framer = LineFramer::default();
-    let mut bucket = Bucket::new(shared.limit, Instant::now());
     let _ = stream.set_read_timeout(shared.idle);
-    let end = 'reading: loop {
+    let end = loop {
         let buf: &mut [u8] = match &mut large {
             Some(large) => large,
             None => &mut small,
@@ -406,10 +416,48 @@ fn read_loop(id: ClientId, peer: &Peer, shared: &Arc<Shared>) {
             Err(_) => break End::Failed,
         };
         let filled = n == buf.len();
-        let mut fresh = Some(&buf[..n]);
+        let data = match &large {
+            Some(large) => &large[..n],
+            None => &small[..n],
+        };
+        if let Some(end) = reader.input(data) {
+            break end;
+        }
+        size_read_buffer(&mut large, filled, n);
+    };
+    reader.finish(end);
+}
+
+/// A sender that fills the small buffer is read in larger pieces until it slows down: one hold
+/// of the lock and one write per recipient then carry many lines.
+fn size_read_buffer(large: &mut Option<Box<[u8]>>, filled: bool, n: usize) {
+    if filled && large.is_none() {
+        *large = Some(vec![0; LARGE_READ].into_boxed_slice());
+    } else if !filled && n < SMALL_READ {
+        *large = None;
+    }
+}
+
+/// What a client's thread keeps besides its read buffers.
+struct Reader<'a> {
+    id: ClientId,
+    peer: &'a Peer,
+    shared: &'a Arc<Shared>,
+    framer: LineFramer,
+    bucket: Bucket,
+}
+
+impl Reader<'_> {
+    /// Hands the lines in `data` to the hub, at the pace flood control allows. Returns how the
+    /// input ended if it did.
+    #[inline(never)]
+    fn input(&mut self, data: &[u8]) -> Option<End> {
+        let (id, shared) = (self.id, self.shared);
+        let mut fresh = Some(data);
         loop {
             let now = Instant::now();
             let mut verdict = Admit::Go;
+            let (framer, bucket) = (&mut self.framer, &mut self.bucket);
             shared.with_room(|room| {
                 let mut on_frame = |frame: Frame<'_>| {
                     verdict = bucket.admit(shared.limit, now);
@@ -429,7 +477,7 @@ fn read_loop(id: ClientId, peer: &Peer, shared: &Arc<Shared>) {
                     }
                 }
                 if verdict == Admit::Flooding {
-                    log::info!("{}: flooding, dropped", peer.addr);
+                    log::info!("{}: flooding, dropped", self.peer.addr);
                     room.handle(Event::Disconnected(id, Leave::Flooding));
                 }
             });
@@ -437,54 +485,56 @@ fn read_loop(id: ClientId, peer: &Peer, shared: &Arc<Shared>) {
                 Admit::Go => break,
                 // Out of tokens: sleep, holding no lock, then hand over the lines held back.
                 Admit::Wait(wait) => thread::sleep(wait),
-                Admit::Flooding => break 'reading End::Closed,
+                Admit::Flooding => return Some(End::Closed),
             }
         }
-        if peer.is_closing() {
-            break if peer.is_dead() {
+        if self.peer.is_closing() {
+            return Some(if self.peer.is_dead() {
                 End::Failed
             } else {
                 End::Closed
-            };
+            });
         }
-        if bucket.is_throttled() && !input_waiting(stream) {
-            bucket.drained();
+        if self.bucket.is_throttled() && !input_waiting(&self.peer.stream) {
+            self.bucket.drained();
         }
-        // A sender that fills the small buffer is read in larger pieces until it slows down:
-        // one hold of the lock and one write per recipient then carry many lines.
-        if filled && large.is_none() {
-            large = Some(vec![0; LARGE_READ].into_boxed_slice());
-        } else if !filled && n < SMALL_READ {
-            large = None;
-        }
-    };
-    shared.with_room(|room| {
-        match end {
-            End::Clean => {
-                let mut rest = |frame: Frame<'_>| {
-                    if let Frame::Line(line) = frame {
-                        room.handle(Event::Line(id, line));
-                    }
-                    ControlFlow::Continue(())
-                };
-                let _ = framer.resume(shared.max_line, &mut rest);
-                framer.finish(shared.max_line, &mut rest);
-            }
-            End::Idle => {
-                log::info!("{}: idle timeout", peer.addr);
-                room.handle(Event::Disconnected(id, Leave::IdleTimeout));
-            }
-            End::Failed | End::Closed => {}
-        }
-        room.handle(Event::Disconnected(id, Leave::Closed));
-    });
-    if matches!(end, End::Idle | End::Closed) {
-        // Read out what the client still sends while its last lines go out: closing with
-        // unread input would reset the connection and could destroy them.
-        discard_until_closed(stream);
+        None
     }
-    shared.with_room(|room| room.room.peers.try_remove(id));
-    log::info!("{} disconnected (client {id})", peer.addr);
+
+    /// The client is gone or being closed: tells the hub, lets the last lines go out, and
+    /// leaves the room.
+    #[inline(never)]
+    fn finish(mut self, end: End) {
+        let (id, shared, peer) = (self.id, self.shared, self.peer);
+        let framer = &mut self.framer;
+        shared.with_room(|room| {
+            match end {
+                End::Clean => {
+                    let mut rest = |frame: Frame<'_>| {
+                        if let Frame::Line(line) = frame {
+                            room.handle(Event::Line(id, line));
+                        }
+                        ControlFlow::Continue(())
+                    };
+                    let _ = framer.resume(shared.max_line, &mut rest);
+                    framer.finish(shared.max_line, &mut rest);
+                }
+                End::Idle => {
+                    log::info!("{}: idle timeout", peer.addr);
+                    room.handle(Event::Disconnected(id, Leave::IdleTimeout));
+                }
+                End::Failed | End::Closed => {}
+            }
+            room.handle(Event::Disconnected(id, Leave::Closed));
+        });
+        if matches!(end, End::Idle | End::Closed) {
+            // Read out what the client still sends while its last lines go out: closing with
+            // unread input would reset the connection and could destroy them.
+            discard_until_closed(&peer.stream);
+        }
+        shared.with_room(|room| room.room.peers.try_remove(id));
+        log::info!("{} disconnected (client {id})", peer.addr);
+    }
 }
 
 /// Whether the client has more input ready, without blocking. (Not `set_nonblocking`: a
