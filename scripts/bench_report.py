@@ -12,16 +12,19 @@ import statistics
 import sys
 from collections import defaultdict
 
-SERVERS = ["relay", "poll", "threads"]
+SERVERS = ["relay", "report", "poll", "threads"]
 WORKLOADS = {
     "fanout": "1 sender flat out (about 3 M deliveries)",
     "paced": "1 sender at min(2000, 2e6/N) msg/s for 1 s",
     "chatty": "10 senders at min(1000, 1e6/N) msg/s in all, for 1 s",
+    "crowd": "10 senders flat out (about 3 M deliveries)",
+    "trickle": "1 sender at 100 msg/s for 2 s",
     "slow": "1 sender flat out, plus 1 client that never reads",
     "quiet": "10 senders at min(200, 2e5/N) msg/s in all for 2 s, default flood control",
     "flooded": "quiet, plus 1 client flooding flat out",
 }
-COLORS = {"relay": "#888888", "poll": "#1f77b4", "threads": "#d62728"}
+COLORS = {"relay": "#888888", "report": "#2ca02c", "poll": "#1f77b4", "threads": "#d62728"}
+LABELS = {"relay": "raw relay", "report": "report's server (Python)", "poll": "poll", "threads": "threads"}
 
 
 def load(path):
@@ -202,11 +205,12 @@ def chart(by, clients_list, path):
                       "p99 latency (ms)", clients_list, 450, True)
     legend = []
     for i, s in enumerate(SERVERS):
-        legend.append(f'<rect x="{300 + i * 110}" y="322" width="14" height="4" fill="{COLORS[s]}"/>')
-        legend.append(f'<text x="{318 + i * 110}" y="328">{s if s != "relay" else "raw relay"}</text>')
+        x = 150 + i * 150
+        legend.append(f'<rect x="{x}" y="322" width="14" height="4" fill="{COLORS[s]}"/>')
+        legend.append(f'<text x="{x + 18}" y="328">{LABELS[s]}</text>')
     cut = any(r.get("late") for runs in by.values() for r in runs if r["workload"] == "paced")
     if cut:
-        legend.append('<text x="868" y="262" text-anchor="end" fill="#555">threads: points cut at the time '
+        legend.append('<text x="868" y="262" text-anchor="end" fill="#555">points cut at the time '
                       'limit are lower bounds</text>')
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="880" height="340" '
            f'font-family="sans-serif" font-size="11">\n<rect width="880" height="340" fill="white"/>\n'
@@ -222,13 +226,15 @@ def main():
     clients_list = sorted({r["clients"] for r in rows})
     reps = max((r["rep"] for r in rows), default=0)
     out = [
-        "# chatd: poll against threads",
+        "# chatd: poll, threads and the report's server",
         "",
         f"Made by `{command.strip()}` on {os.cpu_count()} cores ({platform.platform()}); "
         f"{reps} run(s) per cell, each on a fresh server. Cells show the median, then the range. "
         "The loader (one thread) and the server share the machine: compare within this run, "
         "and read 'of relay' as each mode's share of the raw relay's deliveries per second "
-        "measured in this same run. A run ends at the time limit given to chatbench even if "
+        "measured in this same run. 'report' is the report's own Python server "
+        "(scripts/report_server.py): it relays raw 1 KiB chunks, so lines can be torn, which "
+        "shows as lost. A run ends at the time limit given to chatbench even if "
         "deliveries are still to make: those are counted late (not lost), at their age then, so "
         "latencies marked ≥ are lower bounds. Paced messages are timed from when they were due, "
         "not from when the server took them. 'lost' and 'late' add up all runs of the cell.",

@@ -12,21 +12,25 @@
 # and open fds at the start, after warm-up and at the end (fds must return to the start; RSS
 # within 32 MiB of warm-up), whether the server survived, and the well-behaved clients' p99
 # latency per round.
-# Writes a markdown table to --out (default bench/soak.md). Loopback only.
+# Writes a markdown table to --out (default bench/soak.md; with --quick target/soak-quick.md, so
+# that a quick try never overwrites the committed results). Loopback only.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-seconds=600 out=$ROOT/bench/soak.md sequential=0
+seconds=600 out= sequential=0 quick=0
 while [ $# -gt 0 ]; do
     case $1 in
-        --quick) seconds=60; shift ;;
+        --quick) seconds=60 quick=1; shift ;;
         --seconds) seconds=$2; shift 2 ;;
         --sequential) sequential=1; shift ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
+if [ -z "$out" ]; then
+    if [ "$quick" = 1 ]; then out=$ROOT/target/soak-quick.md; else out=$ROOT/bench/soak.md; fi
+fi
 (cd "$ROOT" && cargo build --release --quiet --bins)
 mkdir -p "$(dirname "$out")"
 work=$(mktemp -d)
