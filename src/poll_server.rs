@@ -44,8 +44,6 @@ const MIN_READ_PER_TURN: usize = 4 * 1024;
 const LINGER: Duration = Duration::from_secs(2);
 /// After accept failed for want of descriptors, wait this long before trying again.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
-/// Quiet time after which the loop returns freed memory to the system (see [`memory`]).
-const QUIET_BEFORE_TRIM: Duration = Duration::from_millis(250);
 
 /// Runs the poll server until SIGINT or SIGTERM arrives on `stop`.
 pub fn run(
@@ -86,7 +84,7 @@ pub fn run(
         throttled: Vec::new(),
         idle_timeout: config.idle_limit(),
         next_idle_sweep: Instant::now(),
-        busy_at: None,
+        release: memory::Release::new(Instant::now()),
     };
     server.run()
 }
@@ -239,8 +237,8 @@ struct Server {
     throttled: Vec<(usize, Instant)>,
     idle_timeout: Option<Duration>,
     next_idle_sweep: Instant,
-    /// When the loop last had an event, if it has not returned freed memory since.
-    busy_at: Option<Instant>,
+    /// When to return freed memory (the loop's events are its activity).
+    release: memory::Release,
 }
 
 fn would_block(err: &io::Error) -> bool {
@@ -267,14 +265,12 @@ impl Server {
                 }
                 return Err(e);
             }
+            let now = Instant::now();
             if !events.is_empty() {
-                self.busy_at = Some(Instant::now());
-            } else if self
-                .busy_at
-                .is_some_and(|t| t.elapsed() >= QUIET_BEFORE_TRIM)
-            {
+                self.release.activity(now);
+            }
+            if self.release.due(now) {
                 memory::release_freed_memory();
-                self.busy_at = None;
             }
             self.read_budget = (OUTPUT_PER_TURN / self.hub.online().max(1)).max(MIN_READ_PER_TURN);
             for key in std::mem::take(&mut self.again) {
@@ -326,8 +322,7 @@ impl Server {
             let wait = first.saturating_duration_since(Instant::now());
             timeout = Some(timeout.unwrap_or(Duration::MAX).min(wait));
         }
-        if let Some(busy) = self.busy_at {
-            let wait = (busy + QUIET_BEFORE_TRIM).saturating_duration_since(Instant::now());
+        if let Some(wait) = self.release.wait(Instant::now()) {
             timeout = Some(timeout.unwrap_or(Duration::MAX).min(wait));
         }
         timeout

@@ -16,6 +16,7 @@ both_modes!(
     connections_per_address_are_limited_when_asked,
     accepted_sockets_have_tcp_keepalive,
     descriptor_exhaustion_neither_spins_nor_kills_the_server,
+    a_churn_of_short_connections_disturbs_no_one,
 );
 
 fn lines_over_the_rate_are_paced_not_dropped(mode: Mode) {
@@ -235,4 +236,77 @@ fn descriptor_exhaustion_neither_spins_nor_kills_the_server(mode: Mode) {
         assert!(Instant::now() < deadline, "never accepted again");
         thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Descriptors the server has open.
+fn open_fds(server: &Server) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn a_churn_of_short_connections_disturbs_no_one(mode: Mode) {
+    const SHORT: usize = 3000;
+    const TICKS: usize = 50;
+    let server = Server::start(mode);
+    let mut c = server.clients(2);
+    let mut talker = c.remove(0);
+    let mut listener = c.remove(0);
+    let talker_name = talker.name.clone();
+    let fds_before = open_fds(&server);
+    // The listener reads on its own thread, so that the churn's notices never back up.
+    let want = format!("<{talker_name}> tick ");
+    let listening = thread::spawn(move || {
+        let mut next = 0;
+        let mut newcomer_heard = false;
+        while next < TICKS || !newcomer_heard {
+            let line = listener.line();
+            if let Some(seq) = line.strip_prefix(&want) {
+                assert_eq!(seq, next.to_string(), "a tick was lost or reordered");
+                next += 1;
+            }
+            newcomer_heard |= line.ends_with("> newcomer here");
+        }
+    });
+    let addr = server.addr;
+    let mut held = std::collections::VecDeque::new();
+    let mut newcomer = None;
+    for i in 0..SHORT {
+        let mut short = TcpStream::connect(addr).expect("a short connection");
+        short.write_all(b"hello\n").unwrap();
+        // Every other one stays open while the next 20 come: those get a thread in threads
+        // mode; the others are over before the server accepts them.
+        if i % 2 == 0 {
+            held.push_back(short);
+            if held.len() > 20 {
+                held.pop_front();
+            }
+        }
+        if i % (SHORT / TICKS) == 0 {
+            talker.send(&format!("tick {}", i / (SHORT / TICKS)));
+        }
+        if i == SHORT / 2 {
+            let mut n = server.connect();
+            let welcome = n.line();
+            assert!(welcome.starts_with("* welcome "), "{welcome}");
+            n.send("newcomer here");
+            newcomer = Some(n);
+        }
+    }
+    held.clear();
+    listening.join().expect("the listener missed something");
+    drop(newcomer);
+    // Every short connection's descriptor is given back.
+    let deadline = Instant::now() + DEADLINE;
+    while open_fds(&server) > fds_before {
+        assert!(
+            Instant::now() < deadline,
+            "{} descriptors open, {fds_before} before the churn",
+            open_fds(&server)
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    // And the room still works for someone who comes after.
+    let mut observer = server.client();
+    assert_eq!(observer.sync_with(&mut talker), Vec::<String>::new());
 }

@@ -19,7 +19,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::ops::ControlFlow;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -29,6 +29,7 @@ use slab::Slab;
 use crate::config::ServerConfig;
 use crate::framing::{Frame, LineFramer};
 use crate::hub::{ClientId, Event, Hub, Leave};
+use crate::memory;
 use crate::net::{self, SpareFd};
 use crate::rate::{Admit, Bucket, RateLimit};
 use crate::shutdown::DRAIN_TIME;
@@ -39,6 +40,10 @@ const SMALL_READ: usize = 1024;
 /// A client that fills the small buffer is read this much at a time until it slows down.
 const LARGE_READ: usize = 64 * 1024;
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// Most connections accepted and announced in one hold of the room lock.
+const ACCEPT_BATCH: usize = 64;
+/// Idle couriers kept for reuse; more are freed when they come back.
+const COURIERS_KEPT: usize = 16;
 
 /// The chat and every client's socket, behind the room lock.
 struct Room {
@@ -103,6 +108,8 @@ struct Shared {
     /// Signalled when a client thread ends.
     thread_ended: Condvar,
     stopping: AtomicBool,
+    /// Client threads ended so far, for [`tidy`].
+    ended: AtomicU64,
     max_line: usize,
     limit: RateLimit,
     idle: Option<Duration>,
@@ -116,14 +123,12 @@ struct Shared {
 impl Shared {
     /// Runs `f` with the room lock held, then makes the writes it caused, lock released.
     fn with_room<T>(self: &Arc<Self>, f: impl FnOnce(&mut Held<'_>) -> T) -> T {
-        let mut courier = self
-            .couriers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .unwrap_or_default();
+        let mut courier;
         let result = {
             let mut room = self.room.lock().unwrap_or_else(|e| e.into_inner());
+            // Taken only once the lock is held: threads waiting for it hold no courier, so
+            // there are only as many couriers as threads delivering at once.
+            courier = self.couriers().pop().unwrap_or_default();
             room.rounds += 1;
             courier.begin(room.rounds);
             f(&mut Held {
@@ -132,11 +137,15 @@ impl Shared {
             })
         };
         courier.deliver(self);
-        self.couriers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(courier);
+        let mut couriers = self.couriers();
+        if couriers.len() < COURIERS_KEPT {
+            couriers.push(courier);
+        }
         result
+    }
+
+    fn couriers(&self) -> MutexGuard<'_, Vec<Courier>> {
+        self.couriers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn threads(&self) -> MutexGuard<'_, usize> {
@@ -155,6 +164,7 @@ impl Shared {
 
     fn thread_done(&self) {
         *self.threads() -= 1;
+        self.ended.fetch_add(1, Ordering::Relaxed);
         self.thread_ended.notify_all();
     }
 
@@ -226,6 +236,7 @@ pub fn run(listener: TcpListener, config: &ServerConfig, stop: UnixStream) -> io
         threads: Mutex::new(0),
         thread_ended: Condvar::new(),
         stopping: AtomicBool::new(false),
+        ended: AtomicU64::new(0),
         max_line: config.max_line as usize,
         limit: config.rate_limit(),
         idle: config.idle_limit(),
@@ -240,6 +251,13 @@ pub fn run(listener: TcpListener, config: &ServerConfig, stop: UnixStream) -> io
             .name("stop".into())
             .stack_size(64 * 1024)
             .spawn(move || wait_for_stop(stop, &shared, wake))?;
+    }
+    {
+        let shared = Arc::clone(&shared);
+        thread::Builder::new()
+            .name("tidy".into())
+            .stack_size(64 * 1024)
+            .spawn(move || tidy(&shared))?;
     }
     accept_loop(&listener, &shared);
     drop(listener);
@@ -256,27 +274,50 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
         }
         match accepted {
             Ok(first) => {
-                // Take every other connection already waiting, then announce them all in one
-                // turn: a burst of N joins then costs each client one notice, not N.
+                // Take other connections already waiting, then announce them all in one turn:
+                // a burst of N joins then costs each client N / ACCEPT_BATCH notices, not N.
+                // The batch is bounded: what its joins and visits cause for the room is
+                // buffered until the hold of the lock ends.
                 let mut waiting = vec![first];
                 if listener.set_nonblocking(true).is_ok() {
-                    while let Ok(next) = listener.accept() {
-                        waiting.push(next);
+                    while waiting.len() < ACCEPT_BATCH {
+                        match listener.accept() {
+                            Ok(next) => waiting.push(next),
+                            Err(_) => break,
+                        }
                     }
                     let _ = listener.set_nonblocking(false);
                 }
+                let arrivals: Vec<_> = waiting
+                    .into_iter()
+                    .map(|(stream, addr)| {
+                        let early = Early::read(&stream);
+                        (stream, addr, early)
+                    })
+                    .collect();
                 let joined = shared.with_room(|room| {
-                    let joined: Vec<_> = waiting
-                        .into_iter()
-                        .filter_map(|(stream, addr)| join(room, stream, addr, shared))
-                        .collect();
+                    let mut joined = Vec::new();
+                    let mut visits = Vec::new();
+                    for (stream, addr, early) in arrivals {
+                        let whole = early.is_whole_visit(shared.limit);
+                        if let Some((id, peer)) = join(room, stream, addr, shared, !whole) {
+                            if whole {
+                                visits.push((id, early));
+                            } else {
+                                joined.push((id, peer, early));
+                            }
+                        }
+                    }
                     room.end_turn();
+                    for (id, early) in visits {
+                        visit(room, id, early, shared);
+                    }
                     joined
                 });
                 // Welcomes and join notices are written: whoever reads its welcome can count
                 // on the others having been told of its join, as in poll mode.
-                for (id, peer) in joined {
-                    start_reader(id, peer, shared);
+                for (id, peer, early) in joined {
+                    start_reader(id, peer, early, shared);
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -297,35 +338,112 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
     }
 }
 
-/// Gives a new connection its place in the room, if a thread can be kept for it; its thread
-/// starts once its join has been announced (see [`start_reader`]).
+/// What a connection had sent by the time it was accepted.
+struct Early {
+    bytes: Vec<u8>,
+    /// Its input had ended already: `Clean` or `Failed`.
+    end: Option<End>,
+}
+
+impl Early {
+    /// Reads, without waiting, what `stream` has sent so far (at most [`SMALL_READ`] bytes).
+    fn read(stream: &TcpStream) -> Early {
+        let mut early = Early {
+            bytes: Vec::new(),
+            end: None,
+        };
+        if stream.set_nonblocking(true).is_err() {
+            return early;
+        }
+        let mut buf = [0u8; SMALL_READ];
+        while early.bytes.len() < SMALL_READ {
+            match (&*stream).read(&mut buf[..SMALL_READ - early.bytes.len()]) {
+                Ok(0) => early.end = Some(End::Clean),
+                Ok(n) => {
+                    early.bytes.extend_from_slice(&buf[..n]);
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => early.end = Some(End::Failed),
+            }
+            break;
+        }
+        early
+    }
+
+    /// Whether the connection's whole visit is known and needs no thread: its input has
+    /// ended, and flood control lets every line of it through at once.
+    fn is_whole_visit(&self, limit: RateLimit) -> bool {
+        let lines = self.bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+        self.end.is_some() && (limit.is_off() || lines as f64 <= limit.burst)
+    }
+}
+
+/// Gives a new connection its place in the room. One that needs a thread is refused when no
+/// thread can be kept for it; its thread starts once its join has been announced (see
+/// [`start_reader`]).
 fn join(
     room: &mut Held<'_>,
     stream: TcpStream,
     addr: SocketAddr,
     shared: &Shared,
+    needs_thread: bool,
 ) -> Option<(ClientId, Arc<Peer>)> {
     let _ = stream.set_nonblocking(false);
     net::tune(&stream);
-    if !shared.reserve_thread(shared.max_readers) {
+    if needs_thread && !shared.reserve_thread(shared.max_readers) {
         log::info!("{addr}: refused: no thread left for it");
         let _ = (&stream).write_all(b"! server full\n");
         return None;
     }
     let peer = Arc::new(Peer::new(stream, addr));
     let id = room.room.peers.insert(Arc::clone(&peer));
+    log::info!("{addr} connected (client {id})");
     room.handle_in_turn(Event::Connected(id, addr.ip()));
     Some((id, peer))
 }
 
-/// Starts a joined client's thread (counted already by [`join`]).
-fn start_reader(id: ClientId, peer: Arc<Peer>, shared: &Arc<Shared>) {
-    let addr = peer.addr;
+/// A connection that came, said its lines and left before it was accepted: the accept thread
+/// plays its visit through the hub (joined and announced already) as its thread would have,
+/// and no thread is started for it.
+fn visit(room: &mut Held<'_>, id: ClientId, early: Early, shared: &Shared) {
+    let mut framer = LineFramer::default();
+    framer.feed(&early.bytes, shared.max_line, |frame| {
+        room.handle(match frame {
+            Frame::Line(line) => Event::Line(id, line),
+            Frame::TooLong => Event::LineTooLong(id),
+        });
+        ControlFlow::Continue(())
+    });
+    if matches!(early.end, Some(End::Clean)) {
+        last_line(room, id, &mut framer, shared.max_line);
+    }
+    room.handle(Event::Disconnected(id, Leave::Closed));
+    if let Some(peer) = room.room.peers.try_remove(id) {
+        log::info!("{} disconnected (client {id})", peer.addr);
+    }
+}
+
+/// The client closed its side: an unfinished last line still counts.
+fn last_line(room: &mut Held<'_>, id: ClientId, framer: &mut LineFramer, max_line: usize) {
+    let mut rest = |frame: Frame<'_>| {
+        if let Frame::Line(line) = frame {
+            room.handle(Event::Line(id, line));
+        }
+        ControlFlow::Continue(())
+    };
+    let _ = framer.resume(max_line, &mut rest);
+    framer.finish(max_line, &mut rest);
+}
+
+/// Starts a joined client's thread (counted already by [`join`]), which first takes what the
+/// client sent before it was accepted.
+fn start_reader(id: ClientId, peer: Arc<Peer>, early: Early, shared: &Arc<Shared>) {
     let reader = Arc::clone(&peer);
     if shared.spawn(format!("client-{id}"), move |shared| {
-        read_loop(id, &reader, shared)
+        read_loop(id, &reader, early, shared)
     }) {
-        log::info!("{addr} connected (client {id})");
         return;
     }
     // Its welcome is out already; the refusal follows it.
@@ -382,7 +500,7 @@ enum End {
 /// Most clients spend their life blocked in `read` here, and each page of stack a thread has
 /// touched stays resident: so this frame stays small (a [`SMALL_READ`] buffer), and what
 /// happens to the bytes read is in functions of their own, which only senders go into.
-fn read_loop(id: ClientId, peer: &Peer, shared: &Arc<Shared>) {
+fn read_loop(id: ClientId, peer: &Peer, early: Early, shared: &Arc<Shared>) {
     let mut reader = Reader {
         id,
         peer,
@@ -390,6 +508,9 @@ fn read_loop(id: ClientId, peer: &Peer, shared: &Arc<Shared>) {
         framer: LineFramer::default(),
         bucket: Bucket::new(shared.limit, Instant::now()),
     };
+    if let Some(end) = reader.early(early) {
+        return reader.finish(end);
+    }
     // The larger read buffer, while the client fills the small one.
     let mut large: Option<Box<[u8]>> = None;
     let mut stream = &peer.stream;
@@ -448,6 +569,18 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// Takes what the client sent before it was accepted. Returns how its input ended if it
+    /// did.
+    #[inline(never)]
+    fn early(&mut self, early: Early) -> Option<End> {
+        if !early.bytes.is_empty()
+            && let Some(end) = self.input(&early.bytes)
+        {
+            return Some(end);
+        }
+        early.end
+    }
+
     /// Hands the lines in `data` to the hub, at the pace flood control allows. Returns how the
     /// input ended if it did.
     #[inline(never)]
@@ -509,16 +642,7 @@ impl Reader<'_> {
         let framer = &mut self.framer;
         shared.with_room(|room| {
             match end {
-                End::Clean => {
-                    let mut rest = |frame: Frame<'_>| {
-                        if let Frame::Line(line) = frame {
-                            room.handle(Event::Line(id, line));
-                        }
-                        ControlFlow::Continue(())
-                    };
-                    let _ = framer.resume(shared.max_line, &mut rest);
-                    framer.finish(shared.max_line, &mut rest);
-                }
+                End::Clean => last_line(room, id, framer, shared.max_line),
                 End::Idle => {
                     log::info!("{}: idle timeout", peer.addr);
                     room.handle(Event::Disconnected(id, Leave::IdleTimeout));
@@ -554,6 +678,26 @@ fn discard_until_closed(mut stream: &TcpStream) {
         match stream.read(&mut buf) {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
+        }
+    }
+}
+
+/// Returns freed memory to the system when a [`memory::Release`] says so, counting client
+/// threads that ended as activity: what they allocated stays in the allocator's per-thread
+/// arenas otherwise.
+fn tidy(shared: &Shared) {
+    let mut seen = 0;
+    let mut release = memory::Release::new(Instant::now());
+    while !shared.stopping.load(Ordering::Relaxed) {
+        thread::sleep(memory::QUIET_BEFORE_RELEASE / 2);
+        let now = Instant::now();
+        let ended = shared.ended.load(Ordering::Relaxed);
+        if ended != seen {
+            seen = ended;
+            release.activity(now);
+        }
+        if release.due(now) {
+            memory::release_freed_memory();
         }
     }
 }
