@@ -2,12 +2,14 @@
 //!
 //! - [`framing`] and [`command`]: the wire protocol, as pure functions.
 //! - [`hub`]: the chat rules, sans-IO: events in, deliveries out.
+//! - [`batch`]: how both models write a line for many recipients once, without a copy each.
 //! - [`poll_server`] and [`thread_server`]: the two concurrency models that drive the hub.
 //! - [`config`], [`net`], [`shutdown`], [`memory`]: options, socket plumbing, graceful stop,
 //!   allocator settings.
 //! - [`client`]: the `chat` client, line mode and terminal UI.
 //! - [`bench`]: chatbench, the load generator, and the raw relay it compares against.
 
+pub mod batch;
 pub mod bench;
 pub mod client;
 pub mod command;

@@ -8,6 +8,12 @@
 //! 3. write each recipient's pending bytes once: one `write` per recipient per turn, however
 //!    many messages it got in that turn.
 //!
+//! A line for many recipients is kept once, in the turn's [`Batch`]: a recipient with nothing
+//! pending is owed a stretch of it and written straight from it, and only what its socket does
+//! not take is copied into its own buffer. So copies cost memory only for recipients that are
+//! behind, and the bytes a turn may read are bounded by how many of those there are (see
+//! [`OUTPUT_PER_TURN`]).
+//!
 //! An idle connection holds no buffer: the framer keeps only an unfinished line, and output
 //! buffers come from a small pool while output is pending. Writable interest is registered only
 //! while a socket has output it could not take.
@@ -15,12 +21,14 @@
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream, UnixStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
+use crate::batch::{self, Batch};
 use crate::config::ServerConfig;
 use crate::framing::{Frame, LineFramer};
 use crate::hub::{ClientId, Event, Hub, Leave, Line, Outbox};
@@ -35,11 +43,14 @@ const STOP: Token = Token(usize::MAX - 2);
 const SCRATCH: usize = 64 * 1024;
 /// Reads of one socket per turn before the others get their turn.
 pub const READS_PER_TURN: usize = 4;
-/// Output one turn may generate, about: every byte read is copied to every other client, so
-/// the bytes read per turn are capped at this divided by the room's size (and at least
-/// [`MIN_READ_PER_TURN`]). This bounds the memory a fan-out burst takes before it is written.
+/// Output one turn may copy, about: every byte read may be copied to every client that is
+/// behind (has output pending), so the bytes read per turn are capped at this divided by their
+/// number plus one (and kept between [`MIN_READ_PER_TURN`] and [`MAX_READ_PER_TURN`]). This
+/// bounds the memory a fan-out burst takes before it is written. (A turn in which clients that
+/// were keeping up all fall behind at once copies at most [`MAX_READ_PER_TURN`] to each.)
 const OUTPUT_PER_TURN: usize = 16 << 20;
 const MIN_READ_PER_TURN: usize = 4 * 1024;
+const MAX_READ_PER_TURN: usize = 256 * 1024;
 /// How long a closing connection may take to flush and to close its side.
 const LINGER: Duration = Duration::from_secs(2);
 /// After accept failed for want of descriptors, wait this long before trying again.
@@ -68,6 +79,8 @@ pub fn run(
             gone: Vec::new(),
             pool: BufPool::default(),
             max_backlog: config.max_backlog as usize,
+            batch: Batch::default(),
+            behind: 0,
         },
         poll,
         listener: Some(listener),
@@ -107,6 +120,9 @@ struct Conn {
     framer: LineFramer,
     /// Bytes queued for the client; no allocation while empty.
     out: Vec<u8>,
+    /// The stretch of the turn's batch owed to the client, written before `out` (which is
+    /// empty while it is owed anything).
+    owed: Option<Range<usize>>,
     state: State,
     /// WRITABLE interest is registered.
     writable: bool,
@@ -154,6 +170,10 @@ struct Io {
     gone: Vec<(ClientId, Leave)>,
     pool: BufPool,
     max_backlog: usize,
+    /// This turn's lines, each once.
+    batch: Batch,
+    /// Connections with output their socket did not take (registered for WRITABLE).
+    behind: usize,
 }
 
 impl Io {
@@ -173,6 +193,7 @@ impl Io {
         {
             c.state = State::Dead;
             self.pool.put(std::mem::take(&mut c.out));
+            c.owed = None;
             self.gone.push((key, why));
         }
     }
@@ -185,6 +206,29 @@ impl Outbox for Io {
         };
         if !matches!(c.state, State::Open) {
             return;
+        }
+        if c.out.is_empty() {
+            // Nothing pending: owe it the line in the batch, no copy, while it stays one
+            // stretch of the batch.
+            match &mut c.owed {
+                None => {
+                    c.owed = Some(self.batch.put(line));
+                    if !c.dirty {
+                        c.dirty = true;
+                        self.dirty.push(to);
+                    }
+                    return;
+                }
+                Some(owed) => {
+                    if batch::extend(owed, self.batch.put(line)) {
+                        return;
+                    }
+                    let owed = owed.clone();
+                    c.owed = None;
+                    c.out = self.pool.get();
+                    c.out.extend_from_slice(&self.batch.bytes()[owed]);
+                }
+            }
         }
         if c.out.len() + line.len() > self.max_backlog {
             log::info!(
@@ -249,6 +293,20 @@ fn interrupted(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::Interrupted
 }
 
+/// Writes `bytes` until the socket takes no more; returns how many it took.
+fn write_until_blocked(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    let mut written = 0;
+    while written < bytes.len() {
+        match stream.write(&bytes[written..]) {
+            Ok(n) => written += n,
+            Err(e) if would_block(&e) => break,
+            Err(e) if interrupted(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(written)
+}
+
 impl Server {
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
@@ -272,7 +330,8 @@ impl Server {
             if self.release.due(now) {
                 memory::release_freed_memory();
             }
-            self.read_budget = (OUTPUT_PER_TURN / self.hub.online().max(1)).max(MIN_READ_PER_TURN);
+            self.read_budget = (OUTPUT_PER_TURN / (self.io.behind + 1))
+                .clamp(MIN_READ_PER_TURN, MAX_READ_PER_TURN);
             for key in std::mem::take(&mut self.again) {
                 self.readable(key);
             }
@@ -354,6 +413,7 @@ impl Server {
                         peer,
                         framer: LineFramer::default(),
                         out: Vec::new(),
+                        owed: None,
                         state: State::Open,
                         writable: false,
                         dirty: false,
@@ -583,15 +643,18 @@ impl Server {
             }
             self.hub.end_turn(&mut self.io);
             if self.io.dirty.is_empty() {
-                return;
+                break;
             }
             for key in std::mem::take(&mut self.io.dirty) {
                 self.flush(key);
             }
             if self.io.gone.is_empty() {
-                return;
+                break;
             }
         }
+        // Whoever was owed a stretch of the batch was dirty, and has been written (or given a
+        // copy of what its socket did not take).
+        self.io.batch.clear();
     }
 
     fn flush(&mut self, key: usize) {
@@ -605,22 +668,33 @@ impl Server {
         if matches!(conn.state, State::Draining { .. }) {
             return;
         }
-        let mut written = 0;
-        while written < conn.out.len() {
-            match conn.stream.write(&conn.out[written..]) {
-                Ok(n) => written += n,
-                Err(e) if would_block(&e) => break,
-                Err(e) if interrupted(&e) => {}
+        // What it is owed of the batch first, straight from there; then its own buffer, unless
+        // the socket is full already.
+        let mut full = false;
+        if let Some(owed) = conn.owed.take() {
+            let bytes = &self.io.batch.bytes()[owed];
+            match write_until_blocked(&mut conn.stream, bytes) {
+                Ok(n) if n < bytes.len() => {
+                    full = true;
+                    conn.out = self.io.pool.get();
+                    conn.out.extend_from_slice(&bytes[n..]);
+                }
+                Ok(_) => {}
                 Err(e) => {
                     log::debug!("{}: write: {e}", conn.peer);
                     return self.io.kill(key, Leave::Closed);
                 }
             }
         }
-        if written == conn.out.len() {
-            self.io.pool.put(std::mem::take(&mut conn.out));
-        } else {
-            conn.out.drain(..written);
+        if !full && !conn.out.is_empty() {
+            match write_until_blocked(&mut conn.stream, &conn.out) {
+                Ok(n) if n == conn.out.len() => self.io.pool.put(std::mem::take(&mut conn.out)),
+                Ok(n) => drop(conn.out.drain(..n)),
+                Err(e) => {
+                    log::debug!("{}: write: {e}", conn.peer);
+                    return self.io.kill(key, Leave::Closed);
+                }
+            }
         }
         let pending = !conn.out.is_empty();
         if pending != conn.writable {
@@ -638,6 +712,11 @@ impl Server {
                 return self.io.kill(key, Leave::Closed);
             }
             conn.writable = pending;
+            if pending {
+                self.io.behind += 1;
+            } else {
+                self.io.behind -= 1;
+            }
         }
         if let (State::Flushing { since }, false) = (&conn.state, pending) {
             let since = *since;
@@ -680,6 +759,9 @@ impl Server {
             return;
         }
         let mut conn = self.io.conns.remove(key);
+        if conn.writable {
+            self.io.behind -= 1;
+        }
         let _ = self.poll.registry().deregister(&mut conn.stream);
         self.io.pool.put(conn.out);
         log::info!("{} disconnected (client {key})", conn.peer);

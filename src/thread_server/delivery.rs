@@ -2,8 +2,9 @@
 //! consequences itself, without blocking, and only a client that fell behind gets a writer.
 //!
 //! While a thread holds the room lock, the hub's deliveries are recorded, not written (a
-//! [`Courier`] carries them): a line for many recipients is put once in the courier's batch, and
-//! each recipient with nothing pending is *claimed*: the courier owes it a stretch of the batch.
+//! [`Courier`] carries them): a line for many recipients is put once in the courier's
+//! [`Batch`], and each recipient with nothing pending is *claimed*: the courier owes it a
+//! stretch of the batch.
 //! A recipient that already has output pending (another thread is writing to it, or its socket
 //! was full) gets the bytes appended to its own buffer instead. Appends happen under the room
 //! lock, so every client's bytes are whole lines in the hub's order.
@@ -20,19 +21,18 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::ops::Range;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use slab::Slab;
 
+use crate::batch::{self, Batch};
 use crate::hub::{ClientId, Line, Outbox};
 
 /// How long a writer thread that caught up waits for its client to fall behind again before
 /// it ends.
 pub const WRITER_PARK: Duration = Duration::from_secs(1);
-
-/// A batch grown past this is given back after its delivery.
-const BATCH_KEEP: usize = 256 * 1024;
 
 /// One client's socket and the bytes owed to it.
 pub struct Peer {
@@ -62,17 +62,13 @@ struct Out {
 
 /// Who writes a client's bytes. Whoever it is writes all of them, including what others append
 /// meanwhile; the others only append.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 enum Owner {
     /// No one: nothing is pending. The next courier with bytes for it claims it.
     #[default]
     Free,
-    /// Owed `start..end` of the batch of the courier on round `round`, then `buf`.
-    Claimed {
-        round: u64,
-        start: usize,
-        end: usize,
-    },
+    /// Owed `owed` of the batch of the courier on round `round`, then `buf`.
+    Claimed { round: u64, owed: Range<usize> },
     /// A courier owes it `buf` (its claim could not stay one stretch), or is writing now.
     Courier,
     /// Its socket was full: its writer thread writes it.
@@ -129,12 +125,8 @@ impl Peer {
     /// was appended meanwhile) without blocking. A full socket hands the rest to a writer thread.
     fn write_owed(self: &Arc<Self>, batch: &[u8], round: u64, writers: &impl Writers) {
         let mut out = self.out();
-        let owed = match out.owner {
-            Owner::Claimed {
-                round: r,
-                start,
-                end,
-            } if r == round => &batch[start..end],
+        let owed = match &out.owner {
+            Owner::Claimed { round: r, owed } if *r == round => &batch[owed.clone()],
             _ => &[],
         };
         out.owner = Owner::Courier;
@@ -199,7 +191,7 @@ impl Peer {
             if out.dead || out.shut {
                 break;
             }
-            if out.owner != Owner::Stalled {
+            if !matches!(out.owner, Owner::Stalled) {
                 let (guard, wait) = self
                     .wake_writer
                     .wait_timeout_while(out, WRITER_PARK, |o| o.owner != Owner::Stalled && !o.dead)
@@ -256,10 +248,7 @@ pub struct Courier {
     /// Which hold of the room lock this is: a claim is good only during the hold that made it.
     round: u64,
     /// Every line handed out during this hold, each once, in order.
-    batch: Vec<u8>,
-    /// The last line put in the batch, and where. Held, so that no other line can be given its
-    /// address while it is compared with the next one.
-    last: Option<(Line, usize, usize)>,
+    batch: Batch,
     /// The clients this courier must write.
     owed: Vec<Arc<Peer>>,
 }
@@ -271,31 +260,12 @@ impl Courier {
         self.round = round;
     }
 
-    /// Where `line` is in the batch, putting it there unless it is the last line already.
-    fn put(&mut self, line: &Line) -> (usize, usize) {
-        if let Some((last, start, end)) = &self.last
-            && Arc::ptr_eq(last, line)
-        {
-            return (*start, *end);
-        }
-        let start = self.batch.len();
-        self.batch.extend_from_slice(line);
-        let end = self.batch.len();
-        self.last = Some((Line::clone(line), start, end));
-        (start, end)
-    }
-
     /// Writes everything owed, now that the room lock is released.
     pub fn deliver(&mut self, writers: &impl Writers) {
         for peer in self.owed.drain(..) {
-            peer.write_owed(&self.batch, self.round, writers);
+            peer.write_owed(self.batch.bytes(), self.round, writers);
         }
-        self.last = None;
-        if self.batch.capacity() > BATCH_KEEP {
-            self.batch = Vec::new();
-        } else {
-            self.batch.clear();
-        }
+        self.batch.clear();
         if self.owed.capacity() > 1024 {
             self.owed = Vec::new();
         }
@@ -322,30 +292,21 @@ impl Outbox for Post<'_> {
             return;
         }
         let round = self.courier.round;
-        match out.owner {
+        match &mut out.owner {
             Owner::Free => {
-                let (start, end) = self.courier.put(line);
-                out.owner = Owner::Claimed { round, start, end };
+                let owed = self.courier.batch.put(line);
+                out.owner = Owner::Claimed { round, owed };
                 self.courier.owed.push(Arc::clone(peer));
                 return;
             }
-            Owner::Claimed {
-                round: r,
-                start,
-                end,
-            } if r == round => {
-                let (next, next_end) = self.courier.put(line);
-                if next == end {
-                    out.owner = Owner::Claimed {
-                        round,
-                        start,
-                        end: next_end,
-                    };
+            Owner::Claimed { round: r, owed } if *r == round => {
+                if batch::extend(owed, self.courier.batch.put(line)) {
                     return;
                 }
                 // Not the next stretch of the batch: what is owed moves to its buffer (empty
                 // until now: no one else appends while this courier holds the lock).
-                out.buf.extend_from_slice(&self.courier.batch[start..end]);
+                let owed = owed.clone();
+                out.buf.extend_from_slice(&self.courier.batch.bytes()[owed]);
                 out.owner = Owner::Courier;
             }
             _ => {}
