@@ -3,8 +3,9 @@
 //! Phases: connect N clients (at most `connect_concurrency` handshakes in flight), let the
 //! server's greetings and join notices settle, then have S senders send M messages each at a
 //! total rate R (0: as fast as the sockets take them) while every reading client records what
-//! it receives. Each message carries `#cb SENDER SEQ MICROS`, found anywhere in a received line
-//! whatever the server put before it; other lines (notices) are skipped.
+//! it receives. Each message carries `#cb RUN SENDER SEQ MICROS`, found anywhere in a received
+//! line whatever the server put before it; other lines (notices) are skipped, and so are marks
+//! of another run (a server that shows newcomers its history replays earlier runs' lines).
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -96,6 +97,15 @@ pub struct LoadReport {
 }
 
 const MARK: &[u8] = b"#cb ";
+
+/// A number for this run, different from earlier runs' (time and process id), carried in every
+/// message it sends.
+fn run_id() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() ^ d.as_secs() as u32);
+    nanos ^ std::process::id().rotate_left(16)
+}
 /// Keep at most this much generated output per sender in user space.
 const SEND_AHEAD: usize = 64 * 1024;
 
@@ -193,6 +203,7 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     };
     let mut scratch = vec![0u8; 64 * 1024];
     let start = Instant::now();
+    let run = run_id();
 
     // Reading clients the server has sent anything to.
     let mut greeted = vec![false; total];
@@ -394,7 +405,7 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
                 stamps[k].push(micros);
                 c.out.extend_from_slice(cfg.send_prefix.as_bytes());
                 c.out
-                    .extend_from_slice(format!("#cb {} {} {} ", k, c.sent, micros).as_bytes());
+                    .extend_from_slice(format!("#cb {run} {k} {} {micros} ", c.sent).as_bytes());
                 c.out.extend_from_slice(&filler);
                 c.out.push(b'\n');
                 c.sent += 1;
@@ -460,7 +471,7 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
                 let now_us = Instant::now().duration_since(start).as_micros() as u64;
                 marks.clear();
                 read_lines(c, &mut scratch, |line| {
-                    if let Some(m) = parse_mark(line) {
+                    if let Some(m) = parse_mark(line, run) {
                         marks.push(m);
                     }
                 });
@@ -592,11 +603,14 @@ fn read_lines(c: &mut Client, scratch: &mut [u8], mut on_line: impl FnMut(&[u8])
     }
 }
 
-/// Finds `#cb SENDER SEQ MICROS` in a line.
-pub fn parse_mark(line: &[u8]) -> Option<(usize, u32, u64)> {
+/// Finds `#cb RUN SENDER SEQ MICROS` of run `run` in a line: (sender, seq, micros).
+pub fn parse_mark(line: &[u8], run: u32) -> Option<(usize, u32, u64)> {
     let at = line.windows(MARK.len()).position(|w| w == MARK)?;
     let mut fields = line[at + MARK.len()..].split(|&b| b == b' ');
     let mut num = || -> Option<u64> { std::str::from_utf8(fields.next()?).ok()?.parse().ok() };
+    if num()? != u64::from(run) {
+        return None;
+    }
     Some((num()? as usize, num()? as u32, num()?))
 }
 
@@ -607,14 +621,16 @@ mod tests {
     #[test]
     fn finds_the_mark_after_any_prefix() {
         assert_eq!(
-            parse_mark(b"<guest1> #cb 3 17 123456 xxxx"),
+            parse_mark(b"<guest1> #cb 7 3 17 123456 xxxx", 7),
             Some((3, 17, 123456))
         );
         assert_eq!(
-            parse_mark(b":n!u@h PRIVMSG #c :#cb 0 0 9 "),
+            parse_mark(b":n!u@h PRIVMSG #c :#cb 7 0 0 9 ", 7),
             Some((0, 0, 9))
         );
-        assert_eq!(parse_mark(b"* guest1 joined"), None);
-        assert_eq!(parse_mark(b"<x> #cb 1 nope 3"), None);
+        assert_eq!(parse_mark(b"* guest1 joined", 7), None);
+        assert_eq!(parse_mark(b"<x> #cb 7 1 nope 3", 7), None);
+        // Another run's line (replayed history, say) is not this run's message.
+        assert_eq!(parse_mark(b"<guest1> #cb 6 3 17 123456 xxxx", 7), None);
     }
 }
