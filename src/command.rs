@@ -4,7 +4,12 @@
 //!
 //! ```text
 //! /nick NAME          NAME: 1 to 32 of A-Z a-z 0-9 _ -
-//! /who
+//! /join ROOM          ROOM: the same, with an optional # in front
+//! /part               back to the lobby
+//! /rooms
+//! /who [ROOM]
+//! /topic [TEXT]
+//! /history [N]        N: 1 or more
 //! /msg NAME TEXT
 //! /me TEXT
 //! /quit [REASON]
@@ -34,8 +39,20 @@ pub enum Input<'a> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command<'a> {
     Nick(&'a str),
-    Who,
-    Msg { to: &'a str, text: &'a str },
+    /// A valid room name, without its `#`.
+    Join(&'a str),
+    Part,
+    Rooms,
+    /// Your room, or the named one (valid, without its `#`).
+    Who(Option<&'a str>),
+    /// Show the topic, or set it.
+    Topic(Option<&'a str>),
+    /// The room's last lines again: all it keeps, or the last N.
+    History(Option<usize>),
+    Msg {
+        to: &'a str,
+        text: &'a str,
+    },
     Me(&'a str),
     Quit(Option<&'a str>),
     Help,
@@ -47,6 +64,7 @@ pub enum CommandError<'a> {
     Unknown(&'a str),
     Usage(&'static str),
     BadName(&'a str),
+    BadRoom(&'a str),
 }
 
 impl std::fmt::Display for CommandError<'_> {
@@ -58,12 +76,17 @@ impl std::fmt::Display for CommandError<'_> {
                 f,
                 "invalid name: {n} (1 to {MAX_NAME} letters, digits, _ or -)"
             ),
+            CommandError::BadRoom(n) => write!(
+                f,
+                "invalid room: {n} (1 to {MAX_NAME} letters, digits, _ or -, after an optional #)"
+            ),
         }
     }
 }
 
 /// The `/help` text, one line.
-pub const HELP: &str = "commands: /nick NAME, /who, /msg NAME TEXT, /me TEXT, /quit [REASON], \
+pub const HELP: &str = "commands: /nick NAME, /join ROOM, /part, /rooms, /who [ROOM], \
+                        /topic [TEXT], /history [N], /msg NAME TEXT, /me TEXT, /quit [REASON], \
                         /help; a line starting with // sends text starting with /";
 
 /// Parses one sanitized line (see [`sanitize`]).
@@ -92,8 +115,31 @@ pub fn parse(line: &str) -> Result<Input<'_>, CommandError<'_>> {
             [name] => return Err(CommandError::BadName(name)),
             _ => return Err(CommandError::Usage("/nick NAME")),
         }
+    } else if is("join") {
+        match args.split_whitespace().collect::<Vec<_>>()[..] {
+            [room] => Command::Join(room_name(room)?),
+            _ => return Err(CommandError::Usage("/join ROOM")),
+        }
+    } else if is("part") {
+        Command::Part
+    } else if is("rooms") {
+        Command::Rooms
     } else if is("who") {
-        Command::Who
+        match args.split_whitespace().collect::<Vec<_>>()[..] {
+            [] => Command::Who(None),
+            [room] => Command::Who(Some(room_name(room)?)),
+            _ => return Err(CommandError::Usage("/who [ROOM]")),
+        }
+    } else if is("topic") {
+        Command::Topic(Some(args).filter(|a| !a.is_empty()))
+    } else if is("history") {
+        match args {
+            "" => Command::History(None),
+            n => match n.parse::<usize>() {
+                Ok(n) if n > 0 => Command::History(Some(n)),
+                _ => return Err(CommandError::Usage("/history [N]")),
+            },
+        }
     } else if is("msg") {
         let (to, text) = match args.find(char::is_whitespace) {
             Some(i) => (&args[..i], args[i..].trim_start()),
@@ -117,6 +163,16 @@ pub fn parse(line: &str) -> Result<Input<'_>, CommandError<'_>> {
         return Err(CommandError::Unknown(shown));
     };
     Ok(Input::Command(command))
+}
+
+/// A room as typed, `#` optional, without its `#`; refused unless it is a valid name.
+fn room_name(typed: &str) -> Result<&str, CommandError<'_>> {
+    let name = typed.strip_prefix('#').unwrap_or(typed);
+    if valid_name(name) {
+        Ok(name)
+    } else {
+        Err(CommandError::BadRoom(typed))
+    }
 }
 
 /// A name is 1 to [`MAX_NAME`] ASCII letters, digits, `_` or `-`.
@@ -167,7 +223,31 @@ mod tests {
             parse("/NICK  bob "),
             Ok(Input::Command(Command::Nick("bob")))
         );
-        assert_eq!(parse("/who"), Ok(Input::Command(Command::Who)));
+        assert_eq!(parse("/who"), Ok(Input::Command(Command::Who(None))));
+        assert_eq!(
+            parse("/who #Dev"),
+            Ok(Input::Command(Command::Who(Some("Dev"))))
+        );
+        assert_eq!(parse("/join dev"), Ok(Input::Command(Command::Join("dev"))));
+        assert_eq!(
+            parse("/JOIN #dev-2"),
+            Ok(Input::Command(Command::Join("dev-2")))
+        );
+        assert_eq!(parse("/part"), Ok(Input::Command(Command::Part)));
+        assert_eq!(parse("/rooms"), Ok(Input::Command(Command::Rooms)));
+        assert_eq!(parse("/topic"), Ok(Input::Command(Command::Topic(None))));
+        assert_eq!(
+            parse("/topic  release on friday "),
+            Ok(Input::Command(Command::Topic(Some("release on friday"))))
+        );
+        assert_eq!(
+            parse("/history"),
+            Ok(Input::Command(Command::History(None)))
+        );
+        assert_eq!(
+            parse("/history 5"),
+            Ok(Input::Command(Command::History(Some(5))))
+        );
         assert_eq!(
             parse("/msg bob  hi  there"),
             Ok(Input::Command(Command::Msg {
@@ -197,6 +277,24 @@ mod tests {
         );
         assert_eq!(parse("/msg"), Err(CommandError::Usage("/msg NAME TEXT")));
         assert_eq!(parse("/me"), Err(CommandError::Usage("/me TEXT")));
+        assert_eq!(parse("/join"), Err(CommandError::Usage("/join ROOM")));
+        assert_eq!(parse("/join a b"), Err(CommandError::Usage("/join ROOM")));
+        assert_eq!(parse("/join #"), Err(CommandError::BadRoom("#")));
+        assert_eq!(parse("/join ##x"), Err(CommandError::BadRoom("##x")));
+        assert_eq!(
+            parse(&format!("/join {}", "r".repeat(33))),
+            Err(CommandError::BadRoom(&"r".repeat(33)))
+        );
+        assert_eq!(parse("/who a b"), Err(CommandError::Usage("/who [ROOM]")));
+        assert_eq!(parse("/who b@d"), Err(CommandError::BadRoom("b@d")));
+        assert_eq!(
+            parse("/history 0"),
+            Err(CommandError::Usage("/history [N]"))
+        );
+        assert_eq!(
+            parse("/history x"),
+            Err(CommandError::Usage("/history [N]"))
+        );
         assert_eq!(
             CommandError::Unknown("/frob").to_string(),
             "unknown command: /frob (try /help)"

@@ -46,18 +46,26 @@ pub struct ServerConfig {
     #[arg(long, default_value_t = 10_000)]
     pub max_clients: usize,
     /// Lines per second a client may send, on average; 0 turns flood control off. A client
-    /// over it is read no faster; one that keeps flooding is told `! flooding` and dropped.
+    /// over it is read no faster (the rest waits in its socket): a pipe into the chat is paced,
+    /// never cut short.
     #[arg(long, default_value_t = 50.0)]
     pub msg_rate: f64,
     /// Lines a client may send at once before --msg-rate applies (a paste, say).
     #[arg(long, default_value_t = 100.0)]
     pub msg_burst: f64,
-    /// Seconds a client may stay over --msg-rate, without a pause, before it is dropped.
-    #[arg(long, default_value_t = 10.0)]
+    /// Drop a client (`! flooding`) that stays over --msg-rate, without a pause, for this many
+    /// seconds; 0: never, it is only paced.
+    #[arg(long, default_value_t = 0.0)]
     pub flood_after: f64,
     /// Most connections from one IP address; 0 means no limit.
     #[arg(long, default_value_t = 0)]
     pub max_per_ip: usize,
+    /// Most rooms at once, the lobby included; one more is refused with `! too many rooms`.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_rooms: u32,
+    /// Chat lines each room keeps and shows whoever enters it; 0 keeps none.
+    #[arg(long, default_value_t = 50)]
+    pub history: u32,
     /// Close a connection that sent nothing for this many seconds (`! idle timeout`); 0: never.
     #[arg(long, default_value_t = 0)]
     pub idle_timeout: u64,
@@ -102,6 +110,8 @@ impl ServerConfig {
             max_clients: self.max_clients,
             max_line: self.max_line as usize,
             max_per_ip: self.max_per_ip,
+            max_rooms: self.max_rooms as usize,
+            history: self.history as usize,
         }
     }
 
@@ -109,7 +119,11 @@ impl ServerConfig {
         RateLimit {
             rate: self.msg_rate.max(0.0),
             burst: self.msg_burst.max(1.0),
-            flood_after: std::time::Duration::from_secs_f64(self.flood_after.clamp(0.0, 1e9)),
+            flood_after: if self.flood_after > 0.0 {
+                std::time::Duration::from_secs_f64(self.flood_after.min(1e9))
+            } else {
+                std::time::Duration::MAX
+            },
         }
     }
 

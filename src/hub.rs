@@ -1,23 +1,31 @@
-//! The chat core: names, commands, and who gets which line. Sans-IO.
+//! The chat core: names, rooms, history, commands, and who gets which line. Sans-IO.
 //!
 //! Both concurrency models drive one [`Hub`]: they report [`Event`]s (a client connected, sent a
 //! line, went away) and the hub answers through an [`Outbox`] the driver implements: "send these
 //! bytes to that client", "close that client". The hub never touches a socket, a clock or a
 //! thread, so every chat rule is written once and tested without I/O.
 //!
-//! A line for many recipients is formatted once, as one shared [`Line`]; the outbox copies or
-//! clones the handle per recipient, never re-formats or re-allocates it.
+//! Every client is in one room at a time, starting in [`LOBBY`]; a line goes to the others in
+//! its sender's room. Rooms are made by joining them and removed when the last member leaves
+//! (the lobby stays). Each room keeps its last `history` chat lines, which whoever enters it
+//! gets first, between a `* history of #ROOM: N lines` and a `* end of history` notice.
 //!
-//! Join notices are coalesced: clients that join between two calls to [`Hub::end_turn`] are
-//! announced in one line (`* a, b, c joined`, at most [`JOIN_NAMES_SHOWN`] names then
-//! `and N more`), so a burst of N joins costs each member one line per turn, not one per join.
-//! Each newcomer of a batch hears of those who joined after it, as if they had come one by one.
-//! Pending joins are always announced before any other line, so no one sees a message from a
-//! client whose join they have not seen.
+//! A line for many recipients is formatted once, as one shared [`Line`]; the outbox copies or
+//! clones the handle per recipient, never re-formats or re-allocates it. History keeps the
+//! same handles.
+//!
+//! Join notices are coalesced: clients that connect between two calls to [`Hub::end_turn`] are
+//! announced to the lobby in one line (`* a, b, c joined`, at most [`JOIN_NAMES_SHOWN`] names
+//! then `and N more`), so a burst of N joins costs each member one line per turn, not one per
+//! join. Each newcomer of a batch hears of those who joined after it, as if they had come one by
+//! one. Pending joins are always announced before any other line, so no one sees a message from
+//! a client whose join they have not seen.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
+
+use slab::Slab;
 
 use crate::command::{self, Command, Input};
 
@@ -29,6 +37,9 @@ pub type Line = Arc<[u8]>;
 
 /// At most this many names in one coalesced join notice.
 pub const JOIN_NAMES_SHOWN: usize = 20;
+
+/// The room every client starts in, and goes back to with `/part`. It is never removed.
+pub const LOBBY: &str = "lobby";
 
 /// Where the hub's decisions go. Implemented by each concurrency model.
 pub trait Outbox {
@@ -84,28 +95,48 @@ pub struct HubConfig {
     pub max_line: usize,
     /// Most clients from one address; 0 means no limit.
     pub max_per_ip: usize,
+    /// Most rooms at once, the lobby included.
+    pub max_rooms: usize,
+    /// Chat lines each room keeps for whoever enters it; 0 keeps none.
+    pub history: usize,
 }
+
+type RoomId = usize;
 
 struct Member {
     name: Box<str>,
-    /// Index in `Hub::online`.
+    room: RoomId,
+    /// Index in its room's `members`.
     slot: usize,
     /// The others have been told it joined.
     announced: bool,
     ip: IpAddr,
 }
 
-/// The chat room: every connected client, its name, and the rules.
+struct Room {
+    /// As it was first joined, without its `#`.
+    name: Box<str>,
+    /// Its members' ids, dense, for broadcasting.
+    members: Vec<ClientId>,
+    topic: Option<Box<str>>,
+    /// Its last chat lines, oldest first.
+    history: VecDeque<Line>,
+}
+
+/// The chat: every connected client, its name and room, the rooms, and the rules.
 pub struct Hub {
     config: HubConfig,
     /// Indexed by `ClientId`.
     members: Vec<Option<Member>>,
-    /// The ids of all members, dense, for broadcasting.
-    online: Vec<ClientId>,
+    online: usize,
+    rooms: Slab<Room>,
+    /// Lower-cased room name to its id: room names are matched ignoring case.
+    by_room: HashMap<Box<str>, RoomId>,
+    lobby: RoomId,
     /// Lower-cased name to id: names are unique ignoring case.
     by_name: HashMap<Box<str>, ClientId>,
     next_guest: u64,
-    /// Joined but not yet announced, in join order.
+    /// Connected but not yet announced, in join order (all in the lobby).
     pending_joins: Vec<ClientId>,
     /// Clients per address, kept only when `max_per_ip` is set.
     per_ip: HashMap<IpAddr, usize>,
@@ -114,26 +145,41 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(config: HubConfig) -> Hub {
-        Hub {
+        let mut hub = Hub {
             config,
             members: Vec::new(),
-            online: Vec::new(),
+            online: 0,
+            rooms: Slab::new(),
+            by_room: HashMap::new(),
+            lobby: 0,
             by_name: HashMap::new(),
             next_guest: 1,
             pending_joins: Vec::new(),
             per_ip: HashMap::new(),
             scratch: Vec::new(),
-        }
+        };
+        hub.lobby = hub.make_room(LOBBY);
+        hub
     }
 
-    /// How many clients are in the room.
+    /// How many clients are connected, in all rooms.
     pub fn online(&self) -> usize {
-        self.online.len()
+        self.online
     }
 
-    /// The name of a client in the room.
+    /// The name of a connected client.
     pub fn name(&self, id: ClientId) -> Option<&str> {
         self.member(id).map(|m| &*m.name)
+    }
+
+    /// The room a connected client is in, without its `#`.
+    pub fn room_of(&self, id: ClientId) -> Option<&str> {
+        self.member(id).map(|m| &*self.rooms[m.room].name)
+    }
+
+    /// How many rooms there are, the lobby included.
+    pub fn rooms(&self) -> usize {
+        self.rooms.len()
     }
 
     pub fn handle(&mut self, event: Event<'_>, out: &mut impl Outbox) {
@@ -158,11 +204,14 @@ impl Hub {
     /// The server is stopping: tell everyone, and close them all.
     pub fn shutdown(&mut self, out: &mut impl Outbox) {
         let bye = line(b"* server shutting down\n");
-        for id in std::mem::take(&mut self.online) {
-            out.send(id, &bye);
-            out.close(id);
+        for (_, room) in self.rooms.iter_mut() {
+            for id in room.members.drain(..) {
+                out.send(id, &bye);
+                out.close(id);
+            }
         }
         self.members.clear();
+        self.online = 0;
         self.by_name.clear();
         self.pending_joins.clear();
         self.per_ip.clear();
@@ -177,7 +226,7 @@ impl Hub {
             debug_assert!(false, "client {id} connected twice");
             return;
         }
-        if self.online.len() >= self.config.max_clients {
+        if self.online >= self.config.max_clients {
             out.send(id, &line(b"! server full\n"));
             out.close(id);
             return;
@@ -194,21 +243,26 @@ impl Hub {
         let name = self.guest_name();
         let welcome = format!(
             "* welcome {name}, {} online; type /help for commands\n",
-            self.online.len() + 1
+            self.online + 1
         );
         self.by_name.insert(name.to_ascii_lowercase().into(), id);
         if self.members.len() <= id {
             self.members.resize_with(id + 1, || None);
         }
+        let lobby = self.lobby;
         self.members[id] = Some(Member {
             name,
-            slot: self.online.len(),
+            room: lobby,
+            slot: 0,
             announced: false,
             ip,
         });
-        self.online.push(id);
+        self.enter(id, lobby);
+        self.online += 1;
         self.pending_joins.push(id);
         out.send(id, &line(welcome.as_bytes()));
+        self.show_topic(id, out);
+        self.show_history(id, None, true, out);
     }
 
     fn guest_name(&mut self) -> Box<str> {
@@ -238,7 +292,7 @@ impl Hub {
                     &mut self.scratch,
                     &[b"<", member.name.as_bytes(), b"> ", said.as_bytes()],
                 );
-                self.broadcast(Some(id), &msg, out);
+                self.chat(id, msg, out);
             }
             Ok(Input::Command(cmd)) => self.command(id, cmd, out),
             Err(err) => self.error(id, &err, out),
@@ -249,13 +303,59 @@ impl Hub {
         let name = self.member(id).map(|m| m.name.clone()).unwrap_or_default();
         match cmd {
             Command::Nick(new) => self.rename(id, &name, new, out),
-            Command::Who => {
-                let mut names: Vec<&str> =
-                    self.online.iter().filter_map(|&i| self.name(i)).collect();
-                names.sort_unstable_by_key(|n| n.to_ascii_lowercase());
-                let msg = format!("* online ({}): {}\n", names.len(), names.join(", "));
+            Command::Join(room) => self.join(id, room, out),
+            Command::Part => self.join(id, LOBBY, out),
+            Command::Rooms => {
+                let mut rooms: Vec<&Room> = self.rooms.iter().map(|(_, r)| r).collect();
+                rooms.sort_unstable_by_key(|r| r.name.to_ascii_lowercase());
+                let list: Vec<String> = rooms
+                    .iter()
+                    .map(|r| format!("#{} ({})", r.name, r.members.len()))
+                    .collect();
+                let msg = format!("* rooms ({}): {}\n", list.len(), list.join(", "));
                 out.send(id, &line(msg.as_bytes()));
             }
+            Command::Who(asked) => {
+                let room = match asked {
+                    None => self.member(id).map(|m| m.room),
+                    Some(r) => self.room_id(r),
+                };
+                let Some(room) = room else {
+                    let asked = asked.unwrap_or_default();
+                    return self.error(id, &format_args!("no such room: #{asked}"), out);
+                };
+                let room = &self.rooms[room];
+                let mut names: Vec<&str> =
+                    room.members.iter().filter_map(|&i| self.name(i)).collect();
+                names.sort_unstable_by_key(|n| n.to_ascii_lowercase());
+                let msg = format!(
+                    "* online in #{} ({}): {}\n",
+                    room.name,
+                    names.len(),
+                    names.join(", ")
+                );
+                out.send(id, &line(msg.as_bytes()));
+            }
+            Command::Topic(None) => self.show_topic_always(id, out),
+            Command::Topic(Some(topic)) => {
+                let Some(room) = self.member(id).map(|m| m.room) else {
+                    return;
+                };
+                self.rooms[room].topic = Some(topic.into());
+                let msg = format(
+                    &mut self.scratch,
+                    &[
+                        b"* ",
+                        name.as_bytes(),
+                        b" set the topic of #",
+                        self.rooms[room].name.as_bytes(),
+                        b": ",
+                        topic.as_bytes(),
+                    ],
+                );
+                self.broadcast(room, None, &msg, out);
+            }
+            Command::History(n) => self.show_history(id, n, false, out),
             Command::Msg { to, text } => match self.by_name.get(to.to_ascii_lowercase().as_str()) {
                 Some(&target) => {
                     self.announce_joins(out);
@@ -272,7 +372,7 @@ impl Hub {
                     &mut self.scratch,
                     &[b"* ", name.as_bytes(), b" ", text.as_bytes()],
                 );
-                self.broadcast(Some(id), &msg, out);
+                self.chat(id, msg, out);
             }
             Command::Quit(reason) => {
                 out.send(id, &line(b"* bye\n"));
@@ -285,6 +385,167 @@ impl Hub {
                 );
             }
         }
+    }
+
+    /// A chat line (`<NAME> TEXT` or a `/me`): to the sender's room, and into its history.
+    fn chat(&mut self, id: ClientId, msg: Line, out: &mut impl Outbox) {
+        let Some(room) = self.member(id).map(|m| m.room) else {
+            return;
+        };
+        self.broadcast(room, Some(id), &msg, out);
+        if self.config.history > 0 {
+            let history = &mut self.rooms[room].history;
+            if history.len() == self.config.history {
+                history.pop_front();
+            }
+            history.push_back(msg);
+        }
+    }
+
+    fn room_id(&self, name: &str) -> Option<RoomId> {
+        self.by_room
+            .get(name.to_ascii_lowercase().as_str())
+            .copied()
+    }
+
+    fn make_room(&mut self, name: &str) -> RoomId {
+        let id = self.rooms.insert(Room {
+            name: name.into(),
+            members: Vec::new(),
+            topic: None,
+            history: VecDeque::new(),
+        });
+        self.by_room.insert(name.to_ascii_lowercase().into(), id);
+        id
+    }
+
+    /// Puts `id` in `room` (it is in no room's member list).
+    fn enter(&mut self, id: ClientId, room: RoomId) {
+        let members = &mut self.rooms[room].members;
+        if let Some(Some(m)) = self.members.get_mut(id) {
+            m.room = room;
+            m.slot = members.len();
+        }
+        members.push(id);
+    }
+
+    /// Takes `id` out of its room's member list; removes the room if that left it empty (the
+    /// lobby stays). Returns the room, if it still exists.
+    fn exit(&mut self, id: ClientId) -> Option<RoomId> {
+        let (room, slot) = self.member(id).map(|m| (m.room, m.slot))?;
+        let members = &mut self.rooms[room].members;
+        members.swap_remove(slot);
+        if let Some(&moved) = members.get(slot)
+            && let Some(Some(m)) = self.members.get_mut(moved)
+        {
+            m.slot = slot;
+        }
+        if self.rooms[room].members.is_empty() && room != self.lobby {
+            let gone = self.rooms.remove(room);
+            self.by_room.remove(gone.name.to_ascii_lowercase().as_str());
+            return None;
+        }
+        Some(room)
+    }
+
+    /// `/join ROOM` (and `/part`, to the lobby): leaves the current room, enters that one,
+    /// making it if needed; both rooms are told.
+    fn join(&mut self, id: ClientId, to: &str, out: &mut impl Outbox) {
+        let Some(from) = self.member(id).map(|m| m.room) else {
+            return;
+        };
+        let target = self.room_id(to);
+        if target == Some(from) {
+            let msg = format!("! you are already in #{}\n", self.rooms[from].name);
+            return out.send(id, &line(msg.as_bytes()));
+        }
+        if target.is_none() && self.rooms.len() >= self.config.max_rooms {
+            let msg = format!("! too many rooms (max {})\n", self.config.max_rooms);
+            return out.send(id, &line(msg.as_bytes()));
+        }
+        // Whoever is about to hear of the move has heard of the joins before it.
+        self.announce_joins(out);
+        let name = self.name(id).unwrap_or_default().to_string();
+        let from_name = self.rooms[from].name.clone();
+        let target = match target {
+            Some(room) => room,
+            None => self.make_room(to),
+        };
+        let to_name = self.rooms[target].name.clone();
+        if let Some(from) = self.exit(id) {
+            let went = format(
+                &mut self.scratch,
+                &[b"* ", name.as_bytes(), b" went to #", to_name.as_bytes()],
+            );
+            self.broadcast(from, None, &went, out);
+        }
+        self.enter(id, target);
+        let came = format(
+            &mut self.scratch,
+            &[
+                b"* ",
+                name.as_bytes(),
+                b" came from #",
+                from_name.as_bytes(),
+            ],
+        );
+        self.broadcast(target, Some(id), &came, out);
+        let here = format!(
+            "* you are in #{to_name} ({} here)\n",
+            self.rooms[target].members.len()
+        );
+        out.send(id, &line(here.as_bytes()));
+        self.show_topic(id, out);
+        self.show_history(id, None, true, out);
+    }
+
+    /// The topic of the client's room, if it has one.
+    fn show_topic(&self, id: ClientId, out: &mut impl Outbox) {
+        let Some(room) = self.member(id).map(|m| &self.rooms[m.room]) else {
+            return;
+        };
+        if let Some(topic) = &room.topic {
+            let msg = format!("* topic of #{}: {topic}\n", room.name);
+            out.send(id, &line(msg.as_bytes()));
+        }
+    }
+
+    /// `/topic`: the topic, or that there is none.
+    fn show_topic_always(&self, id: ClientId, out: &mut impl Outbox) {
+        let Some(room) = self.member(id).map(|m| &self.rooms[m.room]) else {
+            return;
+        };
+        if room.topic.is_none() {
+            let msg = format!("* #{} has no topic\n", room.name);
+            return out.send(id, &line(msg.as_bytes()));
+        }
+        self.show_topic(id, out);
+    }
+
+    /// The last `last` (or all) lines of the client's room, bracketed; on entering a room
+    /// (`entering`), nothing at all when it has none.
+    fn show_history(
+        &self,
+        id: ClientId,
+        last: Option<usize>,
+        entering: bool,
+        out: &mut impl Outbox,
+    ) {
+        let Some(room) = self.member(id).map(|m| &self.rooms[m.room]) else {
+            return;
+        };
+        let kept = room.history.len();
+        let shown = last.unwrap_or(kept).min(kept);
+        if shown == 0 && entering {
+            return;
+        }
+        let plural = if shown == 1 { "" } else { "s" };
+        let head = format!("* history of #{}: {shown} line{plural}\n", room.name);
+        out.send(id, &line(head.as_bytes()));
+        for msg in room.history.iter().skip(kept - shown) {
+            out.send(id, msg);
+        }
+        out.send(id, &line(b"* end of history\n"));
     }
 
     fn rename(&mut self, id: ClientId, old: &str, new: &str, out: &mut impl Outbox) {
@@ -303,9 +564,11 @@ impl Hub {
         }
         self.by_name.remove(old.to_ascii_lowercase().as_str());
         self.by_name.insert(key, id);
-        if let Some(Some(m)) = self.members.get_mut(id) {
-            m.name = new.into();
-        }
+        let Some(Some(m)) = self.members.get_mut(id) else {
+            return;
+        };
+        m.name = new.into();
+        let room = m.room;
         out.send(
             id,
             &format(&mut self.scratch, &[b"* you are now ", new.as_bytes()]),
@@ -314,7 +577,7 @@ impl Hub {
             &mut self.scratch,
             &[b"* ", old.as_bytes(), b" is now ", new.as_bytes()],
         );
-        self.broadcast(Some(id), &notice, out);
+        self.broadcast(room, Some(id), &notice, out);
     }
 
     fn leave(&mut self, id: ClientId, why: Leave, out: &mut impl Outbox) {
@@ -328,17 +591,13 @@ impl Hub {
         self.remove(id, why.reason(), out);
     }
 
-    /// Forgets `id`, tells the others why it left, and has the driver close it.
+    /// Forgets `id`, tells its room why it left, and has the driver close it.
     fn remove(&mut self, id: ClientId, reason: Option<&str>, out: &mut impl Outbox) {
+        let room = self.exit(id);
         let Some(member) = self.members.get_mut(id).and_then(Option::take) else {
             return;
         };
-        self.online.swap_remove(member.slot);
-        if let Some(&moved) = self.online.get(member.slot)
-            && let Some(Some(m)) = self.members.get_mut(moved)
-        {
-            m.slot = member.slot;
-        }
+        self.online -= 1;
         self.by_name
             .remove(member.name.to_ascii_lowercase().as_str());
         if self.config.max_per_ip > 0
@@ -355,6 +614,9 @@ impl Hub {
             self.pending_joins.retain(|&p| p != id);
             return;
         }
+        let Some(room) = room else {
+            return;
+        };
         let msg = match reason {
             Some(r) => format(
                 &mut self.scratch,
@@ -371,7 +633,7 @@ impl Hub {
                 &[b"* ", member.name.as_bytes(), b" left"],
             ),
         };
-        self.broadcast(None, &msg, out);
+        self.broadcast(room, None, &msg, out);
     }
 
     fn error(&mut self, id: ClientId, err: &dyn std::fmt::Display, out: &mut impl Outbox) {
@@ -379,17 +641,23 @@ impl Hub {
         out.send(id, &line(msg.as_bytes()));
     }
 
-    /// Sends `msg` to every member but `except`, after any pending join notice.
-    fn broadcast(&mut self, except: Option<ClientId>, msg: &Line, out: &mut impl Outbox) {
+    /// Sends `msg` to every member of `room` but `except`, after any pending join notice.
+    fn broadcast(
+        &mut self,
+        room: RoomId,
+        except: Option<ClientId>,
+        msg: &Line,
+        out: &mut impl Outbox,
+    ) {
         self.announce_joins(out);
-        for &to in &self.online {
+        for &to in &self.rooms[room].members {
             if Some(to) != except {
                 out.send(to, msg);
             }
         }
     }
 
-    /// Tells the room who joined since the last announcement: one line for those already
+    /// Tells the lobby who joined since the last announcement: one line for those already
     /// there; each newcomer of the batch hears of those who came after it.
     fn announce_joins(&mut self, out: &mut impl Outbox) {
         if self.pending_joins.is_empty() {
@@ -397,7 +665,7 @@ impl Hub {
         }
         let joined = std::mem::take(&mut self.pending_joins);
         let msg = self.joined_line(&joined);
-        for &to in &self.online {
+        for &to in &self.rooms[self.lobby].members {
             if self.member(to).is_some_and(|m| m.announced) {
                 out.send(to, &msg);
             }

@@ -12,6 +12,7 @@ use common::{DEADLINE, Mode, Server};
 both_modes!(
     pipe_mode_sends_its_lines_and_exits_once_delivered,
     a_taken_name_keeps_the_servers_name,
+    room_puts_the_client_in_a_room_first,
     a_refused_connection_is_one_clear_line,
     the_server_going_away_is_reported,
 );
@@ -101,6 +102,34 @@ fn a_taken_name_keeps_the_servers_name(mode: Mode) {
     );
     first.expect("* guest2 joined");
     first.expect("<guest2> hi");
+}
+
+fn room_puts_the_client_in_a_room_first(mode: Mode) {
+    let server = Server::start(mode);
+    let mut dev = server.client();
+    dev.send("/join dev");
+    dev.expect("* you are in #dev (1 here)");
+    dev.send("before the bot");
+    dev.sync();
+    let mut child = chat(server.addr.port(), &["--name", "bot", "--room", "#dev"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"in dev\n").unwrap();
+    let out = finish(child);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let want = [
+        "* you are in #dev (2 here)",
+        "* history of #dev: 1 line",
+        &format!("<{}> before the bot", dev.name),
+        "* end of history",
+    ]
+    .join("\n");
+    assert!(stdout.contains(&want), "{stdout}");
+    dev.expect("* bot came from #lobby");
+    dev.expect("<bot> in dev");
+    dev.expect("* bot left");
 }
 
 fn a_refused_connection_is_one_clear_line(_mode: Mode) {

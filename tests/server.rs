@@ -191,7 +191,7 @@ fn who_msg_me_help_and_quit(mode: Mode) {
     c[1].expect("* guest1 is now ann");
     c[2].expect("* guest1 is now ann");
     c[1].send("/who");
-    c[1].expect("* online (3): ann, guest2, guest3");
+    c[1].expect("* online in #lobby (3): ann, guest2, guest3");
     c[0].send("/msg GUEST3 just for you");
     c[2].expect("*ann* just for you");
     let (actor, observer) = Client::pair(&mut c, 0, 1);
@@ -436,7 +436,7 @@ fn a_burst_of_1000_connects_is_admitted_at_once(mode: Mode) {
     last.send("/who");
     let who = last.line();
     assert!(
-        who.starts_with(&format!("* online ({}): ", N + 1)),
+        who.starts_with(&format!("* online in #lobby ({}): ", N + 1)),
         "{who:.80}"
     );
     // And the room works: everyone hears the latecomer.

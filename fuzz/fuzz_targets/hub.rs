@@ -1,5 +1,6 @@
-//! The chat core fed random event sequences. Checks: nothing is sent to a closed client, every
-//! line sent is one whole line, names stay unique, and the room's count matches.
+//! The chat core fed random event sequences, room commands included. Checks: nothing is sent to
+//! a closed client, every line sent is one whole line, names stay unique, the count of clients
+//! matches, and the rooms never exceed their limit.
 #![no_main]
 
 use std::collections::HashSet;
@@ -24,13 +25,21 @@ impl Outbox for Checker {
     }
 }
 
-const LINES: [&[u8]; 12] = [
+const LINES: [&[u8]; 22] = [
     b"hello", b"/nick a", b"/nick A", b"/nick b", b"/who", b"/msg a hi", b"/me x",
-    b"/quit", b"/quit bye", b"//x", b"\xff\xfe", b"\x1b[2J",
+    b"/quit", b"/quit bye", b"//x", b"\xff\xfe", b"\x1b[2J", b"/join r1", b"/join #R1",
+    b"/join r2", b"/join r3", b"/part", b"/rooms", b"/who r1", b"/topic t", b"/topic",
+    b"/history 2",
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let mut hub = Hub::new(HubConfig { max_clients: 6, max_line: 64, max_per_ip: 4 });
+    let mut hub = Hub::new(HubConfig {
+        max_clients: 6,
+        max_line: 64,
+        max_per_ip: 4,
+        max_rooms: 3,
+        history: 3,
+    });
     let mut out = Checker::default();
     let mut connected: HashSet<ClientId> = HashSet::new();
     for pair in data.chunks(2) {
@@ -68,5 +77,6 @@ fuzz_target!(|data: &[u8]| {
             connected.iter().map(|&c| hub.name(c).unwrap().to_ascii_lowercase()).collect();
         let unique: HashSet<&String> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "names not unique: {names:?}");
+        assert!(hub.rooms() <= 3);
     }
 });

@@ -20,6 +20,9 @@ struct Args {
     /// Your name (asked for when missing and input is a terminal).
     #[arg(long)]
     name: Option<String>,
+    /// A room to go to once connected (everyone starts in the lobby).
+    #[arg(long)]
+    room: Option<String>,
     /// Full-screen terminal UI.
     #[arg(long)]
     tui: bool,
@@ -37,13 +40,19 @@ fn main() -> ExitCode {
         io::stdin().lock().read_line(&mut line).ok()?;
         Some(line.trim().to_string()).filter(|n| !n.is_empty())
     });
-    let session = match client::connect(&args.host, args.port, name.as_deref()) {
+    let mut session = match client::connect(&args.host, args.port, name.as_deref()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
+    if let Some(room) = &args.room
+        && let Err(e) = session.join(room)
+    {
+        eprintln!("chat: {e}");
+        return ExitCode::FAILURE;
+    }
     if args.tui {
         client::tui::run(session).unwrap_or_else(|e| {
             eprintln!("chat: {e}");

@@ -119,6 +119,24 @@ pub fn connect(host: &str, port: u16, name: Option<&str>) -> Result<Session, Con
 }
 
 impl Session {
+    /// Moves to `room` (`/join`), keeping what the server says meanwhile for the front end:
+    /// the move, the room's topic and history, or why it was refused.
+    pub fn join(&mut self, room: &str) -> io::Result<()> {
+        self.send(&format!("/join {room}"))?;
+        let lost = || io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed");
+        loop {
+            let line = self.read_line()?.ok_or_else(lost)?;
+            let done = matches!(
+                server_line::parse(&line),
+                ServerLine::InRoom { .. } | ServerLine::Error(_)
+            );
+            self.greeting.push(line);
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
     pub fn send(&mut self, line: &str) -> io::Result<()> {
         let mut bytes = Vec::with_capacity(line.len() + 1);
         bytes.extend_from_slice(line.as_bytes());

@@ -1,5 +1,5 @@
 //! What a line from chatd means, for clients: the server-to-client grammar of the README, parsed.
-//! Pure; used by the TUI to keep its online list current.
+//! Pure; used by the TUI to keep its room, topic and online list current.
 
 use crate::command::valid_name;
 
@@ -31,7 +31,43 @@ pub enum ServerLine<'a> {
         new: &'a str,
     },
     YouAre(&'a str),
-    Online(Vec<&'a str>),
+    /// `/who`: the members of a room.
+    Online {
+        room: &'a str,
+        names: Vec<&'a str>,
+    },
+    /// This client is now in `room`, with `here` members.
+    InRoom {
+        room: &'a str,
+        here: usize,
+    },
+    /// Someone left this client's room for another.
+    Went {
+        name: &'a str,
+        room: &'a str,
+    },
+    /// Someone came into this client's room from another.
+    Came {
+        name: &'a str,
+        room: &'a str,
+    },
+    /// The topic of a room (shown on entry, or asked for).
+    Topic {
+        room: &'a str,
+        topic: &'a str,
+    },
+    TopicSet {
+        by: &'a str,
+        room: &'a str,
+        topic: &'a str,
+    },
+    NoTopic(&'a str),
+    /// The room's last lines follow, up to [`ServerLine::HistoryEnd`].
+    HistoryStart {
+        room: &'a str,
+        lines: usize,
+    },
+    HistoryEnd,
     /// Any other `* ` line (a `/me` action, help, bye, shutdown).
     Notice(&'a str),
     Error(&'a str),
@@ -62,7 +98,76 @@ pub fn parse(line: &str) -> ServerLine<'_> {
     notice_kind(notice).unwrap_or(ServerLine::Notice(notice))
 }
 
+/// `#room` to `room`, if it is a valid room name.
+fn room(text: &str) -> Option<&str> {
+    text.strip_prefix('#').filter(|r| valid_name(r))
+}
+
 fn notice_kind(n: &str) -> Option<ServerLine<'_>> {
+    // Room notices first: their free text (a topic) may contain words the others look for.
+    if let Some(rest) = n.strip_prefix("you are in ") {
+        let (r, here) = rest.split_once(" (")?;
+        let here = here.strip_suffix(" here)")?.parse().ok()?;
+        return Some(ServerLine::InRoom {
+            room: room(r)?,
+            here,
+        });
+    }
+    if let Some(rest) = n.strip_prefix("history of ") {
+        let (r, count) = rest.split_once(": ")?;
+        let lines = count.split(' ').next()?.parse().ok()?;
+        return Some(ServerLine::HistoryStart {
+            room: room(r)?,
+            lines,
+        });
+    }
+    if n == "end of history" {
+        return Some(ServerLine::HistoryEnd);
+    }
+    if let Some(rest) = n.strip_prefix("topic of ") {
+        let (r, topic) = rest.split_once(": ")?;
+        return Some(ServerLine::Topic {
+            room: room(r)?,
+            topic,
+        });
+    }
+    if let Some((by, rest)) = n.split_once(" set the topic of ")
+        && valid_name(by)
+    {
+        let (r, topic) = rest.split_once(": ")?;
+        return Some(ServerLine::TopicSet {
+            by,
+            room: room(r)?,
+            topic,
+        });
+    }
+    if let Some(r) = n.strip_suffix(" has no topic") {
+        return Some(ServerLine::NoTopic(room(r)?));
+    }
+    if let Some(rest) = n.strip_prefix("online in ") {
+        let (r, rest) = rest.split_once(" (")?;
+        let (_, list) = rest.split_once("): ")?;
+        let names: Vec<&str> = list.split(", ").filter(|s| !s.is_empty()).collect();
+        return names
+            .iter()
+            .all(|n| valid_name(n))
+            .then_some(ServerLine::Online {
+                room: room(r)?,
+                names,
+            });
+    }
+    for (word, went) in [(" went to ", true), (" came from ", false)] {
+        if let Some((name, r)) = n.split_once(word)
+            && valid_name(name)
+            && let Some(room) = room(r)
+        {
+            return Some(if went {
+                ServerLine::Went { name, room }
+            } else {
+                ServerLine::Came { name, room }
+            });
+        }
+    }
     if let Some(rest) = n.strip_prefix("welcome ") {
         let (name, rest) = rest.split_once(", ")?;
         let online = rest.split(' ').next()?.parse().ok()?;
@@ -70,14 +175,6 @@ fn notice_kind(n: &str) -> Option<ServerLine<'_>> {
     }
     if let Some(name) = n.strip_prefix("you are now ") {
         return valid_name(name).then_some(ServerLine::YouAre(name));
-    }
-    if let Some(rest) = n.strip_prefix("online (") {
-        let (_, list) = rest.split_once("): ")?;
-        let names: Vec<&str> = list.split(", ").filter(|s| !s.is_empty()).collect();
-        return names
-            .iter()
-            .all(|n| valid_name(n))
-            .then_some(ServerLine::Online(names));
     }
     if let Some(list) = n.strip_suffix(" joined") {
         let (list, more) = match list.rsplit_once(" and ") {
@@ -167,7 +264,72 @@ mod tests {
             }
         );
         assert_eq!(parse("* you are now Rob"), YouAre("Rob"));
-        assert_eq!(parse("* online (2): a, b"), Online(vec!["a", "b"]));
+        assert_eq!(
+            parse("* online in #lobby (2): a, b"),
+            Online {
+                room: "lobby",
+                names: vec!["a", "b"]
+            }
+        );
+        assert_eq!(
+            parse("* online in #dev (0): "),
+            Online {
+                room: "dev",
+                names: vec![]
+            }
+        );
+        assert_eq!(
+            parse("* you are in #dev (3 here)"),
+            InRoom {
+                room: "dev",
+                here: 3
+            }
+        );
+        assert_eq!(
+            parse("* bob went to #dev"),
+            Went {
+                name: "bob",
+                room: "dev"
+            }
+        );
+        assert_eq!(
+            parse("* bob came from #lobby"),
+            Came {
+                name: "bob",
+                room: "lobby"
+            }
+        );
+        assert_eq!(
+            parse("* topic of #dev: ship it: friday, and I left"),
+            Topic {
+                room: "dev",
+                topic: "ship it: friday, and I left"
+            }
+        );
+        assert_eq!(
+            parse("* ann set the topic of #dev: bob left (early) is now late"),
+            TopicSet {
+                by: "ann",
+                room: "dev",
+                topic: "bob left (early) is now late"
+            }
+        );
+        assert_eq!(parse("* #dev has no topic"), NoTopic("dev"));
+        assert_eq!(
+            parse("* history of #lobby: 2 lines"),
+            HistoryStart {
+                room: "lobby",
+                lines: 2
+            }
+        );
+        assert_eq!(
+            parse("* history of #lobby: 1 line"),
+            HistoryStart {
+                room: "lobby",
+                lines: 1
+            }
+        );
+        assert_eq!(parse("* end of history"), HistoryEnd);
         assert_eq!(
             parse("* bob waves at everyone"),
             Notice("bob waves at everyone")

@@ -257,7 +257,7 @@ impl Client {
         let mut before = Vec::new();
         loop {
             let line = self.line();
-            if line.starts_with("* online (") {
+            if line.starts_with("* online in #") {
                 return before;
             }
             before.push(line);

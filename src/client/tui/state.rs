@@ -1,5 +1,5 @@
-//! The TUI's state, without a terminal: the messages, who is online, the input line with its
-//! editing and history, scrolling, and the connection's status. Server lines and keys go in;
+//! The TUI's state, without a terminal: the messages, the room and its topic, who is in it, the
+//! input line with its editing and history, scrolling, and the connection's status. Server lines and keys go in;
 //! lines to send come out. Rendering is in `view`.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -29,6 +29,8 @@ pub enum Kind {
 pub struct Message {
     pub kind: Kind,
     pub text: String,
+    /// Part of a room's history, said before this client came in.
+    pub past: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +74,12 @@ pub struct App {
     pub server: String,
     pub me: String,
     pub messages: VecDeque<Message>,
-    /// Lower-cased name to name as shown.
+    /// The room this client is in, and its topic.
+    pub room: String,
+    pub topic: Option<String>,
+    /// Inside a history block: the lines that come are the room's past.
+    in_history: bool,
+    /// The members of the room: lower-cased name to name as shown.
     pub online: BTreeMap<String, String>,
     pub status: Status,
     pub input: Vec<char>,
@@ -96,6 +103,9 @@ impl App {
             server,
             me,
             messages: VecDeque::new(),
+            room: crate::hub::LOBBY.to_string(),
+            topic: None,
+            in_history: false,
             online,
             status: Status::Connected,
             input: Vec::new(),
@@ -115,6 +125,7 @@ impl App {
         self.messages.push_back(Message {
             kind,
             text: text.into(),
+            past: self.in_history,
         });
         if self.scroll > 0 {
             self.scroll += 1; // keep the view where the reader left it
@@ -122,7 +133,7 @@ impl App {
     }
 
     /// Takes one line from the server. Returns a line to send back, if the online list needs
-    /// reloading (a join notice that did not name everyone).
+    /// reloading (a join notice that did not name everyone, or a new room).
     pub fn server_line(&mut self, line: &str) -> Option<String> {
         let mut reload = None;
         match server_line::parse(line) {
@@ -164,11 +175,51 @@ impl App {
                 self.rename(old, new);
                 self.push(Kind::Notice, &line[2..]);
             }
-            ServerLine::Online(names) => {
-                self.online = names
-                    .iter()
-                    .map(|n| (n.to_ascii_lowercase(), n.to_string()))
-                    .collect();
+            ServerLine::Online { room, names } => {
+                if room.eq_ignore_ascii_case(&self.room) {
+                    self.online = names
+                        .iter()
+                        .map(|n| (n.to_ascii_lowercase(), n.to_string()))
+                        .collect();
+                }
+                self.push(Kind::Notice, &line[2..]);
+            }
+            ServerLine::InRoom { room, .. } => {
+                self.room = room.to_string();
+                self.topic = None;
+                self.online.clear();
+                self.online
+                    .insert(self.me.to_ascii_lowercase(), self.me.clone());
+                reload = Some("/who".to_string());
+                self.push(Kind::Notice, &line[2..]);
+            }
+            ServerLine::Went { name, .. } => {
+                self.online.remove(&name.to_ascii_lowercase());
+                self.push(Kind::Notice, &line[2..]);
+            }
+            ServerLine::Came { name, .. } => {
+                self.online
+                    .insert(name.to_ascii_lowercase(), name.to_string());
+                self.push(Kind::Notice, &line[2..]);
+            }
+            ServerLine::Topic { room, topic } | ServerLine::TopicSet { room, topic, .. } => {
+                if room.eq_ignore_ascii_case(&self.room) {
+                    self.topic = Some(topic.to_string());
+                }
+                self.push(Kind::Notice, &line[2..]);
+            }
+            ServerLine::NoTopic(room) => {
+                if room.eq_ignore_ascii_case(&self.room) {
+                    self.topic = None;
+                }
+                self.push(Kind::Notice, &line[2..]);
+            }
+            ServerLine::HistoryStart { .. } => {
+                self.push(Kind::Notice, &line[2..]);
+                self.in_history = true;
+            }
+            ServerLine::HistoryEnd => {
+                self.in_history = false;
                 self.push(Kind::Notice, &line[2..]);
             }
             ServerLine::Notice(n) => self.push(Kind::Notice, n),
@@ -363,8 +414,10 @@ mod tests {
     #[test]
     fn the_online_list_follows_the_notices() {
         let mut a = app();
-        a.server_line("* online (3): alice, Bob, guest1");
+        a.server_line("* online in #lobby (3): alice, Bob, guest1");
         assert_eq!(names(&a), ["alice", "Bob", "guest1"]);
+        a.server_line("* online in #elsewhere (1): zed");
+        assert_eq!(names(&a), ["alice", "Bob", "guest1"], "another room's list");
         a.server_line("* carol, dave joined");
         a.server_line("* Bob left (lunch)");
         a.server_line("* alice is now Alicia");
@@ -375,6 +428,55 @@ mod tests {
         assert_eq!(
             a.server_line("* x and 40 more joined"),
             Some("/who".to_string())
+        );
+    }
+
+    #[test]
+    fn a_move_changes_the_room_its_topic_and_its_list() {
+        let mut a = app();
+        a.server_line("* online in #lobby (2): alice, guest1");
+        assert_eq!(
+            a.server_line("* you are in #dev (2 here)"),
+            Some("/who".to_string()),
+            "the new room's list is asked for"
+        );
+        assert_eq!(a.room, "dev");
+        assert_eq!(names(&a), ["guest1"]);
+        a.server_line("* topic of #dev: ship it");
+        assert_eq!(a.topic.as_deref(), Some("ship it"));
+        a.server_line("* online in #dev (2): bob, guest1");
+        a.server_line("* carol came from #lobby");
+        a.server_line("* bob went to #lobby");
+        assert_eq!(names(&a), ["carol", "guest1"]);
+        a.server_line("* carol set the topic of #dev: friday");
+        assert_eq!(a.topic.as_deref(), Some("friday"));
+        a.server_line("* you are in #lobby (3 here)");
+        assert_eq!((a.room.as_str(), a.topic.as_deref()), ("lobby", None));
+    }
+
+    #[test]
+    fn history_lines_are_marked_as_past() {
+        let mut a = app();
+        a.server_line("* history of #lobby: 2 lines");
+        a.server_line("<bob> earlier");
+        a.server_line("* bob waves");
+        a.server_line("* end of history");
+        a.server_line("<bob> now");
+        let past: Vec<(&str, bool)> = a
+            .messages
+            .iter()
+            .skip(1)
+            .map(|m| (m.text.as_str(), m.past))
+            .collect();
+        assert_eq!(
+            past,
+            [
+                ("history of #lobby: 2 lines", false),
+                ("earlier", true),
+                ("bob waves", true),
+                ("end of history", false),
+                ("now", false),
+            ]
         );
     }
 
@@ -450,7 +552,8 @@ mod tests {
                     from: "guest1".into(),
                     to: "bob".into()
                 },
-                text: "hi there".into()
+                text: "hi there".into(),
+                past: false,
             }
         );
         let before = a.messages.len();

@@ -48,7 +48,19 @@ pub fn render(frame: &mut Frame, app: &mut App) {
     render_status(frame, app, status);
 }
 
+/// A message's parts and their styles; the room's past (its history) dimmed.
 fn styled_parts(m: &Message) -> Vec<(String, Style)> {
+    let parts = kind_parts(m);
+    if !m.past {
+        return parts;
+    }
+    parts
+        .into_iter()
+        .map(|(text, style)| (text, style.add_modifier(Modifier::DIM)))
+        .collect()
+}
+
+fn kind_parts(m: &Message) -> Vec<(String, Style)> {
     let notice = Style::default()
         .fg(Color::DarkGray)
         .add_modifier(Modifier::ITALIC);
@@ -114,9 +126,11 @@ fn wrap(m: &Message, width: usize) -> Vec<Line<'static>> {
 }
 
 fn render_messages(frame: &mut Frame, app: &mut App, area: Rect) {
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .title(format!(" chatd {} ", app.server));
+    let title = match &app.topic {
+        Some(topic) => format!(" #{} · {topic} · chatd {} ", app.room, app.server),
+        None => format!(" #{} · chatd {} ", app.room, app.server),
+    };
+    let block = Block::default().borders(Borders::ALL).title(title);
     let inner = block.inner(area);
     let (height, width) = (inner.height as usize, inner.width as usize);
     app.page = height.max(1);
@@ -152,7 +166,7 @@ fn render_online(frame: &mut Frame, app: &App, area: Rect) {
             ListItem::new(Span::styled(n.to_string(), style))
         })
         .collect();
-    let title = format!(" online ({}) ", app.online.len());
+    let title = format!(" #{} ({}) ", app.room, app.online.len());
     frame.render_widget(
         List::new(items).block(Block::default().borders(Borders::ALL).title(title)),
         area,
@@ -230,7 +244,7 @@ mod tests {
     fn app() -> App {
         let mut a = App::new("127.0.0.1:12345".into(), "guest1".into());
         a.server_line("* welcome guest1, 3 online; type /help for commands");
-        a.server_line("* online (3): alice, bob, guest1");
+        a.server_line("* online in #lobby (3): alice, bob, guest1");
         a
     }
 
@@ -245,7 +259,7 @@ mod tests {
         let s = screen(&mut a, 70, 12);
         let all = s.join("\n");
         assert!(
-            s[0].contains("chatd 127.0.0.1:12345") && s[0].contains("online (4)"),
+            s[0].contains("#lobby · chatd 127.0.0.1:12345") && s[0].contains("#lobby (4)"),
             "{all}"
         );
         assert!(all.contains("<alice> hello there"), "{all}");
@@ -319,11 +333,33 @@ mod tests {
     }
 
     #[test]
+    fn the_room_and_its_topic_are_in_the_title_and_history_is_dimmed() {
+        let mut a = app();
+        a.server_line("* you are in #dev (2 here)");
+        a.server_line("* topic of #dev: ship it");
+        a.server_line("* history of #dev: 1 line");
+        a.server_line("<bob> before you came");
+        a.server_line("* end of history");
+        a.server_line("* online in #dev (2): bob, guest1");
+        let mut t = Terminal::new(TestBackend::new(70, 12)).unwrap();
+        t.draw(|f| render(f, &mut a)).unwrap();
+        let buf = t.backend().buffer();
+        let row = |y: u16| (0..70).map(|x| buf[(x, y)].symbol()).collect::<String>();
+        assert!(row(0).contains("#dev · ship it · chatd"), "{}", row(0));
+        assert!(row(0).contains("#dev (2)"), "{}", row(0));
+        let y = (0..12)
+            .find(|&y| row(y).contains("before you came"))
+            .unwrap();
+        let x = (0..70).find(|&x| buf[(x, y)].symbol() == "f").unwrap();
+        assert!(buf[(x, y)].modifier.contains(Modifier::DIM));
+    }
+
+    #[test]
     fn disconnected_status() {
         let mut a = app();
         a.disconnected("server closed the connection");
         let s = screen(&mut a, 70, 10);
         assert!(s[9].contains("disconnected") && s[9].contains("server closed the connection"));
-        assert!(s[0].contains("online (0)"));
+        assert!(s[0].contains("#lobby (0)"));
     }
 }
