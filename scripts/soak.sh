@@ -5,7 +5,8 @@
 #
 # Default 600 s (--quick: 60 s). Against each mode, side by side: chatbench rounds of
 # well-behaved traffic (50 clients, 5 senders, 50 messages/s in all, 10 s a round), and
-# scripts/abusers.py (churn with resets, slow consumers, a flooder, garbage senders). With
+# scripts/abusers.py (churn with resets, slow consumers, a flooder, garbage senders), the
+# servers run with --flood-after 10 (see below). With
 # --sequential, one mode after the other, S seconds each, so that neither takes the other's CPU
 # (on 2 cores poll mode's one thread otherwise waits behind threads mode's many, which shows in
 # its p99). Reports, per mode: messages lost among well-behaved clients (must be 0), server RSS
@@ -44,7 +45,12 @@ rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 soak_mode() { # soak_mode MODE: runs in the background, writes $work/MODE.*
     local mode=$1 pid port
     # Each mode gets its own server; SERVER_PID/PORT are per subshell.
-    start_server "$work/$mode.log" "$CHATD" --port 0 --mode "$mode" -q
+    # --flood-after 10: the abusers' flooder floods for the whole run. By default it would
+    # only be paced, and once it closes, its megabytes of unread input would still be read at
+    # --msg-rate for minutes (as a pipe into nc is: paced, never cut short), keeping its
+    # descriptor open past the end of the run. An operator facing deliberate floods drops them;
+    # so does the soak, which also keeps that path exercised.
+    start_server "$work/$mode.log" "$CHATD" --port 0 --mode "$mode" -q --flood-after 10
     pid=$SERVER_PID port=$SERVER_PORT
     echo "$(fds "$pid") $(rss "$pid")" >"$work/$mode.start"
     python3 "$ROOT/scripts/abusers.py" 127.0.0.1 "$port" "$seconds" >"$work/$mode.abuse" 2>&1 &

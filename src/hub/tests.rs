@@ -53,14 +53,7 @@ fn hub() -> Hub {
 
 /// A hub with `n` announced clients 0..n and a clean recorder.
 fn room(n: usize) -> (Hub, Recorder) {
-    let mut h = hub();
-    let mut r = Recorder::default();
-    for id in 0..n {
-        h.handle(Event::Connected(id, LOCAL), &mut r);
-        h.end_turn(&mut r);
-    }
-    r.sent.clear();
-    (h, r)
+    room_with(config(), n)
 }
 
 fn say(h: &mut Hub, r: &mut Recorder, id: ClientId, text: &str) {
@@ -340,7 +333,7 @@ fn ids_can_be_reused_after_a_disconnect() {
     );
 }
 
-/// `n` announced clients with a hub of the given config.
+/// A hub of the given config with `n` announced clients 0..n and a clean recorder.
 fn room_with(config: HubConfig, n: usize) -> (Hub, Recorder) {
     let mut h = Hub::new(config);
     let mut r = Recorder::default();

@@ -41,7 +41,9 @@ const SMALL_READ: usize = 1024;
 const LARGE_READ: usize = 64 * 1024;
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// Most connections accepted and announced in one hold of the room lock.
-const ACCEPT_BATCH: usize = 64;
+const ACCEPT_BATCH: usize = 1024;
+/// Most visits (see [`visit`]) played in one hold of the room lock.
+const VISITS_PER_HOLD: usize = 64;
 /// Idle couriers kept for reuse; more are freed when they come back.
 const COURIERS_KEPT: usize = 16;
 
@@ -276,8 +278,6 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             Ok(first) => {
                 // Take other connections already waiting, then announce them all in one turn:
                 // a burst of N joins then costs each client N / ACCEPT_BATCH notices, not N.
-                // The batch is bounded: what its joins and visits cause for the room is
-                // buffered until the hold of the lock ends.
                 let mut waiting = vec![first];
                 if listener.set_nonblocking(true).is_ok() {
                     while waiting.len() < ACCEPT_BATCH {
@@ -288,36 +288,44 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
                     }
                     let _ = listener.set_nonblocking(false);
                 }
-                let arrivals: Vec<_> = waiting
+                let (mut visits, joiners): (Vec<_>, Vec<_>) = waiting
                     .into_iter()
                     .map(|(stream, addr)| {
                         let early = Early::read(&stream);
                         (stream, addr, early)
                     })
-                    .collect();
+                    .partition(|(_, _, early)| early.is_whole_visit(shared.limit));
                 let joined = shared.with_room(|room| {
-                    let mut joined = Vec::new();
-                    let mut visits = Vec::new();
-                    for (stream, addr, early) in arrivals {
-                        let whole = early.is_whole_visit(shared.limit);
-                        if let Some((id, peer)) = join(room, stream, addr, shared, !whole) {
-                            if whole {
-                                visits.push((id, early));
-                            } else {
-                                joined.push((id, peer, early));
-                            }
-                        }
-                    }
+                    let joined: Vec<_> = joiners
+                        .into_iter()
+                        .filter_map(|(stream, addr, early)| {
+                            join(room, stream, addr, shared, true).map(|(id, p)| (id, p, early))
+                        })
+                        .collect();
                     room.end_turn();
-                    for (id, early) in visits {
-                        visit(room, id, early, shared);
-                    }
                     joined
                 });
                 // Welcomes and join notices are written: whoever reads its welcome can count
                 // on the others having been told of its join, as in poll mode.
                 for (id, peer, early) in joined {
                     start_reader(id, peer, early, shared);
+                }
+                // Each visit is told to the whole room, and a hold of the lock buffers what it
+                // causes until the hold ends: a few visits per hold.
+                while !visits.is_empty() {
+                    let chunk: Vec<_> = visits.drain(..visits.len().min(VISITS_PER_HOLD)).collect();
+                    shared.with_room(|room| {
+                        let joined: Vec<_> = chunk
+                            .into_iter()
+                            .filter_map(|(stream, addr, early)| {
+                                join(room, stream, addr, shared, false).map(|(id, _)| (id, early))
+                            })
+                            .collect();
+                        room.end_turn();
+                        for (id, early) in joined {
+                            visit(room, id, early, shared);
+                        }
+                    });
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
