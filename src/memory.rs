@@ -72,6 +72,21 @@ pub fn keep_freed_memory() {
     }
 }
 
+/// At most `arenas` allocator arenas. glibc gives each thread one of up to 8 per core, so a
+/// process with thousands of threads (threads mode) spreads its heap over 16 arenas here, which
+/// fragment under connection churn: measured with scripts/churn.py (20,000 connections held
+/// 20 ms), RSS 5 s after the churn was 12 to 16 MB above its start with the default, 7 to 8 MB
+/// with one arena per core, at the same throughput. Call before any thread starts.
+pub fn limit_arenas(arenas: usize) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, arenas.clamp(1, 64) as libc::c_int);
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = arenas;
+}
+
 /// Return the freed heap to the system now.
 pub fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

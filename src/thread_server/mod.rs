@@ -214,6 +214,7 @@ impl Writers for Arc<Shared> {
 
 /// Runs the threads server until SIGINT or SIGTERM arrives on `stop`.
 pub fn run(listener: TcpListener, config: &ServerConfig, stop: UnixStream) -> io::Result<()> {
+    memory::limit_arenas(thread::available_parallelism().map_or(2, |n| n.get()));
     let max_threads = match config.max_threads {
         0 => system_thread_limit(),
         n => n,
