@@ -231,7 +231,7 @@ pub trait Writers {
 }
 
 /// One `send` that never blocks.
-fn send_now(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+pub fn send_now(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
     let sock = socket2::SockRef::from(stream);
     loop {
         match sock.send_with_flags(bytes, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) {

@@ -15,7 +15,7 @@
 
 mod delivery;
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::ops::ControlFlow;
 use std::os::unix::net::UnixStream;
@@ -403,7 +403,8 @@ fn join(
     net::tune(&stream);
     if needs_thread && !shared.reserve_thread(shared.max_readers) {
         log::info!("{addr}: refused: no thread left for it");
-        let _ = (&stream).write_all(b"! server full\n");
+        // The room lock is held: a send that cannot block (a fresh socket takes it whole).
+        let _ = delivery::send_now(&stream, b"! server full\n");
         return None;
     }
     let peer = Arc::new(Peer::new(stream, addr));
@@ -455,8 +456,8 @@ fn start_reader(id: ClientId, peer: Arc<Peer>, early: Early, shared: &Arc<Shared
     }) {
         return;
     }
-    // Its welcome is out already; the refusal follows it.
-    let _ = (&peer.stream).write_all(b"! server full\n");
+    // Its welcome is out already; the refusal follows it, if its socket takes it.
+    let _ = delivery::send_now(&peer.stream, b"! server full\n");
     peer.cut();
     shared.with_room(|room| {
         room.handle(Event::Disconnected(id, Leave::Closed));
