@@ -3,7 +3,8 @@
 //! Each line costs one token; tokens come back at `rate` per second up to `burst`. A client out
 //! of tokens is throttled: the driver stops reading it (its lines wait in the kernel and in the
 //! framer) until [`Admit::Wait`] has passed. A client that stays throttled with input still
-//! waiting for longer than `flood_after` is flooding, and is disconnected. A client that
+//! waiting for longer than `flood_after` is flooding, and is disconnected (with
+//! `Duration::MAX`, the server's default, that never happens: it is only paced). A client that
 //! pauses (the driver finds nothing more to read) is forgiven: see [`Bucket::drained`].
 
 use std::time::{Duration, Instant};
