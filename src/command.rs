@@ -14,6 +14,14 @@
 //! /me TEXT
 //! /quit [REASON]
 //! /help
+//! /pass PASSWORD      the server's password, first, where it asks for one
+//! /oper PASSWORD      become an operator
+//! /kick NAME [REASON]             operators only, as are the commands below
+//! /ban NAME [MINUTES] MINUTES: 1 to 525600 (a year); 60 if left out
+//! /unban ADDRESS      an IPv4 or IPv6 address
+//! /bans
+//! /mute NAME
+//! /unmute NAME
 //! //TEXT              chat text that starts with "/TEXT"
 //! TEXT                chat text
 //! ```
@@ -21,9 +29,13 @@
 //! Command names are matched ignoring ASCII case.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 
 /// Longest accepted name, in bytes.
 pub const MAX_NAME: usize = 32;
+
+/// Longest ban, in minutes: a year.
+pub const MAX_BAN_MINUTES: u32 = 525_600;
 
 /// One parsed line.
 #[derive(Debug, PartialEq, Eq)]
@@ -56,6 +68,22 @@ pub enum Command<'a> {
     Me(&'a str),
     Quit(Option<&'a str>),
     Help,
+    /// The server's password (everything after `/pass `).
+    Pass(&'a str),
+    /// The operators' password.
+    Oper(&'a str),
+    Kick {
+        name: &'a str,
+        reason: Option<&'a str>,
+    },
+    Ban {
+        name: &'a str,
+        minutes: Option<u32>,
+    },
+    Unban(IpAddr),
+    Bans,
+    Mute(&'a str),
+    Unmute(&'a str),
 }
 
 /// Why a `/command` line was refused. `Display` gives the text after `! `.
@@ -65,6 +93,7 @@ pub enum CommandError<'a> {
     Usage(&'static str),
     BadName(&'a str),
     BadRoom(&'a str),
+    BadAddress(&'a str),
 }
 
 impl std::fmt::Display for CommandError<'_> {
@@ -76,6 +105,9 @@ impl std::fmt::Display for CommandError<'_> {
                 f,
                 "invalid name: {n} (1 to {MAX_NAME} letters, digits, _ or -)"
             ),
+            CommandError::BadAddress(a) => {
+                write!(f, "invalid address: {a} (an IPv4 or IPv6 address)")
+            }
             CommandError::BadRoom(n) => write!(
                 f,
                 "invalid room: {n} (1 to {MAX_NAME} letters, digits, _ or -, after an optional #)"
@@ -87,7 +119,9 @@ impl std::fmt::Display for CommandError<'_> {
 /// The `/help` text, one line.
 pub const HELP: &str = "commands: /nick NAME, /join ROOM, /part, /rooms, /who [ROOM], \
                         /topic [TEXT], /history [N], /msg NAME TEXT, /me TEXT, /quit [REASON], \
-                        /help; a line starting with // sends text starting with /";
+                        /help; operators: /oper PASSWORD, /kick NAME [REASON], \
+                        /ban NAME [MINUTES], /unban ADDRESS, /bans, /mute NAME, /unmute NAME; \
+                        a line starting with // sends text starting with /";
 
 /// Parses one sanitized line (see [`sanitize`]).
 pub fn parse(line: &str) -> Result<Input<'_>, CommandError<'_>> {
@@ -158,11 +192,78 @@ pub fn parse(line: &str) -> Result<Input<'_>, CommandError<'_>> {
         Command::Quit(Some(args).filter(|a| !a.is_empty()))
     } else if is("help") {
         Command::Help
+    } else if is("pass") || is("oper") {
+        if args.is_empty() {
+            return Err(CommandError::Usage(if is("pass") {
+                "/pass PASSWORD"
+            } else {
+                "/oper PASSWORD"
+            }));
+        }
+        if is("pass") {
+            Command::Pass(args)
+        } else {
+            Command::Oper(args)
+        }
+    } else if is("kick") {
+        let (name, reason) = match args.find(char::is_whitespace) {
+            Some(i) => (&args[..i], Some(args[i..].trim_start())),
+            None => (args, None),
+        };
+        Command::Kick {
+            name: user_name(name, "/kick NAME [REASON]")?,
+            reason,
+        }
+    } else if is("ban") {
+        match args.split_whitespace().collect::<Vec<_>>()[..] {
+            [name] => Command::Ban {
+                name: user_name(name, "/ban NAME [MINUTES]")?,
+                minutes: None,
+            },
+            [name, minutes] => match minutes.parse::<u32>() {
+                Ok(m) if (1..=MAX_BAN_MINUTES).contains(&m) => Command::Ban {
+                    name: user_name(name, "/ban NAME [MINUTES]")?,
+                    minutes: Some(m),
+                },
+                _ => return Err(CommandError::Usage("/ban NAME [MINUTES] (1 to 525600)")),
+            },
+            _ => return Err(CommandError::Usage("/ban NAME [MINUTES]")),
+        }
+    } else if is("unban") {
+        match args.split_whitespace().collect::<Vec<_>>()[..] {
+            [addr] => match addr.parse::<IpAddr>() {
+                Ok(ip) => Command::Unban(ip),
+                Err(_) => return Err(CommandError::BadAddress(addr)),
+            },
+            _ => return Err(CommandError::Usage("/unban ADDRESS")),
+        }
+    } else if is("bans") {
+        Command::Bans
+    } else if is("mute") || is("unmute") {
+        let usage = if is("mute") {
+            "/mute NAME"
+        } else {
+            "/unmute NAME"
+        };
+        match args.split_whitespace().collect::<Vec<_>>()[..] {
+            [name] if is("mute") => Command::Mute(user_name(name, usage)?),
+            [name] => Command::Unmute(user_name(name, usage)?),
+            _ => return Err(CommandError::Usage(usage)),
+        }
     } else {
         let shown = &line[..line.find(char::is_whitespace).unwrap_or(line.len())];
         return Err(CommandError::Unknown(shown));
     };
     Ok(Input::Command(command))
+}
+
+/// A user's name as an argument: refused unless valid; missing, the command's usage.
+fn user_name<'a>(name: &'a str, usage: &'static str) -> Result<&'a str, CommandError<'a>> {
+    match name {
+        "" => Err(CommandError::Usage(usage)),
+        n if valid_name(n) => Ok(n),
+        n => Err(CommandError::BadName(n)),
+    }
 }
 
 /// A room as typed, `#` optional, without its `#`; refused unless it is a valid name.
@@ -262,6 +363,87 @@ mod tests {
             Ok(Input::Command(Command::Quit(Some("gone fishing"))))
         );
         assert_eq!(parse("/help"), Ok(Input::Command(Command::Help)));
+    }
+
+    #[test]
+    fn operator_commands() {
+        let cmd = |c| Ok(Input::Command(c));
+        assert_eq!(
+            parse("/pass  open sesame "),
+            cmd(Command::Pass("open sesame"))
+        );
+        assert_eq!(parse("/OPER s3cret"), cmd(Command::Oper("s3cret")));
+        assert_eq!(
+            parse("/kick bob"),
+            cmd(Command::Kick {
+                name: "bob",
+                reason: None
+            })
+        );
+        assert_eq!(
+            parse("/kick bob  stop  that"),
+            cmd(Command::Kick {
+                name: "bob",
+                reason: Some("stop  that")
+            })
+        );
+        assert_eq!(
+            parse("/ban bob"),
+            cmd(Command::Ban {
+                name: "bob",
+                minutes: None
+            })
+        );
+        assert_eq!(
+            parse("/ban bob 5"),
+            cmd(Command::Ban {
+                name: "bob",
+                minutes: Some(5)
+            })
+        );
+        assert_eq!(
+            parse("/unban 10.0.0.1"),
+            cmd(Command::Unban("10.0.0.1".parse().unwrap()))
+        );
+        assert_eq!(
+            parse("/unban ::1"),
+            cmd(Command::Unban("::1".parse().unwrap()))
+        );
+        assert_eq!(parse("/bans"), cmd(Command::Bans));
+        assert_eq!(parse("/mute bob"), cmd(Command::Mute("bob")));
+        assert_eq!(parse("/unmute bob"), cmd(Command::Unmute("bob")));
+    }
+
+    #[test]
+    fn operator_command_errors() {
+        assert_eq!(parse("/pass"), Err(CommandError::Usage("/pass PASSWORD")));
+        assert_eq!(parse("/oper "), Err(CommandError::Usage("/oper PASSWORD")));
+        assert_eq!(
+            parse("/kick"),
+            Err(CommandError::Usage("/kick NAME [REASON]"))
+        );
+        assert_eq!(parse("/kick b@d why"), Err(CommandError::BadName("b@d")));
+        assert_eq!(
+            parse("/ban"),
+            Err(CommandError::Usage("/ban NAME [MINUTES]"))
+        );
+        assert_eq!(
+            parse("/ban a 1 2"),
+            Err(CommandError::Usage("/ban NAME [MINUTES]"))
+        );
+        for bad in ["0", "-1", "x", "525601", "99999999999"] {
+            assert_eq!(
+                parse(&format!("/ban bob {bad}")),
+                Err(CommandError::Usage("/ban NAME [MINUTES] (1 to 525600)"))
+            );
+        }
+        assert_eq!(parse("/unban"), Err(CommandError::Usage("/unban ADDRESS")));
+        assert_eq!(parse("/unban bob"), Err(CommandError::BadAddress("bob")));
+        assert_eq!(parse("/mute"), Err(CommandError::Usage("/mute NAME")));
+        assert_eq!(
+            parse("/unmute a b"),
+            Err(CommandError::Usage("/unmute NAME"))
+        );
     }
 
     #[test]

@@ -1,8 +1,12 @@
-//! The server's command line: address, concurrency model, limits, logging.
+//! The server's command line: address, concurrency model, TLS, who may come in, limits,
+//! logging; and the files it names (passwords), read once at start.
+
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, ValueEnum};
 
 use crate::hub::HubConfig;
+use crate::hub::access::Secret;
 use crate::rate::RateLimit;
 
 /// Which concurrency model serves the clients.
@@ -33,6 +37,35 @@ pub struct ServerConfig {
     /// Port to listen on; 0 picks a free one (the address is printed on start).
     #[arg(long, default_value_t = 12345)]
     pub port: u16,
+    /// Also serve TLS on this port (0 picks a free one); needs --tls-cert and --tls-key.
+    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    pub tls_port: Option<u16>,
+    /// The server's certificate chain, PEM, leaf first.
+    #[arg(long, requires = "tls_port")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, requires = "tls_port")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve TLS only: no plain listener.
+    #[arg(long, requires = "tls_port")]
+    pub no_plain: bool,
+    /// A TLS client must finish its handshake within this many seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub tls_handshake_timeout: u64,
+    /// A file whose first line is the server's password: every client must send
+    /// `/pass PASSWORD` before anything else (three wrong tries close it).
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+    /// A file whose first line is the operators' password, for `/oper PASSWORD`; without it
+    /// there are no operators.
+    #[arg(long)]
+    pub oper_password_file: Option<PathBuf>,
+    /// Read from --password-file (see [`ServerConfig::load_secrets`]).
+    #[arg(skip)]
+    pub password: Option<Secret>,
+    /// Read from --oper-password-file.
+    #[arg(skip)]
+    pub oper_password: Option<Secret>,
     /// Concurrency model.
     #[arg(long, value_enum, default_value_t = Mode::Poll)]
     pub mode: Mode,
@@ -112,7 +145,25 @@ impl ServerConfig {
             max_per_ip: self.max_per_ip,
             max_rooms: self.max_rooms as usize,
             history: self.history as usize,
+            password: self.password.clone(),
+            oper_password: self.oper_password.clone(),
         }
+    }
+
+    /// Reads the password files named on the command line.
+    pub fn load_secrets(&mut self) -> Result<(), String> {
+        if let Some(path) = &self.password_file {
+            self.password = Some(read_secret(path)?);
+        }
+        if let Some(path) = &self.oper_password_file {
+            self.oper_password = Some(read_secret(path)?);
+        }
+        Ok(())
+    }
+
+    /// `--tls-handshake-timeout`.
+    pub fn handshake_limit(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.tls_handshake_timeout)
     }
 
     pub fn rate_limit(&self) -> RateLimit {
@@ -131,4 +182,25 @@ impl ServerConfig {
     pub fn idle_limit(&self) -> Option<std::time::Duration> {
         (self.idle_timeout > 0).then(|| std::time::Duration::from_secs(self.idle_timeout))
     }
+}
+
+/// A password file's first line, without its line ending. Warns when others may read it.
+fn read_secret(path: &Path) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let first = text.lines().next().unwrap_or("").trim();
+    if first.is_empty() {
+        return Err(format!("{}: the first line is empty", path.display()));
+    }
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        log::warn!(
+            "{}: readable by others (mode {:o}); chmod 600 it",
+            path.display(),
+            meta.permissions().mode() & 0o777
+        );
+    }
+    Ok(Secret::new(first))
 }

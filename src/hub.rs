@@ -14,6 +14,11 @@
 //! clones the handle per recipient, never re-formats or re-allocates it. History keeps the
 //! same handles.
 //!
+//! Who may come in is decided here too (see [`access`]): a client from a banned address, or on
+//! a server with a password, is held at a *gate* (no name, no room) until it gives the
+//! operators' password or the server's; operators kick, ban and mute. The hub's only sense of
+//! time is what the driver tells it through [`Hub::tick`].
+//!
 //! Join notices are coalesced: clients that connect between two calls to [`Hub::end_turn`] are
 //! announced to the lobby in one line (`* a, b, c joined`, at most [`JOIN_NAMES_SHOWN`] names
 //! then `and N more`), so a burst of N joins costs each member one line per turn, not one per
@@ -21,13 +26,18 @@
 //! one. Pending joins are always announced before any other line, so no one sees a message from
 //! a client whose join they have not seen.
 
+pub mod access;
+mod moderation;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use slab::Slab;
 
 use crate::command::{self, Command, Input};
+use access::{Access, Guess, Secret};
 
 /// A client, as numbered by the driver (its slab key). Ids may be reused after a disconnect.
 pub type ClientId = usize;
@@ -40,6 +50,16 @@ pub const JOIN_NAMES_SHOWN: usize = 20;
 
 /// The room every client starts in, and goes back to with `/part`. It is never removed.
 pub const LOBBY: &str = "lobby";
+
+/// A client that has not given the server's password by then is closed.
+pub const PASSWORD_TIME: Duration = Duration::from_secs(60);
+/// Wrong tries of the server's password before the connection is closed.
+pub const PASSWORD_TRIES: u32 = 3;
+/// A client from a banned address is told so and closed after this long, or at its first line
+/// unless that is `/oper` with the operators' password.
+pub const BANNED_GRACE: Duration = Duration::from_secs(2);
+/// How long `/ban` bans without a number of minutes.
+pub const DEFAULT_BAN_MINUTES: u32 = 60;
 
 /// Where the hub's decisions go. Implemented by each concurrency model.
 pub trait Outbox {
@@ -99,6 +119,10 @@ pub struct HubConfig {
     pub max_rooms: usize,
     /// Chat lines each room keeps for whoever enters it; 0 keeps none.
     pub history: usize,
+    /// The server's password: every client must give it first (`/pass`).
+    pub password: Option<Secret>,
+    /// The operators' password (`/oper`); without it there are no operators.
+    pub oper_password: Option<Secret>,
 }
 
 type RoomId = usize;
@@ -111,6 +135,25 @@ struct Member {
     /// The others have been told it joined.
     announced: bool,
     ip: IpAddr,
+    oper: bool,
+    /// Its chat lines are refused.
+    muted: bool,
+}
+
+/// A connection not let in yet.
+struct Gate {
+    ip: IpAddr,
+    why: Held,
+    /// Closed then.
+    deadline: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// The server has a password: wrong tries so far.
+    Password { tries: u32 },
+    /// Its address is banned: only an operator's password lets it in.
+    Banned,
 }
 
 struct Room {
@@ -140,11 +183,19 @@ pub struct Hub {
     pending_joins: Vec<ClientId>,
     /// Clients per address, kept only when `max_per_ip` is set.
     per_ip: HashMap<IpAddr, usize>,
+    /// Connections at a gate, not in any room.
+    gated: HashMap<ClientId, Gate>,
+    /// No gate's deadline is before this one.
+    next_gate_deadline: Option<Instant>,
+    access: Access,
+    /// The time, as last told by the driver.
+    now: Instant,
     scratch: Vec<u8>,
 }
 
 impl Hub {
-    pub fn new(config: HubConfig) -> Hub {
+    /// A hub with only the lobby; `now` is the time as the driver tells it.
+    pub fn new(config: HubConfig, now: Instant) -> Hub {
         let mut hub = Hub {
             config,
             members: Vec::new(),
@@ -156,6 +207,10 @@ impl Hub {
             next_guest: 1,
             pending_joins: Vec::new(),
             per_ip: HashMap::new(),
+            gated: HashMap::new(),
+            next_gate_deadline: None,
+            access: Access::default(),
+            now,
             scratch: Vec::new(),
         };
         hub.lobby = hub.make_room(LOBBY);
@@ -187,13 +242,45 @@ impl Hub {
             Event::Connected(id, ip) => self.connect(id, ip, out),
             Event::Line(id, bytes) => self.line(id, bytes, out),
             Event::LineTooLong(id) => {
-                if self.member(id).is_some() {
+                if self.gated.contains_key(&id) {
+                    self.gate_line(id, "", out);
+                } else if self.member(id).is_some() {
                     let msg = format!("! line too long (max {} bytes)\n", self.config.max_line);
                     out.send(id, &line(msg.as_bytes()));
                 }
             }
             Event::Disconnected(id, why) => self.leave(id, why, out),
         }
+    }
+
+    /// The time is now `now`: closes the connections that stayed at a gate too long. Drivers
+    /// call it before handling events, and again by [`Hub::next_deadline`].
+    pub fn tick(&mut self, now: Instant, out: &mut impl Outbox) {
+        self.now = self.now.max(now);
+        if self.next_gate_deadline.is_none_or(|d| d > self.now) {
+            return;
+        }
+        let now = self.now;
+        let expired: Vec<ClientId> = self
+            .gated
+            .iter()
+            .filter(|(_, g)| g.deadline <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in expired {
+            if let Some(gate) = self.gated.get(&id)
+                && matches!(gate.why, Held::Password { .. })
+            {
+                out.send(id, &line(b"! no password given in time\n"));
+            }
+            self.close_gate(id, out);
+        }
+        self.next_gate_deadline = self.gated.values().map(|g| g.deadline).min();
+    }
+
+    /// When [`Hub::tick`] next has something to do, if ever.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.next_gate_deadline
     }
 
     /// The driver finished a batch of events: announce the clients who joined during it.
@@ -215,6 +302,10 @@ impl Hub {
         self.by_name.clear();
         self.pending_joins.clear();
         self.per_ip.clear();
+        for (id, _) in self.gated.drain() {
+            out.send(id, &bye);
+            out.close(id);
+        }
     }
 
     fn member(&self, id: ClientId) -> Option<&Member> {
@@ -222,11 +313,11 @@ impl Hub {
     }
 
     fn connect(&mut self, id: ClientId, ip: IpAddr, out: &mut impl Outbox) {
-        if self.member(id).is_some() {
+        if self.member(id).is_some() || self.gated.contains_key(&id) {
             debug_assert!(false, "client {id} connected twice");
             return;
         }
-        if self.online >= self.config.max_clients {
+        if self.online + self.gated.len() >= self.config.max_clients {
             out.send(id, &line(b"! server full\n"));
             out.close(id);
             return;
@@ -240,6 +331,134 @@ impl Hub {
             }
             *count += 1;
         }
+        if let Some(left) = self.access.banned(ip, self.now) {
+            log::info!("{ip}: banned, refused ({} more minutes)", minutes(left));
+            let msg = format!("! banned ({} more minutes)\n", minutes(left));
+            out.send(id, &line(msg.as_bytes()));
+            return self.hold(id, ip, Held::Banned, BANNED_GRACE);
+        }
+        if self.config.password.is_some() {
+            out.send(id, &line(b"* password required: send /pass PASSWORD\n"));
+            return self.hold(id, ip, Held::Password { tries: 0 }, PASSWORD_TIME);
+        }
+        self.admit(id, ip, out);
+    }
+
+    /// Keeps a connection at a gate for at most `time`.
+    fn hold(&mut self, id: ClientId, ip: IpAddr, why: Held, time: Duration) {
+        let deadline = self.now + time;
+        self.gated.insert(id, Gate { ip, why, deadline });
+        self.next_gate_deadline = Some(
+            self.next_gate_deadline
+                .map_or(deadline, |d| d.min(deadline)),
+        );
+    }
+
+    /// Closes a connection at a gate.
+    fn close_gate(&mut self, id: ClientId, out: &mut impl Outbox) {
+        if let Some(gate) = self.gated.remove(&id) {
+            self.uncount_ip(gate.ip);
+            out.close(id);
+        }
+    }
+
+    fn uncount_ip(&mut self, ip: IpAddr) {
+        if self.config.max_per_ip > 0
+            && let Some(count) = self.per_ip.get_mut(&ip)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.per_ip.remove(&ip);
+            }
+        }
+    }
+
+    /// A line from a connection at a gate: only the password it waits for lets it in.
+    fn gate_line(&mut self, id: ClientId, text: &str, out: &mut impl Outbox) {
+        let Some(gate) = self.gated.get(&id) else {
+            return;
+        };
+        let (ip, why) = (gate.ip, gate.why);
+        let parsed = command::parse(text);
+        if let Ok(Input::Command(Command::Oper(guess))) = parsed
+            && let Some(secret) = &self.config.oper_password
+        {
+            match self.access.guess(secret, guess, ip, self.now) {
+                Guess::Right => {
+                    self.gated.remove(&id);
+                    log::info!("{ip}: let in as an operator");
+                    self.admit(id, ip, out);
+                    return self.make_oper(id, out);
+                }
+                Guess::Wrong => log::warn!("{ip}: wrong operator password"),
+                Guess::Wait(_) => {}
+            }
+            if why == Held::Banned {
+                out.send(id, &line(b"! banned\n"));
+                return self.close_gate(id, out);
+            }
+            return self.wrong_password(id, ip, Guess::Wrong, out);
+        }
+        if why == Held::Banned {
+            out.send(id, &line(b"! banned\n"));
+            return self.close_gate(id, out);
+        }
+        match parsed {
+            Ok(Input::Command(Command::Pass(guess))) => {
+                let Some(secret) = &self.config.password else {
+                    return;
+                };
+                match self.access.guess(secret, guess, ip, self.now) {
+                    Guess::Right => {
+                        self.gated.remove(&id);
+                        self.admit(id, ip, out);
+                    }
+                    wrong => {
+                        log::info!("{ip}: wrong server password");
+                        self.wrong_password(id, ip, wrong, out);
+                    }
+                }
+            }
+            Ok(Input::Command(Command::Quit(_))) => {
+                out.send(id, &line(b"* bye\n"));
+                self.close_gate(id, out);
+            }
+            _ => out.send(id, &line(b"! password required\n")),
+        }
+    }
+
+    /// A wrong try at the server's password: closed after [`PASSWORD_TRIES`].
+    fn wrong_password(&mut self, id: ClientId, ip: IpAddr, guess: Guess, out: &mut impl Outbox) {
+        let Some(Gate {
+            why: Held::Password { tries },
+            ..
+        }) = self.gated.get_mut(&id)
+        else {
+            return;
+        };
+        *tries += 1;
+        let left = PASSWORD_TRIES.saturating_sub(*tries);
+        let msg = match guess {
+            Guess::Wait(wait) => format!(
+                "! too many wrong passwords from {ip}; try again in {} s",
+                wait.as_secs().max(1)
+            ),
+            _ => "! wrong password".to_string(),
+        };
+        if left == 0 {
+            out.send(id, &line(format!("{msg}\n").as_bytes()));
+            return self.close_gate(id, out);
+        }
+        let plural = if left == 1 { "" } else { "s" };
+        let msg = format!(
+            "{msg} ({left} tr{} left)\n",
+            if plural.is_empty() { "y" } else { "ies" }
+        );
+        out.send(id, &line(msg.as_bytes()));
+    }
+
+    /// Lets a connection in: a name, the lobby, a welcome.
+    fn admit(&mut self, id: ClientId, ip: IpAddr, out: &mut impl Outbox) {
         let name = self.guest_name();
         let welcome = format!(
             "* welcome {name}, {} online; type /help for commands\n",
@@ -256,6 +475,8 @@ impl Hub {
             slot: 0,
             announced: false,
             ip,
+            oper: false,
+            muted: false,
         });
         self.enter(id, lobby);
         self.online += 1;
@@ -276,6 +497,10 @@ impl Hub {
     }
 
     fn line(&mut self, id: ClientId, bytes: &[u8], out: &mut impl Outbox) {
+        if self.gated.contains_key(&id) {
+            let text = String::from_utf8_lossy(bytes);
+            return self.gate_line(id, &command::sanitize(&text), out);
+        }
         let Some(member) = self.members.get(id).and_then(Option::as_ref) else {
             return;
         };
@@ -287,6 +512,12 @@ impl Hub {
         log::debug!("{}: {}", member.name, text);
         match command::parse(&text) {
             Ok(Input::Empty) => {}
+            Ok(Input::Say(_) | Input::Command(Command::Me(_) | Command::Msg { .. }))
+            | Ok(Input::Command(Command::Topic(Some(_))))
+                if member.muted =>
+            {
+                out.send(id, &line(b"! you are muted\n"));
+            }
             Ok(Input::Say(said)) => {
                 let msg = format(
                     &mut self.scratch,
@@ -384,6 +615,9 @@ impl Hub {
                     &format(&mut self.scratch, &[b"* ", command::HELP.as_bytes()]),
                 );
             }
+            Command::Pass(_) => out.send(id, &line(b"! you are in already\n")),
+            Command::Oper(guess) => self.oper(id, guess, out),
+            other => self.moderate(id, other, out),
         }
     }
 
@@ -581,6 +815,9 @@ impl Hub {
     }
 
     fn leave(&mut self, id: ClientId, why: Leave, out: &mut impl Outbox) {
+        if self.gated.contains_key(&id) {
+            return self.close_gate(id, out);
+        }
         if self.member(id).is_none() {
             return;
         }
@@ -591,47 +828,35 @@ impl Hub {
         self.remove(id, why.reason(), out);
     }
 
-    /// Forgets `id`, tells its room why it left, and has the driver close it.
-    fn remove(&mut self, id: ClientId, reason: Option<&str>, out: &mut impl Outbox) {
+    /// Forgets `id` and has the driver close it. Returns its name and the room it was in (if
+    /// that room is left and anyone was told it joined).
+    fn forget(&mut self, id: ClientId, out: &mut impl Outbox) -> Option<(Box<str>, RoomId)> {
         let room = self.exit(id);
-        let Some(member) = self.members.get_mut(id).and_then(Option::take) else {
-            return;
-        };
+        let member = self.members.get_mut(id).and_then(Option::take)?;
         self.online -= 1;
         self.by_name
             .remove(member.name.to_ascii_lowercase().as_str());
-        if self.config.max_per_ip > 0
-            && let Some(count) = self.per_ip.get_mut(&member.ip)
-        {
-            *count -= 1;
-            if *count == 0 {
-                self.per_ip.remove(&member.ip);
-            }
-        }
+        self.uncount_ip(member.ip);
         out.close(id);
         if !member.announced {
             // Never announced: its leaving is not news either.
             self.pending_joins.retain(|&p| p != id);
-            return;
+            return None;
         }
-        let Some(room) = room else {
+        Some((member.name, room?))
+    }
+
+    /// Forgets `id`, tells its room why it left, and has the driver close it.
+    fn remove(&mut self, id: ClientId, reason: Option<&str>, out: &mut impl Outbox) {
+        let Some((name, room)) = self.forget(id, out) else {
             return;
         };
         let msg = match reason {
             Some(r) => format(
                 &mut self.scratch,
-                &[
-                    b"* ",
-                    member.name.as_bytes(),
-                    b" left (",
-                    r.as_bytes(),
-                    b")",
-                ],
+                &[b"* ", name.as_bytes(), b" left (", r.as_bytes(), b")"],
             ),
-            None => format(
-                &mut self.scratch,
-                &[b"* ", member.name.as_bytes(), b" left"],
-            ),
+            None => format(&mut self.scratch, &[b"* ", name.as_bytes(), b" left"]),
         };
         self.broadcast(room, None, &msg, out);
     }
@@ -707,6 +932,11 @@ fn format(scratch: &mut Vec<u8>, parts: &[&[u8]]) -> Line {
     }
     scratch.push(b'\n');
     line(scratch)
+}
+
+/// Whole minutes, rounded up: what is left of a ban.
+fn minutes(d: Duration) -> u64 {
+    d.as_secs().div_ceil(60).max(1)
 }
 
 fn line(bytes: &[u8]) -> Line {

@@ -2,6 +2,7 @@
 //!
 //! - [`framing`] and [`command`]: the wire protocol, as pure functions.
 //! - [`hub`]: the chat rules, sans-IO: events in, deliveries out.
+//! - [`tls`]: TLS as a layer between a socket and the framer.
 //! - [`batch`]: how both models write a line for many recipients once, without a copy each.
 //! - [`poll_server`] and [`thread_server`]: the two concurrency models that drive the hub.
 //! - [`config`], [`net`], [`shutdown`], [`memory`]: options, socket plumbing, graceful stop,
@@ -22,3 +23,4 @@ pub mod poll_server;
 pub mod rate;
 pub mod shutdown;
 pub mod thread_server;
+pub mod tls;

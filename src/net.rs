@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::Arc;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -22,6 +23,13 @@ pub fn listen(host: &str, port: u16, backlog: i32) -> io::Result<TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(backlog)?;
     Ok(socket.into())
+}
+
+/// What a server listens on: plain TCP, TLS, or both.
+pub struct Listeners {
+    pub plain: Option<TcpListener>,
+    /// The TLS listener and its settings.
+    pub tls: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
 }
 
 /// Options for an accepted connection: no Nagle delay (chat lines are small and latency

@@ -14,6 +14,9 @@
 //! behind, and the bytes a turn may read are bounded by how many of those there are (see
 //! [`OUTPUT_PER_TURN`]).
 //!
+//! A TLS connection reads and writes through its [`Tls`] layer, and joins the chat only once
+//! its handshake is done, which must be within `--tls-handshake-timeout`.
+//!
 //! An idle connection holds no buffer: the framer keeps only an unfinished line, and output
 //! buffers come from a small pool while output is pending. Writable interest is registered only
 //! while a socket has output it could not take.
@@ -22,6 +25,7 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream, UnixStream};
@@ -33,12 +37,14 @@ use crate::config::ServerConfig;
 use crate::framing::{Frame, LineFramer};
 use crate::hub::{ClientId, Event, Hub, Leave, Line, Outbox};
 use crate::memory;
-use crate::net::{self, SpareFd};
+use crate::net::{self, Listeners, SpareFd};
 use crate::rate::{Admit, Bucket, RateLimit};
 use crate::shutdown::DRAIN_TIME;
+use crate::tls::Tls;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const STOP: Token = Token(usize::MAX - 2);
+const TLS_LISTENER: Token = Token(usize::MAX - 3);
 /// The loop-wide read buffer.
 const SCRATCH: usize = 64 * 1024;
 /// Reads of one socket per turn before the others get their turn.
@@ -58,21 +64,29 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// Runs the poll server until SIGINT or SIGTERM arrives on `stop`.
 pub fn run(
-    listener: std::net::TcpListener,
+    listeners: Listeners,
     config: &ServerConfig,
     stop: std::os::unix::net::UnixStream,
 ) -> io::Result<()> {
-    listener.set_nonblocking(true)?;
     stop.set_nonblocking(true)?;
     let poll = Poll::new()?;
-    let mut listener = TcpListener::from_std(listener);
+    let open = |listener: std::net::TcpListener, token| -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        let mut listener = TcpListener::from_std(listener);
+        poll.registry()
+            .register(&mut listener, token, Interest::READABLE)?;
+        Ok(listener)
+    };
+    let plain = listeners.plain.map(|l| open(l, LISTENER)).transpose()?;
+    let tls = match listeners.tls {
+        Some((l, config)) => Some((open(l, TLS_LISTENER)?, config)),
+        None => None,
+    };
     let mut stop = UnixStream::from_std(stop);
-    poll.registry()
-        .register(&mut listener, LISTENER, Interest::READABLE)?;
     poll.registry()
         .register(&mut stop, STOP, Interest::READABLE)?;
     let mut server = Server {
-        hub: Hub::new(config.hub_config()),
+        hub: Hub::new(config.hub_config(), Instant::now()),
         io: Io {
             conns: Slab::new(),
             dirty: Vec::new(),
@@ -83,7 +97,10 @@ pub fn run(
             behind: 0,
         },
         poll,
-        listener: Some(listener),
+        listener: plain,
+        tls_listener: tls,
+        handshake_time: config.handshake_limit(),
+        handshakes: Vec::new(),
         _stop: stop,
         scratch: vec![0; SCRATCH].into_boxed_slice(),
         max_line: config.max_line as usize,
@@ -116,6 +133,10 @@ enum State {
 
 struct Conn {
     stream: TcpStream,
+    /// Its TLS layer, for a connection to the TLS listener.
+    tls: Option<Box<Tls>>,
+    /// The hub knows of it (a TLS connection joins once its handshake is done).
+    joined: bool,
     peer: SocketAddr,
     framer: LineFramer,
     /// Bytes queued for the client; no allocation while empty.
@@ -262,8 +283,13 @@ struct Server {
     hub: Hub,
     io: Io,
     poll: Poll,
-    /// None once stopping.
+    /// None once stopping, or with `--no-plain`.
     listener: Option<TcpListener>,
+    /// The TLS listener and its settings; None once stopping, or without `--tls-port`.
+    tls_listener: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
+    handshake_time: Duration,
+    /// TLS connections in their handshake, and when it must be done.
+    handshakes: Vec<(usize, Instant)>,
     _stop: UnixStream,
     scratch: Box<[u8]>,
     max_line: usize,
@@ -291,6 +317,27 @@ fn would_block(err: &io::Error) -> bool {
 
 fn interrupted(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::Interrupted
+}
+
+/// Writes `bytes` (through its TLS layer, if it has one) until the socket takes no more;
+/// returns how many it took.
+fn send(stream: &mut TcpStream, tls: &mut Option<Box<Tls>>, bytes: &[u8]) -> io::Result<usize> {
+    match tls {
+        Some(tls) => tls.send(stream, bytes),
+        None => write_until_blocked(stream, bytes),
+    }
+}
+
+/// Reads from the connection (through its TLS layer, if it has one).
+fn receive(
+    stream: &mut TcpStream,
+    tls: &mut Option<Box<Tls>>,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    match tls {
+        Some(tls) => tls.read_from(stream, buf),
+        None => stream.read(buf),
+    }
 }
 
 /// Writes `bytes` until the socket takes no more; returns how many it took.
@@ -327,6 +374,7 @@ impl Server {
             if !events.is_empty() {
                 self.release.activity(now);
             }
+            self.hub.tick(now, &mut self.io);
             if self.release.due(now) {
                 memory::release_freed_memory();
             }
@@ -337,7 +385,8 @@ impl Server {
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(),
+                    LISTENER => self.accept(false),
+                    TLS_LISTENER => self.accept(true),
                     STOP => self.begin_stop(),
                     Token(key) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -356,8 +405,10 @@ impl Server {
                 .is_some_and(|t| Instant::now() >= t)
             {
                 self.accept_paused_until = None;
-                self.accept();
+                self.accept(false);
+                self.accept(true);
             }
+            self.sweep_handshakes();
             self.end_turn();
             self.sweep_lingering();
         }
@@ -384,20 +435,40 @@ impl Server {
         if let Some(wait) = self.release.wait(Instant::now()) {
             timeout = Some(timeout.unwrap_or(Duration::MAX).min(wait));
         }
+        let deadlines = self
+            .handshakes
+            .iter()
+            .map(|&(_, t)| t)
+            .chain(self.hub.next_deadline())
+            .min();
+        if let Some(first) = deadlines {
+            let wait = first.saturating_duration_since(Instant::now()) + Duration::from_millis(1);
+            timeout = Some(timeout.unwrap_or(Duration::MAX).min(wait));
+        }
         timeout
     }
 
-    fn accept(&mut self) {
+    /// Accepts what waits on the plain listener, or on the TLS one.
+    fn accept(&mut self, tls: bool) {
         if self.accept_paused_until.is_some() {
             return;
         }
-        let Some(listener) = &self.listener else {
-            return;
+        let (listener, tls_config) = match (tls, &self.listener, &self.tls_listener) {
+            (false, Some(l), _) => (l, None),
+            (true, _, Some((l, config))) => (l, Some(config)),
+            _ => return,
         };
         loop {
             match listener.accept() {
                 Ok((mut stream, peer)) => {
                     net::tune(&stream);
+                    let tls = match tls_config.map(Tls::server).transpose() {
+                        Ok(tls) => tls.map(Box::new),
+                        Err(e) => {
+                            log::warn!("{peer}: TLS: {e}");
+                            continue;
+                        }
+                    };
                     let entry = self.io.conns.vacant_entry();
                     let key = entry.key();
                     let registered =
@@ -408,8 +479,15 @@ impl Server {
                         log::warn!("cannot register {peer}: {e}");
                         continue;
                     }
+                    let joined = tls.is_none();
+                    if !joined {
+                        self.handshakes
+                            .push((key, Instant::now() + self.handshake_time));
+                    }
                     entry.insert(Conn {
                         stream,
+                        tls,
+                        joined,
                         peer,
                         framer: LineFramer::default(),
                         out: Vec::new(),
@@ -421,9 +499,13 @@ impl Server {
                         throttled_until: None,
                         last_input: Instant::now(),
                     });
-                    log::info!("{peer} connected (client {key})");
-                    self.hub
-                        .handle(Event::Connected(key, peer.ip()), &mut self.io);
+                    if joined {
+                        log::info!("{peer} connected (client {key})");
+                        self.hub
+                            .handle(Event::Connected(key, peer.ip()), &mut self.io);
+                    } else {
+                        log::debug!("{peer}: TLS handshake (client {key})");
+                    }
                 }
                 Err(e) if would_block(&e) => return,
                 Err(e) if interrupted(&e) => {}
@@ -471,7 +553,30 @@ impl Server {
                 return;
             };
             let want = self.read_budget.min(SCRATCH);
-            match conn.stream.read(&mut self.scratch[..want]) {
+            let read = receive(&mut conn.stream, &mut conn.tls, &mut self.scratch[..want]);
+            if conn.tls.is_some() {
+                // The handshake may have moved on, and may have something to send.
+                self.io.mark_dirty(key);
+                if !self.tls_joined(key) {
+                    // Still in its handshake (no plaintext yet), or done for.
+                    match read {
+                        Err(e) if would_block(&e) || interrupted(&e) => {}
+                        Ok(_) => self.io.kill(key, Leave::Closed),
+                        Err(e) => {
+                            if let Some(conn) = self.io.conns.get_mut(key) {
+                                log::info!("{}: TLS handshake failed: {e}", conn.peer);
+                                let _ = send(&mut conn.stream, &mut conn.tls, &[]);
+                            }
+                            self.io.kill(key, Leave::Closed);
+                        }
+                    }
+                    return;
+                }
+            }
+            let Some(conn) = self.io.conns.get_mut(key) else {
+                return;
+            };
+            match read {
                 Ok(0) => return self.end_of_input(key),
                 Ok(n) => {
                     self.read_budget -= n;
@@ -488,11 +593,58 @@ impl Server {
                 Err(e) if interrupted(&e) => {}
                 Err(e) => {
                     log::debug!("{}: read: {e}", conn.peer);
+                    if conn.tls.is_some() {
+                        // The alert, if the socket takes it.
+                        let _ = send(&mut conn.stream, &mut conn.tls, &[]);
+                    }
                     return self.io.kill(key, Leave::Closed);
                 }
             }
         }
         self.again.push(key);
+    }
+
+    /// Tells the hub of a TLS connection whose handshake is done, if it has not been told yet.
+    /// Returns whether the hub knows of it (reading may go on).
+    fn tls_joined(&mut self, key: usize) -> bool {
+        let Some(conn) = self.io.conns.get_mut(key) else {
+            return false;
+        };
+        if conn.joined {
+            return true;
+        }
+        if conn.tls.as_ref().is_none_or(|t| t.is_handshaking())
+            || !matches!(conn.state, State::Open)
+        {
+            return false;
+        }
+        conn.joined = true;
+        let peer = conn.peer;
+        log::info!("{peer} connected over TLS (client {key})");
+        self.hub
+            .handle(Event::Connected(key, peer.ip()), &mut self.io);
+        self.io
+            .conns
+            .get(key)
+            .is_some_and(|c| matches!(c.state, State::Open))
+    }
+
+    /// Closes the TLS connections whose handshake took too long.
+    fn sweep_handshakes(&mut self) {
+        if self.handshakes.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let conns = &self.io.conns;
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.handshakes)
+            .into_iter()
+            .filter(|&(key, _)| conns.get(key).is_some_and(|c| !c.joined))
+            .partition(|&(_, t)| t <= now);
+        self.handshakes = waiting;
+        for (key, _) in due {
+            log::info!("{}: TLS handshake timed out", self.io.conns[key].peer);
+            self.io.kill(key, Leave::Closed);
+        }
     }
 
     /// Hands lines to the hub: those framed from the `n` bytes just read into the scratch
@@ -673,7 +825,7 @@ impl Server {
         let mut full = false;
         if let Some(owed) = conn.owed.take() {
             let bytes = &self.io.batch.bytes()[owed];
-            match write_until_blocked(&mut conn.stream, bytes) {
+            match send(&mut conn.stream, &mut conn.tls, bytes) {
                 Ok(n) if n < bytes.len() => {
                     full = true;
                     conn.out = self.io.pool.get();
@@ -686,8 +838,9 @@ impl Server {
                 }
             }
         }
-        if !full && !conn.out.is_empty() {
-            match write_until_blocked(&mut conn.stream, &conn.out) {
+        if !full && (!conn.out.is_empty() || conn.tls.is_some()) {
+            match send(&mut conn.stream, &mut conn.tls, &conn.out) {
+                Ok(0) if conn.out.is_empty() => {}
                 Ok(n) if n == conn.out.len() => self.io.pool.put(std::mem::take(&mut conn.out)),
                 Ok(n) => drop(conn.out.drain(..n)),
                 Err(e) => {
@@ -696,7 +849,7 @@ impl Server {
                 }
             }
         }
-        let pending = !conn.out.is_empty();
+        let pending = !conn.out.is_empty() || conn.tls.as_ref().is_some_and(|t| t.wants_write());
         if pending != conn.writable {
             let interest = if pending {
                 Interest::READABLE | Interest::WRITABLE
@@ -720,6 +873,10 @@ impl Server {
         }
         if let (State::Flushing { since }, false) = (&conn.state, pending) {
             let since = *since;
+            if let Some(tls) = &mut conn.tls {
+                tls.close();
+                let _ = tls.write_to(&mut conn.stream);
+            }
             let _ = conn.stream.shutdown(std::net::Shutdown::Write);
             conn.state = State::Draining { since };
             self.lingering.push((key, since));
@@ -774,6 +931,9 @@ impl Server {
         log::info!("stopping: telling {} clients", self.hub.online());
         self.stopping_at = Some(Instant::now());
         if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        if let Some((mut listener, _)) = self.tls_listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         self.hub.shutdown(&mut self.io);

@@ -2,12 +2,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Instant;
+use std::process::Stdio;
 
-use common::{DEADLINE, Mode, Server};
+use common::{Mode, Server, chat, finish};
 
 both_modes!(
     pipe_mode_sends_its_lines_and_exits_once_delivered,
@@ -16,44 +15,6 @@ both_modes!(
     a_refused_connection_is_one_clear_line,
     the_server_going_away_is_reported,
 );
-
-fn chat(server_port: u16, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat"));
-    cmd.args(["--host", "127.0.0.1", "--port", &server_port.to_string()])
-        .args(args);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd
-}
-
-/// Waits (bounded) for the child and collects its output.
-fn finish(mut child: Child) -> Output {
-    let until = Instant::now() + DEADLINE;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > until {
-            let _ = child.kill();
-            panic!("chat did not exit in time");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let mut out = Output {
-        status: child.wait().unwrap(),
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-    };
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_end(&mut out.stdout)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_end(&mut out.stderr)
-        .unwrap();
-    out
-}
 
 fn pipe_mode_sends_its_lines_and_exits_once_delivered(mode: Mode) {
     let server = Server::start(mode);

@@ -1,11 +1,13 @@
 //! The chat client. See `chat --help`.
 
 use std::io::{self, BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use chatd::client;
+use chatd::tls::{self, Trust};
 
 /// Chat through a chatd server: a line client, or a full-screen terminal UI with --tui.
 #[derive(Debug, Parser)]
@@ -26,6 +28,18 @@ struct Args {
     /// Full-screen terminal UI.
     #[arg(long)]
     tui: bool,
+    /// Connect over TLS, checking the server's certificate against the system's roots.
+    #[arg(long)]
+    tls: bool,
+    /// Check the server's certificate against these CA certificates (PEM) instead.
+    #[arg(long, requires = "tls", conflicts_with = "tls_insecure")]
+    tls_ca: Option<PathBuf>,
+    /// Take any certificate the server shows: encrypted, but not safe from someone in between.
+    #[arg(long, requires = "tls")]
+    tls_insecure: bool,
+    /// A file whose first line is the server's password, for a server that asks for one.
+    #[arg(long)]
+    password_file: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -40,7 +54,40 @@ fn main() -> ExitCode {
         io::stdin().lock().read_line(&mut line).ok()?;
         Some(line.trim().to_string()).filter(|n| !n.is_empty())
     });
-    let mut session = match client::connect(&args.host, args.port, name.as_deref()) {
+    let tls = if args.tls {
+        let trust = match (&args.tls_ca, args.tls_insecure) {
+            (Some(ca), _) => Trust::Ca(ca),
+            (None, true) => Trust::Insecure,
+            (None, false) => Trust::System,
+        };
+        match tls::client_config(trust) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                eprintln!("chat: TLS: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    let password = match &args.password_file {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => Some(text.lines().next().unwrap_or("").trim().to_string()),
+            Err(e) => {
+                eprintln!("chat: cannot read {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let options = client::Options {
+        host: &args.host,
+        port: args.port,
+        name: name.as_deref(),
+        tls,
+        password: password.as_deref(),
+    };
+    let mut session = match client::connect(&options) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");

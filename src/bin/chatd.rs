@@ -6,24 +6,46 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use chatd::config::{Mode, ServerConfig};
-use chatd::{net, poll_server, shutdown, thread_server};
+use chatd::{net, poll_server, shutdown, thread_server, tls};
 
 fn main() -> ExitCode {
     chatd::memory::keep_freed_memory();
-    let config = ServerConfig::parse();
+    let mut config = ServerConfig::parse();
     let _ = simple_logger::SimpleLogger::new()
         .with_level(config.effective_log_level())
         .init();
-    let listener = match net::listen(&config.host, config.port, config.listen_backlog) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!(
-                "chatd: cannot listen on {}:{}: {e}",
-                config.host, config.port
-            );
-            return ExitCode::FAILURE;
+    if let Err(e) = config.load_secrets() {
+        eprintln!("chatd: {e}");
+        return ExitCode::FAILURE;
+    }
+    let listen = |port: u16| {
+        net::listen(&config.host, port, config.listen_backlog)
+            .map_err(|e| format!("cannot listen on {}:{port}: {e}", config.host))
+    };
+    let tls = match (config.tls_port, &config.tls_cert, &config.tls_key) {
+        (Some(port), Some(cert), Some(key)) => {
+            match tls::server_config(cert, key).and_then(|c| Ok((listen(port)?, c))) {
+                Ok(tls) => Some(tls),
+                Err(e) => {
+                    eprintln!("chatd: TLS: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        _ => None,
+    };
+    let plain = if config.no_plain {
+        None
+    } else {
+        match listen(config.port) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("chatd: {e}");
+                return ExitCode::FAILURE;
+            }
         }
     };
+    let listeners = net::Listeners { plain, tls };
     let stop = match shutdown::on_signals() {
         Ok(s) => s,
         Err(e) => {
@@ -31,17 +53,24 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match listener.local_addr() {
-        Ok(addr) => println!("listening on {addr} (mode: {})", config.mode),
-        Err(e) => {
-            eprintln!("chatd: {e}");
-            return ExitCode::FAILURE;
+    // The plain address first, as tests and scripts expect; then the TLS one.
+    let addrs = [
+        listeners.plain.as_ref().map(|l| (l, "")),
+        listeners.tls.as_ref().map(|(l, _)| (l, ", tls")),
+    ];
+    for (listener, tls) in addrs.into_iter().flatten() {
+        match listener.local_addr() {
+            Ok(addr) => println!("listening on {addr} (mode: {}{tls})", config.mode),
+            Err(e) => {
+                eprintln!("chatd: {e}");
+                return ExitCode::FAILURE;
+            }
         }
     }
     let _ = std::io::stdout().flush();
     let result = match config.mode {
-        Mode::Poll => poll_server::run(listener, &config, stop),
-        Mode::Threads => thread_server::run(listener, &config, stop),
+        Mode::Poll => poll_server::run(listeners, &config, stop),
+        Mode::Threads => thread_server::run(listeners, &config, stop),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
+use super::link::LinkWriter;
 use super::{Session, read_line};
 
 /// How long to wait for the server to close after `/quit`.
@@ -77,7 +78,11 @@ pub fn run(session: Session) -> ExitCode {
         }
         let mut bytes = text.as_bytes().to_vec();
         bytes.push(b'\n');
-        if writer.write_all(&bytes).is_err() {
+        if writer
+            .write_all(&bytes)
+            .and_then(|()| writer.flush())
+            .is_err()
+        {
             break; // the receiver reports the disconnection
         }
     }
@@ -87,10 +92,11 @@ pub fn run(session: Session) -> ExitCode {
 }
 
 /// Says `/quit`, and bounds the wait for the server to close.
-fn quit(writer: &mut std::net::TcpStream, quitting: &AtomicBool) {
+fn quit(writer: &mut LinkWriter, quitting: &AtomicBool) {
     if quitting.swap(true, Ordering::SeqCst) {
         return;
     }
     let _ = writer.write_all(b"/quit\n");
+    let _ = writer.flush();
     let _ = writer.set_read_timeout(Some(QUIT_WAIT));
 }

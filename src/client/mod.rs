@@ -3,6 +3,7 @@
 //! full-screen terminal UI.
 
 pub mod line;
+pub mod link;
 pub mod server_line;
 pub mod tui;
 
@@ -10,14 +11,18 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use crate::tls::Tls;
+use link::{LinkReader, LinkWriter};
 use server_line::ServerLine;
 
 /// A connection past its welcome line, named as asked if the name was free.
 pub struct Session {
     pub addr: SocketAddr,
     pub name: String,
-    pub reader: BufReader<TcpStream>,
-    pub writer: TcpStream,
+    pub reader: BufReader<LinkReader>,
+    pub writer: LinkWriter,
     /// What the server said while the name was being settled, for the front end to show.
     pub greeting: Vec<String>,
 }
@@ -27,6 +32,7 @@ pub struct Session {
 pub enum ConnectError {
     Resolve(String, io::Error),
     Connect(String, io::Error),
+    Tls(String, io::Error),
     Protocol(String),
 }
 
@@ -41,14 +47,28 @@ impl std::fmt::Display for ConnectError {
                 )
             }
             ConnectError::Connect(a, e) => write!(f, "cannot connect to {a}: {e}"),
+            ConnectError::Tls(a, e) => write!(f, "TLS with {a} failed: {e}"),
             ConnectError::Protocol(m) => f.write_str(m),
         }
     }
 }
 
+/// How to reach the server.
+pub struct Options<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    /// The name to ask for.
+    pub name: Option<&'a str>,
+    /// Over TLS, with these settings.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The server's password, sent first (`/pass`).
+    pub password: Option<&'a str>,
+}
+
 /// Connects, reads the welcome, and asks for `name` if one is given. If the name is refused,
 /// the session keeps the server's name and `greeting` says why.
-pub fn connect(host: &str, port: u16, name: Option<&str>) -> Result<Session, ConnectError> {
+pub fn connect(opts: &Options<'_>) -> Result<Session, ConnectError> {
+    let (host, port, name) = (opts.host, opts.port, opts.name);
     let shown = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
@@ -74,20 +94,49 @@ pub fn connect(host: &str, port: u16, name: Option<&str>) -> Result<Session, Con
         .peer_addr()
         .map_err(|e| ConnectError::Connect(shown.clone(), e))?;
     let _ = stream.set_nodelay(true);
-    let writer = stream
-        .try_clone()
-        .map_err(|e| ConnectError::Connect(shown.clone(), e))?;
+    let tls = match &opts.tls {
+        Some(config) => Some(
+            Tls::client(config, host.trim_start_matches('[').trim_end_matches(']'))
+                .map_err(|e| ConnectError::Tls(shown.clone(), e))?,
+        ),
+        None => None,
+    };
+    let over_tls = tls.is_some();
+    let (reader, writer) = link::split(stream, tls).map_err(|e| {
+        if over_tls {
+            ConnectError::Tls(shown.clone(), e)
+        } else {
+            ConnectError::Connect(shown.clone(), e)
+        }
+    })?;
     let mut session = Session {
         addr,
         name: String::new(),
-        reader: BufReader::new(stream),
+        reader: BufReader::new(reader),
         writer,
         greeting: Vec::new(),
     };
     let lost = || ConnectError::Protocol(format!("{shown} closed the connection"));
-    let welcome = session.read_line().map_err(|_| lost())?.ok_or_else(lost)?;
+    let mut welcome = session.read_line().map_err(|_| lost())?.ok_or_else(lost)?;
+    if let ServerLine::PasswordRequired = server_line::parse(&welcome) {
+        let Some(password) = opts.password else {
+            return Err(ConnectError::Protocol(format!(
+                "{shown} asks for a password: use --password-file"
+            )));
+        };
+        session
+            .send(&format!("/pass {password}"))
+            .map_err(|_| lost())?;
+        welcome = session.read_line().map_err(|_| lost())?.ok_or_else(lost)?;
+        if let ServerLine::Error(e) = server_line::parse(&welcome) {
+            return Err(ConnectError::Protocol(format!("{shown}: {e}")));
+        }
+    }
     match server_line::parse(&welcome) {
         ServerLine::Welcome { name, .. } => session.name = name.to_string(),
+        ServerLine::Error(e) => {
+            return Err(ConnectError::Protocol(format!("{shown}: {e}")));
+        }
         _ => {
             return Err(ConnectError::Protocol(format!(
                 "{shown} is not a chatd server (it said {welcome:?})"
@@ -141,7 +190,8 @@ impl Session {
         let mut bytes = Vec::with_capacity(line.len() + 1);
         bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
-        self.writer.write_all(&bytes)
+        self.writer.write_all(&bytes)?;
+        self.writer.flush()
     }
 
     /// The next line from the server, without its newline; None at end of stream.

@@ -68,6 +68,16 @@ pub enum ServerLine<'a> {
         lines: usize,
     },
     HistoryEnd,
+    /// An operator removed someone: `* NAME was kicked by OP (REASON)` or
+    /// `* NAME was banned by OP (N minutes)`; `how` is the rest after `was `.
+    Removed {
+        name: &'a str,
+        how: &'a str,
+    },
+    /// The server wants its password first (`/pass`).
+    PasswordRequired,
+    /// This client is now an operator.
+    Oper,
     /// Any other `* ` line (a `/me` action, help, bye, shutdown).
     Notice(&'a str),
     Error(&'a str),
@@ -104,6 +114,18 @@ fn room(text: &str) -> Option<&str> {
 }
 
 fn notice_kind(n: &str) -> Option<ServerLine<'_>> {
+    if n.starts_with("password required") {
+        return Some(ServerLine::PasswordRequired);
+    }
+    if n == "you are now an operator" {
+        return Some(ServerLine::Oper);
+    }
+    if let Some((name, how)) = n.split_once(" was ")
+        && valid_name(name)
+        && (how.starts_with("kicked by ") || how.starts_with("banned by "))
+    {
+        return Some(ServerLine::Removed { name, how });
+    }
     // Room notices first: their free text (a topic) may contain words the others look for.
     if let Some(rest) = n.strip_prefix("you are in ") {
         let (r, here) = rest.split_once(" (")?;
@@ -207,6 +229,26 @@ mod tests {
     #[test]
     fn every_kind_of_line() {
         use ServerLine::*;
+        assert_eq!(
+            parse("* password required: send /pass PASSWORD"),
+            PasswordRequired
+        );
+        assert_eq!(parse("* you are now an operator"), Oper);
+        assert_eq!(
+            parse("* bob was kicked by ann (spam)"),
+            Removed {
+                name: "bob",
+                how: "kicked by ann (spam)"
+            }
+        );
+        assert_eq!(
+            parse("* bob was banned by ann (60 minutes)"),
+            Removed {
+                name: "bob",
+                how: "banned by ann (60 minutes)"
+            }
+        );
+        assert_eq!(parse("* bob was here"), Notice("bob was here"));
         assert_eq!(
             parse("<bob> hi> there"),
             Chat {

@@ -3,6 +3,7 @@
 use super::*;
 use proptest::prelude::*;
 use std::collections::HashSet;
+use std::time::Instant;
 
 /// Records what the hub asks for, and checks that nothing is sent to a closed client.
 #[derive(Default)]
@@ -35,6 +36,11 @@ impl Recorder {
     }
 }
 
+/// The time the hubs of these tests start at.
+fn t0() -> Instant {
+    Instant::now()
+}
+
 const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 fn config() -> HubConfig {
@@ -44,11 +50,13 @@ fn config() -> HubConfig {
         max_per_ip: 0,
         max_rooms: 100,
         history: 0,
+        password: None,
+        oper_password: None,
     }
 }
 
 fn hub() -> Hub {
-    Hub::new(config())
+    Hub::new(config(), t0())
 }
 
 /// A hub with `n` announced clients 0..n and a clean recorder.
@@ -242,11 +250,14 @@ fn bad_input_is_refused_to_the_sender_only() {
 
 #[test]
 fn a_full_server_refuses_and_closes() {
-    let mut h = Hub::new(HubConfig {
-        max_clients: 2,
-        max_line: 10,
-        ..config()
-    });
+    let mut h = Hub::new(
+        HubConfig {
+            max_clients: 2,
+            max_line: 10,
+            ..config()
+        },
+        t0(),
+    );
     let mut r = Recorder::default();
     for id in 0..3 {
         h.handle(Event::Connected(id, LOCAL), &mut r);
@@ -260,11 +271,14 @@ fn a_full_server_refuses_and_closes() {
 
 #[test]
 fn connections_per_address_are_limited_when_asked() {
-    let mut h = Hub::new(HubConfig {
-        max_line: 10,
-        max_per_ip: 2,
-        ..config()
-    });
+    let mut h = Hub::new(
+        HubConfig {
+            max_line: 10,
+            max_per_ip: 2,
+            ..config()
+        },
+        t0(),
+    );
     let mut r = Recorder::default();
     let other: IpAddr = "10.0.0.2".parse().unwrap();
     for id in 0..3 {
@@ -335,7 +349,7 @@ fn ids_can_be_reused_after_a_disconnect() {
 
 /// A hub of the given config with `n` announced clients 0..n and a clean recorder.
 fn room_with(config: HubConfig, n: usize) -> (Hub, Recorder) {
-    let mut h = Hub::new(config);
+    let mut h = Hub::new(config, t0());
     let mut r = Recorder::default();
     for id in 0..n {
         h.handle(Event::Connected(id, LOCAL), &mut r);
@@ -701,4 +715,334 @@ proptest! {
         // which `expected` models by construction.
         prop_assert_eq!(got, expected);
     }
+}
+
+// Who may come in: operators, bans, mutes, the server's password.
+
+const OTHER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 9));
+
+fn guarded() -> HubConfig {
+    HubConfig {
+        oper_password: Some(Secret::new("op-pw")),
+        ..config()
+    }
+}
+
+/// A hub with operators, clients 0..n announced, 0 an operator, `n - 1` from [`OTHER`].
+fn moderated(n: usize) -> (Hub, Recorder, Instant) {
+    let t = t0();
+    let mut h = Hub::new(guarded(), t);
+    let mut r = Recorder::default();
+    for id in 0..n {
+        let ip = if id + 1 == n { OTHER } else { LOCAL };
+        h.handle(Event::Connected(id, ip), &mut r);
+    }
+    h.end_turn(&mut r);
+    say(&mut h, &mut r, 0, "/oper op-pw");
+    assert_eq!(r.take(0).last().unwrap(), "* you are now an operator");
+    r.sent.clear();
+    (h, r, t)
+}
+
+#[test]
+fn oper_needs_the_password() {
+    let (mut h, mut r) = room_with(guarded(), 2);
+    say(&mut h, &mut r, 1, "/oper nope");
+    assert_eq!(r.take(1), ["! wrong password"]);
+    say(&mut h, &mut r, 1, "/kick guest1");
+    assert_eq!(r.take(1), ["! not an operator"]);
+    say(&mut h, &mut r, 1, "/oper op-pw");
+    assert_eq!(r.take(1), ["* you are now an operator"]);
+    say(&mut h, &mut r, 1, "/oper op-pw");
+    assert_eq!(r.take(1), ["* you are an operator already"]);
+    assert!(r.take(0).is_empty(), "nobody else is told");
+}
+
+#[test]
+fn without_an_oper_password_there_are_no_operators() {
+    let (mut h, mut r) = room(1);
+    say(&mut h, &mut r, 0, "/oper anything");
+    assert_eq!(r.take(0), ["! no operators on this server"]);
+}
+
+#[test]
+fn every_operator_command_is_refused_to_others() {
+    let (mut h, mut r) = room_with(guarded(), 2);
+    for cmd in [
+        "/kick guest2",
+        "/ban guest2",
+        "/ban guest2 5",
+        "/unban 10.0.0.1",
+        "/bans",
+        "/mute guest2",
+        "/unmute guest2",
+    ] {
+        say(&mut h, &mut r, 0, cmd);
+        assert_eq!(r.take(0), ["! not an operator"], "{cmd}");
+        assert!(r.take(1).is_empty());
+    }
+}
+
+#[test]
+fn wrong_oper_passwords_are_slowed_per_address() {
+    let (mut h, mut r) = room_with(guarded(), 1);
+    for _ in 0..access::FREE_GUESSES {
+        say(&mut h, &mut r, 0, "/oper nope");
+        assert_eq!(r.take(0), ["! wrong password"]);
+    }
+    say(&mut h, &mut r, 0, "/oper op-pw");
+    let got = r.take(0);
+    assert!(
+        got[0].starts_with("! too many wrong passwords from 127.0.0.1; try again in "),
+        "{got:?}"
+    );
+    h.tick(Instant::now() + Duration::from_secs(3), &mut r);
+    say(&mut h, &mut r, 0, "/oper op-pw");
+    assert_eq!(r.take(0), ["* you are now an operator"]);
+}
+
+#[test]
+fn kick_closes_and_tells_the_room() {
+    let (mut h, mut r, _) = moderated(3);
+    say(&mut h, &mut r, 0, "/kick guest2 stop  that");
+    assert_eq!(r.take(1), ["! kicked by guest1 (stop  that)"]);
+    assert!(r.closed.contains(&1));
+    assert_eq!(r.take(0), ["* guest2 was kicked by guest1 (stop  that)"]);
+    assert_eq!(r.take(2), ["* guest2 was kicked by guest1 (stop  that)"]);
+    assert_eq!(h.online(), 2);
+    assert_eq!(h.name(1), None);
+    // Its name is free again.
+    say(&mut h, &mut r, 2, "/nick guest2");
+    assert_eq!(r.take(2), ["* you are now guest2"]);
+}
+
+#[test]
+fn kick_without_a_reason_and_its_refusals() {
+    let (mut h, mut r, _) = moderated(3);
+    say(&mut h, &mut r, 0, "/kick nobody");
+    assert_eq!(r.take(0), ["! no such user: nobody"]);
+    say(&mut h, &mut r, 0, "/kick GUEST1");
+    assert_eq!(r.take(0), ["! you cannot kick yourself"]);
+    say(&mut h, &mut r, 0, "/join elsewhere");
+    r.sent.clear();
+    say(&mut h, &mut r, 0, "/kick guest2");
+    assert_eq!(r.take(1), ["! kicked by guest1"]);
+    // The operator is in another room: told too.
+    assert_eq!(r.take(0), ["* guest2 was kicked by guest1"]);
+    assert_eq!(r.take(2), ["* guest2 was kicked by guest1"]);
+}
+
+#[test]
+fn ban_closes_everyone_from_the_address_but_operators_and_refuses_them() {
+    let (mut h, mut r, t) = moderated(4);
+    // 0 (operator), 1 and 2 from LOCAL; 3 from OTHER.
+    say(&mut h, &mut r, 0, "/ban guest2 5");
+    assert_eq!(r.take(1), ["! banned by guest1 for 5 minutes"]);
+    assert_eq!(r.take(2), ["! banned by guest1 for 5 minutes"]);
+    assert!(r.closed.contains(&1) && r.closed.contains(&2));
+    assert!(!r.closed.contains(&0) && !r.closed.contains(&3));
+    assert_eq!(
+        r.take(3),
+        [
+            "* guest2 was banned by guest1 (5 minutes)",
+            "* guest3 was banned by guest1 (5 minutes)"
+        ]
+    );
+    assert_eq!(
+        r.take(0).last().unwrap(),
+        "* 127.0.0.1 is banned for 5 minutes"
+    );
+    assert_eq!(h.online(), 2);
+
+    // A newcomer from there is told and closed at its first line, or after a moment.
+    h.handle(Event::Connected(5, LOCAL), &mut r);
+    assert_eq!(r.take(5), ["! banned (5 more minutes)"]);
+    assert_eq!(h.online(), 2);
+    say(&mut h, &mut r, 5, "hello");
+    assert_eq!(r.take(5), ["! banned"]);
+    assert!(r.closed.contains(&5));
+    r.closed.clear();
+    h.handle(Event::Connected(6, LOCAL), &mut r);
+    r.take(6);
+    assert!(h.next_deadline().is_some());
+    h.tick(t + BANNED_GRACE, &mut r);
+    assert!(r.closed.contains(&6));
+    assert!(
+        r.take(0).is_empty() && r.take(3).is_empty(),
+        "no one hears of them"
+    );
+
+    // From elsewhere: welcome.
+    h.handle(Event::Connected(7, OTHER), &mut r);
+    assert!(r.take(7)[0].starts_with("* welcome"));
+
+    // An operator's password lets one in, even from there.
+    h.handle(Event::Connected(8, LOCAL), &mut r);
+    r.take(8);
+    say(&mut h, &mut r, 8, "/oper op-pw");
+    let got = r.take(8);
+    assert!(got[0].starts_with("* welcome"), "{got:?}");
+    assert_eq!(got.last().unwrap(), "* you are now an operator");
+
+    // The ban ends.
+    h.tick(t + Duration::from_secs(5 * 60), &mut r);
+    h.handle(Event::Connected(9, LOCAL), &mut r);
+    assert!(r.take(9)[0].starts_with("* welcome"));
+}
+
+#[test]
+fn operators_cannot_be_banned_and_bans_are_listed_and_lifted() {
+    let (mut h, mut r, _) = moderated(3);
+    say(&mut h, &mut r, 1, "/oper op-pw");
+    r.sent.clear();
+    say(&mut h, &mut r, 0, "/ban guest2");
+    assert_eq!(r.take(0), ["! guest2 is an operator"]);
+    say(&mut h, &mut r, 0, "/bans");
+    assert_eq!(r.take(0), ["* bans (0)"]);
+    say(&mut h, &mut r, 0, "/ban guest3");
+    assert_eq!(r.take(2), ["! banned by guest1 for 60 minutes"]);
+    r.sent.clear();
+    say(&mut h, &mut r, 1, "/bans");
+    assert_eq!(r.take(1), ["* bans (1): 10.0.0.9 (60 min, by guest1)"]);
+    say(&mut h, &mut r, 1, "/unban 10.0.0.9");
+    assert_eq!(r.take(1), ["* 10.0.0.9 is no longer banned"]);
+    say(&mut h, &mut r, 1, "/unban 10.0.0.9");
+    assert_eq!(r.take(1), ["! not banned: 10.0.0.9"]);
+    h.handle(Event::Connected(5, OTHER), &mut r);
+    assert!(r.take(5)[0].starts_with("* welcome"));
+}
+
+#[test]
+fn muted_clients_cannot_talk_to_anyone() {
+    let (mut h, mut r, _) = moderated(3);
+    say(&mut h, &mut r, 0, "/mute guest2");
+    assert_eq!(r.take(0), ["* guest2 is muted"]);
+    assert_eq!(r.take(1), ["* you were muted by guest1"]);
+    for line in ["hello", "/me waves", "/msg guest1 psst", "/topic mine"] {
+        say(&mut h, &mut r, 1, line);
+        assert_eq!(r.take(1), ["! you are muted"], "{line}");
+        assert!(r.take(0).is_empty() && r.take(2).is_empty(), "{line}");
+    }
+    // Commands that reach no one still work.
+    say(&mut h, &mut r, 1, "/who");
+    assert!(r.take(1)[0].starts_with("* online in #lobby"));
+    say(&mut h, &mut r, 0, "/mute guest2");
+    assert_eq!(r.take(0), ["! guest2 is muted already"]);
+    say(&mut h, &mut r, 0, "/unmute guest2");
+    assert_eq!(r.take(0), ["* guest2 is unmuted"]);
+    assert_eq!(r.take(1), ["* you were unmuted by guest1"]);
+    say(&mut h, &mut r, 1, "back");
+    assert_eq!(r.take(2), ["<guest2> back"]);
+}
+
+fn with_password() -> HubConfig {
+    HubConfig {
+        password: Some(Secret::new("open sesame")),
+        ..guarded()
+    }
+}
+
+#[test]
+fn the_password_gate_lets_in_only_with_the_password() {
+    let t = t0();
+    let mut h = Hub::new(with_password(), t);
+    let mut r = Recorder::default();
+    h.handle(Event::Connected(0, LOCAL), &mut r);
+    assert_eq!(r.take(0), ["* password required: send /pass PASSWORD"]);
+    assert_eq!(h.online(), 0);
+    for line in ["hello", "/nick bob", "/who", "/join x"] {
+        say(&mut h, &mut r, 0, line);
+        assert_eq!(r.take(0), ["! password required"], "{line}");
+    }
+    h.handle(Event::LineTooLong(0), &mut r);
+    assert_eq!(r.take(0), ["! password required"]);
+    say(&mut h, &mut r, 0, "/pass open sesame");
+    assert_eq!(
+        r.take(0),
+        ["* welcome guest1, 1 online; type /help for commands"]
+    );
+    h.end_turn(&mut r);
+    h.handle(Event::Connected(1, LOCAL), &mut r);
+    r.take(1);
+    assert!(r.take(0).is_empty(), "no join notice before the password");
+    say(&mut h, &mut r, 1, "/pass open sesame");
+    h.end_turn(&mut r);
+    assert_eq!(r.take(0), ["* guest2 joined"]);
+    r.take(1);
+    say(&mut h, &mut r, 1, "/pass again");
+    assert_eq!(r.take(1), ["! you are in already"]);
+}
+
+#[test]
+fn three_wrong_passwords_close_the_connection() {
+    let mut h = Hub::new(with_password(), t0());
+    let mut r = Recorder::default();
+    h.handle(Event::Connected(0, LOCAL), &mut r);
+    r.take(0);
+    say(&mut h, &mut r, 0, "/pass a");
+    assert_eq!(r.take(0), ["! wrong password (2 tries left)"]);
+    say(&mut h, &mut r, 0, "/pass b");
+    assert_eq!(r.take(0), ["! wrong password (1 try left)"]);
+    assert!(!r.closed.contains(&0));
+    say(&mut h, &mut r, 0, "/pass c");
+    assert_eq!(r.take(0), ["! wrong password"]);
+    assert!(r.closed.contains(&0));
+    // Closed already: what it sends now is not heard, and its end is no news.
+    h.handle(Event::Disconnected(0, Leave::Closed), &mut r);
+    assert!(r.sent.is_empty());
+}
+
+#[test]
+fn the_gate_is_closed_on_those_who_wait_too_long() {
+    let t = t0();
+    let mut h = Hub::new(
+        HubConfig {
+            max_per_ip: 1,
+            ..with_password()
+        },
+        t,
+    );
+    let mut r = Recorder::default();
+    h.handle(Event::Connected(0, LOCAL), &mut r);
+    h.handle(Event::Connected(1, LOCAL), &mut r);
+    assert_eq!(r.take(1), ["! too many connections from your address"]);
+    h.tick(t + PASSWORD_TIME - Duration::from_millis(1), &mut r);
+    assert!(!r.closed.contains(&0));
+    h.tick(t + PASSWORD_TIME, &mut r);
+    assert!(r.closed.contains(&0));
+    assert_eq!(r.take(0).last().unwrap(), "! no password given in time");
+    assert_eq!(h.next_deadline(), None);
+    // Its place from that address is free again.
+    h.handle(Event::Connected(2, LOCAL), &mut r);
+    assert_eq!(r.take(2), ["* password required: send /pass PASSWORD"]);
+}
+
+#[test]
+fn the_oper_password_opens_the_gate_too() {
+    let mut h = Hub::new(with_password(), t0());
+    let mut r = Recorder::default();
+    h.handle(Event::Connected(0, LOCAL), &mut r);
+    r.take(0);
+    say(&mut h, &mut r, 0, "/oper op-pw");
+    let got = r.take(0);
+    assert!(got[0].starts_with("* welcome"));
+    assert_eq!(got.last().unwrap(), "* you are now an operator");
+    h.handle(Event::Connected(1, LOCAL), &mut r);
+    r.take(1);
+    say(&mut h, &mut r, 1, "/oper wrong");
+    assert_eq!(r.take(1), ["! wrong password (2 tries left)"]);
+    say(&mut h, &mut r, 1, "/quit");
+    assert_eq!(r.take(1), ["* bye"]);
+    assert!(r.closed.contains(&1));
+}
+
+#[test]
+fn shutdown_closes_the_gated_too() {
+    let mut h = Hub::new(with_password(), t0());
+    let mut r = Recorder::default();
+    h.handle(Event::Connected(0, LOCAL), &mut r);
+    r.take(0);
+    h.shutdown(&mut r);
+    assert_eq!(r.take(0), ["* server shutting down"]);
+    assert!(r.closed.contains(&0));
 }

@@ -17,18 +17,23 @@
 //! A client whose socket is full keeps the rest in its buffer, and a writer thread (started on
 //! demand, parked for [`WRITER_PARK`] after catching up) drains it with blocking writes. Past
 //! `--max-backlog` bytes pending the client is dropped as too slow.
+//!
+//! A TLS client's bytes go through its [`Tls`] layer, under a lock of its own that no one
+//! holds across a wait: its writer waits for the socket with `poll`, holding nothing.
 
 use std::borrow::Cow;
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::ops::Range;
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use slab::Slab;
 
 use crate::batch::{self, Batch};
 use crate::hub::{ClientId, Line, Outbox};
+use crate::tls::Tls;
 
 /// How long a writer thread that caught up waits for its client to fall behind again before
 /// it ends.
@@ -38,6 +43,8 @@ pub const WRITER_PARK: Duration = Duration::from_secs(1);
 pub struct Peer {
     pub stream: TcpStream,
     pub addr: SocketAddr,
+    /// Its TLS layer, for a TLS client. Locked after `out` when both are.
+    tls: Option<Mutex<Tls>>,
     out: Mutex<Out>,
     /// Wakes this client's parked writer thread.
     wake_writer: Condvar,
@@ -54,6 +61,8 @@ struct Out {
     has_writer: bool,
     /// The hub is done with it: write what is owed, then close our side.
     closing: bool,
+    /// When the hub closed it, for [`Peer::reap`].
+    closing_at: Option<Instant>,
     /// Our side is closed.
     shut: bool,
     /// Failed or dropped: nothing more is written.
@@ -76,10 +85,11 @@ enum Owner {
 }
 
 impl Peer {
-    pub fn new(stream: TcpStream, addr: SocketAddr) -> Peer {
+    pub fn new(stream: TcpStream, addr: SocketAddr, tls: Option<Tls>) -> Peer {
         Peer {
             stream,
             addr,
+            tls: tls.map(Mutex::new),
             out: Mutex::new(Out::default()),
             wake_writer: Condvar::new(),
         }
@@ -87,6 +97,72 @@ impl Peer {
 
     fn out(&self) -> MutexGuard<'_, Out> {
         self.out.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn tls(&self) -> Option<MutexGuard<'_, Tls>> {
+        self.tls
+            .as_ref()
+            .map(|t| t.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Takes `raw`, bytes read from a TLS client's socket, and appends the plaintext they
+    /// carried to `plain`; false once the client has closed. What the TLS layer has to say
+    /// back (an alert, a key update) goes out later, with the next write or by a writer.
+    pub fn decrypt(&self, raw: &[u8], plain: &mut Vec<u8>) -> io::Result<bool> {
+        let Some(mut tls) = self.tls() else {
+            plain.extend_from_slice(raw);
+            return Ok(true);
+        };
+        let result = tls.receive(raw, plain);
+        let _ = tls.write_to(&mut DontWait(&self.stream));
+        result
+    }
+
+    /// Sends what it can of `bytes` without blocking; how much was taken. A TLS client's bytes
+    /// are encrypted, and what its socket does not take waits in its layer ([`Peer::backed_up`]).
+    fn send_now(&self, bytes: &[u8]) -> io::Result<usize> {
+        match self.tls() {
+            None => send_now(&self.stream, bytes),
+            Some(mut tls) => tls.send(&mut DontWait(&self.stream), bytes),
+        }
+    }
+
+    /// Encrypted bytes wait in its TLS layer for the socket.
+    fn backed_up(&self) -> bool {
+        self.tls().is_some_and(|t| t.wants_write())
+    }
+
+    /// Writes all of `bytes` (and what the TLS layer holds), waiting for the socket as needed,
+    /// holding no lock while it waits.
+    fn send_all(&self, bytes: &[u8]) -> io::Result<()> {
+        if self.tls.is_none() {
+            return (&self.stream).write_all(bytes);
+        }
+        let mut sent = 0;
+        loop {
+            match self.send_now(&bytes[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            if sent == bytes.len() && !self.backed_up() {
+                return Ok(());
+            }
+            wait_writable(&self.stream, WRITER_PARK)?;
+        }
+    }
+
+    /// A TLS client's `close_notify`, then the end of our side.
+    fn shut_write(&self) {
+        if let Some(mut tls) = self.tls() {
+            tls.close();
+            let _ = tls.write_to(&mut DontWait(&self.stream));
+        }
+        let _ = self.stream.shutdown(Shutdown::Write);
     }
 
     /// The hub has closed it (or it was cut): its reader should stop.
@@ -117,7 +193,7 @@ impl Peer {
     fn shut_if_done(&self, out: &mut Out) {
         if out.closing && !out.shut && !out.dead {
             out.shut = true;
-            let _ = self.stream.shutdown(Shutdown::Write);
+            self.shut_write();
         }
     }
 
@@ -136,16 +212,20 @@ impl Peer {
                 return;
             }
             if chunk.is_empty() {
-                if out.buf.is_empty() {
+                if out.buf.is_empty() && !self.backed_up() {
                     out.owner = Owner::Free;
                     self.shut_if_done(&mut out);
                     return;
+                }
+                if out.buf.is_empty() {
+                    // The TLS layer holds what the socket did not take.
+                    return self.stall(&mut out, Vec::new(), writers);
                 }
                 chunk = Cow::Owned(std::mem::take(&mut out.buf));
             }
             out.taken = chunk.len();
             drop(out);
-            let sent = send_now(&self.stream, &chunk);
+            let sent = self.send_now(&chunk);
             out = self.out();
             out.taken = 0;
             let written = match sent {
@@ -163,23 +243,54 @@ impl Peer {
             if out.dead {
                 return;
             }
-            // The socket is full: the rest goes first in the buffer, and a writer takes over.
-            let mut rest = chunk[written..].to_vec();
-            rest.extend_from_slice(&out.buf);
-            out.buf = rest;
-            out.owner = Owner::Stalled;
-            if out.has_writer {
-                self.wake_writer.notify_one();
-            } else if writers.start(Arc::clone(self)) {
-                out.has_writer = true;
-            } else {
-                log::warn!(
-                    "{}: behind, and no writer thread can start: dropped",
-                    self.addr
-                );
-                self.cut_locked(&mut out);
-            }
+            return self.stall(&mut out, chunk[written..].to_vec(), writers);
+        }
+    }
+
+    /// The socket is full: `rest` goes first in the buffer, and a writer takes over.
+    fn stall(self: &Arc<Self>, out: &mut Out, mut rest: Vec<u8>, writers: &impl Writers) {
+        rest.extend_from_slice(&out.buf);
+        out.buf = rest;
+        out.owner = Owner::Stalled;
+        if out.has_writer {
+            self.wake_writer.notify_one();
+        } else if writers.start(Arc::clone(self)) {
+            out.has_writer = true;
+        } else {
+            log::warn!(
+                "{}: behind, and no writer thread can start: dropped",
+                self.addr
+            );
+            self.cut_locked(out);
+        }
+    }
+
+    /// Has what the TLS layer holds written, if no one is writing this client now (the
+    /// reader calls it after [`Peer::decrypt`]).
+    pub fn flush_tls(self: &Arc<Self>, writers: &impl Writers) {
+        if !self.backed_up() {
             return;
+        }
+        let mut out = self.out();
+        if out.owner == Owner::Free && !out.dead && !out.shut {
+            self.stall(&mut out, Vec::new(), writers);
+        }
+    }
+
+    /// Closed by the hub longer than `linger` ago: cut it, so that a reader blocked on a client
+    /// that keeps its side open, or a writer blocked on one that stopped reading, wakes up and
+    /// ends. Returns whether it is cut.
+    pub fn reap(&self, linger: Duration) -> bool {
+        let mut out = self.out();
+        if out.dead {
+            return true;
+        }
+        match out.closing_at {
+            Some(at) if at.elapsed() >= linger => {
+                self.cut_locked(&mut out);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -202,7 +313,7 @@ impl Peer {
                 }
                 continue;
             }
-            if out.buf.is_empty() {
+            if out.buf.is_empty() && !self.backed_up() {
                 // Caught up: couriers write it directly again.
                 out.owner = Owner::Free;
                 self.shut_if_done(&mut out);
@@ -212,7 +323,7 @@ impl Peer {
             out.taken = chunk.len();
             drop(out);
             // No lock held: a blocked write stalls this client only.
-            let written = (&self.stream).write_all(&chunk);
+            let written = self.send_all(&chunk);
             out = self.out();
             out.taken = 0;
             if let Err(e) = written {
@@ -238,6 +349,41 @@ pub fn send_now(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             result => return result,
         }
+    }
+}
+
+/// A TLS layer's way to a socket that never blocks.
+struct DontWait<'a>(&'a TcpStream);
+
+impl Write for DontWait<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        send_now(self.0, buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Waits until `stream` can take more, at most `limit`.
+fn wait_writable(stream: &TcpStream, limit: Duration) -> io::Result<()> {
+    let mut fd = libc::pollfd {
+        fd: stream.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    let ms = limit.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: one pollfd we own, for a descriptor `stream` keeps open.
+    match unsafe { libc::poll(&mut fd, 1, ms) } {
+        -1 => {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+        _ => Ok(()),
     }
 }
 
@@ -279,6 +425,8 @@ pub struct Post<'a> {
     pub courier: &'a mut Courier,
     /// Clients dropped as too slow, for the hub to be told once the current event is handled.
     pub too_slow: &'a mut Vec<ClientId>,
+    /// Clients the hub closed, for the reaper.
+    pub closed: &'a mut Vec<Arc<Peer>>,
     pub max_backlog: usize,
 }
 
@@ -336,6 +484,8 @@ impl Outbox for Post<'_> {
             return;
         }
         out.closing = true;
+        out.closing_at = Some(Instant::now());
+        self.closed.push(Arc::clone(peer));
         match out.owner {
             // Nothing pending: this courier closes it.
             Owner::Free => {

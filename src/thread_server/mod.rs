@@ -9,6 +9,10 @@
 //! a write that can block, so one client that stops reading slows no one; past `--max-backlog`
 //! it is dropped, as in poll mode.
 //!
+//! A TLS client's thread does its handshake (within `--tls-handshake-timeout`) before it joins;
+//! its bytes then go through its TLS layer both ways. A client the hub closed is cut
+//! [`LINGER`] later if its thread has not seen it go by then (see [`reap`]).
+//!
 //! Cost per connection: one descriptor and one thread, whose stack (`--thread-stack`) is
 //! resident only as far as it is touched. A client's reads go to a small buffer on its stack,
 //! and to a larger one on the heap only while it sends faster than that buffer takes.
@@ -30,9 +34,10 @@ use crate::config::ServerConfig;
 use crate::framing::{Frame, LineFramer};
 use crate::hub::{ClientId, Event, Hub, Leave};
 use crate::memory;
-use crate::net::{self, SpareFd};
+use crate::net::{self, Listeners, SpareFd};
 use crate::rate::{Admit, Bucket, RateLimit};
 use crate::shutdown::DRAIN_TIME;
+use crate::tls::Tls;
 use delivery::{Courier, Peer, Post, Writers};
 
 /// A read of this size fits on a client thread's stack (it is what the report reads).
@@ -46,6 +51,8 @@ const ACCEPT_BATCH: usize = 1024;
 const VISITS_PER_HOLD: usize = 64;
 /// Idle couriers kept for reuse; more are freed when they come back.
 const COURIERS_KEPT: usize = 16;
+/// How long a client the hub closed may take to take its last lines and close its side.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// The chat and every client's socket, behind the room lock.
 struct Room {
@@ -54,6 +61,8 @@ struct Room {
     max_backlog: usize,
     /// Holds of the room lock so far; a courier's claims are good for one hold.
     rounds: u64,
+    /// Clients the hub closed, for [`reap`].
+    closed: Vec<Arc<Peer>>,
 }
 
 /// The room, as seen by the thread holding its lock: the hub, and a courier that records what
@@ -85,18 +94,25 @@ impl Held<'_> {
     /// Runs `f` on the hub with this hold's outbox, then tells the hub of the clients that
     /// were dropped as too slow meanwhile.
     fn with_hub(&mut self, f: impl FnOnce(&mut Hub, &mut Post<'_>)) {
-        let room = &mut *self.room;
+        let Room {
+            hub,
+            peers,
+            max_backlog,
+            closed,
+            ..
+        } = &mut *self.room;
         let mut too_slow = Vec::new();
         let mut post = Post {
-            peers: &room.peers,
+            peers,
             courier: self.courier,
             too_slow: &mut too_slow,
-            max_backlog: room.max_backlog,
+            closed,
+            max_backlog: *max_backlog,
         };
-        f(&mut room.hub, &mut post);
+        hub.tick(Instant::now(), &mut post);
+        f(hub, &mut post);
         while let Some(id) = post.too_slow.pop() {
-            room.hub
-                .handle(Event::Disconnected(id, Leave::TooSlow), &mut post);
+            hub.handle(Event::Disconnected(id, Leave::TooSlow), &mut post);
         }
     }
 }
@@ -115,6 +131,7 @@ struct Shared {
     max_line: usize,
     limit: RateLimit,
     idle: Option<Duration>,
+    handshake_time: Duration,
     stack: usize,
     /// Most client threads at once, readers and writers.
     max_threads: usize,
@@ -213,7 +230,7 @@ impl Writers for Arc<Shared> {
 }
 
 /// Runs the threads server until SIGINT or SIGTERM arrives on `stop`.
-pub fn run(listener: TcpListener, config: &ServerConfig, stop: UnixStream) -> io::Result<()> {
+pub fn run(listeners: Listeners, config: &ServerConfig, stop: UnixStream) -> io::Result<()> {
     memory::limit_arenas(thread::available_parallelism().map_or(2, |n| n.get()));
     let max_threads = match config.max_threads {
         0 => system_thread_limit(),
@@ -230,10 +247,11 @@ pub fn run(listener: TcpListener, config: &ServerConfig, stop: UnixStream) -> io
     }
     let shared = Arc::new(Shared {
         room: Mutex::new(Room {
-            hub: Hub::new(hub_config),
+            hub: Hub::new(hub_config, Instant::now()),
             peers: Slab::new(),
             max_backlog: config.max_backlog as usize,
             rounds: 0,
+            closed: Vec::new(),
         }),
         couriers: Mutex::new(Vec::new()),
         threads: Mutex::new(0),
@@ -243,11 +261,19 @@ pub fn run(listener: TcpListener, config: &ServerConfig, stop: UnixStream) -> io
         max_line: config.max_line as usize,
         limit: config.rate_limit(),
         idle: config.idle_limit(),
+        handshake_time: config.handshake_limit(),
         stack: config.thread_stack as usize * 1024,
         max_threads,
         max_readers,
     });
-    let wake = net::local_peer(listener.local_addr()?);
+    let mut wake = Vec::new();
+    for listener in listeners
+        .plain
+        .iter()
+        .chain(listeners.tls.iter().map(|(l, _)| l))
+    {
+        wake.push(net::local_peer(listener.local_addr()?));
+    }
     {
         let shared = Arc::clone(&shared);
         thread::Builder::new()
@@ -262,10 +288,115 @@ pub fn run(listener: TcpListener, config: &ServerConfig, stop: UnixStream) -> io
             .stack_size(64 * 1024)
             .spawn(move || tidy(&shared))?;
     }
-    accept_loop(&listener, &shared);
-    drop(listener);
+    let tls_loop = match (listeners.tls, &listeners.plain) {
+        (Some((listener, config)), Some(_)) => {
+            let shared = Arc::clone(&shared);
+            Some(
+                thread::Builder::new()
+                    .name("accept-tls".into())
+                    .stack_size(256 * 1024)
+                    .spawn(move || tls_accept_loop(&listener, &config, &shared))?,
+            )
+        }
+        (Some((listener, config)), None) => {
+            tls_accept_loop(&listener, &config, &shared);
+            None
+        }
+        (None, _) => None,
+    };
+    if let Some(listener) = listeners.plain {
+        accept_loop(&listener, &shared);
+    }
+    if let Some(tls_loop) = tls_loop {
+        let _ = tls_loop.join();
+    }
     drain(&shared);
     Ok(())
+}
+
+/// What to do when accept fails: a pause, except for errors that concern one connection.
+fn accept_failed(e: &io::Error, listener: &TcpListener, spare: &mut SpareFd) {
+    if e.kind() == io::ErrorKind::Interrupted {
+        return;
+    }
+    if net::out_of_descriptors(e) {
+        let turned_away = spare.turn_away(|| listener.accept().map(|(s, _)| s));
+        log::warn!("accept: {e}; turned a connection away: {turned_away}");
+        if !turned_away {
+            thread::sleep(ACCEPT_PAUSE);
+        }
+        return;
+    }
+    log::warn!("accept: {e}");
+    if e.kind() != io::ErrorKind::ConnectionAborted {
+        thread::sleep(ACCEPT_PAUSE);
+    }
+}
+
+/// Accepts TLS clients: each gets its thread at once, which does the handshake and then joins.
+fn tls_accept_loop(
+    listener: &TcpListener,
+    config: &Arc<rustls::ServerConfig>,
+    shared: &Arc<Shared>,
+) {
+    let mut spare = SpareFd::new();
+    loop {
+        let accepted = listener.accept();
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        match accepted {
+            Ok((stream, addr)) => {
+                if !shared.reserve_thread(shared.max_readers) {
+                    log::info!("{addr}: TLS client refused: no thread left for it");
+                    continue;
+                }
+                let config = Arc::clone(config);
+                shared.spawn(format!("tls-{addr}"), move |shared| {
+                    tls_client(stream, addr, &config, shared)
+                });
+            }
+            Err(e) => accept_failed(&e, listener, &mut spare),
+        }
+    }
+}
+
+/// A TLS client's thread: the handshake, then the chat.
+fn tls_client(
+    stream: TcpStream,
+    addr: SocketAddr,
+    config: &Arc<rustls::ServerConfig>,
+    shared: &Arc<Shared>,
+) {
+    net::tune(&stream);
+    let handshake = Tls::server(config).and_then(|mut tls| {
+        let set_timeout = |s: &mut &TcpStream, t: Duration| {
+            s.set_read_timeout(Some(t))?;
+            s.set_write_timeout(Some(t))
+        };
+        tls.handshake(&mut &stream, set_timeout, shared.handshake_time)?;
+        stream.set_write_timeout(None)?;
+        Ok(tls)
+    });
+    let tls = match handshake {
+        Ok(tls) => tls,
+        Err(e) => {
+            log::info!("{addr}: TLS handshake failed: {e}");
+            return;
+        }
+    };
+    let joined = shared.with_room(|room| {
+        let joined = join(room, stream, addr, shared, false, Some(tls));
+        room.end_turn();
+        joined
+    });
+    if let Some((id, peer)) = joined {
+        let early = Early {
+            bytes: Vec::new(),
+            end: None,
+        };
+        read_loop(id, &peer, early, shared);
+    }
 }
 
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
@@ -300,7 +431,8 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
                     let joined: Vec<_> = joiners
                         .into_iter()
                         .filter_map(|(stream, addr, early)| {
-                            join(room, stream, addr, shared, true).map(|(id, p)| (id, p, early))
+                            join(room, stream, addr, shared, true, None)
+                                .map(|(id, p)| (id, p, early))
                         })
                         .collect();
                     room.end_turn();
@@ -319,7 +451,8 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
                         let joined: Vec<_> = chunk
                             .into_iter()
                             .filter_map(|(stream, addr, early)| {
-                                join(room, stream, addr, shared, false).map(|(id, _)| (id, early))
+                                join(room, stream, addr, shared, false, None)
+                                    .map(|(id, _)| (id, early))
                             })
                             .collect();
                         room.end_turn();
@@ -329,20 +462,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
                     });
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if net::out_of_descriptors(&e) => {
-                let turned_away = spare.turn_away(|| listener.accept().map(|(s, _)| s));
-                log::warn!("accept: {e}; turned a connection away: {turned_away}");
-                if !turned_away {
-                    thread::sleep(ACCEPT_PAUSE);
-                }
-            }
-            Err(e) => {
-                log::warn!("accept: {e}");
-                if e.kind() != io::ErrorKind::ConnectionAborted {
-                    thread::sleep(ACCEPT_PAUSE);
-                }
-            }
+            Err(e) => accept_failed(&e, listener, &mut spare),
         }
     }
 }
@@ -389,15 +509,16 @@ impl Early {
     }
 }
 
-/// Gives a new connection its place in the room. One that needs a thread is refused when no
-/// thread can be kept for it; its thread starts once its join has been announced (see
-/// [`start_reader`]).
+/// Gives a new connection (with its TLS layer, for a TLS client) its place in the room. One
+/// that needs a thread is refused when no thread can be kept for it; its thread starts once its
+/// join has been announced (see [`start_reader`]).
 fn join(
     room: &mut Held<'_>,
     stream: TcpStream,
     addr: SocketAddr,
     shared: &Shared,
     needs_thread: bool,
+    tls: Option<Tls>,
 ) -> Option<(ClientId, Arc<Peer>)> {
     let _ = stream.set_nonblocking(false);
     net::tune(&stream);
@@ -407,9 +528,10 @@ fn join(
         let _ = delivery::send_now(&stream, b"! server full\n");
         return None;
     }
-    let peer = Arc::new(Peer::new(stream, addr));
+    let over_tls = if tls.is_some() { " over TLS" } else { "" };
+    let peer = Arc::new(Peer::new(stream, addr, tls));
     let id = room.room.peers.insert(Arc::clone(&peer));
-    log::info!("{addr} connected (client {id})");
+    log::info!("{addr} connected{over_tls} (client {id})");
     room.handle_in_turn(Event::Connected(id, addr.ip()));
     Some((id, peer))
 }
@@ -457,7 +579,9 @@ fn start_reader(id: ClientId, peer: Arc<Peer>, early: Early, shared: &Arc<Shared
         return;
     }
     // Its welcome is out already; the refusal follows it, if its socket takes it.
-    let _ = delivery::send_now(&peer.stream, b"! server full\n");
+    if !peer.is_tls() {
+        let _ = delivery::send_now(&peer.stream, b"! server full\n");
+    }
     peer.cut();
     shared.with_room(|room| {
         room.handle(Event::Disconnected(id, Leave::Closed));
@@ -510,13 +634,14 @@ enum End {
 /// Most clients spend their life blocked in `read` here, and each page of stack a thread has
 /// touched stays resident: so this frame stays small (a [`SMALL_READ`] buffer), and what
 /// happens to the bytes read is in functions of their own, which only senders go into.
-fn read_loop(id: ClientId, peer: &Peer, early: Early, shared: &Arc<Shared>) {
+fn read_loop(id: ClientId, peer: &Arc<Peer>, early: Early, shared: &Arc<Shared>) {
     let mut reader = Reader {
         id,
         peer,
         shared,
         framer: LineFramer::default(),
         bucket: Bucket::new(shared.limit, Instant::now()),
+        plain: Vec::new(),
     };
     if let Some(end) = reader.early(early) {
         return reader.finish(end);
@@ -551,7 +676,12 @@ fn read_loop(id: ClientId, peer: &Peer, early: Early, shared: &Arc<Shared>) {
             Some(large) => &large[..n],
             None => &small[..n],
         };
-        if let Some(end) = reader.input(data) {
+        let ended = if peer.is_tls() {
+            reader.tls_input(data)
+        } else {
+            reader.input(data)
+        };
+        if let Some(end) = ended {
             break end;
         }
         size_read_buffer(&mut large, filled, n);
@@ -572,13 +702,43 @@ fn size_read_buffer(large: &mut Option<Box<[u8]>>, filled: bool, n: usize) {
 /// What a client's thread keeps besides its read buffers.
 struct Reader<'a> {
     id: ClientId,
-    peer: &'a Peer,
+    peer: &'a Arc<Peer>,
     shared: &'a Arc<Shared>,
     framer: LineFramer,
     bucket: Bucket,
+    /// A TLS client's plaintext, between decrypting and framing.
+    plain: Vec<u8>,
 }
 
 impl Reader<'_> {
+    /// Decrypts what a TLS client sent, then hands its lines to the hub.
+    #[inline(never)]
+    fn tls_input(&mut self, raw: &[u8]) -> Option<End> {
+        let mut plain = std::mem::take(&mut self.plain);
+        let open = self.peer.decrypt(raw, &mut plain);
+        // What the TLS layer has to say back goes out, whoever writes it.
+        self.peer.flush_tls(self.shared);
+        let mut end = match open {
+            Ok(true) => None,
+            Ok(false) => Some(End::Clean),
+            Err(e) => {
+                log::debug!("{}: TLS: {e}", self.peer.addr);
+                Some(End::Failed)
+            }
+        };
+        if !plain.is_empty()
+            && let Some(input_end) = self.input(&plain)
+        {
+            end = Some(input_end);
+        }
+        plain.clear();
+        if plain.capacity() > LARGE_READ {
+            plain = Vec::new();
+        }
+        self.plain = plain;
+        end
+    }
+
     /// Takes what the client sent before it was accepted. Returns how its input ended if it
     /// did.
     #[inline(never)]
@@ -695,7 +855,7 @@ fn discard_until_closed(mut stream: &TcpStream) {
 /// Returns freed memory to the system when a [`memory::Release`] says so, counting client
 /// threads that ended as activity: what they allocated stays in the allocator's per-thread
 /// arenas otherwise.
-fn tidy(shared: &Shared) {
+fn tidy(shared: &Arc<Shared>) {
     let mut seen = 0;
     let mut release = memory::Release::new(Instant::now());
     while !shared.stopping.load(Ordering::Relaxed) {
@@ -709,10 +869,36 @@ fn tidy(shared: &Shared) {
         if release.due(now) {
             memory::release_freed_memory();
         }
+        reap(shared);
     }
 }
 
-fn wait_for_stop(mut stop: UnixStream, shared: &Arc<Shared>, wake: SocketAddr) {
+/// Cuts the clients the hub closed more than [`LINGER`] ago whose threads have not ended, and
+/// gives the hub its tick when it has something due (a gate's deadline).
+fn reap(shared: &Arc<Shared>) {
+    let (closed, due) = {
+        let mut room = shared.room.lock().unwrap_or_else(|e| e.into_inner());
+        let due = room
+            .hub
+            .next_deadline()
+            .is_some_and(|d| d <= Instant::now());
+        (std::mem::take(&mut room.closed), due)
+    };
+    if due {
+        // Every hold of the room lock ticks the hub first.
+        shared.with_room(|_| {});
+    }
+    if closed.is_empty() {
+        return;
+    }
+    let waiting: Vec<Arc<Peer>> = closed.into_iter().filter(|p| !p.reap(LINGER)).collect();
+    if !waiting.is_empty() {
+        let mut room = shared.room.lock().unwrap_or_else(|e| e.into_inner());
+        room.closed.extend(waiting);
+    }
+}
+
+fn wait_for_stop(mut stop: UnixStream, shared: &Arc<Shared>, wake: Vec<SocketAddr>) {
     let mut byte = [0u8; 1];
     while let Err(e) = stop.read(&mut byte) {
         if e.kind() != io::ErrorKind::Interrupted {
@@ -724,8 +910,10 @@ fn wait_for_stop(mut stop: UnixStream, shared: &Arc<Shared>, wake: SocketAddr) {
         log::info!("stopping: telling {} clients", room.room.hub.online());
         room.with_hub(|hub, post| hub.shutdown(post));
     });
-    // Wake the accept loop, blocked in accept().
-    let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+    // Wake the accept loops, blocked in accept().
+    for addr in wake {
+        let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+    }
 }
 
 /// Waits for the clients to take their last lines, then cuts whoever is left.

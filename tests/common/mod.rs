@@ -3,9 +3,11 @@
 //! hanging it.
 #![allow(dead_code)]
 
+pub mod certs;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -42,7 +44,10 @@ macro_rules! both_modes {
 
 pub struct Server {
     child: Child,
+    /// The plain listener's address (the TLS one's with `--no-plain`).
     pub addr: SocketAddr,
+    /// The TLS listener's address, with `--tls-port`.
+    pub tls_addr: Option<SocketAddr>,
     pub mode: Mode,
 }
 
@@ -68,24 +73,70 @@ impl Server {
     }
 
     fn start_cmd(mode: Mode, mut cmd: Command) -> Server {
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let has = |flag: &str| args.iter().any(|a| a == flag);
+        let listeners = 1 + usize::from(has("--tls-port")) - usize::from(has("--no-plain"));
         let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn chatd");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
+            let mut stdout = BufReader::new(stdout);
+            for _ in 0..listeners {
+                let mut line = String::new();
+                let _ = stdout.read_line(&mut line);
+                let _ = tx.send(line);
+            }
         });
-        let line = rx
-            .recv_timeout(DEADLINE)
-            .expect("chatd did not say where it listens");
-        let addr = line
-            .strip_prefix("listening on ")
-            .and_then(|rest| rest.split(' ').next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
-        assert!(line.contains(&format!("(mode: {})", mode.flag())), "{line}");
-        Server { child, addr, mode }
+        let (mut addr, mut tls_addr) = (None, None);
+        for _ in 0..listeners {
+            let line = rx
+                .recv_timeout(DEADLINE)
+                .expect("chatd did not say where it listens");
+            let at: SocketAddr = line
+                .strip_prefix("listening on ")
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected line: {line:?}"));
+            assert!(line.contains(&format!("(mode: {}", mode.flag())), "{line}");
+            if line.contains(", tls)") {
+                tls_addr = Some(at);
+            } else {
+                addr = Some(at);
+            }
+        }
+        Server {
+            child,
+            addr: addr.or(tls_addr).expect("an address"),
+            tls_addr,
+            mode,
+        }
+    }
+
+    /// A new TLS client, past its welcome line, trusting `ca`.
+    pub fn tls_client(&self, ca: &std::path::Path) -> Client {
+        let mut c = self.tls_connect(ca);
+        c.name = welcome_name(&c.line());
+        c
+    }
+
+    /// A raw TLS connection (handshake done), trusting `ca`.
+    pub fn tls_connect(&self, ca: &std::path::Path) -> Client {
+        let addr = self.tls_addr.expect("a TLS listener");
+        let config = chatd::tls::client_config(chatd::tls::Trust::Ca(ca)).unwrap();
+        let stream = TcpStream::connect_timeout(&addr, DEADLINE).expect("connect");
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        stream.set_write_timeout(Some(DEADLINE)).unwrap();
+        let tcp = stream.try_clone().unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut conn = rustls::ClientConnection::new(config, name).unwrap();
+        let mut s = &stream;
+        while conn.is_handshaking() {
+            conn.complete_io(&mut s).expect("TLS handshake");
+        }
+        Client::over(Box::new(rustls::StreamOwned::new(conn, stream)), tcp)
     }
 
     pub fn pid(&self) -> u32 {
@@ -95,13 +146,7 @@ impl Server {
     /// A new client, past its welcome line.
     pub fn client(&self) -> Client {
         let mut c = self.connect();
-        let welcome = c.line();
-        let name = welcome
-            .strip_prefix("* welcome ")
-            .and_then(|r| r.split(',').next())
-            .unwrap_or_else(|| panic!("not a welcome: {welcome:?}"))
-            .to_string();
-        c.name = name;
+        c.name = welcome_name(&c.line());
         c
     }
 
@@ -187,6 +232,15 @@ pub fn chatd(mode: Mode, args: &[&str]) -> Command {
     cmd
 }
 
+/// The name a welcome line gives.
+pub fn welcome_name(welcome: &str) -> String {
+    welcome
+        .strip_prefix("* welcome ")
+        .and_then(|r| r.split(',').next())
+        .unwrap_or_else(|| panic!("not a welcome: {welcome:?}"))
+        .to_string()
+}
+
 pub fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")
         .args([&format!("-{sig}"), &pid.to_string()])
@@ -195,23 +249,37 @@ pub fn signal(pid: u32, sig: &str) {
     assert!(ok.success());
 }
 
+/// A client's connection: a TCP stream, or TLS over one.
+pub trait Conn: Read + Write + Send {}
+impl<T: Read + Write + Send> Conn for T {}
+
 pub struct Client {
     pub name: String,
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Box<dyn Conn>>,
+    /// The TCP stream under it all, for shutdowns and resets.
+    tcp: TcpStream,
 }
 
 impl Client {
     pub fn new(stream: TcpStream) -> Client {
         stream.set_read_timeout(Some(DEADLINE)).unwrap();
         stream.set_nodelay(true).unwrap();
+        let tcp = stream.try_clone().unwrap();
+        Client::over(Box::new(stream), tcp)
+    }
+
+    /// A client over `conn`, whose TCP stream is `tcp`.
+    pub fn over(conn: Box<dyn Conn>, tcp: TcpStream) -> Client {
+        let _ = tcp.set_nodelay(true);
         Client {
             name: String::new(),
-            reader: BufReader::new(stream),
+            reader: BufReader::new(conn),
+            tcp,
         }
     }
 
     pub fn stream(&self) -> &TcpStream {
-        self.reader.get_ref()
+        &self.tcp
     }
 
     pub fn send(&mut self, line: &str) {
@@ -219,7 +287,9 @@ impl Client {
     }
 
     pub fn send_bytes(&mut self, bytes: &[u8]) {
-        self.reader.get_mut().write_all(bytes).expect("send");
+        let conn = self.reader.get_mut();
+        conn.write_all(bytes).expect("send");
+        conn.flush().expect("send");
     }
 
     /// The next line, without its newline. Fails the test after [`DEADLINE`].
@@ -347,4 +417,43 @@ impl Client {
         }
         total
     }
+}
+
+/// The `chat` client for a server on 127.0.0.1, its output piped.
+pub fn chat(server_port: u16, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat"));
+    cmd.args(["--host", "127.0.0.1", "--port", &server_port.to_string()])
+        .args(args);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd
+}
+
+/// Waits (bounded) for the child and collects its output.
+pub fn finish(mut child: Child) -> Output {
+    let until = Instant::now() + DEADLINE;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > until {
+            let _ = child.kill();
+            panic!("chat did not exit in time");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let mut out = Output {
+        status: child.wait().unwrap(),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut out.stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut out.stderr)
+        .unwrap();
+    out
 }

@@ -45,7 +45,8 @@ pub fn run(session: Session) -> io::Result<ExitCode> {
     });
     let mut send = |line: &str| {
         use std::io::Write;
-        writer.write_all(format!("{line}\n").as_bytes())
+        writer.write_all(format!("{line}\n").as_bytes())?;
+        writer.flush()
     };
     let _ = send("/who");
 

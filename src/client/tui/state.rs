@@ -22,6 +22,8 @@ pub enum Kind {
         to: String,
     },
     Notice,
+    /// An operator removed someone (kick, ban): shown so that it stands out.
+    Alert,
     Error,
 }
 
@@ -151,9 +153,14 @@ impl App {
                 },
                 text,
             ),
+            ServerLine::Error(e) if e.starts_with("kicked by ") || e.starts_with("banned") => {
+                self.push(Kind::Alert, format!("you were {e}"));
+            }
             ServerLine::Error(e) => self.push(Kind::Error, e),
             // The session settled the name before the UI started; the welcome is news only.
-            ServerLine::Welcome { .. } => self.push(Kind::Notice, &line[2..]),
+            ServerLine::Welcome { .. } | ServerLine::PasswordRequired | ServerLine::Oper => {
+                self.push(Kind::Notice, &line[2..])
+            }
             ServerLine::YouAre(name) => {
                 self.rename(&self.me.clone(), name);
                 self.push(Kind::Notice, &line[2..]);
@@ -170,6 +177,10 @@ impl App {
             ServerLine::Left { name, .. } => {
                 self.online.remove(&name.to_ascii_lowercase());
                 self.push(Kind::Notice, &line[2..]);
+            }
+            ServerLine::Removed { name, .. } => {
+                self.online.remove(&name.to_ascii_lowercase());
+                self.push(Kind::Alert, &line[2..]);
             }
             ServerLine::Renamed { old, new } => {
                 self.rename(old, new);

@@ -95,6 +95,12 @@ fn kind_parts(m: &Message) -> Vec<(String, Style)> {
         }
         Kind::Notice => vec![(format!("* {}", m.text), notice)],
         Kind::Error => vec![(format!("! {}", m.text), Style::default().fg(Color::Red))],
+        Kind::Alert => vec![(
+            format!("* {}", m.text),
+            Style::default()
+                .fg(Color::Yellow)
+                .add_modifier(Modifier::BOLD),
+        )],
     }
 }
 

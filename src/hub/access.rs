@@ -1,0 +1,259 @@
+//! Who may come in and who may moderate: the server's and the operators' passwords, bans by
+//! address, and the slowing of password guesses. Pure bookkeeping: the time is always passed
+//! in, and the hub decides what each answer means to the clients.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// A password read from a file. Never printed, compared in constant time.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Box<[u8]>);
+
+impl Secret {
+    pub fn new(text: &str) -> Secret {
+        Secret(text.as_bytes().into())
+    }
+
+    /// Whether `guess` is the secret, taking as long whatever the first wrong byte.
+    pub fn matches(&self, guess: &str) -> bool {
+        let guess = guess.as_bytes();
+        let mut diff = (self.0.len() != guess.len()) as u8;
+        for (i, &b) in self.0.iter().enumerate() {
+            diff |= b ^ guess.get(i).copied().unwrap_or(!b);
+        }
+        diff == 0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Wrong guesses from one address before the next ones must wait.
+pub const FREE_GUESSES: u32 = 3;
+/// The first wait; it doubles with each further wrong guess, up to [`MAX_GUESS_WAIT`].
+const FIRST_GUESS_WAIT: Duration = Duration::from_secs(2);
+const MAX_GUESS_WAIT: Duration = Duration::from_secs(300);
+/// An address's wrong guesses are forgotten this long after its last one.
+const FORGET_GUESSES: Duration = Duration::from_secs(3600);
+/// Most addresses whose wrong guesses are remembered: past it, the forgotten ones are
+/// dropped first, then the oldest.
+const MAX_GUESSERS: usize = 4096;
+
+#[derive(Debug, Clone, Copy)]
+struct Guesses {
+    wrong: u32,
+    last: Instant,
+}
+
+/// One ban, by address.
+#[derive(Debug, Clone)]
+pub struct Ban {
+    pub until: Instant,
+    /// The operator who set it.
+    pub by: Box<str>,
+}
+
+/// What [`Access::guess`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guess {
+    Right,
+    Wrong,
+    /// Too many wrong guesses from this address lately: not even checked. Try after this.
+    Wait(Duration),
+}
+
+/// Bans and wrong-guess counts.
+#[derive(Default)]
+pub struct Access {
+    bans: HashMap<IpAddr, Ban>,
+    guesses: HashMap<IpAddr, Guesses>,
+}
+
+impl Access {
+    /// How much longer `ip` is banned, if it is.
+    pub fn banned(&mut self, ip: IpAddr, now: Instant) -> Option<Duration> {
+        let ban = self.bans.get(&ip)?;
+        if ban.until <= now {
+            self.bans.remove(&ip);
+            return None;
+        }
+        Some(ban.until - now)
+    }
+
+    pub fn ban(&mut self, ip: IpAddr, until: Instant, by: &str) {
+        self.bans.insert(
+            ip,
+            Ban {
+                until,
+                by: by.into(),
+            },
+        );
+    }
+
+    /// Lifts the ban on `ip`; false if there was none.
+    pub fn unban(&mut self, ip: IpAddr, now: Instant) -> bool {
+        self.bans.remove(&ip).is_some_and(|ban| ban.until > now)
+    }
+
+    /// The bans in force, soonest to end first.
+    pub fn bans(&mut self, now: Instant) -> Vec<(IpAddr, Ban)> {
+        self.bans.retain(|_, ban| ban.until > now);
+        let mut bans: Vec<_> = self.bans.iter().map(|(ip, b)| (*ip, b.clone())).collect();
+        bans.sort_by_key(|(ip, b)| (b.until, *ip));
+        bans
+    }
+
+    /// Checks a password guess from `ip`, unless that address has guessed wrong too often
+    /// lately; counts wrong guesses, and forgets them after a right one.
+    pub fn guess(&mut self, secret: &Secret, guess: &str, ip: IpAddr, now: Instant) -> Guess {
+        if let Some(g) = self.guesses.get(&ip).copied() {
+            if now.duration_since(g.last) > FORGET_GUESSES {
+                self.guesses.remove(&ip);
+            } else if let Some(wait) = guess_wait(g.wrong) {
+                let ready = g.last + wait;
+                if now < ready {
+                    return Guess::Wait(ready - now);
+                }
+            }
+        }
+        if secret.matches(guess) {
+            self.guesses.remove(&ip);
+            return Guess::Right;
+        }
+        self.count_wrong(ip, now);
+        Guess::Wrong
+    }
+
+    fn count_wrong(&mut self, ip: IpAddr, now: Instant) {
+        if !self.guesses.contains_key(&ip) && self.guesses.len() >= MAX_GUESSERS {
+            self.guesses
+                .retain(|_, g| now.duration_since(g.last) <= FORGET_GUESSES);
+            if self.guesses.len() >= MAX_GUESSERS
+                && let Some(oldest) = self.guesses.iter().min_by_key(|(_, g)| g.last)
+            {
+                let oldest = *oldest.0;
+                self.guesses.remove(&oldest);
+            }
+        }
+        let g = self.guesses.entry(ip).or_insert(Guesses {
+            wrong: 0,
+            last: now,
+        });
+        g.wrong = g.wrong.saturating_add(1);
+        g.last = now;
+    }
+}
+
+/// How long after a wrong guess the next one is refused, once `wrong` guesses were wrong.
+fn guess_wait(wrong: u32) -> Option<Duration> {
+    let over = wrong.checked_sub(FREE_GUESSES)?;
+    Some(
+        FIRST_GUESS_WAIT
+            .saturating_mul(1u32.checked_shl(over).unwrap_or(u32::MAX))
+            .min(MAX_GUESS_WAIT),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+
+    #[test]
+    fn secrets_match_exactly() {
+        let s = Secret::new("hunter2");
+        assert!(s.matches("hunter2"));
+        for wrong in ["", "hunter", "hunter22", "Hunter2", "hunter3"] {
+            assert!(!s.matches(wrong), "{wrong}");
+        }
+        assert!(Secret::new("").matches(""));
+        assert_eq!(format!("{s:?}"), "Secret(..)");
+    }
+
+    #[test]
+    fn bans_expire_and_lift() {
+        let t = Instant::now();
+        let mut a = Access::default();
+        a.ban(A, t + Duration::from_secs(60), "op");
+        assert_eq!(a.banned(A, t), Some(Duration::from_secs(60)));
+        assert_eq!(a.banned(B, t), None);
+        assert_eq!(a.bans(t).len(), 1);
+        assert_eq!(a.banned(A, t + Duration::from_secs(60)), None);
+        assert!(a.bans(t + Duration::from_secs(61)).is_empty());
+        a.ban(A, t + Duration::from_secs(60), "op");
+        assert!(a.unban(A, t));
+        assert!(!a.unban(A, t));
+        assert_eq!(a.banned(A, t), None);
+    }
+
+    #[test]
+    fn bans_are_listed_soonest_first() {
+        let t = Instant::now();
+        let mut a = Access::default();
+        a.ban(A, t + Duration::from_secs(90), "op");
+        a.ban(B, t + Duration::from_secs(30), "root");
+        let bans = a.bans(t);
+        assert_eq!(bans[0].0, B);
+        assert_eq!(&*bans[0].1.by, "root");
+        assert_eq!(bans[1].0, A);
+    }
+
+    #[test]
+    fn wrong_guesses_are_slowed_per_address() {
+        let t = Instant::now();
+        let s = Secret::new("pw");
+        let mut a = Access::default();
+        for _ in 0..FREE_GUESSES {
+            assert_eq!(a.guess(&s, "no", A, t), Guess::Wrong);
+        }
+        // Even the right one waits now; another address does not.
+        assert_eq!(a.guess(&s, "pw", A, t), Guess::Wait(FIRST_GUESS_WAIT));
+        assert_eq!(a.guess(&s, "pw", B, t), Guess::Right);
+        let later = t + FIRST_GUESS_WAIT;
+        assert_eq!(a.guess(&s, "no", A, later), Guess::Wrong);
+        assert_eq!(
+            a.guess(&s, "pw", A, later),
+            Guess::Wait(FIRST_GUESS_WAIT * 2)
+        );
+        assert_eq!(
+            a.guess(&s, "pw", A, later + FIRST_GUESS_WAIT * 2),
+            Guess::Right
+        );
+        // Forgotten after a right guess.
+        assert_eq!(a.guess(&s, "no", A, later), Guess::Wrong);
+        assert_eq!(a.guess(&s, "pw", A, later), Guess::Right);
+    }
+
+    #[test]
+    fn waits_are_capped_and_guesses_forgotten() {
+        assert_eq!(guess_wait(FREE_GUESSES - 1), None);
+        assert_eq!(guess_wait(u32::MAX), Some(MAX_GUESS_WAIT));
+        let t = Instant::now();
+        let s = Secret::new("pw");
+        let mut a = Access::default();
+        for _ in 0..10 {
+            a.guess(&s, "no", A, t);
+        }
+        assert!(matches!(a.guess(&s, "pw", A, t), Guess::Wait(_)));
+        let much_later = t + FORGET_GUESSES + Duration::from_secs(1);
+        assert_eq!(a.guess(&s, "pw", A, much_later), Guess::Right);
+    }
+
+    #[test]
+    fn remembered_guessers_are_bounded() {
+        let t = Instant::now();
+        let s = Secret::new("pw");
+        let mut a = Access::default();
+        for i in 0..(MAX_GUESSERS as u32 + 100) {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(i));
+            a.guess(&s, "no", ip, t + Duration::from_millis(i as u64));
+        }
+        assert!(a.guesses.len() <= MAX_GUESSERS);
+    }
+}

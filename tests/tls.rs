@@ -1,0 +1,193 @@
+//! TLS: a listener beside the plain one, the same chat inside, and handshakes that cost
+//! nothing when they fail or stall. Both modes; certificates are made for the run.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::certs::Certs;
+use common::{DEADLINE, Mode, Server, chat, finish};
+
+both_modes!(
+    tls_and_plain_clients_chat_both_ways,
+    tls_only_with_no_plain,
+    garbage_instead_of_a_handshake_is_closed_and_costs_no_one,
+    a_stalled_handshake_is_closed_at_its_deadline,
+    many_lines_both_ways_over_tls_arrive_whole,
+    chat_connects_over_tls_and_refuses_bad_certificates,
+);
+
+fn start(mode: Mode, certs: &Certs, cert: &str, extra: &[&str]) -> Server {
+    let mut args: Vec<String> = certs.server_args(cert);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start_with(mode, &args)
+}
+
+/// Reads a raw connection until the server closes it; returns what came. Fails the test if it
+/// stays open past [`DEADLINE`].
+fn until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return got,
+            Err(e) => panic!("the server did not close the connection: {e}"),
+        }
+    }
+}
+
+fn tls_and_plain_clients_chat_both_ways(mode: Mode) {
+    let certs = Certs::new();
+    let server = start(mode, &certs, "server", &[]);
+    assert_ne!(server.tls_addr, Some(server.addr));
+    let mut plain = server.client();
+    let mut tls = server.tls_client(&certs.ca_pem());
+    plain.expect(&format!("* {} joined", tls.name));
+    tls.send("hello from TLS");
+    plain.expect(&format!("<{}> hello from TLS", tls.name));
+    plain.send("hello from plain");
+    tls.expect(&format!("<{}> hello from plain", plain.name));
+    tls.send("/who");
+    let who = tls.line();
+    assert!(who.starts_with("* online in #lobby (2): "), "{who}");
+    tls.send("/quit");
+    tls.expect("* bye");
+    assert!(tls.try_line().is_none(), "closed after its last line");
+    plain.expect(&format!("* {} left", tls.name));
+}
+
+fn tls_only_with_no_plain(mode: Mode) {
+    let certs = Certs::new();
+    let server = start(mode, &certs, "server", &["--no-plain"]);
+    assert_eq!(server.tls_addr, Some(server.addr));
+    let mut tls = server.tls_client(&certs.ca_pem());
+    tls.send("/who");
+    assert!(tls.line().starts_with("* online in #lobby (1)"));
+    // Plain text on the TLS port gets no chat.
+    let mut raw = TcpStream::connect(server.addr).unwrap();
+    raw.write_all(b"hello\n").unwrap();
+    let got = until_closed(&mut raw);
+    assert!(
+        !String::from_utf8_lossy(&got).contains("welcome"),
+        "{got:?}"
+    );
+}
+
+fn garbage_instead_of_a_handshake_is_closed_and_costs_no_one(mode: Mode) {
+    let certs = Certs::new();
+    let server = start(mode, &certs, "server", &[]);
+    let ca = certs.ca_pem();
+    let mut a = server.tls_client(&ca);
+    let mut b = server.tls_client(&ca);
+    a.expect(&format!("* {} joined", b.name));
+    for garbage in [
+        &b"GET / HTTP/1.0\r\n\r\n"[..],
+        &[0x16, 0x03, 0x01, 0xff, 0xff, 0x01][..],
+        &[0u8; 4096][..],
+    ] {
+        let mut raw = TcpStream::connect(server.tls_addr.unwrap()).unwrap();
+        raw.write_all(garbage).unwrap();
+        let _ = raw.shutdown(std::net::Shutdown::Write);
+        let got = until_closed(&mut raw);
+        assert!(!String::from_utf8_lossy(&got).contains("welcome"));
+    }
+    // No one heard of them, and the chat goes on.
+    b.send("still here");
+    a.expect(&format!("<{}> still here", b.name));
+    a.send("/who");
+    assert!(a.line().starts_with("* online in #lobby (2): "));
+}
+
+fn a_stalled_handshake_is_closed_at_its_deadline(mode: Mode) {
+    let certs = Certs::new();
+    let server = start(mode, &certs, "server", &["--tls-handshake-timeout", "1"]);
+    let addr = server.tls_addr.unwrap();
+    let started = Instant::now();
+    let mut silent = TcpStream::connect(addr).unwrap();
+    // Half a record header, then nothing.
+    let mut partial = TcpStream::connect(addr).unwrap();
+    partial.write_all(&[0x16, 0x03, 0x01]).unwrap();
+    // Meanwhile others come in at once.
+    let ca = certs.ca_pem();
+    let mut a = server.tls_client(&ca);
+    let mut b = server.tls_client(&ca);
+    a.expect(&format!("* {} joined", b.name));
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "not held up"
+    );
+    for stalled in [&mut silent, &mut partial] {
+        until_closed(stalled);
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(900), "closed early: {took:?}");
+        assert!(took < Duration::from_secs(5), "closed late: {took:?}");
+    }
+    b.send("after");
+    a.expect(&format!("<{}> after", b.name));
+}
+
+fn many_lines_both_ways_over_tls_arrive_whole(mode: Mode) {
+    let certs = Certs::new();
+    let server = start(mode, &certs, "server", &["--msg-rate", "0"]);
+    let mut plain = server.client();
+    let mut tls = server.tls_client(&certs.ca_pem());
+    plain.expect(&format!("* {} joined", tls.name));
+    const N: usize = 3000;
+    let filler = "x".repeat(200);
+    let text: String = (0..N).map(|i| format!("{i} {filler}\n")).collect();
+    tls.send_bytes(text.as_bytes());
+    for i in 0..N {
+        plain.expect(&format!("<{}> {i} {filler}", tls.name));
+    }
+    plain.send_bytes(text.as_bytes());
+    for i in 0..N {
+        tls.expect(&format!("<{}> {i} {filler}", plain.name));
+    }
+}
+
+fn chat_connects_over_tls_and_refuses_bad_certificates(mode: Mode) {
+    let certs = Certs::new();
+    let ca = certs.ca_pem().display().to_string();
+    let run = |server: &Server, args: &[&str]| {
+        let port = server.tls_addr.unwrap().port();
+        let mut child = chat(port, args).stdin(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+        finish(child)
+    };
+    let server = start(mode, &certs, "server", &[]);
+    let mut watcher = server.client();
+    let out = run(&server, &["--tls", "--tls-ca", &ca, "--name", "bob"]);
+    assert!(out.status.success(), "{out:?}");
+    watcher.expect("* guest2 joined");
+    watcher.expect("* guest2 is now bob");
+    watcher.expect("<bob> hello");
+
+    let expired = start(mode, &certs, "expired", &[]);
+    let out = run(&expired, &["--tls", "--tls-ca", &ca]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(
+        stderr.contains("tls") && stderr.contains("expired"),
+        "{stderr}"
+    );
+
+    let untrusted = start(mode, &certs, "untrusted", &[]);
+    let out = run(&untrusted, &["--tls", "--tls-ca", &ca]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(
+        stderr.contains("tls") && stderr.contains("issuer"),
+        "{stderr}"
+    );
+    // Only when asked for by name.
+    let out = run(&untrusted, &["--tls", "--tls-insecure", "--name", "carol"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("* bye"));
+}
