@@ -222,6 +222,11 @@ impl Hub {
         self.online
     }
 
+    /// How many connections wait at a gate (for a password, or as banned).
+    pub fn waiting(&self) -> usize {
+        self.gated.len()
+    }
+
     /// The name of a connected client.
     pub fn name(&self, id: ClientId) -> Option<&str> {
         self.member(id).map(|m| &*m.name)

@@ -3,9 +3,10 @@
 
 mod common;
 
+use std::io::BufRead;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::certs::Certs;
@@ -18,6 +19,7 @@ both_modes!(
     a_stalled_handshake_is_closed_at_its_deadline,
     many_lines_both_ways_over_tls_arrive_whole,
     chat_connects_over_tls_and_refuses_bad_certificates,
+    openssl_s_client_is_a_client_too,
 );
 
 fn start(mode: Mode, certs: &Certs, cert: &str, extra: &[&str]) -> Server {
@@ -190,4 +192,69 @@ fn chat_connects_over_tls_and_refuses_bad_certificates(mode: Mode) {
     let out = run(&untrusted, &["--tls", "--tls-insecure", "--name", "carol"]);
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("* bye"));
+}
+
+fn openssl_s_client_is_a_client_too(mode: Mode) {
+    if Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("SKIPPED: openssl is not installed (.ci/run installs it)");
+        return;
+    }
+    let certs = Certs::new();
+    let server = start(mode, &certs, "server", &[]);
+    let mut watcher = server.client();
+    let port = server.tls_addr.unwrap().port();
+    let mut child = Command::new("openssl")
+        .args([
+            "s_client",
+            "-quiet",
+            "-verify_return_error",
+            "-servername",
+            "localhost",
+        ])
+        .arg("-connect")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-CAfile")
+        .arg(certs.ca_pem())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let _child = Kill(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let welcome = rx
+        .recv_timeout(DEADLINE)
+        .expect("a welcome through openssl");
+    let name = common::welcome_name(&welcome);
+    stdin.write_all(b"hello from openssl\n").unwrap();
+    stdin.flush().unwrap();
+    watcher.expect(&format!("* {name} joined"));
+    watcher.expect(&format!("<{name}> hello from openssl"));
+    watcher.send("hello, openssl");
+    let until = Instant::now() + DEADLINE;
+    let want = format!("<{}> hello, openssl", watcher.name);
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("the line, through openssl");
+        if line == want {
+            break;
+        }
+    }
 }

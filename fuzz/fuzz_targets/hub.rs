@@ -1,11 +1,14 @@
 //! The chat core fed random event sequences, room commands included. Checks: nothing is sent to
 //! a closed client, every line sent is one whole line, names stay unique, the count of clients
-//! matches, and the rooms never exceed their limit.
+//! matches, and the rooms never exceed their limit. Operators, bans, mutes and the password gate
+//! are in it too, with time moving on.
 #![no_main]
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
 
+use chatd::hub::access::Secret;
 use chatd::hub::{ClientId, Event, Hub, HubConfig, Leave, Line, Outbox};
 use libfuzzer_sys::fuzz_target;
 
@@ -25,21 +28,30 @@ impl Outbox for Checker {
     }
 }
 
-const LINES: [&[u8]; 22] = [
+const LINES: [&[u8]; 35] = [
     b"hello", b"/nick a", b"/nick A", b"/nick b", b"/who", b"/msg a hi", b"/me x",
     b"/quit", b"/quit bye", b"//x", b"\xff\xfe", b"\x1b[2J", b"/join r1", b"/join #R1",
     b"/join r2", b"/join r3", b"/part", b"/rooms", b"/who r1", b"/topic t", b"/topic",
-    b"/history 2",
+    b"/history 2", b"/pass pw", b"/pass x", b"/oper op", b"/oper no", b"/kick a", b"/ban a",
+    b"/ban b 1", b"/unban 127.0.0.1", b"/bans", b"/mute a", b"/unmute a", b"/kick b why",
+    b"/me muted?",
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let mut hub = Hub::new(HubConfig {
-        max_clients: 6,
-        max_line: 64,
-        max_per_ip: 4,
-        max_rooms: 3,
-        history: 3,
-    });
+    let mut now = Instant::now();
+    let gate = data.first().is_some_and(|b| b & 1 == 1);
+    let mut hub = Hub::new(
+        HubConfig {
+            max_clients: 6,
+            max_line: 64,
+            max_per_ip: 4,
+            max_rooms: 3,
+            history: 3,
+            password: gate.then(|| Secret::new("pw")),
+            oper_password: Some(Secret::new("op")),
+        },
+        now,
+    );
     let mut out = Checker::default();
     let mut connected: HashSet<ClientId> = HashSet::new();
     for pair in data.chunks(2) {
@@ -68,13 +80,18 @@ fuzz_target!(|data: &[u8]| {
                 hub.shutdown(&mut out);
                 connected.clear();
             }
+            5 => {
+                now += Duration::from_secs(u64::from(arg));
+                hub.tick(now, &mut out);
+            }
             _ => {}
         }
         // A client the hub closed (quit, refused) is gone for the driver too.
         connected.retain(|id| !out.closed.contains(id));
-        assert_eq!(hub.online(), connected.len());
+        assert_eq!(hub.online() + hub.waiting(), connected.len());
         let names: Vec<String> =
-            connected.iter().map(|&c| hub.name(c).unwrap().to_ascii_lowercase()).collect();
+            connected.iter().filter_map(|&c| hub.name(c)).map(|n| n.to_ascii_lowercase()).collect();
+        assert_eq!(names.len(), hub.online());
         let unique: HashSet<&String> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "names not unique: {names:?}");
         assert!(hub.rooms() <= 3);

@@ -10,6 +10,7 @@
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
@@ -19,6 +20,7 @@ use mio::{Events, Interest, Poll, Registry, Token};
 use super::flood::Flooders;
 use super::histogram::Histogram;
 use super::procstat::{self, Sampler};
+use crate::tls::Tls;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -51,6 +53,8 @@ pub struct LoadConfig {
     /// arrived by then is counted late, not lost, and its latency is at least its age.
     pub time_limit: Option<Duration>,
     pub server_pid: Option<u32>,
+    /// Connect over TLS with these settings, naming the server `tls_name`.
+    pub tls: Option<(Arc<rustls::ClientConfig>, String)>,
 }
 
 /// What came of it.
@@ -170,6 +174,7 @@ enum Phase {
 
 struct Client {
     stream: Option<TcpStream>,
+    tls: Option<Box<Tls>>,
     phase: Phase,
     reads: bool,
     out: Vec<u8>,
@@ -189,6 +194,7 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     let mut clients: Vec<Client> = (0..total)
         .map(|i| Client {
             stream: None,
+            tls: None,
             phase: Phase::Connecting,
             reads: i < cfg.clients || i >= cfg.clients + cfg.slow,
             out: Vec::new(),
@@ -251,12 +257,16 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
                         Interest::WRITABLE
                     };
                     poll.registry().reregister(s, Token(i), interest)?;
+                    if let Some((config, name)) = &cfg.tls {
+                        c.tls = Some(Box::new(Tls::client(config, name)?));
+                    }
                     if let Some(hello) = &cfg.hello {
                         c.out
                             .extend_from_slice(hello.replace("{i}", &i.to_string()).as_bytes());
                         c.out.push(b'\n');
-                        flush(c);
                     }
+                    // (Over TLS, the handshake starts here.)
+                    flush(c);
                 } else {
                     c.phase = Phase::Failed;
                     report.connect_failed += 1;
@@ -549,9 +559,16 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     Ok(report)
 }
 
-/// Writes what the socket takes of `c.out`.
+/// Writes what the socket takes of `c.out` (through TLS, with what the handshake has to send).
 fn flush(c: &mut Client) {
     let Some(s) = c.stream.as_mut() else { return };
+    if let Some(tls) = c.tls.as_mut() {
+        match tls.send(s, &c.out) {
+            Ok(n) => drop(c.out.drain(..n)),
+            Err(_) => c.phase = Phase::Closed,
+        }
+        return;
+    }
     let mut written = 0;
     while written < c.out.len() {
         match s.write(&c.out[written..]) {
@@ -573,7 +590,11 @@ fn read_lines(c: &mut Client, scratch: &mut [u8], mut on_line: impl FnMut(&[u8])
     let Some(s) = c.stream.as_mut() else { return 0 };
     let mut total = 0;
     loop {
-        match s.read(scratch) {
+        let read = match c.tls.as_mut() {
+            Some(tls) => tls.read_from(s, scratch),
+            None => s.read(scratch),
+        };
+        match read {
             Ok(0) => {
                 c.phase = Phase::Closed;
                 return total;
@@ -593,7 +614,12 @@ fn read_lines(c: &mut Client, scratch: &mut [u8], mut on_line: impl FnMut(&[u8])
                 }
                 c.partial.extend_from_slice(data);
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return total,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if c.tls.as_ref().is_some_and(|t| t.wants_write()) {
+                    flush(c);
+                }
+                return total;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => {
                 c.phase = Phase::Closed;

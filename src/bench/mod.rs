@@ -46,8 +46,14 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0)]
     pub slow: usize,
     /// Extra clients that send junk lines flat out for the whole run (and are not measured).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, conflicts_with = "tls")]
     pub flooders: usize,
+    /// Connect over TLS. Without --tls-ca any certificate is taken (a benchmark on loopback).
+    #[arg(long)]
+    pub tls: bool,
+    /// Check the server's certificate against these CA certificates (PEM).
+    #[arg(long, requires = "tls")]
+    pub tls_ca: Option<std::path::PathBuf>,
     /// Line(s) each client sends first, e.g. a name; `{i}` is the client's number, `\n`
     /// separates lines.
     #[arg(long)]
@@ -106,6 +112,16 @@ impl BenchArgs {
             drain_timeout: Duration::from_secs(self.drain_timeout),
             time_limit: (self.time_limit > 0.0).then(|| Duration::from_secs_f64(self.time_limit)),
             server_pid: self.server_pid,
+            tls: match (self.tls, &self.tls_ca) {
+                (false, _) => None,
+                (true, ca) => {
+                    let trust = match ca {
+                        Some(ca) => crate::tls::Trust::Ca(ca),
+                        None => crate::tls::Trust::Insecure,
+                    };
+                    Some((crate::tls::client_config(trust)?, self.host.clone()))
+                }
+            },
         })
     }
 }

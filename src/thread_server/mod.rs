@@ -885,8 +885,8 @@ fn reap(shared: &Arc<Shared>) {
         (std::mem::take(&mut room.closed), due)
     };
     if due {
-        // Every hold of the room lock ticks the hub first.
-        shared.with_room(|_| {});
+        // The hub is ticked first whenever it is handed anything.
+        shared.with_room(|room| room.with_hub(|_, _| {}));
     }
     if closed.is_empty() {
         return;

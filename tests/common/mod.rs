@@ -61,6 +61,38 @@ impl Server {
         Server::start_cmd(mode, chatd(mode, args))
     }
 
+    /// Starts chatd logging at info to `log`.
+    pub fn start_logged(mode: Mode, args: &[&str], log: &std::path::Path) -> Server {
+        let mut cmd = chatd(mode, args);
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+        let mut logged = Command::new(cmd.get_program());
+        logged.args(args.iter().filter(|a| *a != "-q"));
+        logged
+            .stdin(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap());
+        cmd = logged;
+        Server::start_cmd(mode, cmd)
+    }
+
+    /// A new client connecting from `source` (any address of 127.0.0.0/8), past its welcome.
+    pub fn client_from(&self, source: &str) -> Client {
+        let mut c = self.connect_from(source);
+        c.name = welcome_name(&c.line());
+        c
+    }
+
+    /// A raw connection from `source`: nothing read yet.
+    pub fn connect_from(&self, source: &str) -> Client {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        let from: SocketAddr = format!("{source}:0").parse().unwrap();
+        socket.bind(&from.into()).expect("bind the source address");
+        socket
+            .connect_timeout(&self.addr.into(), DEADLINE)
+            .expect("connect");
+        Client::new(socket.into())
+    }
+
     /// Starts chatd under a wrapper command (such as `prlimit --nofile=64:64 --`).
     pub fn start_wrapped(mode: Mode, wrapper: &[&str], args: &[&str]) -> Server {
         let inner = chatd(mode, args);
