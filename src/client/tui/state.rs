@@ -423,6 +423,23 @@ mod tests {
     }
 
     #[test]
+    fn kicks_and_bans_stand_out_and_leave_the_list() {
+        let mut a = app();
+        a.server_line("* online in #lobby (3): alice, bob, guest1");
+        a.server_line("* bob was kicked by alice (spam)");
+        assert_eq!(names(&a), ["alice", "guest1"]);
+        let last = a.messages.back().unwrap();
+        assert_eq!(last.kind, Kind::Alert);
+        assert_eq!(last.text, "bob was kicked by alice (spam)");
+        a.server_line("! banned by alice for 60 minutes");
+        let last = a.messages.back().unwrap();
+        assert_eq!(last.kind, Kind::Alert);
+        assert_eq!(last.text, "you were banned by alice for 60 minutes");
+        a.server_line("! you are muted");
+        assert_eq!(a.messages.back().unwrap().kind, Kind::Error);
+    }
+
+    #[test]
     fn the_online_list_follows_the_notices() {
         let mut a = app();
         a.server_line("* online in #lobby (3): alice, Bob, guest1");
