@@ -57,6 +57,10 @@ pub const READS_PER_TURN: usize = 4;
 const OUTPUT_PER_TURN: usize = 16 << 20;
 const MIN_READ_PER_TURN: usize = 4 * 1024;
 const MAX_READ_PER_TURN: usize = 256 * 1024;
+/// TLS handshake steps (each a read that moves a handshake on, the costly ones doing its
+/// public-key work) per turn: the rest wait for the next turn, so that a storm of handshakes
+/// is spread over many short turns and the chat goes on between them.
+const HANDSHAKES_PER_TURN: usize = 8;
 /// How long a closing connection may take to flush and to close its side.
 const LINGER: Duration = Duration::from_secs(2);
 /// After accept failed for want of descriptors, wait this long before trying again.
@@ -101,6 +105,7 @@ pub fn run(
         tls_listener: tls,
         handshake_time: config.handshake_limit(),
         handshakes: Vec::new(),
+        handshake_budget: 0,
         _stop: stop,
         scratch: vec![0; SCRATCH].into_boxed_slice(),
         max_line: config.max_line as usize,
@@ -290,6 +295,8 @@ struct Server {
     handshake_time: Duration,
     /// TLS connections in their handshake, and when it must be done.
     handshakes: Vec<(usize, Instant)>,
+    /// Handshake steps this turn may still take (see [`HANDSHAKES_PER_TURN`]).
+    handshake_budget: usize,
     _stop: UnixStream,
     scratch: Box<[u8]>,
     max_line: usize,
@@ -380,6 +387,7 @@ impl Server {
             }
             self.read_budget = (OUTPUT_PER_TURN / (self.io.behind + 1))
                 .clamp(MIN_READ_PER_TURN, MAX_READ_PER_TURN);
+            self.handshake_budget = HANDSHAKES_PER_TURN;
             for key in std::mem::take(&mut self.again) {
                 self.readable(key);
             }
@@ -552,6 +560,12 @@ impl Server {
             let Some(conn) = self.io.conns.get_mut(key) else {
                 return;
             };
+            if !conn.joined {
+                if self.handshake_budget == 0 {
+                    break; // read again next turn
+                }
+                self.handshake_budget -= 1;
+            }
             let want = self.read_budget.min(SCRATCH);
             let read = receive(&mut conn.stream, &mut conn.tls, &mut self.scratch[..want]);
             if conn.tls.is_some() {

@@ -227,12 +227,15 @@ impl Tls {
         self.conn.send_close_notify();
     }
 
-    /// Completes the handshake on a blocking socket within `limit`.
-    pub fn handshake<S: Read + Write>(
+    /// Completes the handshake on a blocking socket within `limit`. The costly steps (each
+    /// processing of what arrived, where the public-key work is) run while holding what
+    /// `permit` returns, asked for anew each time; waiting for the peer holds nothing.
+    pub fn handshake<S: Read + Write, P>(
         &mut self,
         sock: &mut S,
         set_timeout: impl Fn(&mut S, Duration) -> io::Result<()>,
         limit: Duration,
+        mut permit: impl FnMut(Instant) -> io::Result<P>,
     ) -> io::Result<()> {
         let deadline = Instant::now() + limit;
         loop {
@@ -257,7 +260,8 @@ impl Tls {
                     "closed during the TLS handshake",
                 ));
             }
-            if let Err(e) = self.process() {
+            let step = permit(deadline).and_then(|_permit| self.process());
+            if let Err(e) = step {
                 let _ = self.write_to(sock);
                 return Err(e);
             }

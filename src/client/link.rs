@@ -23,7 +23,7 @@ pub fn split(stream: TcpStream, tls: Option<Tls>) -> io::Result<(LinkReader, Lin
                 s.set_read_timeout(Some(t))?;
                 s.set_write_timeout(Some(t))
             };
-            tls.handshake(&mut &stream, set_timeout, HANDSHAKE_TIME)?;
+            tls.handshake(&mut &stream, set_timeout, HANDSHAKE_TIME, |_| Ok(()))?;
             stream.set_read_timeout(None)?;
             stream.set_write_timeout(None)?;
             Some(Arc::new(Mutex::new(tls)))

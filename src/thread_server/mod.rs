@@ -51,6 +51,8 @@ const ACCEPT_BATCH: usize = 1024;
 const VISITS_PER_HOLD: usize = 64;
 /// Idle couriers kept for reuse; more are freed when they come back.
 const COURIERS_KEPT: usize = 16;
+/// How long the first of the TLS clients ready to join waits for others to join with it.
+const GATHER_JOINS: Duration = Duration::from_millis(5);
 /// How long a client the hub closed may take to take its last lines and close its side.
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -137,6 +139,16 @@ struct Shared {
     max_threads: usize,
     /// Most reader threads (clients): the rest of `max_threads` is kept for writers.
     max_readers: usize,
+    /// TLS handshake steps under way (the public-key work, not the waits for the client), at
+    /// most one per core but one (one core is left to the chat): the other new TLS clients'
+    /// threads wait for their turn asleep, not competing for the cores with the chat.
+    handshaking: Mutex<usize>,
+    handshake_done: Condvar,
+    max_handshakes: usize,
+    /// TLS clients waiting to join (see [`join_after_handshake`]).
+    arrivals: Mutex<Arrivals>,
+    /// Signalled when waiting TLS clients have joined.
+    joins_done: Condvar,
 }
 
 impl Shared {
@@ -220,6 +232,39 @@ impl Shared {
     }
 }
 
+/// One of the [`Shared::max_handshakes`] handshakes allowed at once; given back when dropped.
+struct HandshakeSlot<'a>(&'a Shared);
+
+impl Drop for HandshakeSlot<'_> {
+    fn drop(&mut self) {
+        *self.0.handshaking.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        self.0.handshake_done.notify_one();
+    }
+}
+
+impl Shared {
+    /// Waits, until `deadline` at most, for a turn to do a TLS handshake.
+    fn handshake_slot(&self, deadline: Instant) -> io::Result<HandshakeSlot<'_>> {
+        let mut busy = self.handshaking.lock().unwrap_or_else(|e| e.into_inner());
+        while *busy >= self.max_handshakes {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "TLS handshake timed out (waiting for its turn)",
+                ));
+            }
+            busy = self
+                .handshake_done
+                .wait_timeout(busy, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        *busy += 1;
+        Ok(HandshakeSlot(self))
+    }
+}
+
 impl Writers for Arc<Shared> {
     fn start(&self, peer: Arc<Peer>) -> bool {
         self.reserve_thread(self.max_threads)
@@ -265,6 +310,12 @@ pub fn run(listeners: Listeners, config: &ServerConfig, stop: UnixStream) -> io:
         stack: config.thread_stack as usize * 1024,
         max_threads,
         max_readers,
+        handshaking: Mutex::new(0),
+        handshake_done: Condvar::new(),
+        max_handshakes: thread::available_parallelism()
+            .map_or(1, |n| n.get().saturating_sub(1).max(1)),
+        arrivals: Mutex::new(Arrivals::default()),
+        joins_done: Condvar::new(),
     });
     let mut wake = Vec::new();
     for listener in listeners
@@ -312,6 +363,83 @@ pub fn run(listeners: Listeners, config: &ServerConfig, stop: UnixStream) -> io:
     }
     drain(&shared);
     Ok(())
+}
+
+/// TLS clients whose handshake is done, waiting to join; and what became of those that did.
+#[derive(Default)]
+struct Arrivals {
+    waiting: Vec<Arrival>,
+    joined: std::collections::HashMap<u64, Option<(ClientId, Arc<Peer>)>>,
+    next_ticket: u64,
+}
+
+struct Arrival {
+    ticket: u64,
+    stream: TcpStream,
+    addr: SocketAddr,
+    tls: Tls,
+}
+
+impl Shared {
+    fn arrivals(&self) -> MutexGuard<'_, Arrivals> {
+        self.arrivals.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Joins a TLS client whose handshake is done, with whoever else is waiting to, in one turn:
+/// the first to arrive waits [`GATHER_JOINS`] for others, then joins them all, so that a storm
+/// of handshakes finishing one after another costs each member a join notice every few
+/// milliseconds, not one per newcomer. The others wait for it (or, should it be slow, join
+/// whoever is still waiting themselves).
+fn join_after_handshake(
+    stream: TcpStream,
+    addr: SocketAddr,
+    tls: Tls,
+    shared: &Arc<Shared>,
+) -> Option<(ClientId, Arc<Peer>)> {
+    let (ticket, first) = {
+        let mut arrivals = shared.arrivals();
+        let ticket = arrivals.next_ticket;
+        arrivals.next_ticket += 1;
+        arrivals.waiting.push(Arrival {
+            ticket,
+            stream,
+            addr,
+            tls,
+        });
+        (ticket, arrivals.waiting.len() == 1)
+    };
+    if first {
+        thread::sleep(GATHER_JOINS);
+    } else {
+        let arrivals = shared.arrivals();
+        let (mut arrivals, _) = shared
+            .joins_done
+            .wait_timeout_while(arrivals, GATHER_JOINS * 20, |a| {
+                !a.joined.contains_key(&ticket)
+            })
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(joined) = arrivals.joined.remove(&ticket) {
+            return joined;
+        }
+    }
+    shared.with_room(|room| {
+        let waiting = std::mem::take(&mut shared.arrivals().waiting);
+        if waiting.is_empty() {
+            return;
+        }
+        let joined: Vec<_> = waiting
+            .into_iter()
+            .map(|a| {
+                let joined = join(room, a.stream, a.addr, shared, false, Some(a.tls));
+                (a.ticket, joined)
+            })
+            .collect();
+        room.end_turn();
+        shared.arrivals().joined.extend(joined);
+    });
+    shared.joins_done.notify_all();
+    shared.arrivals().joined.remove(&ticket).flatten()
 }
 
 /// What to do when accept fails: a pause, except for errors that concern one connection.
@@ -374,7 +502,8 @@ fn tls_client(
             s.set_read_timeout(Some(t))?;
             s.set_write_timeout(Some(t))
         };
-        tls.handshake(&mut &stream, set_timeout, shared.handshake_time)?;
+        let slot = |deadline| shared.handshake_slot(deadline);
+        tls.handshake(&mut &stream, set_timeout, shared.handshake_time, slot)?;
         stream.set_write_timeout(None)?;
         Ok(tls)
     });
@@ -385,12 +514,7 @@ fn tls_client(
             return;
         }
     };
-    let joined = shared.with_room(|room| {
-        let joined = join(room, stream, addr, shared, false, Some(tls));
-        room.end_turn();
-        joined
-    });
-    if let Some((id, peer)) = joined {
+    if let Some((id, peer)) = join_after_handshake(stream, addr, tls, shared) {
         let early = Early {
             bytes: Vec::new(),
             end: None,
