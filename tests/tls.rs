@@ -20,6 +20,7 @@ both_modes!(
     many_lines_both_ways_over_tls_arrive_whole,
     chat_connects_over_tls_and_refuses_bad_certificates,
     openssl_s_client_is_a_client_too,
+    a_tls_client_that_stops_reading_is_dropped_and_costs_no_one,
 );
 
 fn start(mode: Mode, certs: &Certs, cert: &str, extra: &[&str]) -> Server {
@@ -264,4 +265,55 @@ fn openssl_s_client_is_a_client_too(mode: Mode) {
             break;
         }
     }
+}
+
+fn a_tls_client_that_stops_reading_is_dropped_and_costs_no_one(mode: Mode) {
+    let certs = Certs::new();
+    let server = start(
+        mode,
+        &certs,
+        "server",
+        &["--max-backlog", "262144", "--msg-rate", "0"],
+    );
+    let ca = certs.ca_pem();
+    let mut sender = server.tls_client(&ca);
+    let mut reader = server.tls_client(&ca);
+    // A TLS client with a tiny receive window, which never reads after its handshake.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&server.tls_addr.unwrap().into()).unwrap();
+    let slow = common::tls_over(sock.into(), &ca);
+    sender.sync();
+    reader.sync();
+    let from = sender.name.clone();
+    let line = "q".repeat(1000);
+    // 8 MB through TLS: the slow client's buffers and backlog many times over. The sender
+    // waits for the reader every WINDOW lines, so only the client that never reads falls behind.
+    const LINES: usize = 8_000;
+    const WINDOW: usize = 64;
+    let mut slow_left = false;
+    let mut next = 0;
+    for i in 0..LINES {
+        sender.send(&format!("{i} {line}"));
+        if i % WINDOW == WINDOW - 1 || i == LINES - 1 {
+            while next <= i {
+                let got = reader.line();
+                if got.ends_with(" left (too slow)") {
+                    slow_left = true;
+                    continue;
+                }
+                if got.ends_with(" joined") {
+                    continue;
+                }
+                assert_eq!(got, format!("<{from}> {next} {line}"), "in order, whole");
+                next += 1;
+            }
+        }
+    }
+    if !slow_left {
+        let before = reader.sync();
+        slow_left = before.iter().any(|l| l.ends_with(" left (too slow)"));
+    }
+    assert!(slow_left, "the client that stopped reading was not dropped");
+    drop(slow);
 }

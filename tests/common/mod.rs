@@ -157,8 +157,17 @@ impl Server {
     /// A raw TLS connection (handshake done), trusting `ca`.
     pub fn tls_connect(&self, ca: &std::path::Path) -> Client {
         let addr = self.tls_addr.expect("a TLS listener");
+        tls_over(
+            TcpStream::connect_timeout(&addr, DEADLINE).expect("connect"),
+            ca,
+        )
+    }
+}
+
+/// A TLS client (handshake done, nothing read yet) over `stream`, trusting `ca`.
+pub fn tls_over(stream: TcpStream, ca: &std::path::Path) -> Client {
+    {
         let config = chatd::tls::client_config(chatd::tls::Trust::Ca(ca)).unwrap();
-        let stream = TcpStream::connect_timeout(&addr, DEADLINE).expect("connect");
         stream.set_read_timeout(Some(DEADLINE)).unwrap();
         stream.set_write_timeout(Some(DEADLINE)).unwrap();
         let tcp = stream.try_clone().unwrap();
@@ -170,7 +179,9 @@ impl Server {
         }
         Client::over(Box::new(rustls::StreamOwned::new(conn, stream)), tcp)
     }
+}
 
+impl Server {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
