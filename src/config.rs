@@ -60,6 +60,16 @@ pub struct ServerConfig {
     /// there are no operators.
     #[arg(long)]
     pub oper_password_file: Option<PathBuf>,
+    /// Join a cluster of nodes through these NATS brokers (`nats://HOST:PORT`, comma-separated):
+    /// every node's clients share one chat.
+    #[arg(long, value_delimiter = ',')]
+    pub cluster: Vec<String>,
+    /// The cluster's name: clusters sharing one broker are kept apart by it.
+    #[arg(long, default_value = "chatd", requires = "cluster", value_parser = cluster_name)]
+    pub cluster_name: String,
+    /// This node's id in the cluster, made at start.
+    #[arg(skip)]
+    pub node: Option<String>,
     /// Read from --password-file (see [`ServerConfig::load_secrets`]).
     #[arg(skip)]
     pub password: Option<Secret>,
@@ -147,11 +157,25 @@ impl ServerConfig {
             history: self.history as usize,
             password: self.password.clone(),
             oper_password: self.oper_password.clone(),
+            node: self.node.as_deref().map(Into::into),
         }
     }
 
+    /// How this node joins its cluster, if it does (after [`ServerConfig::load_secrets`]).
+    pub fn cluster_config(&self) -> Option<crate::cluster::ClusterConfig> {
+        Some(crate::cluster::ClusterConfig {
+            urls: self.cluster.clone(),
+            name: self.cluster_name.clone(),
+            node: self.node.clone()?,
+        })
+    }
+
     /// Reads the password files named on the command line.
+    /// Also gives the node its id, in a cluster.
     pub fn load_secrets(&mut self) -> Result<(), String> {
+        if !self.cluster.is_empty() {
+            self.node = Some(crate::cluster::new_node_id());
+        }
         if let Some(path) = &self.password_file {
             self.password = Some(read_secret(path)?);
         }
@@ -203,4 +227,13 @@ fn read_secret(path: &Path) -> Result<Secret, String> {
         );
     }
     Ok(Secret::new(first))
+}
+
+/// A cluster's name: a name as the chat's rules have it (it goes into a subject).
+fn cluster_name(text: &str) -> Result<String, String> {
+    if crate::command::valid_name(text) {
+        Ok(text.to_string())
+    } else {
+        Err("1 to 32 letters, digits, _ or -".into())
+    }
 }

@@ -28,6 +28,7 @@
 
 pub mod access;
 mod moderation;
+mod remote;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -36,6 +37,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+use crate::cluster::wire::{self, Body};
 use crate::command::{self, Command, Input};
 use access::{Access, Guess, Secret};
 
@@ -68,6 +70,8 @@ pub trait Outbox {
     fn send(&mut self, to: ClientId, line: &Line);
     /// Flush what is queued for `who`, then close it. The hub has already forgotten `who`.
     fn close(&mut self, who: ClientId);
+    /// Tell the other nodes of the cluster (a node's hub calls it only when it is in one).
+    fn publish(&mut self, _body: &Body<'_>) {}
 }
 
 /// Why a client left, as the others are told.
@@ -105,6 +109,10 @@ pub enum Event<'a> {
     LineTooLong(ClientId),
     /// The client is gone, or is being removed for the given reason.
     Disconnected(ClientId, Leave),
+    /// Another node of the cluster said this (already checked: see [`wire::decode`]).
+    Cluster(&'a wire::Message<'a>),
+    /// The link to the cluster is down (`false`: lines reach this node only) or back (`true`).
+    Link(bool),
 }
 
 /// The chat rules' settings.
@@ -123,6 +131,8 @@ pub struct HubConfig {
     pub password: Option<Secret>,
     /// The operators' password (`/oper`); without it there are no operators.
     pub oper_password: Option<Secret>,
+    /// This node's id, when it is one of a cluster's.
+    pub node: Option<Box<str>>,
 }
 
 type RoomId = usize;
@@ -161,6 +171,8 @@ struct Room {
     name: Box<str>,
     /// Its members' ids, dense, for broadcasting.
     members: Vec<ClientId>,
+    /// Members on other nodes of the cluster (see [`Hub::remotes`]).
+    remote: usize,
     topic: Option<Box<str>>,
     /// Its last chat lines, oldest first.
     history: VecDeque<Line>,
@@ -190,12 +202,20 @@ pub struct Hub {
     access: Access,
     /// The time, as last told by the driver.
     now: Instant,
+    /// Clients of the other nodes, by lower-cased name.
+    remotes: HashMap<Box<str>, remote::RemoteMember>,
+    /// The other nodes, and when each was last heard from.
+    nodes: HashMap<Box<str>, Instant>,
+    /// The cluster link is up (or there is no cluster).
+    link_up: bool,
     scratch: Vec<u8>,
 }
 
 impl Hub {
     /// A hub with only the lobby; `now` is the time as the driver tells it.
     pub fn new(config: HubConfig, now: Instant) -> Hub {
+        // In a cluster, the link is down until it says it is up.
+        let link_up = config.node.is_none();
         let mut hub = Hub {
             config,
             members: Vec::new(),
@@ -211,6 +231,9 @@ impl Hub {
             next_gate_deadline: None,
             access: Access::default(),
             now,
+            remotes: HashMap::new(),
+            nodes: HashMap::new(),
+            link_up,
             scratch: Vec::new(),
         };
         hub.lobby = hub.make_room(LOBBY);
@@ -255,6 +278,8 @@ impl Hub {
                 }
             }
             Event::Disconnected(id, why) => self.leave(id, why, out),
+            Event::Cluster(msg) => self.remote(msg, out),
+            Event::Link(up) => self.link(up, out),
         }
     }
 
@@ -262,6 +287,7 @@ impl Hub {
     /// call it before handling events, and again by [`Hub::next_deadline`].
     pub fn tick(&mut self, now: Instant, out: &mut impl Outbox) {
         self.now = self.now.max(now);
+        self.lose_silent_nodes(out);
         if self.next_gate_deadline.is_none_or(|d| d > self.now) {
             return;
         }
@@ -285,7 +311,15 @@ impl Hub {
 
     /// When [`Hub::tick`] next has something to do, if ever.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.next_gate_deadline
+        let node_lost = self
+            .nodes
+            .values()
+            .min()
+            .map(|&seen| seen + remote::NODE_LOST);
+        match (self.next_gate_deadline, node_lost) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The driver finished a batch of events: announce the clients who joined during it.
@@ -295,6 +329,9 @@ impl Hub {
 
     /// The server is stopping: tell everyone, and close them all.
     pub fn shutdown(&mut self, out: &mut impl Outbox) {
+        if self.config.node.is_some() {
+            out.publish(&Body::Bye);
+        }
         let bye = line(b"* server shutting down\n");
         for (_, room) in self.rooms.iter_mut() {
             for id in room.members.drain(..) {
@@ -467,7 +504,7 @@ impl Hub {
         let name = self.guest_name();
         let welcome = format!(
             "* welcome {name}, {} online; type /help for commands\n",
-            self.online + 1
+            self.online + 1 + self.remotes.len()
         );
         self.by_name.insert(name.to_ascii_lowercase().into(), id);
         if self.members.len() <= id {
@@ -491,14 +528,24 @@ impl Hub {
         self.show_history(id, None, true, out);
     }
 
+    /// `guestN`, or in a cluster `guestN-NODE`: no other node makes the same.
     fn guest_name(&mut self) -> Box<str> {
         loop {
-            let name = format!("guest{}", self.next_guest);
+            let name = match &self.config.node {
+                Some(node) => format!("guest{}-{node}", self.next_guest),
+                None => format!("guest{}", self.next_guest),
+            };
             self.next_guest += 1;
-            if !self.by_name.contains_key(name.as_str()) {
+            if !self.name_taken(&name) {
                 return name.into();
             }
         }
+    }
+
+    /// Whether a client here or on another node has this name (ignoring case).
+    fn name_taken(&self, name: &str) -> bool {
+        let key = name.to_ascii_lowercase();
+        self.by_name.contains_key(key.as_str()) || self.remotes.contains_key(key.as_str())
     }
 
     fn line(&mut self, id: ClientId, bytes: &[u8], out: &mut impl Outbox) {
@@ -546,7 +593,7 @@ impl Hub {
                 rooms.sort_unstable_by_key(|r| r.name.to_ascii_lowercase());
                 let list: Vec<String> = rooms
                     .iter()
-                    .map(|r| format!("#{} ({})", r.name, r.members.len()))
+                    .map(|r| format!("#{} ({})", r.name, r.members.len() + r.remote))
                     .collect();
                 let msg = format!("* rooms ({}): {}\n", list.len(), list.join(", "));
                 out.send(id, &line(msg.as_bytes()));
@@ -560,9 +607,16 @@ impl Hub {
                     let asked = asked.unwrap_or_default();
                     return self.error(id, &format_args!("no such room: #{asked}"), out);
                 };
+                let room_id = room;
                 let room = &self.rooms[room];
                 let mut names: Vec<&str> =
                     room.members.iter().filter_map(|&i| self.name(i)).collect();
+                names.extend(
+                    self.remotes
+                        .values()
+                        .filter(|r| r.room == room_id)
+                        .map(|r| &*r.name),
+                );
                 names.sort_unstable_by_key(|n| n.to_ascii_lowercase());
                 let msg = format!(
                     "* online in #{} ({}): {}\n",
@@ -590,6 +644,14 @@ impl Hub {
                     ],
                 );
                 self.broadcast(room, None, &msg, out);
+                if self.config.node.is_some() {
+                    let room = &self.rooms[room].name;
+                    out.publish(&Body::Topic {
+                        room,
+                        by: &name,
+                        text: topic,
+                    });
+                }
             }
             Command::History(n) => self.show_history(id, n, false, out),
             Command::Msg { to, text } => match self.by_name.get(to.to_ascii_lowercase().as_str()) {
@@ -601,7 +663,14 @@ impl Hub {
                     );
                     out.send(target, &msg);
                 }
-                None => self.error(id, &format_args!("no such user: {to}"), out),
+                None => match self.remotes.get(to.to_ascii_lowercase().as_str()) {
+                    Some(remote) => out.publish(&Body::Private {
+                        from: &name,
+                        to: &remote.name,
+                        text,
+                    }),
+                    None => self.error(id, &format_args!("no such user: {to}"), out),
+                },
             },
             Command::Me(text) => {
                 let msg = format(
@@ -632,6 +701,17 @@ impl Hub {
             return;
         };
         self.broadcast(room, Some(id), &msg, out);
+        if self.config.node.is_some()
+            && let Ok(text) = std::str::from_utf8(&msg[..msg.len() - 1])
+        {
+            let room = &self.rooms[room].name;
+            out.publish(&Body::Line { room, text });
+        }
+        self.remember(room, msg);
+    }
+
+    /// Keeps a chat line in its room's history.
+    fn remember(&mut self, room: RoomId, msg: Line) {
         if self.config.history > 0 {
             let history = &mut self.rooms[room].history;
             if history.len() == self.config.history {
@@ -651,6 +731,7 @@ impl Hub {
         let id = self.rooms.insert(Room {
             name: name.into(),
             members: Vec::new(),
+            remote: 0,
             topic: None,
             history: VecDeque::new(),
         });
@@ -679,7 +760,8 @@ impl Hub {
         {
             m.slot = slot;
         }
-        if self.rooms[room].members.is_empty() && room != self.lobby {
+        if self.rooms[room].members.is_empty() && self.rooms[room].remote == 0 && room != self.lobby
+        {
             let gone = self.rooms.remove(room);
             self.by_room.remove(gone.name.to_ascii_lowercase().as_str());
             return None;
@@ -729,6 +811,13 @@ impl Hub {
             ],
         );
         self.broadcast(target, Some(id), &came, out);
+        if self.config.node.is_some() {
+            out.publish(&Body::Moved {
+                name: &name,
+                from: &from_name,
+                to: &to_name,
+            });
+        }
         let here = format!(
             "* you are in #{to_name} ({} here)\n",
             self.rooms[target].members.len()
@@ -801,12 +890,18 @@ impl Hub {
                 &format(&mut self.scratch, &[b"* you are now ", new.as_bytes()]),
             );
         }
+        if self.remotes.contains_key(&key) {
+            return self.error(id, &format_args!("name taken: {new}"), out);
+        }
         self.by_name.remove(old.to_ascii_lowercase().as_str());
         self.by_name.insert(key, id);
         let Some(Some(m)) = self.members.get_mut(id) else {
             return;
         };
         m.name = new.into();
+        if self.config.node.is_some() && m.announced {
+            out.publish(&Body::Renamed { old, new });
+        }
         let room = m.room;
         out.send(
             id,
@@ -835,7 +930,13 @@ impl Hub {
 
     /// Forgets `id` and has the driver close it. Returns its name and the room it was in (if
     /// that room is left and anyone was told it joined).
-    fn forget(&mut self, id: ClientId, out: &mut impl Outbox) -> Option<(Box<str>, RoomId)> {
+    /// The other nodes are told it left, for `reason`.
+    fn forget(
+        &mut self,
+        id: ClientId,
+        reason: Option<&str>,
+        out: &mut impl Outbox,
+    ) -> Option<(Box<str>, RoomId)> {
         let room = self.exit(id);
         let member = self.members.get_mut(id).and_then(Option::take)?;
         self.online -= 1;
@@ -848,12 +949,18 @@ impl Hub {
             self.pending_joins.retain(|&p| p != id);
             return None;
         }
+        if self.config.node.is_some() {
+            out.publish(&Body::Left {
+                name: &member.name,
+                reason,
+            });
+        }
         Some((member.name, room?))
     }
 
     /// Forgets `id`, tells its room why it left, and has the driver close it.
     fn remove(&mut self, id: ClientId, reason: Option<&str>, out: &mut impl Outbox) {
-        let Some((name, room)) = self.forget(id, out) else {
+        let Some((name, room)) = self.forget(id, reason, out) else {
             return;
         };
         let msg = match reason {
@@ -905,9 +1012,16 @@ impl Hub {
                 out.send(id, &self.joined_line(&joined[i + 1..]));
             }
         }
+        let lobby = self.rooms[self.lobby].name.clone();
         for id in joined {
             if let Some(Some(m)) = self.members.get_mut(id) {
                 m.announced = true;
+                if self.config.node.is_some() {
+                    out.publish(&Body::Joined {
+                        name: &m.name,
+                        room: &lobby,
+                    });
+                }
             }
         }
     }

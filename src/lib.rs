@@ -3,6 +3,7 @@
 //! - [`framing`] and [`command`]: the wire protocol, as pure functions.
 //! - [`hub`]: the chat rules, sans-IO: events in, deliveries out.
 //! - [`tls`]: TLS as a layer between a socket and the framer.
+//! - [`cluster`]: several nodes sharing one chat through a NATS broker.
 //! - [`batch`]: how both models write a line for many recipients once, without a copy each.
 //! - [`poll_server`] and [`thread_server`]: the two concurrency models that drive the hub.
 //! - [`config`], [`net`], [`shutdown`], [`memory`]: options, socket plumbing, graceful stop,
@@ -13,6 +14,7 @@
 pub mod batch;
 pub mod bench;
 pub mod client;
+pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod framing;

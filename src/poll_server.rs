@@ -33,6 +33,8 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::batch::{self, Batch};
+use crate::cluster::link::{Incoming, Link};
+use crate::cluster::wire;
 use crate::config::ServerConfig;
 use crate::framing::{Frame, LineFramer};
 use crate::hub::{ClientId, Event, Hub, Leave, Line, Outbox};
@@ -45,6 +47,8 @@ use crate::tls::Tls;
 const LISTENER: Token = Token(usize::MAX - 1);
 const STOP: Token = Token(usize::MAX - 2);
 const TLS_LISTENER: Token = Token(usize::MAX - 3);
+/// The cluster link has something for the loop.
+const CLUSTER: Token = Token(usize::MAX - 4);
 /// The loop-wide read buffer.
 const SCRATCH: usize = 64 * 1024;
 /// Reads of one socket per turn before the others get their turn.
@@ -89,6 +93,21 @@ pub fn run(
     let mut stop = UnixStream::from_std(stop);
     poll.registry()
         .register(&mut stop, STOP, Interest::READABLE)?;
+    let inbox: Arc<std::sync::Mutex<Vec<Incoming>>> = Arc::default();
+    let link = match config.cluster_config() {
+        Some(cluster) => {
+            let waker = mio::Waker::new(poll.registry(), CLUSTER)?;
+            let queue = Arc::clone(&inbox);
+            Some(Link::start(cluster, move |incoming| {
+                queue
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(incoming);
+                let _ = waker.wake();
+            })?)
+        }
+        None => None,
+    };
     let mut server = Server {
         hub: Hub::new(config.hub_config(), Instant::now()),
         io: Io {
@@ -99,7 +118,10 @@ pub fn run(
             max_backlog: config.max_backlog as usize,
             batch: Batch::default(),
             behind: 0,
+            link,
         },
+        inbox,
+        refused: 0,
         poll,
         listener: plain,
         tls_listener: tls,
@@ -200,6 +222,8 @@ struct Io {
     batch: Batch,
     /// Connections with output their socket did not take (registered for WRITABLE).
     behind: usize,
+    /// To the other nodes, in a cluster.
+    link: Option<Link>,
 }
 
 impl Io {
@@ -272,6 +296,12 @@ impl Outbox for Io {
         self.mark_dirty(to);
     }
 
+    fn publish(&mut self, body: &wire::Body<'_>) {
+        if let Some(link) = &self.link {
+            link.publish(body);
+        }
+    }
+
     fn close(&mut self, who: ClientId) {
         if let Some(c) = self.conns.get_mut(who) {
             if matches!(c.state, State::Open) {
@@ -316,6 +346,10 @@ struct Server {
     next_idle_sweep: Instant,
     /// When to return freed memory (the loop's events are its activity).
     release: memory::Release,
+    /// What the cluster link handed over, for the loop to take when woken.
+    inbox: Arc<std::sync::Mutex<Vec<Incoming>>>,
+    /// Messages from the broker refused so far (see [`wire::decode`]).
+    refused: u64,
 }
 
 fn would_block(err: &io::Error) -> bool {
@@ -369,6 +403,9 @@ impl Server {
                 && (self.io.conns.is_empty() || at.elapsed() > DRAIN_TIME)
             {
                 log::info!("stopped; {} connections cut short", self.io.conns.len());
+                if let Some(link) = &self.io.link {
+                    link.stop(Duration::from_secs(2));
+                }
                 return Ok(());
             }
             if let Err(e) = self.poll.poll(&mut events, self.timeout()) {
@@ -396,6 +433,7 @@ impl Server {
                     LISTENER => self.accept(false),
                     TLS_LISTENER => self.accept(true),
                     STOP => self.begin_stop(),
+                    CLUSTER => self.take_cluster_news(),
                     Token(key) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             self.readable(key);
@@ -616,6 +654,28 @@ impl Server {
             }
         }
         self.again.push(key);
+    }
+
+    /// Hands the hub what the cluster link brought.
+    fn take_cluster_news(&mut self) {
+        let incoming = std::mem::take(&mut *self.inbox.lock().unwrap_or_else(|e| e.into_inner()));
+        let Some(cluster) = self.io.link.as_ref().map(|l| l.config().name.clone()) else {
+            return;
+        };
+        for item in incoming {
+            match item {
+                Incoming::Link(up) => self.hub.handle(Event::Link(up), &mut self.io),
+                Incoming::Message(bytes) => match wire::decode(&cluster, &bytes) {
+                    Ok(msg) => self.hub.handle(Event::Cluster(&msg), &mut self.io),
+                    Err(e) => {
+                        self.refused += 1;
+                        if self.refused <= 10 || self.refused.is_power_of_two() {
+                            log::warn!("cluster: ignored a message ({e}); {} so far", self.refused);
+                        }
+                    }
+                },
+            }
+        }
     }
 
     /// Tells the hub of a TLS connection whose handshake is done, if it has not been told yet.

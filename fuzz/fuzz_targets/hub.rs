@@ -49,6 +49,7 @@ fuzz_target!(|data: &[u8]| {
             history: 3,
             password: gate.then(|| Secret::new("pw")),
             oper_password: Some(Secret::new("op")),
+            node: None,
         },
         now,
     );

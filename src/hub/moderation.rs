@@ -214,7 +214,7 @@ impl Hub {
         let mut gone = Vec::new();
         for &target in targets {
             out.send(target, &told);
-            gone.extend(self.forget(target, out));
+            gone.extend(self.forget(target, seen.strip_prefix("was "), out));
         }
         for (name, room) in gone {
             let msg = format(

@@ -3,13 +3,16 @@
 use super::*;
 use proptest::prelude::*;
 use std::collections::HashSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Records what the hub asks for, and checks that nothing is sent to a closed client.
 #[derive(Default)]
 struct Recorder {
     sent: Vec<(ClientId, String)>,
     closed: HashSet<ClientId>,
+    /// In a cluster: this node's id, and what it published (encoded).
+    node: String,
+    published: Vec<Vec<u8>>,
 }
 
 impl Outbox for Recorder {
@@ -20,6 +23,13 @@ impl Outbox for Recorder {
     }
     fn close(&mut self, who: ClientId) {
         self.closed.insert(who);
+    }
+    fn publish(&mut self, body: &Body<'_>) {
+        let msg = wire::Message {
+            node: &self.node,
+            body: body.clone(),
+        };
+        self.published.push(wire::encode("main", &msg));
     }
 }
 
@@ -52,6 +62,7 @@ fn config() -> HubConfig {
         history: 0,
         password: None,
         oper_password: None,
+        node: None,
     }
 }
 
@@ -1045,4 +1056,209 @@ fn shutdown_closes_the_gated_too() {
     h.shutdown(&mut r);
     assert_eq!(r.take(0), ["* server shutting down"]);
     assert!(r.closed.contains(&0));
+}
+
+// A cluster of hubs, joined by a broker made of two vectors.
+
+struct Node {
+    hub: Hub,
+    out: Recorder,
+}
+
+fn node(name: &str, t: Instant) -> Node {
+    let mut n = Node {
+        hub: Hub::new(
+            HubConfig {
+                node: Some(name.into()),
+                history: 5,
+                ..config()
+            },
+            t,
+        ),
+        out: Recorder {
+            node: name.into(),
+            ..Recorder::default()
+        },
+    };
+    n.hub.handle(Event::Link(true), &mut n.out);
+    n
+}
+
+/// Delivers what every node published to every other node, until no one has more to say.
+fn pump(nodes: &mut [&mut Node]) {
+    loop {
+        let mut moved = false;
+        for i in 0..nodes.len() {
+            let published = std::mem::take(&mut nodes[i].out.published);
+            for bytes in published {
+                moved = true;
+                let msg = wire::decode("main", &bytes).expect("a node publishes valid messages");
+                for (j, n) in nodes.iter_mut().enumerate() {
+                    if j != i {
+                        n.hub.handle(Event::Cluster(&msg), &mut n.out);
+                        n.hub.end_turn(&mut n.out);
+                    }
+                }
+            }
+        }
+        if !moved {
+            return;
+        }
+    }
+}
+
+fn connect(n: &mut Node, id: ClientId, name: &str) {
+    n.hub.handle(Event::Connected(id, LOCAL), &mut n.out);
+    n.hub.end_turn(&mut n.out);
+    say(&mut n.hub, &mut n.out, id, &format!("/nick {name}"));
+}
+
+#[test]
+fn two_nodes_are_one_chat() {
+    let t = t0();
+    let (mut a, mut b) = (node("a", t), node("b", t));
+    pump(&mut [&mut a, &mut b]);
+    connect(&mut a, 0, "ana");
+    pump(&mut [&mut a, &mut b]);
+    connect(&mut b, 0, "bob");
+    pump(&mut [&mut a, &mut b]);
+    assert_eq!(
+        a.out.take(0)[1..],
+        [
+            "* you are now ana",
+            "* guest1-b joined",
+            "* guest1-b is now bob"
+        ]
+    );
+    let welcome = b.out.take(0);
+    assert_eq!(
+        welcome[0],
+        "* welcome guest1-b, 2 online; type /help for commands"
+    );
+    say(&mut a.hub, &mut a.out, 0, "hello");
+    pump(&mut [&mut a, &mut b]);
+    assert_eq!(b.out.take(0), ["<ana> hello"]);
+    assert!(a.out.take(0).is_empty(), "never to the sender");
+    say(&mut b.hub, &mut b.out, 0, "/who");
+    assert_eq!(b.out.take(0), ["* online in #lobby (2): ana, bob"]);
+    say(&mut b.hub, &mut b.out, 0, "/msg ANA psst");
+    pump(&mut [&mut a, &mut b]);
+    assert_eq!(a.out.take(0), ["*bob* psst"]);
+    // Names are unique across the nodes.
+    say(&mut b.hub, &mut b.out, 0, "/nick ana");
+    assert_eq!(b.out.take(0), ["! name taken: ana"]);
+    // Rooms and moves, and the history a newcomer gets.
+    say(&mut a.hub, &mut a.out, 0, "/join dev");
+    pump(&mut [&mut a, &mut b]);
+    assert_eq!(b.out.take(0), ["* ana went to #dev"]);
+    say(&mut a.hub, &mut a.out, 0, "in dev");
+    pump(&mut [&mut a, &mut b]);
+    assert!(b.out.take(0).is_empty(), "bob is not in #dev");
+    say(&mut b.hub, &mut b.out, 0, "/rooms");
+    assert_eq!(b.out.take(0), ["* rooms (2): #dev (1), #lobby (1)"]);
+    say(&mut b.hub, &mut b.out, 0, "/join dev");
+    pump(&mut [&mut a, &mut b]);
+    assert_eq!(
+        b.out.take(0),
+        [
+            "* you are in #dev (1 here)",
+            "* history of #dev: 1 line",
+            "<ana> in dev",
+            "* end of history"
+        ]
+    );
+    assert_eq!(a.out.take(0).last().unwrap(), "* bob came from #lobby");
+    say(&mut a.hub, &mut a.out, 0, "/quit");
+    pump(&mut [&mut a, &mut b]);
+    assert_eq!(b.out.take(0), ["* ana left"]);
+}
+
+#[test]
+fn a_silent_node_is_lost_and_a_stopping_one_says_so() {
+    let t = t0();
+    let (mut a, mut b, mut c) = (node("a", t), node("b", t), node("c", t));
+    pump(&mut [&mut a, &mut b, &mut c]);
+    connect(&mut a, 0, "ana");
+    connect(&mut b, 0, "bob");
+    connect(&mut c, 0, "cy");
+    pump(&mut [&mut a, &mut b, &mut c]);
+    a.out.sent.clear();
+    // b says nothing more; c beats.
+    let later = t + remote::NODE_LOST;
+    a.hub.tick(later - Duration::from_millis(1), &mut a.out);
+    assert!(a.out.take(0).is_empty());
+    c.out.publish(&Body::Beat);
+    pump(&mut [&mut a, &mut c]);
+    a.hub.tick(later + Duration::from_millis(1), &mut a.out);
+    assert_eq!(a.out.take(0), ["* bob left (node lost)"]);
+    say(&mut a.hub, &mut a.out, 0, "/who");
+    assert_eq!(a.out.take(0), ["* online in #lobby (2): ana, cy"]);
+    // c stops cleanly: gone at once.
+    c.hub.shutdown(&mut c.out);
+    pump(&mut [&mut a, &mut c]);
+    assert_eq!(a.out.take(0), ["* cy left (node stopped)"]);
+}
+
+#[test]
+fn the_link_going_down_is_told_once_and_the_roster_comes_back() {
+    let t = t0();
+    let (mut a, mut b) = (node("a", t), node("b", t));
+    pump(&mut [&mut a, &mut b]);
+    connect(&mut a, 0, "ana");
+    pump(&mut [&mut a, &mut b]);
+    a.out.sent.clear();
+    a.hub.handle(Event::Link(false), &mut a.out);
+    a.hub.handle(Event::Link(false), &mut a.out);
+    assert_eq!(
+        a.out.take(0),
+        ["* cluster link down: lines reach this node only until it is back"]
+    );
+    // Meanwhile bob came on b; a missed it.
+    b.out.published.clear();
+    connect(&mut b, 0, "bob");
+    b.out.published.clear();
+    a.hub.handle(Event::Link(true), &mut a.out);
+    pump(&mut [&mut a, &mut b]);
+    assert_eq!(
+        a.out.take(0),
+        ["* cluster link back: lines reach every node again"]
+    );
+    say(&mut a.hub, &mut a.out, 0, "/who");
+    assert_eq!(a.out.take(0), ["* online in #lobby (2): ana, bob"]);
+}
+
+#[test]
+fn what_another_node_cannot_claim() {
+    let t = t0();
+    let mut a = node("a", t);
+    connect(&mut a, 0, "ana");
+    a.out.sent.clear();
+    let claim = |body: Body<'static>| wire::Message { node: "x", body };
+    // A name taken here.
+    a.hub.handle(
+        Event::Cluster(&claim(Body::Joined {
+            name: "ANA",
+            room: "lobby",
+        })),
+        &mut a.out,
+    );
+    assert!(a.out.take(0).is_empty());
+    // Someone else's client leaving, or a node's own echo.
+    a.hub.handle(
+        Event::Cluster(&claim(Body::Left {
+            name: "ana",
+            reason: None,
+        })),
+        &mut a.out,
+    );
+    let echo = wire::Message {
+        node: "a",
+        body: Body::Line {
+            room: "lobby",
+            text: "<ana> twice?",
+        },
+    };
+    a.hub.handle(Event::Cluster(&echo), &mut a.out);
+    assert!(a.out.take(0).is_empty());
+    assert_eq!(a.hub.online(), 1);
 }

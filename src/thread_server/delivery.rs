@@ -32,6 +32,8 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::batch::{self, Batch};
+use crate::cluster::link::Link;
+use crate::cluster::wire::Body;
 use crate::hub::{ClientId, Line, Outbox};
 use crate::tls::Tls;
 
@@ -428,6 +430,8 @@ pub struct Post<'a> {
     /// Clients the hub closed, for the reaper.
     pub closed: &'a mut Vec<Arc<Peer>>,
     pub max_backlog: usize,
+    /// To the other nodes, in a cluster.
+    pub link: Option<&'a Link>,
 }
 
 impl Outbox for Post<'_> {
@@ -472,6 +476,12 @@ impl Outbox for Post<'_> {
         out.buf.extend_from_slice(line);
         if out.owner == Owner::Stalled {
             peer.wake_writer.notify_one();
+        }
+    }
+
+    fn publish(&mut self, body: &Body<'_>) {
+        if let Some(link) = self.link {
+            link.publish(body);
         }
     }
 

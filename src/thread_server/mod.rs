@@ -30,6 +30,8 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+use crate::cluster::link::{Incoming, Link};
+use crate::cluster::wire;
 use crate::config::ServerConfig;
 use crate::framing::{Frame, LineFramer};
 use crate::hub::{ClientId, Event, Hub, Leave};
@@ -65,6 +67,8 @@ struct Room {
     rounds: u64,
     /// Clients the hub closed, for [`reap`].
     closed: Vec<Arc<Peer>>,
+    /// To the other nodes, in a cluster.
+    link: Option<Link>,
 }
 
 /// The room, as seen by the thread holding its lock: the hub, and a courier that records what
@@ -101,6 +105,7 @@ impl Held<'_> {
             peers,
             max_backlog,
             closed,
+            link,
             ..
         } = &mut *self.room;
         let mut too_slow = Vec::new();
@@ -110,6 +115,7 @@ impl Held<'_> {
             too_slow: &mut too_slow,
             closed,
             max_backlog: *max_backlog,
+            link: link.as_ref(),
         };
         hub.tick(Instant::now(), &mut post);
         f(hub, &mut post);
@@ -232,6 +238,36 @@ impl Shared {
     }
 }
 
+/// Hands the hub what the cluster link brings, one hold of the room lock for all that waits.
+fn from_cluster(rx: &std::sync::mpsc::Receiver<Incoming>, cluster: &str, shared: &Arc<Shared>) {
+    let mut refused = 0u64;
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter().take(1023));
+        shared.with_room(|room| {
+            room.with_hub(|hub, post| {
+                for item in &batch {
+                    match item {
+                        Incoming::Link(up) => hub.handle(Event::Link(*up), post),
+                        Incoming::Message(bytes) => match wire::decode(cluster, bytes) {
+                            Ok(msg) => hub.handle(Event::Cluster(&msg), post),
+                            Err(e) => {
+                                refused += 1;
+                                if refused <= 10 || refused.is_power_of_two() {
+                                    log::warn!(
+                                        "cluster: ignored a message ({e}); {refused} so far"
+                                    );
+                                }
+                            }
+                        },
+                    }
+                }
+                hub.end_turn(post);
+            })
+        });
+    }
+}
+
 /// One of the [`Shared::max_handshakes`] handshakes allowed at once; given back when dropped.
 struct HandshakeSlot<'a>(&'a Shared);
 
@@ -297,6 +333,7 @@ pub fn run(listeners: Listeners, config: &ServerConfig, stop: UnixStream) -> io:
             max_backlog: config.max_backlog as usize,
             rounds: 0,
             closed: Vec::new(),
+            link: None,
         }),
         couriers: Mutex::new(Vec::new()),
         threads: Mutex::new(0),
@@ -317,6 +354,19 @@ pub fn run(listeners: Listeners, config: &ServerConfig, stop: UnixStream) -> io:
         arrivals: Mutex::new(Arrivals::default()),
         joins_done: Condvar::new(),
     });
+    if let Some(cluster) = config.cluster_config() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let name = cluster.name.clone();
+        let link = Link::start(cluster, move |incoming| {
+            let _ = tx.send(incoming);
+        })?;
+        shared.room.lock().unwrap_or_else(|e| e.into_inner()).link = Some(link);
+        let shared = Arc::clone(&shared);
+        thread::Builder::new()
+            .name("from-cluster".into())
+            .stack_size(256 * 1024)
+            .spawn(move || from_cluster(&rx, &name, &shared))?;
+    }
     let mut wake = Vec::new();
     for listener in listeners
         .plain
@@ -362,6 +412,10 @@ pub fn run(listeners: Listeners, config: &ServerConfig, stop: UnixStream) -> io:
         let _ = tls_loop.join();
     }
     drain(&shared);
+    let link = shared.with_room(|room| room.room.link.clone());
+    if let Some(link) = link {
+        link.stop(Duration::from_secs(2));
+    }
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod nats;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -374,6 +375,20 @@ impl Client {
                 return before;
             }
             before.push(line);
+        }
+    }
+
+    /// Like [`Client::sync`], with the `/who` answer as the last line.
+    pub fn sync_lines(&mut self) -> Vec<String> {
+        self.send("/who");
+        let mut lines = Vec::new();
+        loop {
+            let line = self.line();
+            let done = line.starts_with("* online in #");
+            lines.push(line);
+            if done {
+                return lines;
+            }
         }
     }
 

@@ -1,0 +1,410 @@
+//! What nodes of a cluster tell each other through the broker, and its text form. Pure.
+//!
+//! One message per broker message, UTF-8, fields separated by one space, the last field of
+//! some kinds free text (which may hold spaces):
+//!
+//! ```text
+//! chatd1 CLUSTER NODE hello                      I am here (or back): tell me your roster
+//! chatd1 CLUSTER NODE beat                       still here (every second)
+//! chatd1 CLUSTER NODE bye                        stopping: forget my clients now
+//! chatd1 CLUSTER NODE roster [NAME ROOM]...      all my clients, and their rooms
+//! chatd1 CLUSTER NODE joined NAME ROOM
+//! chatd1 CLUSTER NODE left NAME [REASON]
+//! chatd1 CLUSTER NODE renamed OLD NEW
+//! chatd1 CLUSTER NODE moved NAME FROM TO
+//! chatd1 CLUSTER NODE line ROOM TEXT             a chat line as its room sees it: `<ana> hi`
+//! chatd1 CLUSTER NODE topic ROOM NAME TEXT
+//! chatd1 CLUSTER NODE private FROM TO TEXT
+//! ```
+//!
+//! NAME, ROOM and CLUSTER follow the client protocol's name rule; NODE is 1 to 32 lowercase
+//! letters and digits. [`decode`] checks everything a broken or hostile publisher could get
+//! wrong and says what, so that the caller can log it and go on.
+
+use crate::command::{sanitize, valid_name};
+
+/// The first word of every message: the format's version.
+pub const MAGIC: &str = "chatd1";
+/// Longest message accepted, in bytes.
+pub const MAX_MESSAGE: usize = 1 << 20;
+
+/// One message between nodes; `node` is its sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message<'a> {
+    pub node: &'a str,
+    pub body: Body<'a>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body<'a> {
+    Hello,
+    Beat,
+    Bye,
+    Roster(Vec<(&'a str, &'a str)>),
+    Joined {
+        name: &'a str,
+        room: &'a str,
+    },
+    Left {
+        name: &'a str,
+        reason: Option<&'a str>,
+    },
+    Renamed {
+        old: &'a str,
+        new: &'a str,
+    },
+    Moved {
+        name: &'a str,
+        from: &'a str,
+        to: &'a str,
+    },
+    Line {
+        room: &'a str,
+        text: &'a str,
+    },
+    Topic {
+        room: &'a str,
+        by: &'a str,
+        text: &'a str,
+    },
+    Private {
+        from: &'a str,
+        to: &'a str,
+        text: &'a str,
+    },
+}
+
+/// A node's id: 1 to 32 lowercase ASCII letters and digits.
+pub fn valid_node(node: &str) -> bool {
+    (1..=32).contains(&node.len())
+        && node
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// The message in its text form, for the cluster `cluster`.
+pub fn encode(cluster: &str, msg: &Message<'_>) -> Vec<u8> {
+    let mut out = format!("{MAGIC} {cluster} {} ", msg.node);
+    let mut put = |parts: &[&str]| out.push_str(&parts.join(" "));
+    match &msg.body {
+        Body::Hello => put(&["hello"]),
+        Body::Beat => put(&["beat"]),
+        Body::Bye => put(&["bye"]),
+        Body::Roster(members) => {
+            let mut parts = vec!["roster"];
+            for (name, room) in members {
+                parts.push(name);
+                parts.push(room);
+            }
+            put(&parts);
+        }
+        Body::Joined { name, room } => put(&["joined", name, room]),
+        Body::Left { name, reason: None } => put(&["left", name]),
+        Body::Left {
+            name,
+            reason: Some(r),
+        } => put(&["left", name, r]),
+        Body::Renamed { old, new } => put(&["renamed", old, new]),
+        Body::Moved { name, from, to } => put(&["moved", name, from, to]),
+        Body::Line { room, text } => put(&["line", room, text]),
+        Body::Topic { room, by, text } => put(&["topic", room, by, text]),
+        Body::Private { from, to, text } => put(&["private", from, to, text]),
+    }
+    out.into_bytes()
+}
+
+/// Why a message was not taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WireError {
+    TooLong(usize),
+    NotUtf8,
+    NotChatd,
+    /// From another cluster sharing the broker.
+    OtherCluster(String),
+    BadNode,
+    /// An unknown kind, or its fields are wrong.
+    Malformed(&'static str),
+}
+
+impl std::fmt::Display for WireError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WireError::TooLong(n) => write!(f, "message of {n} bytes, over {MAX_MESSAGE}"),
+            WireError::NotUtf8 => f.write_str("not UTF-8"),
+            WireError::NotChatd => f.write_str("not a chatd cluster message"),
+            WireError::OtherCluster(c) => write!(f, "from another cluster: {c:?}"),
+            WireError::BadNode => f.write_str("invalid node id"),
+            WireError::Malformed(why) => write!(f, "malformed: {why}"),
+        }
+    }
+}
+
+/// Reads a message meant for the cluster `cluster`.
+pub fn decode<'a>(cluster: &str, bytes: &'a [u8]) -> Result<Message<'a>, WireError> {
+    if bytes.len() > MAX_MESSAGE {
+        return Err(WireError::TooLong(bytes.len()));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| WireError::NotUtf8)?;
+    let mut head = text.splitn(5, ' ');
+    if head.next() != Some(MAGIC) {
+        return Err(WireError::NotChatd);
+    }
+    let from_cluster = head.next().unwrap_or("");
+    if from_cluster != cluster {
+        return Err(WireError::OtherCluster(
+            from_cluster.chars().take(64).collect(),
+        ));
+    }
+    let node = head.next().unwrap_or("");
+    if !valid_node(node) {
+        return Err(WireError::BadNode);
+    }
+    let kind = head.next().unwrap_or("");
+    let rest = head.next().unwrap_or("");
+    let body = body(kind, rest)?;
+    Ok(Message { node, body })
+}
+
+fn body<'a>(kind: &str, rest: &'a str) -> Result<Body<'a>, WireError> {
+    use WireError::Malformed;
+    let name = |s: &'a str| {
+        if valid_name(s) {
+            Ok(s)
+        } else {
+            Err(Malformed("invalid name or room"))
+        }
+    };
+    // Free text: one line, nothing a terminal would act on, not empty.
+    let text = |s: &'a str| {
+        if s.is_empty() || s.contains('\n') || s.len() != sanitize(s).len() {
+            Err(Malformed("text empty or with control characters"))
+        } else {
+            Ok(s)
+        }
+    };
+    // The first `n` fields, then the rest (possibly with spaces).
+    let fields = |n: usize| -> Result<(Vec<&'a str>, &'a str), WireError> {
+        let mut parts = rest.splitn(n + 1, ' ');
+        let fixed: Vec<&str> = parts.by_ref().take(n).collect();
+        if fixed.len() < n {
+            return Err(Malformed("missing fields"));
+        }
+        Ok((fixed, parts.next().unwrap_or("")))
+    };
+    let none_left = |tail: &str| {
+        if tail.is_empty() {
+            Ok(())
+        } else {
+            Err(Malformed("extra fields"))
+        }
+    };
+    Ok(match kind {
+        "hello" | "beat" | "bye" => {
+            none_left(rest)?;
+            match kind {
+                "hello" => Body::Hello,
+                "beat" => Body::Beat,
+                _ => Body::Bye,
+            }
+        }
+        "roster" => {
+            let words: Vec<&str> = if rest.is_empty() {
+                Vec::new()
+            } else {
+                rest.split(' ').collect()
+            };
+            if !words.len().is_multiple_of(2) {
+                return Err(Malformed("a roster of names and rooms"));
+            }
+            let mut members = Vec::with_capacity(words.len() / 2);
+            for pair in words.chunks(2) {
+                members.push((name(pair[0])?, name(pair[1])?));
+            }
+            Body::Roster(members)
+        }
+        "joined" => {
+            let (f, tail) = fields(2)?;
+            none_left(tail)?;
+            Body::Joined {
+                name: name(f[0])?,
+                room: name(f[1])?,
+            }
+        }
+        "left" => {
+            let (f, tail) = fields(1)?;
+            Body::Left {
+                name: name(f[0])?,
+                reason: if tail.is_empty() {
+                    None
+                } else {
+                    Some(text(tail)?)
+                },
+            }
+        }
+        "renamed" => {
+            let (f, tail) = fields(2)?;
+            none_left(tail)?;
+            Body::Renamed {
+                old: name(f[0])?,
+                new: name(f[1])?,
+            }
+        }
+        "moved" => {
+            let (f, tail) = fields(3)?;
+            none_left(tail)?;
+            Body::Moved {
+                name: name(f[0])?,
+                from: name(f[1])?,
+                to: name(f[2])?,
+            }
+        }
+        "line" => {
+            let (f, tail) = fields(1)?;
+            Body::Line {
+                room: name(f[0])?,
+                text: text(tail)?,
+            }
+        }
+        "topic" => {
+            let (f, tail) = fields(2)?;
+            Body::Topic {
+                room: name(f[0])?,
+                by: name(f[1])?,
+                text: text(tail)?,
+            }
+        }
+        "private" => {
+            let (f, tail) = fields(2)?;
+            Body::Private {
+                from: name(f[0])?,
+                to: name(f[1])?,
+                text: text(tail)?,
+            }
+        }
+        _ => return Err(Malformed("unknown kind")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn round_trip(body: Body<'_>) {
+        let msg = Message { node: "n1", body };
+        let bytes = encode("main", &msg);
+        assert_eq!(decode("main", &bytes), Ok(msg));
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        round_trip(Body::Hello);
+        round_trip(Body::Beat);
+        round_trip(Body::Bye);
+        round_trip(Body::Roster(vec![]));
+        round_trip(Body::Roster(vec![("ana", "lobby"), ("bob", "dev")]));
+        round_trip(Body::Joined {
+            name: "ana",
+            room: "lobby",
+        });
+        round_trip(Body::Left {
+            name: "ana",
+            reason: None,
+        });
+        round_trip(Body::Left {
+            name: "ana",
+            reason: Some("gone fishing (node lost)"),
+        });
+        round_trip(Body::Renamed {
+            old: "guest1-n1",
+            new: "ana",
+        });
+        round_trip(Body::Moved {
+            name: "ana",
+            from: "lobby",
+            to: "dev",
+        });
+        round_trip(Body::Line {
+            room: "dev",
+            text: "<ana> hello  there ",
+        });
+        round_trip(Body::Topic {
+            room: "dev",
+            by: "ana",
+            text: "release on friday",
+        });
+        round_trip(Body::Private {
+            from: "ana",
+            to: "bob",
+            text: "psst",
+        });
+    }
+
+    #[test]
+    fn the_text_form_is_as_documented() {
+        let msg = Message {
+            node: "ab12",
+            body: Body::Line {
+                room: "dev",
+                text: "<ana> hi",
+            },
+        };
+        assert_eq!(encode("main", &msg), b"chatd1 main ab12 line dev <ana> hi");
+    }
+
+    #[test]
+    fn hostile_messages_are_refused_with_a_reason() {
+        fn d(s: &str) -> Result<Message<'_>, WireError> {
+            decode("main", s.as_bytes())
+        }
+        assert_eq!(
+            d("chatd1 other n1 beat"),
+            Err(WireError::OtherCluster("other".into()))
+        );
+        assert_eq!(d("hello world"), Err(WireError::NotChatd));
+        assert_eq!(d(""), Err(WireError::NotChatd));
+        assert_eq!(d("chatd1 main N1 beat"), Err(WireError::BadNode));
+        assert_eq!(d("chatd1 main  beat"), Err(WireError::BadNode));
+        assert_eq!(
+            decode("main", b"chatd1 main n1 line dev \xff"),
+            Err(WireError::NotUtf8)
+        );
+        for bad in [
+            "chatd1 main n1 beat now",
+            "chatd1 main n1 shout x",
+            "chatd1 main n1 joined ana",
+            "chatd1 main n1 joined ana lobby extra",
+            "chatd1 main n1 joined b@d lobby",
+            "chatd1 main n1 roster ana",
+            "chatd1 main n1 roster ana lobby bob",
+            "chatd1 main n1 roster ana #lobby",
+            "chatd1 main n1 line dev",
+            "chatd1 main n1 line dev \x1b[2Jgotcha",
+            "chatd1 main n1 line dev two\nlines",
+            "chatd1 main n1 private ana",
+            "chatd1 main n1 moved ana lobby",
+            "chatd1 main n1 left ana \u{202e}evil",
+        ] {
+            assert!(
+                matches!(d(bad), Err(WireError::Malformed(_))),
+                "{bad:?}: {:?}",
+                d(bad)
+            );
+        }
+        let huge = vec![b'x'; MAX_MESSAGE + 1];
+        assert_eq!(
+            decode("main", &huge),
+            Err(WireError::TooLong(MAX_MESSAGE + 1))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = decode("main", &bytes);
+            let mut prefixed = b"chatd1 main n1 ".to_vec();
+            prefixed.extend_from_slice(&bytes);
+            let _ = decode("main", &prefixed);
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! The hub's side of a cluster: clients of other nodes as members of its rooms (for `/who`,
+//! `/rooms`, names and `/msg`), what the other nodes say delivered to the clients here, and
+//! nodes that went silent let go. The link itself is elsewhere (`cluster::link`); here a remote
+//! client's line is just another event.
+
+use std::time::Duration;
+
+use super::{Body, Hub, Line, Outbox, RoomId, format, line};
+use crate::cluster::wire::Message;
+
+/// A node not heard from for this long is taken for lost, and its clients for gone.
+pub const NODE_LOST: Duration = Duration::from_secs(5);
+
+/// A client of another node.
+pub struct RemoteMember {
+    pub node: Box<str>,
+    /// As that node has it.
+    pub name: Box<str>,
+    pub room: RoomId,
+}
+
+impl Hub {
+    /// Another node said `msg`.
+    pub(super) fn remote(&mut self, msg: &Message<'_>, out: &mut impl Outbox) {
+        let node = msg.node;
+        if self.config.node.as_deref() == Some(node) {
+            return; // our own, back from the broker
+        }
+        let known = self.nodes.insert(node.into(), self.now).is_some();
+        if !known && !matches!(msg.body, Body::Hello | Body::Roster(_) | Body::Bye) {
+            // A node we did not know of (we started after it, or it after a gap): ask.
+            self.publish_roster(out);
+        }
+        match &msg.body {
+            Body::Hello => self.publish_roster(out),
+            Body::Beat => {}
+            Body::Bye => {
+                self.nodes.remove(node);
+                self.drop_node(node, "node stopped", out);
+            }
+            Body::Roster(members) => {
+                // Silently: the others were told of these as they came and went.
+                self.remove_node_members(node);
+                for (name, room) in members {
+                    self.add_remote(node, name, room);
+                }
+            }
+            Body::Joined { name, room } => {
+                self.announce_joins(out);
+                if let Some(room) = self.add_remote(node, name, room) {
+                    let msg = format(&mut self.scratch, &[b"* ", name.as_bytes(), b" joined"]);
+                    self.broadcast(room, None, &msg, out);
+                }
+            }
+            Body::Left { name, reason } => {
+                if let Some(room) = self.remove_remote(node, name) {
+                    let msg = match reason {
+                        Some(r) => format(
+                            &mut self.scratch,
+                            &[b"* ", name.as_bytes(), b" left (", r.as_bytes(), b")"],
+                        ),
+                        None => format(&mut self.scratch, &[b"* ", name.as_bytes(), b" left"]),
+                    };
+                    self.broadcast_remote(room, &msg, out);
+                }
+            }
+            Body::Renamed { old, new } => {
+                let Some(room) = self.remove_remote(node, old) else {
+                    return;
+                };
+                let room_name = self.rooms.get(room).map(|r| r.name.clone());
+                if let Some(room_name) = room_name
+                    && let Some(room) = self.add_remote(node, new, &room_name)
+                {
+                    let msg = format(
+                        &mut self.scratch,
+                        &[b"* ", old.as_bytes(), b" is now ", new.as_bytes()],
+                    );
+                    self.broadcast(room, None, &msg, out);
+                }
+            }
+            Body::Moved { name, from, to } => {
+                if let Some(room) = self.remove_remote(node, name) {
+                    let went = format(
+                        &mut self.scratch,
+                        &[b"* ", name.as_bytes(), b" went to #", to.as_bytes()],
+                    );
+                    self.broadcast_remote(room, &went, out);
+                }
+                if let Some(room) = self.add_remote(node, name, to) {
+                    let came = format(
+                        &mut self.scratch,
+                        &[b"* ", name.as_bytes(), b" came from #", from.as_bytes()],
+                    );
+                    self.broadcast(room, None, &came, out);
+                }
+            }
+            Body::Line { room, text } => {
+                let Some(room) = self.room_id(room) else {
+                    return; // no one here is in it
+                };
+                let msg = format(&mut self.scratch, &[text.as_bytes()]);
+                self.broadcast(room, None, &msg, out);
+                self.remember(room, msg);
+            }
+            Body::Topic { room, by, text } => {
+                let Some(room) = self.room_id(room) else {
+                    return;
+                };
+                self.rooms[room].topic = Some((*text).into());
+                let msg = format(
+                    &mut self.scratch,
+                    &[
+                        b"* ",
+                        by.as_bytes(),
+                        b" set the topic of #",
+                        self.rooms[room].name.as_bytes(),
+                        b": ",
+                        text.as_bytes(),
+                    ],
+                );
+                self.broadcast(room, None, &msg, out);
+            }
+            Body::Private { from, to, text } => {
+                if let Some(&target) = self.by_name.get(to.to_ascii_lowercase().as_str()) {
+                    self.announce_joins(out);
+                    let msg = format(
+                        &mut self.scratch,
+                        &[b"*", from.as_bytes(), b"* ", text.as_bytes()],
+                    );
+                    out.send(target, &msg);
+                }
+            }
+        }
+    }
+
+    /// The link to the cluster went down, or came back.
+    pub(super) fn link(&mut self, up: bool, out: &mut impl Outbox) {
+        if up == self.link_up {
+            return;
+        }
+        self.link_up = up;
+        let notice: Line = if up {
+            line(b"* cluster link back: lines reach every node again\n")
+        } else {
+            line(b"* cluster link down: lines reach this node only until it is back\n")
+        };
+        self.announce_joins(out);
+        for room in self.rooms.iter().map(|(id, _)| id).collect::<Vec<_>>() {
+            self.broadcast(room, None, &notice, out);
+        }
+        if up {
+            // Whoever we missed meanwhile says who is there; we say who is here.
+            out.publish(&Body::Hello);
+            self.publish_roster(out);
+        }
+    }
+
+    /// Our clients, for the other nodes.
+    fn publish_roster(&mut self, out: &mut impl Outbox) {
+        if self.config.node.is_none() {
+            return;
+        }
+        let members: Vec<(&str, &str)> = self
+            .members
+            .iter()
+            .flatten()
+            .filter(|m| m.announced)
+            .map(|m| (&*m.name, &*self.rooms[m.room].name))
+            .collect();
+        out.publish(&Body::Roster(members));
+    }
+
+    /// Lets go of the nodes not heard from for [`NODE_LOST`].
+    pub(super) fn lose_silent_nodes(&mut self, out: &mut impl Outbox) {
+        let now = self.now;
+        let lost: Vec<Box<str>> = self
+            .nodes
+            .iter()
+            .filter(|&(_, &seen)| now.duration_since(seen) >= NODE_LOST)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for node in lost {
+            log::warn!("cluster: node {node} lost (silent for {NODE_LOST:?})");
+            self.nodes.remove(&node);
+            self.drop_node(&node, "node lost", out);
+        }
+    }
+
+    /// Every client of `node` leaves, for `reason`.
+    fn drop_node(&mut self, node: &str, reason: &str, out: &mut impl Outbox) {
+        let names: Vec<Box<str>> = self
+            .remotes
+            .values()
+            .filter(|r| &*r.node == node)
+            .map(|r| r.name.clone())
+            .collect();
+        for name in names {
+            if let Some(room) = self.remove_remote(node, &name) {
+                let msg = format(
+                    &mut self.scratch,
+                    &[b"* ", name.as_bytes(), b" left (", reason.as_bytes(), b")"],
+                );
+                self.broadcast_remote(room, &msg, out);
+            }
+        }
+    }
+
+    fn remove_node_members(&mut self, node: &str) {
+        let names: Vec<Box<str>> = self
+            .remotes
+            .values()
+            .filter(|r| &*r.node == node)
+            .map(|r| r.name.clone())
+            .collect();
+        for name in names {
+            self.remove_remote(node, &name);
+        }
+    }
+
+    /// Puts a client of `node` in `room` (made if needed); the room, unless the name is
+    /// someone else's here.
+    fn add_remote(&mut self, node: &str, name: &str, room: &str) -> Option<RoomId> {
+        let key: Box<str> = name.to_ascii_lowercase().into();
+        if self.by_name.contains_key(&key) {
+            log::warn!("cluster: node {node} has {name}, a name taken here; ignored");
+            return None;
+        }
+        if let Some(old) = self.remotes.get(&key)
+            && &*old.node != node
+        {
+            log::warn!(
+                "cluster: node {node} has {name}, as has node {}; ignored",
+                old.node
+            );
+            return None;
+        }
+        self.remove_remote(node, name);
+        let room = match self.room_id(room) {
+            Some(r) => r,
+            None => self.make_room(room),
+        };
+        self.rooms[room].remote += 1;
+        self.remotes.insert(
+            key,
+            RemoteMember {
+                node: node.into(),
+                name: name.into(),
+                room,
+            },
+        );
+        Some(room)
+    }
+
+    /// Takes a client of `node` out of its room (removing the room if that left it empty);
+    /// the room, if it still exists.
+    fn remove_remote(&mut self, node: &str, name: &str) -> Option<RoomId> {
+        let key = name.to_ascii_lowercase();
+        if self
+            .remotes
+            .get(key.as_str())
+            .is_none_or(|r| &*r.node != node)
+        {
+            return None;
+        }
+        let member = self.remotes.remove(key.as_str())?;
+        let room = member.room;
+        self.rooms[room].remote -= 1;
+        if self.rooms[room].remote == 0 && self.rooms[room].members.is_empty() && room != self.lobby
+        {
+            let gone = self.rooms.remove(room);
+            self.by_room.remove(gone.name.to_ascii_lowercase().as_str());
+            return None;
+        }
+        Some(room)
+    }
+
+    /// A notice about a remote client to the room it was in.
+    fn broadcast_remote(&mut self, room: RoomId, msg: &Line, out: &mut impl Outbox) {
+        if self.rooms.contains(room) {
+            self.broadcast(room, None, msg, out);
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Several chatd nodes sharing one chat through a real nats-server of the test's own (see
+//! common/nats.rs), over loopback: messages, roster, private messages, a node killed or
+//! stopped, the broker restarted, and a broker that carries garbage. Each test body runs with
+//! all nodes in poll mode, then in threads mode.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::nats::Nats;
+use common::{Client, DEADLINE, Mode, Server, signal};
+
+both_modes!(
+    three_nodes_are_one_chat,
+    a_killed_node_is_lost_within_seconds_and_its_names_freed,
+    a_stopping_node_says_so_at_once,
+    the_broker_restarted_and_every_node_goes_on,
+    garbage_on_the_broker_is_ignored,
+);
+
+fn node(mode: Mode, nats: &Nats) -> Server {
+    Server::start_with(mode, &["--cluster", &nats.url()])
+}
+
+/// Asks `/who` until the lobby holds `n`, or fails after [`DEADLINE`]: the nodes learn of each
+/// other's clients through the broker, a few milliseconds after they come.
+fn until_online(c: &mut Client, n: usize) {
+    let until = Instant::now() + DEADLINE;
+    let want = format!("* online in #lobby ({n}): ");
+    loop {
+        let lines = c.sync_lines();
+        if lines.last().is_some_and(|l| l.starts_with(&want)) {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "{}: not {n} online: {lines:?}",
+            c.name
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Reads up to `want`, letting only notices (`* ...`) come first.
+fn until_line(c: &mut Client, want: &str) {
+    loop {
+        let got = c.line();
+        if got == want {
+            return;
+        }
+        assert!(
+            got.starts_with("* "),
+            "{} expected {want:?}, got {got:?}",
+            c.name
+        );
+    }
+}
+
+fn three_nodes_are_one_chat(mode: Mode) {
+    let Some(nats) = Nats::start() else { return };
+    let nodes: Vec<Server> = (0..3).map(|_| node(mode, &nats)).collect();
+    let mut c: Vec<Client> = nodes.iter().map(|n| n.client()).collect();
+    for client in &mut c {
+        until_online(client, 3);
+    }
+    let names: Vec<String> = c.iter().map(|c| c.name.clone()).collect();
+    assert!(names.iter().all(|n| n.starts_with("guest1-")), "{names:?}");
+    c[0].send("hello from node one");
+    for i in [1, 2] {
+        until_line(&mut c[i], &format!("<{}> hello from node one", names[0]));
+        // Exactly once: nothing more of it before a later private message from the sender.
+        let (sender, other) = Client::pair(&mut c, 0, i);
+        let between = other.sync_with(sender);
+        assert!(
+            between.iter().all(|l| !l.contains("hello from node one")),
+            "{between:?}"
+        );
+    }
+    c[2].send("/rooms");
+    until_line(&mut c[2], "* rooms (1): #lobby (3)");
+    c[1].send("/nick bee");
+    c[1].expect("* you are now bee");
+    until_line(&mut c[0], &format!("* {} is now bee", names[1]));
+    c[2].send("/msg BEE across nodes");
+    until_line(&mut c[1], &format!("*{}* across nodes", names[2]));
+    // A taken name is taken everywhere.
+    c[0].send("/nick bee");
+    until_line(&mut c[0], "! name taken: bee");
+    c[2].send("/join dev");
+    until_line(&mut c[2], "* you are in #dev (1 here)");
+    until_line(&mut c[0], &format!("* {} went to #dev", names[2]));
+    c[1].send("/quit");
+    until_line(&mut c[1], "* bye");
+    until_line(&mut c[0], "* bee left");
+}
+
+fn a_killed_node_is_lost_within_seconds_and_its_names_freed(mode: Mode) {
+    let Some(nats) = Nats::start() else { return };
+    let a = node(mode, &nats);
+    let b = node(mode, &nats);
+    let mut ca = a.client();
+    let mut cb = b.client();
+    until_online(&mut ca, 2);
+    until_online(&mut cb, 2);
+    let killed = Instant::now();
+    signal(b.pid(), "KILL");
+    until_line(&mut ca, &format!("* {} left (node lost)", cb.name));
+    let took = killed.elapsed();
+    assert!(took <= Duration::from_secs(7), "took {took:?}");
+    ca.send(&format!("/nick {}", cb.name));
+    ca.expect(&format!("* you are now {}", cb.name));
+}
+
+fn a_stopping_node_says_so_at_once(mode: Mode) {
+    let Some(nats) = Nats::start() else { return };
+    let a = node(mode, &nats);
+    let mut b = node(mode, &nats);
+    let mut ca = a.client();
+    let mut cb = b.client();
+    until_online(&mut ca, 2);
+    until_online(&mut cb, 2);
+    let stopped = Instant::now();
+    signal(b.pid(), "TERM");
+    until_line(&mut ca, &format!("* {} left (node stopped)", cb.name));
+    assert!(
+        stopped.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        stopped.elapsed()
+    );
+    assert!(b.wait().success());
+}
+
+fn the_broker_restarted_and_every_node_goes_on(mode: Mode) {
+    let Some(mut nats) = Nats::start() else {
+        return;
+    };
+    let a = node(mode, &nats);
+    let b = node(mode, &nats);
+    let mut a1 = a.client();
+    let mut a2 = a.client();
+    let mut b1 = b.client();
+    for c in [&mut a1, &mut a2, &mut b1] {
+        until_online(c, 3);
+    }
+    nats.kill();
+    let down = "* cluster link down: lines reach this node only until it is back";
+    for c in [&mut a1, &mut a2, &mut b1] {
+        until_line(c, down);
+    }
+    // Each node serves its own clients meanwhile.
+    a1.send("while the broker is away");
+    until_line(&mut a2, &format!("<{}> while the broker is away", a1.name));
+    nats.restart();
+    let back = "* cluster link back: lines reach every node again";
+    for c in [&mut a1, &mut a2, &mut b1] {
+        until_line(c, back);
+    }
+    for c in [&mut a1, &mut a2, &mut b1] {
+        until_online(c, 3);
+    }
+    b1.send("after the restart");
+    until_line(&mut a1, &format!("<{}> after the restart", b1.name));
+    // Told once: no second notice came before this line.
+}
+
+fn garbage_on_the_broker_is_ignored(mode: Mode) {
+    let Some(nats) = Nats::start() else { return };
+    let a = node(mode, &nats);
+    let b = node(mode, &nats);
+    let mut ca = a.client();
+    let mut cb = b.client();
+    until_online(&mut ca, 2);
+    until_online(&mut cb, 2);
+    let subject = "chatd.chatd.events";
+    let huge = vec![b'x'; 900_000];
+    for junk in [
+        &b"hello"[..],
+        b"\xff\xfe\x00",
+        b"chatd1 other n1 line lobby <evil> from another cluster",
+        b"chatd1 chatd NODE line lobby <evil> bad node",
+        b"chatd1 chatd n1 line lobby \x1b[2Jescape",
+        b"chatd1 chatd n1 joined b@d lobby",
+        b"chatd1 chatd n1 left",
+        b"chatd1 chatd n1 roster a",
+        &huge,
+    ] {
+        nats.publish_raw(subject, junk);
+    }
+    // A well-formed lie about a client of ours is not taken either.
+    let lie = format!("chatd1 chatd zz left {}", ca.name);
+    nats.publish_raw(subject, lie.as_bytes());
+    ca.send("still one chat");
+    until_line(&mut cb, &format!("<{}> still one chat", ca.name));
+    let seen = cb.sync_with(&mut ca);
+    assert!(seen.iter().all(|l| !l.contains("evil")), "{seen:?}");
+    until_online(&mut cb, 2);
+}
