@@ -72,6 +72,20 @@ pub trait Outbox {
     fn close(&mut self, who: ClientId);
     /// Tell the other nodes of the cluster (a node's hub calls it only when it is in one).
     fn publish(&mut self, _body: &Body<'_>) {}
+    /// In a cluster: ask for `name` for `id`, for good across the cluster; the answer comes
+    /// back as [`Event::Claimed`].
+    fn claim(&mut self, _id: ClientId, _name: &str) {}
+    /// In a cluster: let go of a name claimed before.
+    fn release(&mut self, _name: &str) {}
+}
+
+/// What the cluster said of a name asked for with [`Outbox::claim`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    Granted,
+    Taken,
+    /// The cluster could not be asked (its link or its store is down).
+    Unavailable,
 }
 
 /// Why a client left, as the others are told.
@@ -113,6 +127,8 @@ pub enum Event<'a> {
     Cluster(&'a wire::Message<'a>),
     /// The link to the cluster is down (`false`: lines reach this node only) or back (`true`).
     Link(bool),
+    /// The cluster's answer to [`Outbox::claim`].
+    Claimed(ClientId, &'a str, Claim),
 }
 
 /// The chat rules' settings.
@@ -148,6 +164,8 @@ struct Member {
     oper: bool,
     /// Its chat lines are refused.
     muted: bool,
+    /// In a cluster: its name was claimed for it (and must be let go of).
+    claimed: bool,
 }
 
 /// A connection not let in yet.
@@ -208,6 +226,8 @@ pub struct Hub {
     nodes: HashMap<Box<str>, Instant>,
     /// The cluster link is up (or there is no cluster).
     link_up: bool,
+    /// Names asked of the cluster and not answered yet, by client.
+    claims: HashMap<ClientId, Box<str>>,
     scratch: Vec<u8>,
 }
 
@@ -234,6 +254,7 @@ impl Hub {
             remotes: HashMap::new(),
             nodes: HashMap::new(),
             link_up,
+            claims: HashMap::new(),
             scratch: Vec::new(),
         };
         hub.lobby = hub.make_room(LOBBY);
@@ -280,6 +301,7 @@ impl Hub {
             Event::Disconnected(id, why) => self.leave(id, why, out),
             Event::Cluster(msg) => self.remote(msg, out),
             Event::Link(up) => self.link(up, out),
+            Event::Claimed(id, name, claim) => self.claimed(id, name, claim, out),
         }
     }
 
@@ -519,6 +541,7 @@ impl Hub {
             ip,
             oper: false,
             muted: false,
+            claimed: false,
         });
         self.enter(id, lobby);
         self.online += 1;
@@ -893,6 +916,61 @@ impl Hub {
         if self.remotes.contains_key(&key) {
             return self.error(id, &format_args!("name taken: {new}"), out);
         }
+        if self.config.node.is_some() && !old.eq_ignore_ascii_case(new) {
+            // Free here; the cluster decides.
+            if self.claims.contains_key(&id) {
+                return self.error(id, &"a name is being asked for already", out);
+            }
+            self.claims.insert(id, new.into());
+            return out.claim(id, new);
+        }
+        self.rename_now(id, old, new, out);
+    }
+
+    /// The cluster answered a claim.
+    fn claimed(&mut self, id: ClientId, name: &str, claim: Claim, out: &mut impl Outbox) {
+        let asked = self.claims.get(&id).is_some_and(|n| &**n == name);
+        if !asked {
+            // For a client gone meanwhile, or a stale answer.
+            if claim == Claim::Granted {
+                out.release(name);
+            }
+            return;
+        }
+        self.claims.remove(&id);
+        let Some(old) = self.name(id).map(str::to_string) else {
+            if claim == Claim::Granted {
+                out.release(name);
+            }
+            return;
+        };
+        match claim {
+            Claim::Taken => self.error(id, &format_args!("name taken: {name}"), out),
+            Claim::Unavailable => self.error(
+                id,
+                &"names cannot be changed while the cluster is unreachable; try again later",
+                out,
+            ),
+            Claim::Granted if self.name_taken(name) => {
+                // Someone came in with it meanwhile (a default name can look like anything).
+                out.release(name);
+                self.error(id, &format_args!("name taken: {name}"), out);
+            }
+            Claim::Granted => {
+                let was_claimed = self.member(id).is_some_and(|m| m.claimed);
+                self.rename_now(id, &old, name, out);
+                if was_claimed {
+                    out.release(&old);
+                }
+                if let Some(Some(m)) = self.members.get_mut(id) {
+                    m.claimed = true;
+                }
+            }
+        }
+    }
+
+    fn rename_now(&mut self, id: ClientId, old: &str, new: &str, out: &mut impl Outbox) {
+        let key: Box<str> = new.to_ascii_lowercase().into();
         self.by_name.remove(old.to_ascii_lowercase().as_str());
         self.by_name.insert(key, id);
         let Some(Some(m)) = self.members.get_mut(id) else {
@@ -939,6 +1017,10 @@ impl Hub {
     ) -> Option<(Box<str>, RoomId)> {
         let room = self.exit(id);
         let member = self.members.get_mut(id).and_then(Option::take)?;
+        self.claims.remove(&id);
+        if member.claimed {
+            out.release(&member.name);
+        }
         self.online -= 1;
         self.by_name
             .remove(member.name.to_ascii_lowercase().as_str());

@@ -302,6 +302,18 @@ impl Outbox for Io {
         }
     }
 
+    fn claim(&mut self, id: ClientId, name: &str) {
+        if let Some(link) = &self.link {
+            link.claim(id, name);
+        }
+    }
+
+    fn release(&mut self, name: &str) {
+        if let Some(link) = &self.link {
+            link.release(name);
+        }
+    }
+
     fn close(&mut self, who: ClientId) {
         if let Some(c) = self.conns.get_mut(who) {
             if matches!(c.state, State::Open) {
@@ -665,6 +677,9 @@ impl Server {
         for item in incoming {
             match item {
                 Incoming::Link(up) => self.hub.handle(Event::Link(up), &mut self.io),
+                Incoming::Claimed(id, name, claim) => self
+                    .hub
+                    .handle(Event::Claimed(id, &name, claim), &mut self.io),
                 Incoming::Message(bytes) => match wire::decode(&cluster, &bytes) {
                     Ok(msg) => self.hub.handle(Event::Cluster(&msg), &mut self.io),
                     Err(e) => {

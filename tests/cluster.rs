@@ -16,6 +16,7 @@ both_modes!(
     a_stopping_node_says_so_at_once,
     the_broker_restarted_and_every_node_goes_on,
     garbage_on_the_broker_is_ignored,
+    of_two_nodes_asked_for_one_name_at_once_exactly_one_grants_it,
 );
 
 fn node(mode: Mode, nats: &Nats) -> Server {
@@ -194,4 +195,45 @@ fn garbage_on_the_broker_is_ignored(mode: Mode) {
     let seen = cb.sync_with(&mut ca);
     assert!(seen.iter().all(|l| !l.contains("evil")), "{seen:?}");
     until_online(&mut cb, 2);
+}
+
+fn of_two_nodes_asked_for_one_name_at_once_exactly_one_grants_it(mode: Mode) {
+    let Some(nats) = Nats::start() else { return };
+    let a = node(mode, &nats);
+    let b = node(mode, &nats);
+    let mut ca = a.client();
+    let mut cb = b.client();
+    until_online(&mut ca, 2);
+    until_online(&mut cb, 2);
+    for round in 0..5 {
+        let name = format!("same{round}");
+        // Both asked before either node can hear of the other's answer.
+        ca.send(&format!("/nick {name}"));
+        cb.send(&format!("/nick {}", name.to_uppercase()));
+        let answer = |c: &mut Client| loop {
+            let line = c.line();
+            if line.starts_with("* you are now ") || line.starts_with("! ") {
+                return line;
+            }
+        };
+        let (got_a, got_b) = (answer(&mut ca), answer(&mut cb));
+        let granted = [&got_a, &got_b]
+            .iter()
+            .filter(|l| l.starts_with("* you are now "))
+            .count();
+        assert_eq!(granted, 1, "round {round}: {got_a:?}, {got_b:?}");
+        assert!(
+            got_a.starts_with("! name taken: ") || got_b.starts_with("! name taken: "),
+            "round {round}: {got_a:?}, {got_b:?}"
+        );
+    }
+    // A name let go of (by a rename, then by leaving) can be had again.
+    ca.send("/nick free-again");
+    until_line(&mut ca, "* you are now free-again");
+    ca.send("/quit");
+    until_line(&mut ca, "* bye");
+    // Its node lets go of the name before it tells the others it left.
+    until_line(&mut cb, "* free-again left");
+    cb.send("/nick free-again");
+    until_line(&mut cb, "* you are now free-again");
 }

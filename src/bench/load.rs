@@ -25,7 +25,9 @@ use crate::tls::Tls;
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
-    pub addr: SocketAddr,
+    /// The server's address, or the addresses of several nodes of one cluster: client `i`
+    /// connects to `addrs[i % addrs.len()]` (so senders are spread too).
+    pub addrs: Vec<SocketAddr>,
     pub clients: usize,
     pub senders: usize,
     pub messages: usize,
@@ -223,7 +225,7 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
         while in_flight < cfg.connect_concurrency.max(1) && next_to_start < total {
             let i = next_to_start;
             next_to_start += 1;
-            match TcpStream::connect(cfg.addr) {
+            match TcpStream::connect(cfg.addrs[i % cfg.addrs.len()]) {
                 Ok(mut s) => {
                     poll.registry().register(
                         &mut s,

@@ -24,6 +24,10 @@ pub struct BenchArgs {
     /// Server port.
     #[arg(long, default_value_t = 12345)]
     pub port: u16,
+    /// Several nodes of one cluster instead (`HOST:PORT,HOST:PORT,...`): the clients are
+    /// spread over them in turn, senders included.
+    #[arg(long, value_delimiter = ',')]
+    pub nodes: Vec<String>,
     /// Clients that connect and read (senders included).
     #[arg(short = 'n', long, default_value_t = 100)]
     pub clients: usize,
@@ -90,13 +94,22 @@ pub struct BenchArgs {
 impl BenchArgs {
     pub fn load_config(&self) -> Result<LoadConfig, String> {
         use std::net::ToSocketAddrs;
-        let addr = (self.host.as_str(), self.port)
-            .to_socket_addrs()
-            .map_err(|e| format!("{}:{}: {e}", self.host, self.port))?
-            .next()
-            .ok_or_else(|| format!("{}: no address", self.host))?;
+        let resolve = |at: &str| {
+            at.to_socket_addrs()
+                .map_err(|e| format!("{at}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("{at}: no address"))
+        };
+        let addrs = if self.nodes.is_empty() {
+            vec![resolve(&format!("{}:{}", self.host, self.port))?]
+        } else {
+            self.nodes
+                .iter()
+                .map(|n| resolve(n))
+                .collect::<Result<_, _>>()?
+        };
         Ok(LoadConfig {
-            addr,
+            addrs,
             clients: self.clients,
             senders: self.senders,
             messages: self.messages,

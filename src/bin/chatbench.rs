@@ -48,7 +48,7 @@ fn main() -> ExitCode {
                 print!("{}", bench::to_text(&report));
             }
             if report.connected == 0 {
-                eprintln!("chatbench: no client could connect to {}", config.addr);
+                eprintln!("chatbench: no client could connect to {:?}", config.addrs);
                 return ExitCode::FAILURE;
             }
             ExitCode::SUCCESS

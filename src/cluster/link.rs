@@ -4,6 +4,10 @@
 //! is handed to a callback the server gives ([`Incoming`]), which wakes its loop (poll mode) or
 //! its cluster thread (threads mode). It reconnects by itself, forever, and says "beat" every
 //! second so that the others can tell it is alive.
+//!
+//! Names are claimed in a JetStream key-value bucket (`chatd_names_CLUSTER`, one key per
+//! lower-cased name, the owning node as its value): `create` succeeds for exactly one of any
+//! number of nodes asking at once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +19,7 @@ use tokio::sync::mpsc;
 
 use super::ClusterConfig;
 use super::wire::{self, Body, Message};
+use crate::hub::{Claim, ClientId};
 
 /// How often a node says it is alive.
 pub const BEAT: Duration = Duration::from_secs(1);
@@ -27,14 +32,27 @@ pub enum Incoming {
     Message(Vec<u8>),
     /// Connected to the broker (`true`), or lost it (`false`).
     Link(bool),
+    /// The answer to [`Link::claim`].
+    Claimed(ClientId, String, Claim),
+}
+
+/// What the server asks of the link.
+enum Request {
+    Publish(Vec<u8>),
+    Claim(ClientId, String),
+    Release(String),
+    /// Send what is queued, then stop.
+    Stop,
 }
 
 /// The server's end of the link.
 #[derive(Clone)]
 pub struct Link {
     config: Arc<ClusterConfig>,
-    tx: mpsc::Sender<Vec<u8>>,
+    tx: mpsc::Sender<Request>,
     dropped: Arc<AtomicU64>,
+    /// The server's callback, for answering a claim that could not even be queued.
+    deliver: Arc<dyn Fn(Incoming) + Send + Sync>,
     /// Told when the link has flushed and stopped (see [`Link::stop`]).
     stopped: Arc<std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>>,
 }
@@ -49,10 +67,12 @@ impl Link {
         let (tx, rx) = mpsc::channel(OUTGOING);
         let (done, stopped) = std::sync::mpsc::channel();
         let config = Arc::new(config);
+        let deliver: Arc<dyn Fn(Incoming) + Send + Sync> = Arc::new(deliver);
         let link = Link {
             config: Arc::clone(&config),
             tx,
             dropped: Arc::new(AtomicU64::new(0)),
+            deliver: Arc::clone(&deliver),
             stopped: Arc::new(std::sync::Mutex::new(Some(stopped))),
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -62,7 +82,7 @@ impl Link {
         thread::Builder::new()
             .name("cluster".into())
             .spawn(move || {
-                runtime.block_on(run(config, rx, Arc::new(deliver), beat));
+                runtime.block_on(run(config, rx, deliver, beat));
                 let _ = done.send(());
             })?;
         Ok(link)
@@ -70,7 +90,7 @@ impl Link {
 
     /// Sends what is queued (the node's goodbye last), then stops; waits at most `wait`.
     pub fn stop(&self, wait: Duration) {
-        let _ = self.tx.try_send(Vec::new());
+        let _ = self.tx.try_send(Request::Stop);
         let stopped = self.stopped.lock().ok().and_then(|mut s| s.take());
         if let Some(stopped) = stopped {
             let _ = stopped.recv_timeout(wait);
@@ -83,9 +103,28 @@ impl Link {
             node: &self.config.node,
             body: body.clone(),
         };
-        let bytes = wire::encode(&self.config.name, &msg);
-        if self.tx.try_send(bytes).is_err() && self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
-            log::warn!("cluster: the link is behind; messages for the other nodes are dropped");
+        self.request(Request::Publish(wire::encode(&self.config.name, &msg)));
+    }
+
+    /// Asks the cluster for `name` for client `id`; the answer comes as [`Incoming::Claimed`].
+    pub fn claim(&self, id: ClientId, name: &str) {
+        self.request(Request::Claim(id, name.to_string()));
+    }
+
+    /// Lets go of a name.
+    pub fn release(&self, name: &str) {
+        self.request(Request::Release(name.to_string()));
+    }
+
+    fn request(&self, request: Request) {
+        if let Err(mpsc::error::TrySendError::Full(request)) = self.tx.try_send(request) {
+            if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                log::warn!("cluster: the link is behind; messages for the other nodes are dropped");
+            }
+            if let Request::Claim(id, name) = request {
+                // A claim is never left unanswered.
+                (self.deliver)(Incoming::Claimed(id, name, Claim::Unavailable));
+            }
         }
     }
 
@@ -94,9 +133,42 @@ impl Link {
     }
 }
 
+/// How long a claim or a release may take before the store is taken for unreachable.
+const CLAIM_TIME: Duration = Duration::from_secs(2);
+
+/// The names bucket, opened (or made) on first use and again after an error.
+async fn store<'a>(
+    jetstream: &async_nats::jetstream::Context,
+    bucket: &str,
+    names: &'a mut Option<async_nats::jetstream::kv::Store>,
+) -> Option<&'a async_nats::jetstream::kv::Store> {
+    if names.is_none() {
+        let open = async {
+            match jetstream.get_key_value(bucket).await {
+                Ok(kv) => Ok(kv),
+                Err(_) => {
+                    jetstream
+                        .create_key_value(async_nats::jetstream::kv::Config {
+                            bucket: bucket.to_string(),
+                            history: 1,
+                            ..Default::default()
+                        })
+                        .await
+                }
+            }
+        };
+        match tokio::time::timeout(CLAIM_TIME, open).await {
+            Ok(Ok(kv)) => *names = Some(kv),
+            Ok(Err(e)) => log::warn!("cluster: the names bucket {bucket}: {e}"),
+            Err(_) => log::warn!("cluster: the names bucket {bucket}: no answer"),
+        }
+    }
+    names.as_ref()
+}
+
 async fn run(
     config: Arc<ClusterConfig>,
-    mut outgoing: mpsc::Receiver<Vec<u8>>,
+    mut outgoing: mpsc::Receiver<Request>,
     deliver: Arc<dyn Fn(Incoming) + Send + Sync>,
     beat: Link,
 ) {
@@ -142,6 +214,9 @@ async fn run(
     // retry_on_initial_connect: the first Connected event may have come before the
     // subscription; say so again now that we read.
     deliver(Incoming::Link(true));
+    let jetstream = async_nats::jetstream::new(client.clone());
+    let bucket = format!("chatd_names_{}", config.name);
+    let mut names: Option<async_nats::jetstream::kv::Store> = None;
     let mut ticker = tokio::time::interval(BEAT);
     loop {
         tokio::select! {
@@ -153,18 +228,46 @@ async fn run(
                 }
             },
             out = outgoing.recv() => match out {
-                Some(bytes) if bytes.is_empty() => {
+                Some(Request::Stop) | None => {
                     let _ = tokio::time::timeout(Duration::from_secs(1), client.flush()).await;
                     return;
                 }
-                Some(bytes) => {
+                Some(Request::Publish(bytes)) => {
                     if let Err(e) = client.publish(subject.clone(), bytes.into()).await {
                         log::debug!("cluster: publish: {e}");
                     }
                 }
-                None => {
-                    let _ = client.flush().await;
-                    return;
+                Some(Request::Claim(id, name)) => {
+                    let claim = match store(&jetstream, &bucket, &mut names).await {
+                        None => Claim::Unavailable,
+                        Some(kv) => {
+                            let key = name.to_ascii_lowercase();
+                            let owner = config.node.clone().into_bytes().into();
+                            match tokio::time::timeout(CLAIM_TIME, kv.create(&key, owner)).await {
+                                Ok(Ok(_)) => Claim::Granted,
+                                Ok(Err(e)) if e.kind()
+                                    == async_nats::jetstream::kv::CreateErrorKind::AlreadyExists =>
+                                {
+                                    Claim::Taken
+                                }
+                                Ok(Err(e)) => {
+                                    log::warn!("cluster: claiming {name}: {e}");
+                                    names = None;
+                                    Claim::Unavailable
+                                }
+                                Err(_) => Claim::Unavailable,
+                            }
+                        }
+                    };
+                    deliver(Incoming::Claimed(id, name, claim));
+                }
+                Some(Request::Release(name)) => {
+                    if let Some(kv) = store(&jetstream, &bucket, &mut names).await {
+                        let key = name.to_ascii_lowercase();
+                        if let Ok(Err(e)) = tokio::time::timeout(CLAIM_TIME, kv.delete(&key)).await {
+                            log::debug!("cluster: letting go of {name}: {e}");
+                        }
+                    }
                 }
             },
             _ = ticker.tick() => beat.publish(&Body::Beat),

@@ -196,6 +196,9 @@ impl Hub {
             .map(|r| r.name.clone())
             .collect();
         for name in names {
+            // Its names are free again (claimed or not: letting go of one never claimed is
+            // nothing).
+            out.release(&name);
             if let Some(room) = self.remove_remote(node, &name) {
                 let msg = format(
                     &mut self.scratch,

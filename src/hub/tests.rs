@@ -1,6 +1,7 @@
 //! The chat rules, tested without sockets.
 
 use super::*;
+use crate::hub::Claim;
 use proptest::prelude::*;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -13,6 +14,9 @@ struct Recorder {
     /// In a cluster: this node's id, and what it published (encoded).
     node: String,
     published: Vec<Vec<u8>>,
+    /// Names asked of the cluster, not answered yet; and the names let go of.
+    claims: Vec<(ClientId, String)>,
+    released: Vec<String>,
 }
 
 impl Outbox for Recorder {
@@ -30,6 +34,12 @@ impl Outbox for Recorder {
             body: body.clone(),
         };
         self.published.push(wire::encode("main", &msg));
+    }
+    fn claim(&mut self, id: ClientId, name: &str) {
+        self.claims.push((id, name.to_string()));
+    }
+    fn release(&mut self, name: &str) {
+        self.released.push(name.to_string());
     }
 }
 
@@ -1065,7 +1075,12 @@ struct Node {
     out: Recorder,
 }
 
+/// A node of a test's cluster; node "a" is each test's first, and starts the name store
+/// afresh.
 fn node(name: &str, t: Instant) -> Node {
+    if name == "a" {
+        NAMES.with(|k| k.borrow_mut().clear());
+    }
     let mut n = Node {
         hub: Hub::new(
             HubConfig {
@@ -1084,10 +1099,37 @@ fn node(name: &str, t: Instant) -> Node {
     n
 }
 
-/// Delivers what every node published to every other node, until no one has more to say.
+thread_local! {
+    /// The cluster's store of names (what JetStream KV is to the real ones), lower-cased.
+    static NAMES: std::cell::RefCell<HashSet<String>> = Default::default();
+}
+
+/// Answers every node's claims and takes its releases, against [`NAMES`].
+fn settle_names(nodes: &mut [&mut Node]) -> bool {
+    let mut moved = false;
+    for n in nodes.iter_mut() {
+        for name in std::mem::take(&mut n.out.released) {
+            NAMES.with(|k| k.borrow_mut().remove(&name.to_ascii_lowercase()));
+        }
+        for (id, name) in std::mem::take(&mut n.out.claims) {
+            moved = true;
+            let granted = NAMES.with(|k| k.borrow_mut().insert(name.to_ascii_lowercase()));
+            let claim = if granted {
+                Claim::Granted
+            } else {
+                Claim::Taken
+            };
+            n.hub.handle(Event::Claimed(id, &name, claim), &mut n.out);
+        }
+    }
+    moved
+}
+
+/// Delivers what every node published to every other node, and answers their claims, until no
+/// one has more to say.
 fn pump(nodes: &mut [&mut Node]) {
     loop {
-        let mut moved = false;
+        let mut moved = settle_names(nodes);
         for i in 0..nodes.len() {
             let published = std::mem::take(&mut nodes[i].out.published);
             for bytes in published {
@@ -1232,6 +1274,7 @@ fn what_another_node_cannot_claim() {
     let t = t0();
     let mut a = node("a", t);
     connect(&mut a, 0, "ana");
+    pump(&mut [&mut a]);
     a.out.sent.clear();
     let claim = |body: Body<'static>| wire::Message { node: "x", body };
     // A name taken here.
@@ -1261,4 +1304,51 @@ fn what_another_node_cannot_claim() {
     a.hub.handle(Event::Cluster(&echo), &mut a.out);
     assert!(a.out.take(0).is_empty());
     assert_eq!(a.hub.online(), 1);
+}
+
+#[test]
+fn of_two_nodes_asked_for_one_name_at_once_one_gets_it() {
+    let t = t0();
+    let (mut a, mut b) = (node("a", t), node("b", t));
+    connect(&mut a, 0, "x");
+    connect(&mut b, 0, "y");
+    pump(&mut [&mut a, &mut b]);
+    a.out.sent.clear();
+    b.out.sent.clear();
+    // Both ask before either hears of the other.
+    say(&mut a.hub, &mut a.out, 0, "/nick same");
+    say(&mut b.hub, &mut b.out, 0, "/nick SAME");
+    pump(&mut [&mut a, &mut b]);
+    let (got_a, got_b) = (a.out.take(0), b.out.take(0));
+    let granted = [&got_a, &got_b]
+        .iter()
+        .filter(|g| g.iter().any(|l| l.starts_with("* you are now ")))
+        .count();
+    assert_eq!(granted, 1, "{got_a:?} {got_b:?}");
+    assert!(
+        got_a
+            .iter()
+            .chain(&got_b)
+            .any(|l| l.starts_with("! name taken: ")),
+        "{got_a:?} {got_b:?}"
+    );
+    // A rename lets go of the old name; leaving lets go of the name.
+    let (winner, loser) = if got_a.iter().any(|l| l == "* you are now same") {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    say(&mut winner.hub, &mut winner.out, 0, "/nick other");
+    pump(&mut [winner, loser]);
+    say(&mut loser.hub, &mut loser.out, 0, "/nick same");
+    pump(&mut [winner, loser]);
+    assert!(
+        loser
+            .out
+            .take(0)
+            .contains(&"* you are now same".to_string())
+    );
+    say(&mut loser.hub, &mut loser.out, 0, "/quit");
+    pump(&mut [winner, loser]);
+    assert!(NAMES.with(|k| !k.borrow().contains("same")));
 }

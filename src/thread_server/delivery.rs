@@ -485,6 +485,18 @@ impl Outbox for Post<'_> {
         }
     }
 
+    fn claim(&mut self, id: ClientId, name: &str) {
+        if let Some(link) = self.link {
+            link.claim(id, name);
+        }
+    }
+
+    fn release(&mut self, name: &str) {
+        if let Some(link) = self.link {
+            link.release(name);
+        }
+    }
+
     fn close(&mut self, who: ClientId) {
         let Some(peer) = self.peers.get(who) else {
             return;

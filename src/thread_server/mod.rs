@@ -249,6 +249,9 @@ fn from_cluster(rx: &std::sync::mpsc::Receiver<Incoming>, cluster: &str, shared:
                 for item in &batch {
                     match item {
                         Incoming::Link(up) => hub.handle(Event::Link(*up), post),
+                        Incoming::Claimed(id, name, claim) => {
+                            hub.handle(Event::Claimed(*id, name, *claim), post)
+                        }
                         Incoming::Message(bytes) => match wire::decode(cluster, bytes) {
                             Ok(msg) => hub.handle(Event::Cluster(&msg), post),
                             Err(e) => {
