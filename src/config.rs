@@ -167,6 +167,7 @@ impl ServerConfig {
             urls: self.cluster.clone(),
             name: self.cluster_name.clone(),
             node: self.node.clone()?,
+            history: self.history as usize,
         })
     }
 

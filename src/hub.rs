@@ -129,6 +129,9 @@ pub enum Event<'a> {
     Link(bool),
     /// The cluster's answer to [`Outbox::claim`].
     Claimed(ClientId, &'a str, Claim),
+    /// The rooms' last lines as the cluster keeps them, `(room, line)`, oldest first: this
+    /// node's history starts from them.
+    Stored(&'a [(&'a str, &'a str)]),
 }
 
 /// The chat rules' settings.
@@ -226,8 +229,12 @@ pub struct Hub {
     nodes: HashMap<Box<str>, Instant>,
     /// The cluster link is up (or there is no cluster).
     link_up: bool,
+    /// The link has said whether it is up at least once.
+    link_seen: bool,
     /// Names asked of the cluster and not answered yet, by client.
     claims: HashMap<ClientId, Box<str>>,
+    /// The cluster's history of rooms that do not exist here yet, by lower-cased name.
+    stored: HashMap<Box<str>, VecDeque<Line>>,
     scratch: Vec<u8>,
 }
 
@@ -254,7 +261,9 @@ impl Hub {
             remotes: HashMap::new(),
             nodes: HashMap::new(),
             link_up,
+            link_seen: false,
             claims: HashMap::new(),
+            stored: HashMap::new(),
             scratch: Vec::new(),
         };
         hub.lobby = hub.make_room(LOBBY);
@@ -302,6 +311,7 @@ impl Hub {
             Event::Cluster(msg) => self.remote(msg, out),
             Event::Link(up) => self.link(up, out),
             Event::Claimed(id, name, claim) => self.claimed(id, name, claim, out),
+            Event::Stored(lines) => self.stored(lines),
         }
     }
 
@@ -751,12 +761,16 @@ impl Hub {
     }
 
     fn make_room(&mut self, name: &str) -> RoomId {
+        let history = self
+            .stored
+            .remove(name.to_ascii_lowercase().as_str())
+            .unwrap_or_default();
         let id = self.rooms.insert(Room {
             name: name.into(),
             members: Vec::new(),
             remote: 0,
             topic: None,
-            history: VecDeque::new(),
+            history,
         });
         self.by_room.insert(name.to_ascii_lowercase().into(), id);
         id

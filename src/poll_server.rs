@@ -677,6 +677,10 @@ impl Server {
         for item in incoming {
             match item {
                 Incoming::Link(up) => self.hub.handle(Event::Link(up), &mut self.io),
+                Incoming::History(raw) => {
+                    let lines = wire::lines(&cluster, &raw);
+                    self.hub.handle(Event::Stored(&lines), &mut self.io);
+                }
                 Incoming::Claimed(id, name, claim) => self
                     .hub
                     .handle(Event::Claimed(id, &name, claim), &mut self.io),

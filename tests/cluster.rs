@@ -17,6 +17,7 @@ both_modes!(
     the_broker_restarted_and_every_node_goes_on,
     garbage_on_the_broker_is_ignored,
     of_two_nodes_asked_for_one_name_at_once_exactly_one_grants_it,
+    a_node_started_later_shows_the_same_history,
 );
 
 fn node(mode: Mode, nats: &Nats) -> Server {
@@ -38,6 +39,20 @@ fn until_online(c: &mut Client, n: usize) {
             "{}: not {n} online: {lines:?}",
             c.name
         );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Asks `/who` until `name` is in the lobby, or fails after [`DEADLINE`].
+fn until_sees(c: &mut Client, name: &str) {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let lines = c.sync_lines();
+        let who = lines.last().map(String::as_str).unwrap_or("");
+        if who.split([' ', ',']).any(|n| n == name) {
+            return;
+        }
+        assert!(Instant::now() < until, "{}: no {name} in {who:?}", c.name);
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -236,4 +251,51 @@ fn of_two_nodes_asked_for_one_name_at_once_exactly_one_grants_it(mode: Mode) {
     until_line(&mut cb, "* free-again left");
     cb.send("/nick free-again");
     until_line(&mut cb, "* you are now free-again");
+}
+
+/// A newcomer's history block: the lines between `* history of #lobby: N lines` and
+/// `* end of history`, after its welcome.
+fn history_of(server: &Server) -> Vec<String> {
+    let mut c = server.client();
+    let head = c.line();
+    assert!(head.starts_with("* history of #lobby: "), "{head}");
+    let mut lines = Vec::new();
+    loop {
+        let line = c.line();
+        if line == "* end of history" {
+            return lines;
+        }
+        lines.push(line);
+    }
+}
+
+fn a_node_started_later_shows_the_same_history(mode: Mode) {
+    let Some(nats) = Nats::start() else { return };
+    let a = node(mode, &nats);
+    let mut talker = a.client();
+    until_online(&mut talker, 1);
+    for i in 0..3 {
+        talker.send(&format!("line {i}"));
+    }
+    // Everyone has them once the talker's next command is answered... on its own node; the
+    // stream has them once another node has seen them live.
+    let mut b = node(mode, &nats);
+    let mut watcher = b.client();
+    until_online(&mut watcher, 2);
+    talker.send("line 3");
+    until_line(&mut watcher, &format!("<{}> line 3", talker.name));
+    let want: Vec<String> = (0..4)
+        .map(|i| format!("<{}> line {i}", talker.name))
+        .collect();
+    assert_eq!(history_of(&a), want, "node a");
+    // A node started after the lines were said shows them too, once it has read them from
+    // the cluster (which it does before it hears of the others' clients).
+    let c = node(mode, &nats);
+    until_sees(&mut c.client(), &talker.name);
+    assert_eq!(history_of(&c), want, "node c, started later");
+    // And a node restarted.
+    b.stop();
+    let b = node(mode, &nats);
+    until_sees(&mut b.client(), &talker.name);
+    assert_eq!(history_of(&b), want, "node b, restarted");
 }

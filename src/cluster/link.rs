@@ -34,11 +34,15 @@ pub enum Incoming {
     Link(bool),
     /// The answer to [`Link::claim`].
     Claimed(ClientId, String, Claim),
+    /// The rooms' last lines as the cluster keeps them (messages not checked yet), oldest
+    /// first; once, when the link first comes up.
+    History(Vec<Vec<u8>>),
 }
 
 /// What the server asks of the link.
 enum Request {
-    Publish(Vec<u8>),
+    /// On this subject (None: the events subject).
+    Publish(Option<String>, Vec<u8>),
     Claim(ClientId, String),
     Release(String),
     /// Send what is queued, then stop.
@@ -103,7 +107,14 @@ impl Link {
             node: &self.config.node,
             body: body.clone(),
         };
-        self.request(Request::Publish(wire::encode(&self.config.name, &msg)));
+        let subject = match body {
+            Body::Line { room, .. } => Some(self.config.room_subject(room)),
+            _ => None,
+        };
+        self.request(Request::Publish(
+            subject,
+            wire::encode(&self.config.name, &msg),
+        ));
     }
 
     /// Asks the cluster for `name` for client `id`; the answer comes as [`Incoming::Claimed`].
@@ -166,6 +177,65 @@ async fn store<'a>(
     names.as_ref()
 }
 
+/// The history stream (made if there is none yet), and all it keeps: the last lines of every
+/// room, oldest first. Empty if the broker has no JetStream or does not answer in time.
+async fn load_history(
+    jetstream: &async_nats::jetstream::Context,
+    config: &ClusterConfig,
+) -> Vec<Vec<u8>> {
+    use async_nats::jetstream::{consumer, stream};
+    let name = format!("chatd_history_{}", config.name);
+    let load = async {
+        let mut stream = jetstream
+            .get_or_create_stream(stream::Config {
+                name: name.clone(),
+                subjects: vec![format!("chatd.{}.room.*", config.name)],
+                max_messages_per_subject: config.history as i64,
+                storage: stream::StorageType::File,
+                discard: stream::DiscardPolicy::Old,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let total = stream
+            .info()
+            .await
+            .map_err(|e| e.to_string())?
+            .state
+            .messages as usize;
+        let mut lines = Vec::with_capacity(total.min(1 << 16));
+        if total == 0 {
+            return Ok(lines);
+        }
+        let reader = stream
+            .create_consumer(consumer::pull::OrderedConfig::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut messages = reader.messages().await.map_err(|e| e.to_string())?;
+        while lines.len() < total {
+            match tokio::time::timeout(Duration::from_secs(2), messages.next()).await {
+                Ok(Some(Ok(msg))) => lines.push(msg.payload.to_vec()),
+                _ => break,
+            }
+        }
+        Ok::<_, String>(lines)
+    };
+    match tokio::time::timeout(Duration::from_secs(10), load).await {
+        Ok(Ok(lines)) => {
+            log::info!("cluster: {} lines of history from {name}", lines.len());
+            lines
+        }
+        Ok(Err(e)) => {
+            log::warn!("cluster: history stream {name}: {e}");
+            Vec::new()
+        }
+        Err(_) => {
+            log::warn!("cluster: history stream {name}: no answer");
+            Vec::new()
+        }
+    }
+}
+
 async fn run(
     config: Arc<ClusterConfig>,
     mut outgoing: mpsc::Receiver<Request>,
@@ -204,7 +274,7 @@ async fn run(
         }
     };
     let subject = config.subject();
-    let mut inbox = match client.subscribe(subject.clone()).await {
+    let mut inbox = match client.subscribe(config.all_subjects()).await {
         Ok(s) => s,
         Err(e) => {
             log::error!("cluster: cannot subscribe to {subject}: {e}");
@@ -217,6 +287,9 @@ async fn run(
     let jetstream = async_nats::jetstream::new(client.clone());
     let bucket = format!("chatd_names_{}", config.name);
     let mut names: Option<async_nats::jetstream::kv::Store> = None;
+    if config.history > 0 {
+        deliver(Incoming::History(load_history(&jetstream, &config).await));
+    }
     let mut ticker = tokio::time::interval(BEAT);
     loop {
         tokio::select! {
@@ -232,8 +305,9 @@ async fn run(
                     let _ = tokio::time::timeout(Duration::from_secs(1), client.flush()).await;
                     return;
                 }
-                Some(Request::Publish(bytes)) => {
-                    if let Err(e) = client.publish(subject.clone(), bytes.into()).await {
+                Some(Request::Publish(to, bytes)) => {
+                    let to = to.unwrap_or_else(|| subject.clone());
+                    if let Err(e) = client.publish(to, bytes.into()).await {
                         log::debug!("cluster: publish: {e}");
                     }
                 }

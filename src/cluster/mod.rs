@@ -8,9 +8,11 @@
 //! - [`link`]: the NATS client, on a thread of its own with its own async runtime, between the
 //!   broker and the server's loop or threads.
 //!
-//! Every node publishes on one subject, `chatd.CLUSTER.events`, and reads it: a message crosses
-//! the broker once per node that reads it, never once per recipient. One connection per node
-//! keeps each node's messages in the order it sent them.
+//! Every node publishes on `chatd.CLUSTER.events`, and chat lines on `chatd.CLUSTER.room.ROOM`,
+//! and reads `chatd.CLUSTER.>`: a message crosses the broker once per node that reads it, never
+//! once per recipient. One connection per node keeps each node's messages in the order it sent
+//! them. A JetStream stream keeps the last lines of every room subject (the room's history, for
+//! a node that starts later), and a key-value bucket the names claimed.
 
 pub mod link;
 pub mod wire;
@@ -24,12 +26,24 @@ pub struct ClusterConfig {
     pub name: String,
     /// This node's id (see [`wire::valid_node`]).
     pub node: String,
+    /// Chat lines kept per room (`--history`); 0 keeps none, and makes no stream.
+    pub history: usize,
 }
 
 impl ClusterConfig {
-    /// The subject every node of the cluster publishes on and reads.
+    /// The subject of everything but chat lines.
     pub fn subject(&self) -> String {
         format!("chatd.{}.events", self.name)
+    }
+
+    /// The subject of a room's chat lines (room names are matched ignoring case).
+    pub fn room_subject(&self, room: &str) -> String {
+        format!("chatd.{}.room.{}", self.name, room.to_ascii_lowercase())
+    }
+
+    /// What every node reads.
+    pub fn all_subjects(&self) -> String {
+        format!("chatd.{}.>", self.name)
     }
 }
 

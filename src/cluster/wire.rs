@@ -285,6 +285,20 @@ fn body<'a>(kind: &str, rest: &'a str) -> Result<Body<'a>, WireError> {
     })
 }
 
+/// The chat lines among `raw` messages of the cluster `cluster`, as `(room, line)`; the rest,
+/// and what does not decode, left out.
+pub fn lines<'a>(cluster: &str, raw: &'a [Vec<u8>]) -> Vec<(&'a str, &'a str)> {
+    raw.iter()
+        .filter_map(|bytes| match decode(cluster, bytes) {
+            Ok(Message {
+                body: Body::Line { room, text },
+                ..
+            }) => Some((room, text)),
+            _ => None,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -134,12 +134,46 @@ impl Hub {
         }
     }
 
+    /// The cluster's history: each room's last lines start this node's, for the rooms here
+    /// (that have none yet) and for those made later.
+    pub(super) fn stored(&mut self, lines: &[(&str, &str)]) {
+        let keep = self.config.history;
+        if keep == 0 {
+            return;
+        }
+        let mut by_room: std::collections::HashMap<Box<str>, std::collections::VecDeque<Line>> =
+            std::collections::HashMap::new();
+        for (room, text) in lines {
+            let kept = by_room.entry(room.to_ascii_lowercase().into()).or_default();
+            if kept.len() == keep {
+                kept.pop_front();
+            }
+            kept.push_back(format(&mut self.scratch, &[text.as_bytes()]));
+        }
+        for (room, kept) in by_room {
+            match self.room_id(&room) {
+                Some(id) if self.rooms[id].history.is_empty() => self.rooms[id].history = kept,
+                Some(_) => {}
+                None => {
+                    self.stored.insert(room, kept);
+                }
+            }
+        }
+    }
+
     /// The link to the cluster went down, or came back.
     pub(super) fn link(&mut self, up: bool, out: &mut impl Outbox) {
         if up == self.link_up {
             return;
         }
         self.link_up = up;
+        let first = !self.link_seen;
+        self.link_seen = true;
+        if first && up {
+            // Up from the start: nothing to tell the clients.
+            out.publish(&Body::Hello);
+            return self.publish_roster(out);
+        }
         let notice: Line = if up {
             line(b"* cluster link back: lines reach every node again\n")
         } else {

@@ -1352,3 +1352,38 @@ fn of_two_nodes_asked_for_one_name_at_once_one_gets_it() {
     pump(&mut [winner, loser]);
     assert!(NAMES.with(|k| !k.borrow().contains("same")));
 }
+
+#[test]
+fn the_clusters_history_starts_a_nodes() {
+    let t = t0();
+    let mut a = node("a", t);
+    let stored = [
+        ("lobby", "<x> one"),
+        ("dev", "<y> in dev"),
+        ("LOBBY", "<x> two"),
+        ("lobby", "* x waves"),
+    ];
+    a.hub.handle(Event::Stored(&stored), &mut a.out);
+    connect(&mut a, 0, "ana");
+    let got = a.out.take(0);
+    assert_eq!(
+        got[1..6],
+        [
+            "* history of #lobby: 3 lines",
+            "<x> one",
+            "<x> two",
+            "* x waves",
+            "* end of history"
+        ]
+    );
+    // A room made later starts from what the cluster kept of it.
+    say(&mut a.hub, &mut a.out, 0, "/join dev");
+    assert_eq!(
+        a.out.take(0)[1..],
+        [
+            "* history of #dev: 1 line",
+            "<y> in dev",
+            "* end of history"
+        ]
+    );
+}

@@ -249,6 +249,10 @@ fn from_cluster(rx: &std::sync::mpsc::Receiver<Incoming>, cluster: &str, shared:
                 for item in &batch {
                     match item {
                         Incoming::Link(up) => hub.handle(Event::Link(*up), post),
+                        Incoming::History(raw) => {
+                            let lines = wire::lines(cluster, raw);
+                            hub.handle(Event::Stored(&lines), post);
+                        }
                         Incoming::Claimed(id, name, claim) => {
                             hub.handle(Event::Claimed(*id, name, *claim), post)
                         }
