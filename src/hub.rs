@@ -557,6 +557,10 @@ impl Hub {
         self.online += 1;
         self.pending_joins.push(id);
         out.send(id, &line(welcome.as_bytes()));
+        if self.config.node.is_some() && self.link_seen && !self.link_up {
+            // The others were told when it went down; a newcomer is told now.
+            out.send(id, &line(remote::LINK_DOWN));
+        }
         self.show_topic(id, out);
         self.show_history(id, None, true, out);
     }

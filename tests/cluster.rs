@@ -18,6 +18,7 @@ both_modes!(
     garbage_on_the_broker_is_ignored,
     of_two_nodes_asked_for_one_name_at_once_exactly_one_grants_it,
     a_node_started_later_shows_the_same_history,
+    a_node_serves_its_own_clients_until_the_broker_comes,
 );
 
 fn node(mode: Mode, nats: &Nats) -> Server {
@@ -298,4 +299,29 @@ fn a_node_started_later_shows_the_same_history(mode: Mode) {
     let b = node(mode, &nats);
     until_sees(&mut b.client(), &talker.name);
     assert_eq!(history_of(&b), want, "node b, restarted");
+}
+
+fn a_node_serves_its_own_clients_until_the_broker_comes(mode: Mode) {
+    let Some(mut nats) = Nats::reserve() else {
+        return;
+    };
+    let a = node(mode, &nats);
+    let mut a1 = a.client();
+    let down = "* cluster link down: lines reach this node only until it is back";
+    until_line(&mut a1, down);
+    // A newcomer meanwhile is told at once, after its welcome.
+    let mut a2 = a.connect();
+    assert!(a2.line().starts_with("* welcome "));
+    a2.expect(down);
+    a2.name = "a2".into();
+    a1.send("alone for now");
+    until_line(&mut a2, &format!("<{}> alone for now", a1.name));
+    nats.restart();
+    let back = "* cluster link back: lines reach every node again";
+    until_line(&mut a1, back);
+    let b = node(mode, &nats);
+    let mut b1 = b.client();
+    until_sees(&mut b1, &a1.name);
+    b1.send("now together");
+    until_line(&mut a1, &format!("<{}> now together", b1.name));
 }

@@ -262,10 +262,13 @@ async fn run(
                         log::warn!("cluster: lost the broker; reconnecting");
                         events(Incoming::Link(false));
                     }
+                    // Each failed reconnect says so: only worth a debug line.
+                    async_nats::Event::ClientError(e) => log::debug!("cluster: {e}"),
                     other => log::info!("cluster: {other}"),
                 }
             }
         });
+    // With retry_on_initial_connect this returns at once, connected or not.
     let client = match options.connect(config.urls.join(",")).await {
         Ok(c) => c,
         Err(e) => {
@@ -273,6 +276,17 @@ async fn run(
             return;
         }
     };
+    // Not connected within 2 s: the server is told the link is down (and up once it connects).
+    {
+        let (client, deliver, urls) = (client.clone(), Arc::clone(&deliver), config.urls.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            if client.connection_state() != async_nats::connection::State::Connected {
+                log::warn!("cluster: cannot reach {urls:?} yet; serving this node's clients alone");
+                deliver(Incoming::Link(false));
+            }
+        });
+    }
     let subject = config.subject();
     let mut inbox = match client.subscribe(config.all_subjects()).await {
         Ok(s) => s,
@@ -281,13 +295,20 @@ async fn run(
             return;
         }
     };
-    // retry_on_initial_connect: the first Connected event may have come before the
-    // subscription; say so again now that we read.
-    deliver(Incoming::Link(true));
+    // The first Connected event may have come before the subscription: say so again now that
+    // we read.
+    if client.connection_state() == async_nats::connection::State::Connected {
+        deliver(Incoming::Link(true));
+    }
     let jetstream = async_nats::jetstream::new(client.clone());
     let bucket = format!("chatd_names_{}", config.name);
     let mut names: Option<async_nats::jetstream::kv::Store> = None;
     if config.history > 0 {
+        // The history is read once connected (a node started before its broker waits for it;
+        // its own clients are served meanwhile).
+        while client.connection_state() != async_nats::connection::State::Connected {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         deliver(Incoming::History(load_history(&jetstream, &config).await));
     }
     let mut ticker = tokio::time::interval(BEAT);

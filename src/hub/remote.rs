@@ -8,6 +8,10 @@ use std::time::Duration;
 use super::{Body, Hub, Line, Outbox, RoomId, format, line};
 use crate::cluster::wire::Message;
 
+/// What every client is told, once, while the cluster link is down.
+pub(super) const LINK_DOWN: &[u8] =
+    b"* cluster link down: lines reach this node only until it is back\n";
+
 /// A node not heard from for this long is taken for lost, and its clients for gone.
 pub const NODE_LOST: Duration = Duration::from_secs(5);
 
@@ -163,7 +167,7 @@ impl Hub {
 
     /// The link to the cluster went down, or came back.
     pub(super) fn link(&mut self, up: bool, out: &mut impl Outbox) {
-        if up == self.link_up {
+        if up == self.link_up && self.link_seen {
             return;
         }
         self.link_up = up;
@@ -177,7 +181,7 @@ impl Hub {
         let notice: Line = if up {
             line(b"* cluster link back: lines reach every node again\n")
         } else {
-            line(b"* cluster link down: lines reach this node only until it is back\n")
+            line(LINK_DOWN)
         };
         self.announce_joins(out);
         for room in self.rooms.iter().map(|(id, _)| id).collect::<Vec<_>>() {

@@ -28,6 +28,14 @@ impl Nats {
     /// Starts one, or says plainly why not and returns None (the caller skips). Under CI
     /// (`CHATD_NEED_NATS` set, as `.ci/run` does) a missing nats-server fails the test instead.
     pub fn start() -> Option<Nats> {
+        let mut nats = Nats::reserve()?;
+        nats.restart();
+        Some(nats)
+    }
+
+    /// A port and a store for one, not started yet (see [`Nats::restart`]); None as
+    /// [`Nats::start`].
+    pub fn reserve() -> Option<Nats> {
         let Some(bin) = binary() else {
             if std::env::var_os("CHATD_NEED_NATS").is_some() {
                 panic!("nats-server is not installed, and CHATD_NEED_NATS is set");
@@ -46,13 +54,12 @@ impl Nats {
             std::process::id(),
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
-        let mut nats = Nats {
+        let _ = bin;
+        Some(Nats {
             child: None,
             port,
             store,
-        };
-        nats.child = Some(nats.spawn(&bin));
-        Some(nats)
+        })
     }
 
     // The child is returned, and killed and waited for by `kill` (and so by `Drop`).
@@ -109,7 +116,7 @@ impl Nats {
         }
     }
 
-    /// Starts it again on the same port and store.
+    /// Starts it (again) on its port and store.
     pub fn restart(&mut self) {
         self.kill();
         let bin = binary().unwrap();
