@@ -145,7 +145,7 @@ impl Link {
 }
 
 /// How long a claim or a release may take before the store is taken for unreachable.
-const CLAIM_TIME: Duration = Duration::from_secs(2);
+const CLAIM_TIME: Duration = Duration::from_secs(5);
 
 /// The names bucket, opened (or made) on first use and again after an error.
 async fn store<'a>(
@@ -155,17 +155,20 @@ async fn store<'a>(
 ) -> Option<&'a async_nats::jetstream::kv::Store> {
     if names.is_none() {
         let open = async {
-            match jetstream.get_key_value(bucket).await {
+            if let Ok(kv) = jetstream.get_key_value(bucket).await {
+                return Ok(kv);
+            }
+            let made = jetstream
+                .create_key_value(async_nats::jetstream::kv::Config {
+                    bucket: bucket.to_string(),
+                    history: 1,
+                    ..Default::default()
+                })
+                .await;
+            match made {
                 Ok(kv) => Ok(kv),
-                Err(_) => {
-                    jetstream
-                        .create_key_value(async_nats::jetstream::kv::Config {
-                            bucket: bucket.to_string(),
-                            history: 1,
-                            ..Default::default()
-                        })
-                        .await
-                }
+                // Another node made it meanwhile.
+                Err(e) => jetstream.get_key_value(bucket).await.map_err(|_| e),
             }
         };
         match tokio::time::timeout(CLAIM_TIME, open).await {
@@ -310,6 +313,10 @@ async fn run(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         deliver(Incoming::History(load_history(&jetstream, &config).await));
+    }
+    if client.connection_state() == async_nats::connection::State::Connected {
+        // Opened now, not at the first claim.
+        store(&jetstream, &bucket, &mut names).await;
     }
     let mut ticker = tokio::time::interval(BEAT);
     loop {

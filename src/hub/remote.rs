@@ -12,6 +12,12 @@ use crate::cluster::wire::Message;
 pub(super) const LINK_DOWN: &[u8] =
     b"* cluster link down: lines reach this node only until it is back\n";
 
+/// Most other nodes known at once: past it, messages from more are ignored (a broker peer
+/// inventing nodes costs a bounded amount of memory).
+pub const MAX_NODES: usize = 256;
+/// Most clients of other nodes known at once, likewise.
+pub const MAX_REMOTES: usize = 200_000;
+
 /// A node not heard from for this long is taken for lost, and its clients for gone.
 pub const NODE_LOST: Duration = Duration::from_secs(5);
 
@@ -29,6 +35,10 @@ impl Hub {
         let node = msg.node;
         if self.config.node.as_deref() == Some(node) {
             return; // our own, back from the broker
+        }
+        if !self.nodes.contains_key(node) && self.nodes.len() >= MAX_NODES {
+            log::warn!("cluster: {MAX_NODES} nodes known already; node {node} ignored");
+            return;
         }
         let known = self.nodes.insert(node.into(), self.now).is_some();
         if !known && !matches!(msg.body, Body::Hello | Body::Roster(_) | Body::Bye) {
@@ -277,6 +287,12 @@ impl Hub {
             return None;
         }
         self.remove_remote(node, name);
+        if self.remotes.len() >= MAX_REMOTES {
+            log::warn!(
+                "cluster: {MAX_REMOTES} clients of other nodes known already; {name} ignored"
+            );
+            return None;
+        }
         let room = match self.room_id(room) {
             Some(r) => r,
             None => self.make_room(room),

@@ -1387,3 +1387,25 @@ fn the_clusters_history_starts_a_nodes() {
         ]
     );
 }
+
+#[test]
+fn a_broker_peer_inventing_nodes_costs_a_bounded_amount() {
+    let t = t0();
+    let mut a = node("a", t);
+    let names: Vec<String> = (0..remote::MAX_NODES + 10)
+        .map(|i| format!("n{i}"))
+        .collect();
+    for (i, n) in names.iter().enumerate() {
+        let who = format!("u{i}");
+        let msg = wire::Message {
+            node: n,
+            body: Body::Joined {
+                name: &who,
+                room: "lobby",
+            },
+        };
+        a.hub.handle(Event::Cluster(&msg), &mut a.out);
+    }
+    assert_eq!(a.hub.nodes.len(), remote::MAX_NODES);
+    assert_eq!(a.hub.remotes.len(), remote::MAX_NODES);
+}
