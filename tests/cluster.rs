@@ -25,6 +25,24 @@ fn node(mode: Mode, nats: &Nats) -> Server {
     Server::start_with(mode, &["--cluster", &nats.url()])
 }
 
+/// Two nodes with a client each, each client knowing of the other.
+struct Pair {
+    a: Server,
+    b: Server,
+    ca: Client,
+    cb: Client,
+}
+
+impl Pair {
+    fn start(mode: Mode, nats: &Nats) -> Pair {
+        let (a, b) = (node(mode, nats), node(mode, nats));
+        let (mut ca, mut cb) = (a.client(), b.client());
+        until_online(&mut ca, 2);
+        until_online(&mut cb, 2);
+        Pair { a, b, ca, cb }
+    }
+}
+
 /// Asks `/who` until the lobby holds `n`, or fails after [`DEADLINE`]: the nodes learn of each
 /// other's clients through the broker, a few milliseconds after they come.
 fn until_online(c: &mut Client, n: usize) {
@@ -113,12 +131,12 @@ fn three_nodes_are_one_chat(mode: Mode) {
 
 fn a_killed_node_is_lost_within_seconds_and_its_names_freed(mode: Mode) {
     let Some(nats) = Nats::start() else { return };
-    let a = node(mode, &nats);
-    let b = node(mode, &nats);
-    let mut ca = a.client();
-    let mut cb = b.client();
-    until_online(&mut ca, 2);
-    until_online(&mut cb, 2);
+    let Pair {
+        a: _a,
+        b,
+        mut ca,
+        cb,
+    } = Pair::start(mode, &nats);
     let killed = Instant::now();
     signal(b.pid(), "KILL");
     until_line(&mut ca, &format!("* {} left (node lost)", cb.name));
@@ -130,12 +148,12 @@ fn a_killed_node_is_lost_within_seconds_and_its_names_freed(mode: Mode) {
 
 fn a_stopping_node_says_so_at_once(mode: Mode) {
     let Some(nats) = Nats::start() else { return };
-    let a = node(mode, &nats);
-    let mut b = node(mode, &nats);
-    let mut ca = a.client();
-    let mut cb = b.client();
-    until_online(&mut ca, 2);
-    until_online(&mut cb, 2);
+    let Pair {
+        a: _a,
+        mut b,
+        mut ca,
+        cb,
+    } = Pair::start(mode, &nats);
     let stopped = Instant::now();
     signal(b.pid(), "TERM");
     until_line(&mut ca, &format!("* {} left (node stopped)", cb.name));
@@ -182,12 +200,12 @@ fn the_broker_restarted_and_every_node_goes_on(mode: Mode) {
 
 fn garbage_on_the_broker_is_ignored(mode: Mode) {
     let Some(nats) = Nats::start() else { return };
-    let a = node(mode, &nats);
-    let b = node(mode, &nats);
-    let mut ca = a.client();
-    let mut cb = b.client();
-    until_online(&mut ca, 2);
-    until_online(&mut cb, 2);
+    let Pair {
+        a: _a,
+        b: _b,
+        mut ca,
+        mut cb,
+    } = Pair::start(mode, &nats);
     let subject = "chatd.chatd.events";
     let huge = vec![b'x'; 900_000];
     for junk in [
@@ -215,12 +233,12 @@ fn garbage_on_the_broker_is_ignored(mode: Mode) {
 
 fn of_two_nodes_asked_for_one_name_at_once_exactly_one_grants_it(mode: Mode) {
     let Some(nats) = Nats::start() else { return };
-    let a = node(mode, &nats);
-    let b = node(mode, &nats);
-    let mut ca = a.client();
-    let mut cb = b.client();
-    until_online(&mut ca, 2);
-    until_online(&mut cb, 2);
+    let Pair {
+        a: _a,
+        b: _b,
+        mut ca,
+        mut cb,
+    } = Pair::start(mode, &nats);
     for round in 0..5 {
         let name = format!("same{round}");
         // Both asked before either node can hear of the other's answer.

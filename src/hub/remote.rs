@@ -237,13 +237,7 @@ impl Hub {
 
     /// Every client of `node` leaves, for `reason`.
     fn drop_node(&mut self, node: &str, reason: &str, out: &mut impl Outbox) {
-        let names: Vec<Box<str>> = self
-            .remotes
-            .values()
-            .filter(|r| &*r.node == node)
-            .map(|r| r.name.clone())
-            .collect();
-        for name in names {
+        for name in self.names_on(node) {
             // Its names are free again (claimed or not: letting go of one never claimed is
             // nothing).
             out.release(&name);
@@ -258,15 +252,18 @@ impl Hub {
     }
 
     fn remove_node_members(&mut self, node: &str) {
-        let names: Vec<Box<str>> = self
-            .remotes
+        for name in self.names_on(node) {
+            self.remove_remote(node, &name);
+        }
+    }
+
+    /// The names of `node`'s clients.
+    fn names_on(&self, node: &str) -> Vec<Box<str>> {
+        self.remotes
             .values()
             .filter(|r| &*r.node == node)
             .map(|r| r.name.clone())
-            .collect();
-        for name in names {
-            self.remove_remote(node, &name);
-        }
+            .collect()
     }
 
     /// Puts a client of `node` in `room` (made if needed); the room, unless the name is
