@@ -19,7 +19,7 @@ pub const MAX_NODES: usize = 256;
 pub const MAX_REMOTES: usize = 200_000;
 
 /// A node not heard from for this long is taken for lost, and its clients for gone.
-pub const NODE_LOST: Duration = Duration::from_secs(5);
+pub const NODE_LOST: Duration = Duration::from_secs(4);
 
 /// A client of another node.
 pub struct RemoteMember {
