@@ -183,8 +183,14 @@ impl Hub {
         verb: &str,
         out: &mut impl Outbox,
     ) -> Option<ClientId> {
-        let Some(&target) = self.by_name.get(name.to_ascii_lowercase().as_str()) else {
-            self.error(op, &format_args!("no such user: {name}"), out);
+        let key = name.to_ascii_lowercase();
+        let Some(&target) = self.by_name.get(key.as_str()) else {
+            if self.remotes.contains_key(key.as_str()) {
+                let why = format!("{name} is on another node: an operator there can {verb} them");
+                self.error(op, &why, out);
+            } else {
+                self.error(op, &format_args!("no such user: {name}"), out);
+            }
             return None;
         };
         if target == op {

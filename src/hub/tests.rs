@@ -1409,3 +1409,33 @@ fn a_broker_peer_inventing_nodes_costs_a_bounded_amount() {
     assert_eq!(a.hub.nodes.len(), remote::MAX_NODES);
     assert_eq!(a.hub.remotes.len(), remote::MAX_NODES);
 }
+
+#[test]
+fn operators_act_on_their_own_nodes_clients() {
+    let t = t0();
+    let mut a = Node {
+        hub: Hub::new(
+            HubConfig {
+                node: Some("a".into()),
+                ..guarded()
+            },
+            t,
+        ),
+        out: Recorder {
+            node: "a".into(),
+            ..Recorder::default()
+        },
+    };
+    a.hub.handle(Event::Link(true), &mut a.out);
+    let mut b = node("b", t);
+    connect(&mut a, 0, "op");
+    connect(&mut b, 0, "far");
+    pump(&mut [&mut a, &mut b]);
+    say(&mut a.hub, &mut a.out, 0, "/oper op-pw");
+    a.out.sent.clear();
+    say(&mut a.hub, &mut a.out, 0, "/kick far");
+    assert_eq!(
+        a.out.take(0),
+        ["! far is on another node: an operator there can kick them"]
+    );
+}
