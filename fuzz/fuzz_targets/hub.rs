@@ -1,15 +1,17 @@
 //! The chat core fed random event sequences, room commands included. Checks: nothing is sent to
 //! a closed client, every line sent is one whole line, names stay unique, the count of clients
 //! matches, and the rooms never exceed their limit. Operators, bans, mutes and the password gate
-//! are in it too, with time moving on.
+//! are in it too, with time moving on; and, in a cluster, what other nodes say and the answers
+//! to name claims.
 #![no_main]
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
+use chatd::cluster::wire::{Body, Message};
 use chatd::hub::access::Secret;
-use chatd::hub::{ClientId, Event, Hub, HubConfig, Leave, Line, Outbox};
+use chatd::hub::{Claim, ClientId, Event, Hub, HubConfig, Leave, Line, Outbox};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Default)]
@@ -40,6 +42,7 @@ const LINES: [&[u8]; 35] = [
 fuzz_target!(|data: &[u8]| {
     let mut now = Instant::now();
     let gate = data.first().is_some_and(|b| b & 1 == 1);
+    let clustered = data.first().is_some_and(|b| b & 2 == 2);
     let mut hub = Hub::new(
         HubConfig {
             max_clients: 6,
@@ -49,7 +52,7 @@ fuzz_target!(|data: &[u8]| {
             history: 3,
             password: gate.then(|| Secret::new("pw")),
             oper_password: Some(Secret::new("op")),
-            node: None,
+            node: clustered.then(|| "me".into()),
         },
         now,
     );
@@ -58,7 +61,7 @@ fuzz_target!(|data: &[u8]| {
     for pair in data.chunks(2) {
         let (op, arg) = (pair[0], *pair.get(1).unwrap_or(&0));
         let id = (arg % 8) as ClientId;
-        match op % 6 {
+        match op % 8 {
             0 if !connected.contains(&id) => {
                 out.closed.remove(&id);
                 let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + arg / 128));
@@ -85,6 +88,31 @@ fuzz_target!(|data: &[u8]| {
                 now += Duration::from_secs(u64::from(arg));
                 hub.tick(now, &mut out);
             }
+            6 if clustered => {
+                let node = ["n1", "n2", "me"][(arg % 3) as usize];
+                let name = ["a", "b", "guest1-me", "A"][(arg / 3 % 4) as usize];
+                let room = ["lobby", "r1", "r9"][(arg / 12 % 3) as usize];
+                let body = match arg / 36 % 11 {
+                    0 => Body::Hello,
+                    1 => Body::Beat,
+                    2 => Body::Bye,
+                    3 => Body::Roster(vec![(name, room), ("b", "lobby")]),
+                    4 => Body::Joined { name, room },
+                    5 => Body::Left { name, reason: Some("x") },
+                    6 => Body::Renamed { old: name, new: "b" },
+                    7 => Body::Moved { name, from: "lobby", to: room },
+                    8 => Body::Line { room, text: "<a> hi" },
+                    9 => Body::Topic { room, by: name, text: "t" },
+                    _ => Body::Private { from: name, to: "a", text: "psst" },
+                };
+                hub.handle(Event::Cluster(&Message { node, body }), &mut out);
+            }
+            7 if clustered && arg % 2 == 0 => hub.handle(Event::Link(arg % 4 == 0), &mut out),
+            7 if clustered => {
+                let name = ["a", "b", "c"][(arg / 2 % 3) as usize];
+                let claim = [Claim::Granted, Claim::Taken, Claim::Unavailable][(arg / 6 % 3) as usize];
+                hub.handle(Event::Claimed(id, name, claim), &mut out);
+            }
             _ => {}
         }
         // A client the hub closed (quit, refused) is gone for the driver too.
@@ -95,6 +123,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(names.len(), hub.online());
         let unique: HashSet<&String> = names.iter().collect();
         assert_eq!(unique.len(), names.len(), "names not unique: {names:?}");
-        assert!(hub.rooms() <= 3);
+        // Other nodes' clients may be in rooms this node would not have made.
+        assert!(hub.rooms() <= if clustered { 5 } else { 3 });
     }
 });
