@@ -20,6 +20,7 @@ both_modes!(
     many_lines_both_ways_over_tls_arrive_whole,
     chat_connects_over_tls_and_refuses_bad_certificates,
     openssl_s_client_is_a_client_too,
+    ncat_ssl_is_a_client_too,
     a_tls_client_that_stops_reading_is_dropped_and_costs_no_one,
 );
 
@@ -203,26 +204,55 @@ fn chat_connects_over_tls_and_refuses_bad_certificates(mode: Mode) {
 }
 
 fn openssl_s_client_is_a_client_too(mode: Mode) {
-    if Command::new("openssl").arg("version").output().is_err() {
-        eprintln!("SKIPPED: openssl is not installed (.ci/run installs it)");
-        return;
-    }
     let certs = Certs::new();
-    let server = start(mode, &certs, "server", &[]);
-    let mut watcher = server.client();
-    let port = server.tls_addr.unwrap().port();
-    let mut child = Command::new("openssl")
-        .args([
+    let ca = certs.ca_pem().display().to_string();
+    external_client(mode, &certs, "openssl", |port| {
+        [
             "s_client",
             "-quiet",
             "-verify_return_error",
             "-servername",
             "localhost",
-        ])
-        .arg("-connect")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("-CAfile")
-        .arg(certs.ca_pem())
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-CAfile",
+            &ca,
+        ]
+        .map(String::from)
+        .to_vec()
+    });
+}
+
+fn ncat_ssl_is_a_client_too(mode: Mode) {
+    let certs = Certs::new();
+    let ca = certs.ca_pem().display().to_string();
+    external_client(mode, &certs, "ncat", |port| {
+        [
+            "--ssl",
+            "--ssl-verify",
+            "--ssl-trustfile",
+            &ca,
+            "localhost",
+            &port.to_string(),
+        ]
+        .map(String::from)
+        .to_vec()
+    });
+}
+
+/// `program` with the arguments `args(port)` as a TLS client: it gets its welcome, what it
+/// sends reaches a plain client, and what that one sends reaches it. Skipped (saying so) when
+/// `program` is not installed; `.ci/run` installs it.
+fn external_client(mode: Mode, certs: &Certs, program: &str, args: impl Fn(u16) -> Vec<String>) {
+    if Command::new(program).arg("--version").output().is_err() {
+        eprintln!("SKIPPED: {program} is not installed (.ci/run installs it)");
+        return;
+    }
+    let server = start(mode, certs, "server", &[]);
+    let mut watcher = server.client();
+    let port = server.tls_addr.unwrap().port();
+    let mut child = Command::new(program)
+        .args(args(port))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -249,18 +279,20 @@ fn openssl_s_client_is_a_client_too(mode: Mode) {
     });
     let welcome = rx
         .recv_timeout(DEADLINE)
-        .expect("a welcome through openssl");
+        .expect("a welcome through the client");
     let name = common::welcome_name(&welcome);
-    stdin.write_all(b"hello from openssl\n").unwrap();
+    stdin
+        .write_all(format!("hello from {program}\n").as_bytes())
+        .unwrap();
     stdin.flush().unwrap();
     watcher.expect(&format!("* {name} joined"));
-    watcher.expect(&format!("<{name}> hello from openssl"));
-    watcher.send("hello, openssl");
+    watcher.expect(&format!("<{name}> hello from {program}"));
+    watcher.send(&format!("hello, {program}"));
     let until = Instant::now() + DEADLINE;
-    let want = format!("<{}> hello, openssl", watcher.name);
+    let want = format!("<{}> hello, {program}", watcher.name);
     loop {
         let left = until.saturating_duration_since(Instant::now());
-        let line = rx.recv_timeout(left).expect("the line, through openssl");
+        let line = rx.recv_timeout(left).expect("the line, through the client");
         if line == want {
             break;
         }
