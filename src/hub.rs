@@ -27,6 +27,7 @@
 //! a client whose join they have not seen.
 
 pub mod access;
+mod gate;
 mod moderation;
 mod remote;
 
@@ -39,7 +40,9 @@ use slab::Slab;
 
 use crate::cluster::wire::{self, Body};
 use crate::command::{self, Command, Input};
-use access::{Access, Guess, Secret};
+use access::{Access, Secret};
+pub use gate::{BANNED_GRACE, PASSWORD_TIME, PASSWORD_TRIES};
+use gate::{Gate, Held};
 
 /// A client, as numbered by the driver (its slab key). Ids may be reused after a disconnect.
 pub type ClientId = usize;
@@ -53,13 +56,6 @@ pub const JOIN_NAMES_SHOWN: usize = 20;
 /// The room every client starts in, and goes back to with `/part`. It is never removed.
 pub const LOBBY: &str = "lobby";
 
-/// A client that has not given the server's password by then is closed.
-pub const PASSWORD_TIME: Duration = Duration::from_secs(60);
-/// Wrong tries of the server's password before the connection is closed.
-pub const PASSWORD_TRIES: u32 = 3;
-/// A client from a banned address is told so and closed after this long, or at its first line
-/// unless that is `/oper` with the operators' password.
-pub const BANNED_GRACE: Duration = Duration::from_secs(2);
 /// How long `/ban` bans without a number of minutes.
 pub const DEFAULT_BAN_MINUTES: u32 = 60;
 
@@ -169,22 +165,6 @@ struct Member {
     muted: bool,
     /// In a cluster: its name was claimed for it (and must be let go of).
     claimed: bool,
-}
-
-/// A connection not let in yet.
-struct Gate {
-    ip: IpAddr,
-    why: Held,
-    /// Closed then.
-    deadline: Instant,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Held {
-    /// The server has a password: wrong tries so far.
-    Password { tries: u32 },
-    /// Its address is banned: only an operator's password lets it in.
-    Banned,
 }
 
 struct Room {
@@ -416,119 +396,6 @@ impl Hub {
             return self.hold(id, ip, Held::Password { tries: 0 }, PASSWORD_TIME);
         }
         self.admit(id, ip, out);
-    }
-
-    /// Keeps a connection at a gate for at most `time`.
-    fn hold(&mut self, id: ClientId, ip: IpAddr, why: Held, time: Duration) {
-        let deadline = self.now + time;
-        self.gated.insert(id, Gate { ip, why, deadline });
-        self.next_gate_deadline = Some(
-            self.next_gate_deadline
-                .map_or(deadline, |d| d.min(deadline)),
-        );
-    }
-
-    /// Closes a connection at a gate.
-    fn close_gate(&mut self, id: ClientId, out: &mut impl Outbox) {
-        if let Some(gate) = self.gated.remove(&id) {
-            self.uncount_ip(gate.ip);
-            out.close(id);
-        }
-    }
-
-    fn uncount_ip(&mut self, ip: IpAddr) {
-        if self.config.max_per_ip > 0
-            && let Some(count) = self.per_ip.get_mut(&ip)
-        {
-            *count -= 1;
-            if *count == 0 {
-                self.per_ip.remove(&ip);
-            }
-        }
-    }
-
-    /// A line from a connection at a gate: only the password it waits for lets it in.
-    fn gate_line(&mut self, id: ClientId, text: &str, out: &mut impl Outbox) {
-        let Some(gate) = self.gated.get(&id) else {
-            return;
-        };
-        let (ip, why) = (gate.ip, gate.why);
-        let parsed = command::parse(text);
-        if let Ok(Input::Command(Command::Oper(guess))) = parsed
-            && let Some(secret) = &self.config.oper_password
-        {
-            match self.access.guess(secret, guess, ip, self.now) {
-                Guess::Right => {
-                    self.gated.remove(&id);
-                    log::info!("{ip}: let in as an operator");
-                    self.admit(id, ip, out);
-                    return self.make_oper(id, out);
-                }
-                Guess::Wrong => log::warn!("{ip}: wrong operator password"),
-                Guess::Wait(_) => {}
-            }
-            if why == Held::Banned {
-                out.send(id, &line(b"! banned\n"));
-                return self.close_gate(id, out);
-            }
-            return self.wrong_password(id, ip, Guess::Wrong, out);
-        }
-        if why == Held::Banned {
-            out.send(id, &line(b"! banned\n"));
-            return self.close_gate(id, out);
-        }
-        match parsed {
-            Ok(Input::Command(Command::Pass(guess))) => {
-                let Some(secret) = &self.config.password else {
-                    return;
-                };
-                match self.access.guess(secret, guess, ip, self.now) {
-                    Guess::Right => {
-                        self.gated.remove(&id);
-                        self.admit(id, ip, out);
-                    }
-                    wrong => {
-                        log::info!("{ip}: wrong server password");
-                        self.wrong_password(id, ip, wrong, out);
-                    }
-                }
-            }
-            Ok(Input::Command(Command::Quit(_))) => {
-                out.send(id, &line(b"* bye\n"));
-                self.close_gate(id, out);
-            }
-            _ => out.send(id, &line(b"! password required\n")),
-        }
-    }
-
-    /// A wrong try at the server's password: closed after [`PASSWORD_TRIES`].
-    fn wrong_password(&mut self, id: ClientId, ip: IpAddr, guess: Guess, out: &mut impl Outbox) {
-        let Some(Gate {
-            why: Held::Password { tries },
-            ..
-        }) = self.gated.get_mut(&id)
-        else {
-            return;
-        };
-        *tries += 1;
-        let left = PASSWORD_TRIES.saturating_sub(*tries);
-        let msg = match guess {
-            Guess::Wait(wait) => format!(
-                "! too many wrong passwords from {ip}; try again in {} s",
-                wait.as_secs().max(1)
-            ),
-            _ => "! wrong password".to_string(),
-        };
-        if left == 0 {
-            out.send(id, &line(format!("{msg}\n").as_bytes()));
-            return self.close_gate(id, out);
-        }
-        let plural = if left == 1 { "" } else { "s" };
-        let msg = format!(
-            "{msg} ({left} tr{} left)\n",
-            if plural.is_empty() { "y" } else { "ies" }
-        );
-        out.send(id, &line(msg.as_bytes()));
     }
 
     /// Lets a connection in: a name, the lobby, a welcome.
@@ -943,48 +810,6 @@ impl Hub {
             return out.claim(id, new);
         }
         self.rename_now(id, old, new, out);
-    }
-
-    /// The cluster answered a claim.
-    fn claimed(&mut self, id: ClientId, name: &str, claim: Claim, out: &mut impl Outbox) {
-        let asked = self.claims.get(&id).is_some_and(|n| &**n == name);
-        if !asked {
-            // For a client gone meanwhile, or a stale answer.
-            if claim == Claim::Granted {
-                out.release(name);
-            }
-            return;
-        }
-        self.claims.remove(&id);
-        let Some(old) = self.name(id).map(str::to_string) else {
-            if claim == Claim::Granted {
-                out.release(name);
-            }
-            return;
-        };
-        match claim {
-            Claim::Taken => self.error(id, &format_args!("name taken: {name}"), out),
-            Claim::Unavailable => self.error(
-                id,
-                &"names cannot be changed while the cluster is unreachable; try again later",
-                out,
-            ),
-            Claim::Granted if self.name_taken(name) => {
-                // Someone came in with it meanwhile (a default name can look like anything).
-                out.release(name);
-                self.error(id, &format_args!("name taken: {name}"), out);
-            }
-            Claim::Granted => {
-                let was_claimed = self.member(id).is_some_and(|m| m.claimed);
-                self.rename_now(id, &old, name, out);
-                if was_claimed {
-                    out.release(&old);
-                }
-                if let Some(Some(m)) = self.members.get_mut(id) {
-                    m.claimed = true;
-                }
-            }
-        }
     }
 
     fn rename_now(&mut self, id: ClientId, old: &str, new: &str, out: &mut impl Outbox) {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::{Body, Hub, Line, Outbox, RoomId, format, line};
+use super::{Body, Claim, ClientId, Hub, Line, Outbox, RoomId, format, line};
 use crate::cluster::wire::Message;
 
 /// What every client is told, once, while the cluster link is down.
@@ -170,6 +170,54 @@ impl Hub {
                 Some(_) => {}
                 None => {
                     self.stored.insert(room, kept);
+                }
+            }
+        }
+    }
+
+    /// The cluster answered a claim.
+    pub(super) fn claimed(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        claim: Claim,
+        out: &mut impl Outbox,
+    ) {
+        let asked = self.claims.get(&id).is_some_and(|n| &**n == name);
+        if !asked {
+            // For a client gone meanwhile, or a stale answer.
+            if claim == Claim::Granted {
+                out.release(name);
+            }
+            return;
+        }
+        self.claims.remove(&id);
+        let Some(old) = self.name(id).map(str::to_string) else {
+            if claim == Claim::Granted {
+                out.release(name);
+            }
+            return;
+        };
+        match claim {
+            Claim::Taken => self.error(id, &format_args!("name taken: {name}"), out),
+            Claim::Unavailable => self.error(
+                id,
+                &"names cannot be changed while the cluster is unreachable; try again later",
+                out,
+            ),
+            Claim::Granted if self.name_taken(name) => {
+                // Someone came in with it meanwhile (a default name can look like anything).
+                out.release(name);
+                self.error(id, &format_args!("name taken: {name}"), out);
+            }
+            Claim::Granted => {
+                let was_claimed = self.member(id).is_some_and(|m| m.claimed);
+                self.rename_now(id, &old, name, out);
+                if was_claimed {
+                    out.release(&old);
+                }
+                if let Some(Some(m)) = self.members.get_mut(id) {
+                    m.claimed = true;
                 }
             }
         }

@@ -1,0 +1,149 @@
+//! The gates: a connection from a banned address, or to a server with a password, waits at
+//! one (no name, no room, no one told of it) until it gives the operators' password or the
+//! server's, or is closed.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use super::access::Guess;
+use super::{ClientId, Hub, Outbox, line};
+use crate::command::{self, Command, Input};
+
+/// A client that has not given the server's password by then is closed.
+pub const PASSWORD_TIME: Duration = Duration::from_secs(60);
+/// Wrong tries of the server's password before the connection is closed.
+pub const PASSWORD_TRIES: u32 = 3;
+/// A client from a banned address is told so and closed after this long, or at its first line
+/// unless that is `/oper` with the operators' password.
+pub const BANNED_GRACE: Duration = Duration::from_secs(2);
+
+/// A connection not let in yet.
+pub(super) struct Gate {
+    pub(super) ip: IpAddr,
+    pub(super) why: Held,
+    /// Closed then.
+    pub(super) deadline: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Held {
+    /// The server has a password: wrong tries so far.
+    Password { tries: u32 },
+    /// Its address is banned: only an operator's password lets it in.
+    Banned,
+}
+
+impl Hub {
+    /// Keeps a connection at a gate for at most `time`.
+    pub(super) fn hold(&mut self, id: ClientId, ip: IpAddr, why: Held, time: Duration) {
+        let deadline = self.now + time;
+        self.gated.insert(id, Gate { ip, why, deadline });
+        self.next_gate_deadline = Some(
+            self.next_gate_deadline
+                .map_or(deadline, |d| d.min(deadline)),
+        );
+    }
+
+    /// Closes a connection at a gate.
+    pub(super) fn close_gate(&mut self, id: ClientId, out: &mut impl Outbox) {
+        if let Some(gate) = self.gated.remove(&id) {
+            self.uncount_ip(gate.ip);
+            out.close(id);
+        }
+    }
+
+    pub(super) fn uncount_ip(&mut self, ip: IpAddr) {
+        if self.config.max_per_ip > 0
+            && let Some(count) = self.per_ip.get_mut(&ip)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.per_ip.remove(&ip);
+            }
+        }
+    }
+
+    /// A line from a connection at a gate: only the password it waits for lets it in.
+    pub(super) fn gate_line(&mut self, id: ClientId, text: &str, out: &mut impl Outbox) {
+        let Some(gate) = self.gated.get(&id) else {
+            return;
+        };
+        let (ip, why) = (gate.ip, gate.why);
+        let parsed = command::parse(text);
+        if let Ok(Input::Command(Command::Oper(guess))) = parsed
+            && let Some(secret) = &self.config.oper_password
+        {
+            match self.access.guess(secret, guess, ip, self.now) {
+                Guess::Right => {
+                    self.gated.remove(&id);
+                    log::info!("{ip}: let in as an operator");
+                    self.admit(id, ip, out);
+                    return self.make_oper(id, out);
+                }
+                Guess::Wrong => log::warn!("{ip}: wrong operator password"),
+                Guess::Wait(_) => {}
+            }
+            if why == Held::Banned {
+                out.send(id, &line(b"! banned\n"));
+                return self.close_gate(id, out);
+            }
+            return self.wrong_password(id, ip, Guess::Wrong, out);
+        }
+        if why == Held::Banned {
+            out.send(id, &line(b"! banned\n"));
+            return self.close_gate(id, out);
+        }
+        match parsed {
+            Ok(Input::Command(Command::Pass(guess))) => {
+                let Some(secret) = &self.config.password else {
+                    return;
+                };
+                match self.access.guess(secret, guess, ip, self.now) {
+                    Guess::Right => {
+                        self.gated.remove(&id);
+                        self.admit(id, ip, out);
+                    }
+                    wrong => {
+                        log::info!("{ip}: wrong server password");
+                        self.wrong_password(id, ip, wrong, out);
+                    }
+                }
+            }
+            Ok(Input::Command(Command::Quit(_))) => {
+                out.send(id, &line(b"* bye\n"));
+                self.close_gate(id, out);
+            }
+            _ => out.send(id, &line(b"! password required\n")),
+        }
+    }
+
+    /// A wrong try at the server's password: closed after [`PASSWORD_TRIES`].
+    fn wrong_password(&mut self, id: ClientId, ip: IpAddr, guess: Guess, out: &mut impl Outbox) {
+        let Some(Gate {
+            why: Held::Password { tries },
+            ..
+        }) = self.gated.get_mut(&id)
+        else {
+            return;
+        };
+        *tries += 1;
+        let left = PASSWORD_TRIES.saturating_sub(*tries);
+        let msg = match guess {
+            Guess::Wait(wait) => format!(
+                "! too many wrong passwords from {ip}; try again in {} s",
+                wait.as_secs().max(1)
+            ),
+            _ => "! wrong password".to_string(),
+        };
+        if left == 0 {
+            out.send(id, &line(format!("{msg}\n").as_bytes()));
+            return self.close_gate(id, out);
+        }
+        let plural = if left == 1 { "" } else { "s" };
+        let msg = format!(
+            "{msg} ({left} tr{} left)\n",
+            if plural.is_empty() { "y" } else { "ies" }
+        );
+        out.send(id, &line(msg.as_bytes()));
+    }
+}
