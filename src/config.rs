@@ -209,8 +209,9 @@ impl ServerConfig {
     }
 }
 
-/// A password file's first line, without its line ending. Warns when others may read it.
-fn read_secret(path: &Path) -> Result<Secret, String> {
+/// A password file's first line, without surrounding blanks; warns when others may read the
+/// file. Used by chatd and by the `chat` client alike.
+pub fn read_password(path: &Path) -> Result<String, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let first = text.lines().next().unwrap_or("").trim();
@@ -227,7 +228,11 @@ fn read_secret(path: &Path) -> Result<Secret, String> {
             meta.permissions().mode() & 0o777
         );
     }
-    Ok(Secret::new(first))
+    Ok(first.to_string())
+}
+
+fn read_secret(path: &Path) -> Result<Secret, String> {
+    read_password(path).map(|p| Secret::new(&p))
 }
 
 /// A cluster's name: a name as the chat's rules have it (it goes into a subject).

@@ -33,7 +33,7 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::batch::{self, Batch};
-use crate::cluster::link::{Incoming, Link};
+use crate::cluster::link::{Inbound, Incoming, Link};
 use crate::cluster::wire;
 use crate::config::ServerConfig;
 use crate::framing::{Frame, LineFramer};
@@ -121,7 +121,7 @@ pub fn run(
             link,
         },
         inbox,
-        refused: 0,
+        inbound: Inbound::new(&config.cluster_name),
         poll,
         listener: plain,
         tls_listener: tls,
@@ -360,8 +360,8 @@ struct Server {
     release: memory::Release,
     /// What the cluster link handed over, for the loop to take when woken.
     inbox: Arc<std::sync::Mutex<Vec<Incoming>>>,
-    /// Messages from the broker refused so far (see [`wire::decode`]).
-    refused: u64,
+    /// Turns what the cluster link hands over into hub events.
+    inbound: Inbound,
 }
 
 fn would_block(err: &io::Error) -> bool {
@@ -671,29 +671,8 @@ impl Server {
     /// Hands the hub what the cluster link brought.
     fn take_cluster_news(&mut self) {
         let incoming = std::mem::take(&mut *self.inbox.lock().unwrap_or_else(|e| e.into_inner()));
-        let Some(cluster) = self.io.link.as_ref().map(|l| l.config().name.clone()) else {
-            return;
-        };
-        for item in incoming {
-            match item {
-                Incoming::Link(up) => self.hub.handle(Event::Link(up), &mut self.io),
-                Incoming::History(raw) => {
-                    let lines = wire::lines(&cluster, &raw);
-                    self.hub.handle(Event::Stored(&lines), &mut self.io);
-                }
-                Incoming::Claimed(id, name, claim) => self
-                    .hub
-                    .handle(Event::Claimed(id, &name, claim), &mut self.io),
-                Incoming::Message(bytes) => match wire::decode(&cluster, &bytes) {
-                    Ok(msg) => self.hub.handle(Event::Cluster(&msg), &mut self.io),
-                    Err(e) => {
-                        self.refused += 1;
-                        if self.refused <= 10 || self.refused.is_power_of_two() {
-                            log::warn!("cluster: ignored a message ({e}); {} so far", self.refused);
-                        }
-                    }
-                },
-            }
+        for item in &incoming {
+            self.inbound.hand(item, &mut self.hub, &mut self.io);
         }
     }
 

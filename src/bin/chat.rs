@@ -71,10 +71,10 @@ fn main() -> ExitCode {
         None
     };
     let password = match &args.password_file {
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(text) => Some(text.lines().next().unwrap_or("").trim().to_string()),
+        Some(path) => match chatd::config::read_password(path) {
+            Ok(password) => Some(password),
             Err(e) => {
-                eprintln!("chat: cannot read {}: {e}", path.display());
+                eprintln!("chat: {e}");
                 return ExitCode::FAILURE;
             }
         },

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use super::ClusterConfig;
 use super::wire::{self, Body, Message};
-use crate::hub::{Claim, ClientId};
+use crate::hub::{Claim, ClientId, Event, Hub, Outbox};
 
 /// How often a node says it is alive.
 pub const BEAT: Duration = Duration::from_secs(1);
@@ -37,6 +37,46 @@ pub enum Incoming {
     /// The rooms' last lines as the cluster keeps them (messages not checked yet), oldest
     /// first; once, when the link first comes up.
     History(Vec<Vec<u8>>),
+}
+
+/// What both concurrency models do with what the link brings: turn it into hub events,
+/// checking every message from the broker first and counting (and logging, sparingly) the
+/// ones refused.
+pub struct Inbound {
+    cluster: String,
+    refused: u64,
+}
+
+impl Inbound {
+    pub fn new(cluster: &str) -> Inbound {
+        Inbound {
+            cluster: cluster.to_string(),
+            refused: 0,
+        }
+    }
+
+    /// Hands `item` to the hub.
+    pub fn hand(&mut self, item: &Incoming, hub: &mut Hub, out: &mut impl Outbox) {
+        match item {
+            Incoming::Link(up) => hub.handle(Event::Link(*up), out),
+            Incoming::History(raw) => {
+                let lines = wire::lines(&self.cluster, raw);
+                hub.handle(Event::Stored(&lines), out);
+            }
+            Incoming::Claimed(id, name, claim) => {
+                hub.handle(Event::Claimed(*id, name, *claim), out)
+            }
+            Incoming::Message(bytes) => match wire::decode(&self.cluster, bytes) {
+                Ok(msg) => hub.handle(Event::Cluster(&msg), out),
+                Err(e) => {
+                    self.refused += 1;
+                    if self.refused <= 10 || self.refused.is_power_of_two() {
+                        log::warn!("cluster: ignored a message ({e}); {} so far", self.refused);
+                    }
+                }
+            },
+        }
+    }
 }
 
 /// What the server asks of the link.

@@ -40,7 +40,16 @@ impl Hub {
             log::warn!("cluster: {MAX_NODES} nodes known already; node {node} ignored");
             return;
         }
-        let known = self.nodes.insert(node.into(), self.now).is_some();
+        let known = match self.nodes.get_mut(node) {
+            Some(seen) => {
+                *seen = self.now;
+                true
+            }
+            None => {
+                self.nodes.insert(node.into(), self.now);
+                false
+            }
+        };
         if !known && !matches!(msg.body, Body::Hello | Body::Roster(_) | Body::Bye) {
             // A node we did not know of (we started after it, or it after a gap): ask.
             self.publish_roster(out);

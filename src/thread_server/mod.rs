@@ -31,8 +31,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::cluster::link::{Incoming, Link};
-use crate::cluster::wire;
+use crate::cluster::link::{Inbound, Incoming, Link};
 use crate::config::ServerConfig;
 use crate::framing::{Frame, LineFramer};
 use crate::hub::{ClientId, Event, Hub, Leave};
@@ -240,34 +239,14 @@ impl Shared {
 
 /// Hands the hub what the cluster link brings, one hold of the room lock for all that waits.
 fn from_cluster(rx: &std::sync::mpsc::Receiver<Incoming>, cluster: &str, shared: &Arc<Shared>) {
-    let mut refused = 0u64;
+    let mut inbound = Inbound::new(cluster);
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         batch.extend(rx.try_iter().take(1023));
         shared.with_room(|room| {
             room.with_hub(|hub, post| {
                 for item in &batch {
-                    match item {
-                        Incoming::Link(up) => hub.handle(Event::Link(*up), post),
-                        Incoming::History(raw) => {
-                            let lines = wire::lines(cluster, raw);
-                            hub.handle(Event::Stored(&lines), post);
-                        }
-                        Incoming::Claimed(id, name, claim) => {
-                            hub.handle(Event::Claimed(*id, name, *claim), post)
-                        }
-                        Incoming::Message(bytes) => match wire::decode(cluster, bytes) {
-                            Ok(msg) => hub.handle(Event::Cluster(&msg), post),
-                            Err(e) => {
-                                refused += 1;
-                                if refused <= 10 || refused.is_power_of_two() {
-                                    log::warn!(
-                                        "cluster: ignored a message ({e}); {refused} so far"
-                                    );
-                                }
-                            }
-                        },
-                    }
+                    inbound.hand(item, hub, post);
                 }
                 hub.end_turn(post);
             })
