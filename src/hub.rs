@@ -38,8 +38,8 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::cluster::wire::{self, Body};
 use crate::command::{self, Command, Input};
+use crate::node_wire::{self as wire, Body};
 use access::{Access, Secret};
 pub use gate::{BANNED_GRACE, PASSWORD_TIME, PASSWORD_TRIES};
 use gate::{Gate, Held};

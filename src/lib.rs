@@ -1,6 +1,7 @@
 //! chatd: a group-chat server over TCP, with two concurrency models behind one chat core.
 //!
-//! - [`framing`] and [`command`]: the wire protocol, as pure functions.
+//! - [`framing`] and [`command`]: the clients' protocol, as pure functions; [`node_wire`]: what
+//!   nodes of a cluster say to each other, likewise.
 //! - [`hub`]: the chat rules, sans-IO: events in, deliveries out.
 //! - [`tls`]: TLS as a layer between a socket and the framer.
 //! - [`cluster`]: several nodes sharing one chat through a NATS broker.
@@ -21,6 +22,7 @@ pub mod framing;
 pub mod hub;
 pub mod memory;
 pub mod net;
+pub mod node_wire;
 pub mod poll_server;
 pub mod rate;
 pub mod shutdown;

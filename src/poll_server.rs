@@ -34,12 +34,12 @@ use slab::Slab;
 
 use crate::batch::{self, Batch};
 use crate::cluster::link::{Inbound, Incoming, Link};
-use crate::cluster::wire;
 use crate::config::ServerConfig;
 use crate::framing::{Frame, LineFramer};
 use crate::hub::{ClientId, Event, Hub, Leave, Line, Outbox};
 use crate::memory;
 use crate::net::{self, Listeners, SpareFd};
+use crate::node_wire as wire;
 use crate::rate::{Admit, Bucket, RateLimit};
 use crate::shutdown::DRAIN_TIME;
 use crate::tls::Tls;

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use chatd::cluster::wire::{Body, Message};
+use chatd::node_wire::{Body, Message};
 use chatd::hub::access::Secret;
 use chatd::hub::{Claim, ClientId, Event, Hub, HubConfig, Leave, Line, Outbox};
 use libfuzzer_sys::fuzz_target;

@@ -18,8 +18,8 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::ClusterConfig;
-use super::wire::{self, Body, Message};
 use crate::hub::{Claim, ClientId, Event, Hub, Outbox};
+use crate::node_wire::{self as wire, Body, Message};
 
 /// How often a node says it is alive.
 pub const BEAT: Duration = Duration::from_secs(1);

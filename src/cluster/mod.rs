@@ -4,9 +4,11 @@
 //! it as one more event ([`crate::hub::Event::Cluster`]), and what it wants the others to know
 //! leaves through its outbox ([`crate::hub::Outbox::publish`]).
 //!
-//! - [`wire`]: the messages and their text form (pure).
 //! - [`link`]: the NATS client, on a thread of its own with its own async runtime, between the
 //!   broker and the server's loop or threads.
+//!
+//! What the nodes say to each other is the hub's language, so its format is beside the hub and the
+//! clients' protocol, in [`crate::node_wire`]; this folder is the NATS transport only.
 //!
 //! Every node publishes on `chatd.CLUSTER.events`, and chat lines on `chatd.CLUSTER.room.ROOM`,
 //! and reads `chatd.CLUSTER.>`: a message crosses the broker once per node that reads it, never
@@ -15,7 +17,6 @@
 //! a node that starts later), and a key-value bucket the names claimed.
 
 pub mod link;
-pub mod wire;
 
 /// How a node joins its cluster.
 #[derive(Debug, Clone)]
@@ -24,7 +25,7 @@ pub struct ClusterConfig {
     pub urls: Vec<String>,
     /// Clusters sharing one broker are told apart by it.
     pub name: String,
-    /// This node's id (see [`wire::valid_node`]).
+    /// This node's id (see [`crate::node_wire::valid_node`]).
     pub node: String,
     /// Chat lines kept per room (`--history`); 0 keeps none, and makes no stream.
     pub history: usize,
@@ -76,7 +77,7 @@ mod tests {
     fn node_ids_are_valid_and_differ() {
         let a = new_node_id();
         let b = new_node_id();
-        assert!(wire::valid_node(&a), "{a}");
+        assert!(crate::node_wire::valid_node(&a), "{a}");
         assert_eq!(a.len(), 8);
         assert_ne!(a, b);
     }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::{Body, Claim, ClientId, Hub, Line, Outbox, RoomId, format, line};
-use crate::cluster::wire::Message;
+use crate::node_wire::Message;
 
 /// What every client is told, once, while the cluster link is down.
 pub(super) const LINK_DOWN: &[u8] =

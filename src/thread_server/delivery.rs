@@ -33,8 +33,8 @@ use slab::Slab;
 
 use crate::batch::{self, Batch};
 use crate::cluster::link::Link;
-use crate::cluster::wire::Body;
 use crate::hub::{ClientId, Line, Outbox};
+use crate::node_wire::Body;
 use crate::tls::Tls;
 
 /// How long a writer thread that caught up waits for its client to fall behind again before
