@@ -29,6 +29,7 @@
 pub mod access;
 mod gate;
 mod moderation;
+mod notice;
 mod remote;
 
 use std::collections::{HashMap, VecDeque};
@@ -43,6 +44,7 @@ use crate::node_wire::{self as wire, Body};
 use access::{Access, Secret};
 pub use gate::{BANNED_GRACE, PASSWORD_TIME, PASSWORD_TRIES};
 use gate::{Gate, Held};
+use notice::Notices;
 
 /// A client, as numbered by the driver (its slab key). Ids may be reused after a disconnect.
 pub type ClientId = usize;
@@ -150,6 +152,21 @@ pub struct HubConfig {
     pub node: Option<Box<str>>,
 }
 
+impl HubConfig {
+    /// This node is one of a cluster's.
+    fn in_cluster(&self) -> bool {
+        self.node.is_some()
+    }
+
+    /// Tells the other nodes, in a cluster; a single node tells no one. Every message the hub
+    /// publishes goes through here.
+    fn tell_nodes(&self, out: &mut impl Outbox, body: &Body<'_>) {
+        if self.in_cluster() {
+            out.publish(body);
+        }
+    }
+}
+
 type RoomId = usize;
 
 struct Member {
@@ -215,7 +232,8 @@ pub struct Hub {
     claims: HashMap<ClientId, Box<str>>,
     /// The cluster's history of rooms that do not exist here yet, by lower-cased name.
     stored: HashMap<Box<str>, VecDeque<Line>>,
-    scratch: Vec<u8>,
+    /// Builds the notices, one work buffer for all.
+    notices: Notices,
 }
 
 impl Hub {
@@ -244,7 +262,7 @@ impl Hub {
             link_seen: false,
             claims: HashMap::new(),
             stored: HashMap::new(),
-            scratch: Vec::new(),
+            notices: Notices::default(),
         };
         hub.lobby = hub.make_room(LOBBY);
         hub
@@ -341,9 +359,7 @@ impl Hub {
 
     /// The server is stopping: tell everyone, and close them all.
     pub fn shutdown(&mut self, out: &mut impl Outbox) {
-        if self.config.node.is_some() {
-            out.publish(&Body::Bye);
-        }
+        self.config.tell_nodes(out, &Body::Bye);
         let bye = line(b"* server shutting down\n");
         for (_, room) in self.rooms.iter_mut() {
             for id in room.members.drain(..) {
@@ -424,7 +440,7 @@ impl Hub {
         self.online += 1;
         self.pending_joins.push(id);
         out.send(id, &line(welcome.as_bytes()));
-        if self.config.node.is_some() && self.link_seen && !self.link_up {
+        if self.config.in_cluster() && self.link_seen && !self.link_up {
             // The others were told when it went down; a newcomer is told now.
             out.send(id, &line(remote::LINK_DOWN));
         }
@@ -475,10 +491,7 @@ impl Hub {
                 out.send(id, &line(b"! you are muted\n"));
             }
             Ok(Input::Say(said)) => {
-                let msg = format(
-                    &mut self.scratch,
-                    &[b"<", member.name.as_bytes(), b"> ", said.as_bytes()],
-                );
+                let msg = self.notices.said(&member.name, said);
                 self.chat(id, msg, out);
             }
             Ok(Input::Command(cmd)) => self.command(id, cmd, out),
@@ -536,51 +549,39 @@ impl Hub {
                     return;
                 };
                 self.rooms[room].topic = Some(topic.into());
-                let msg = format(
-                    &mut self.scratch,
-                    &[
-                        b"* ",
-                        name.as_bytes(),
-                        b" set the topic of #",
-                        self.rooms[room].name.as_bytes(),
-                        b": ",
-                        topic.as_bytes(),
-                    ],
-                );
+                let msg = self.notices.topic_set(&name, &self.rooms[room].name, topic);
                 self.broadcast(room, None, &msg, out);
-                if self.config.node.is_some() {
-                    let room = &self.rooms[room].name;
-                    out.publish(&Body::Topic {
+                let room = &self.rooms[room].name;
+                self.config.tell_nodes(
+                    out,
+                    &Body::Topic {
                         room,
                         by: &name,
                         text: topic,
-                    });
-                }
+                    },
+                );
             }
             Command::History(n) => self.show_history(id, n, false, out),
             Command::Msg { to, text } => match self.by_name.get(to.to_ascii_lowercase().as_str()) {
                 Some(&target) => {
                     self.announce_joins(out);
-                    let msg = format(
-                        &mut self.scratch,
-                        &[b"*", name.as_bytes(), b"* ", text.as_bytes()],
-                    );
+                    let msg = self.notices.private(&name, text);
                     out.send(target, &msg);
                 }
                 None => match self.remotes.get(to.to_ascii_lowercase().as_str()) {
-                    Some(remote) => out.publish(&Body::Private {
-                        from: &name,
-                        to: &remote.name,
-                        text,
-                    }),
+                    Some(remote) => self.config.tell_nodes(
+                        out,
+                        &Body::Private {
+                            from: &name,
+                            to: &remote.name,
+                            text,
+                        },
+                    ),
                     None => self.error(id, &format_args!("no such user: {to}"), out),
                 },
             },
             Command::Me(text) => {
-                let msg = format(
-                    &mut self.scratch,
-                    &[b"* ", name.as_bytes(), b" ", text.as_bytes()],
-                );
+                let msg = self.notices.me(&name, text);
                 self.chat(id, msg, out);
             }
             Command::Quit(reason) => {
@@ -588,10 +589,7 @@ impl Hub {
                 self.remove(id, reason, out);
             }
             Command::Help => {
-                out.send(
-                    id,
-                    &format(&mut self.scratch, &[b"* ", command::HELP.as_bytes()]),
-                );
+                out.send(id, &self.notices.star(command::HELP));
             }
             Command::Pass(_) => out.send(id, &line(b"! you are in already\n")),
             Command::Oper(guess) => self.oper(id, guess, out),
@@ -605,11 +603,11 @@ impl Hub {
             return;
         };
         self.broadcast(room, Some(id), &msg, out);
-        if self.config.node.is_some()
+        if self.config.in_cluster()
             && let Ok(text) = std::str::from_utf8(&msg[..msg.len() - 1])
         {
             let room = &self.rooms[room].name;
-            out.publish(&Body::Line { room, text });
+            self.config.tell_nodes(out, &Body::Line { room, text });
         }
         self.remember(room, msg);
     }
@@ -702,30 +700,20 @@ impl Hub {
         };
         let to_name = self.rooms[target].name.clone();
         if let Some(from) = self.exit(id) {
-            let went = format(
-                &mut self.scratch,
-                &[b"* ", name.as_bytes(), b" went to #", to_name.as_bytes()],
-            );
+            let went = self.notices.went_to(&name, &to_name);
             self.broadcast(from, None, &went, out);
         }
         self.enter(id, target);
-        let came = format(
-            &mut self.scratch,
-            &[
-                b"* ",
-                name.as_bytes(),
-                b" came from #",
-                from_name.as_bytes(),
-            ],
-        );
+        let came = self.notices.came_from(&name, &from_name);
         self.broadcast(target, Some(id), &came, out);
-        if self.config.node.is_some() {
-            out.publish(&Body::Moved {
+        self.config.tell_nodes(
+            out,
+            &Body::Moved {
                 name: &name,
                 from: &from_name,
                 to: &to_name,
-            });
-        }
+            },
+        );
         let here = format!(
             "* you are in #{to_name} ({} here)\n",
             self.rooms[target].members.len()
@@ -793,15 +781,12 @@ impl Hub {
             _ => {}
         }
         if old == new {
-            return out.send(
-                id,
-                &format(&mut self.scratch, &[b"* you are now ", new.as_bytes()]),
-            );
+            return out.send(id, &self.notices.you_are_now(new));
         }
         if self.remotes.contains_key(&key) {
             return self.error(id, &format_args!("name taken: {new}"), out);
         }
-        if self.config.node.is_some() && !old.eq_ignore_ascii_case(new) {
+        if self.config.in_cluster() && !old.eq_ignore_ascii_case(new) {
             // Free here; the cluster decides.
             if self.claims.contains_key(&id) {
                 return self.error(id, &"a name is being asked for already", out);
@@ -820,18 +805,12 @@ impl Hub {
             return;
         };
         m.name = new.into();
-        if self.config.node.is_some() && m.announced {
-            out.publish(&Body::Renamed { old, new });
+        if m.announced {
+            self.config.tell_nodes(out, &Body::Renamed { old, new });
         }
         let room = m.room;
-        out.send(
-            id,
-            &format(&mut self.scratch, &[b"* you are now ", new.as_bytes()]),
-        );
-        let notice = format(
-            &mut self.scratch,
-            &[b"* ", old.as_bytes(), b" is now ", new.as_bytes()],
-        );
+        out.send(id, &self.notices.you_are_now(new));
+        let notice = self.notices.renamed(old, new);
         self.broadcast(room, Some(id), &notice, out);
     }
 
@@ -844,7 +823,7 @@ impl Hub {
         }
         if matches!(why, Leave::Flooding | Leave::IdleTimeout) {
             let reason = why.reason().unwrap_or_default();
-            out.send(id, &format(&mut self.scratch, &[b"! ", reason.as_bytes()]));
+            out.send(id, &self.notices.dropped(reason));
         }
         self.remove(id, why.reason(), out);
     }
@@ -874,12 +853,13 @@ impl Hub {
             self.pending_joins.retain(|&p| p != id);
             return None;
         }
-        if self.config.node.is_some() {
-            out.publish(&Body::Left {
+        self.config.tell_nodes(
+            out,
+            &Body::Left {
                 name: &member.name,
                 reason,
-            });
-        }
+            },
+        );
         Some((member.name, room?))
     }
 
@@ -888,13 +868,7 @@ impl Hub {
         let Some((name, room)) = self.forget(id, reason, out) else {
             return;
         };
-        let msg = match reason {
-            Some(r) => format(
-                &mut self.scratch,
-                &[b"* ", name.as_bytes(), b" left (", r.as_bytes(), b")"],
-            ),
-            None => format(&mut self.scratch, &[b"* ", name.as_bytes(), b" left"]),
-        };
+        let msg = self.notices.left(&name, reason);
         self.broadcast(room, None, &msg, out);
     }
 
@@ -941,41 +915,26 @@ impl Hub {
         for id in joined {
             if let Some(Some(m)) = self.members.get_mut(id) {
                 m.announced = true;
-                if self.config.node.is_some() {
-                    out.publish(&Body::Joined {
+                self.config.tell_nodes(
+                    out,
+                    &Body::Joined {
                         name: &m.name,
                         room: &lobby,
-                    });
-                }
+                    },
+                );
             }
         }
     }
 
     /// `* a, b and 3 more joined`.
-    fn joined_line(&self, joined: &[ClientId]) -> Line {
-        let mut text = String::from("* ");
-        for (i, &id) in joined.iter().take(JOIN_NAMES_SHOWN).enumerate() {
-            if i > 0 {
-                text.push_str(", ");
-            }
-            text.push_str(self.name(id).unwrap_or("?"));
-        }
-        if joined.len() > JOIN_NAMES_SHOWN {
-            text.push_str(&format!(" and {} more", joined.len() - JOIN_NAMES_SHOWN));
-        }
-        text.push_str(" joined\n");
-        line(text.as_bytes())
+    fn joined_line(&mut self, joined: &[ClientId]) -> Line {
+        let members = &self.members;
+        let names = joined.iter().map(|&id| match members.get(id) {
+            Some(Some(m)) => &*m.name,
+            _ => "?",
+        });
+        self.notices.joined_many(names, JOIN_NAMES_SHOWN)
     }
-}
-
-/// Concatenates `parts` and a `\n` into one shared line, using `scratch` as the work space.
-fn format(scratch: &mut Vec<u8>, parts: &[&[u8]]) -> Line {
-    scratch.clear();
-    for p in parts {
-        scratch.extend_from_slice(p);
-    }
-    scratch.push(b'\n');
-    line(scratch)
 }
 
 /// Whole minutes, rounded up: what is left of a ban.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::access::Guess;
-use super::{ClientId, DEFAULT_BAN_MINUTES, Hub, Outbox, format, line, minutes};
+use super::{ClientId, DEFAULT_BAN_MINUTES, Hub, Outbox, line, minutes};
 use crate::command::Command;
 
 impl Hub {
@@ -223,10 +223,7 @@ impl Hub {
             gone.extend(self.forget(target, seen.strip_prefix("was "), out));
         }
         for (name, room) in gone {
-            let msg = format(
-                &mut self.scratch,
-                &[b"* ", name.as_bytes(), b" ", seen.as_bytes()],
-            );
+            let msg = self.notices.was(&name, seen);
             if self.rooms.contains(room) {
                 self.broadcast(room, None, &msg, out);
             }

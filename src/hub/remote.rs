@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::{Body, Claim, ClientId, Hub, Line, Outbox, RoomId, format, line};
+use super::{Body, Claim, ClientId, Hub, Line, Outbox, RoomId, line};
 use crate::node_wire::Message;
 
 /// What every client is told, once, while the cluster link is down.
@@ -71,19 +71,13 @@ impl Hub {
             Body::Joined { name, room } => {
                 self.announce_joins(out);
                 if let Some(room) = self.add_remote(node, name, room) {
-                    let msg = format(&mut self.scratch, &[b"* ", name.as_bytes(), b" joined"]);
+                    let msg = self.notices.joined(name);
                     self.broadcast(room, None, &msg, out);
                 }
             }
             Body::Left { name, reason } => {
                 if let Some(room) = self.remove_remote(node, name) {
-                    let msg = match reason {
-                        Some(r) => format(
-                            &mut self.scratch,
-                            &[b"* ", name.as_bytes(), b" left (", r.as_bytes(), b")"],
-                        ),
-                        None => format(&mut self.scratch, &[b"* ", name.as_bytes(), b" left"]),
-                    };
+                    let msg = self.notices.left(name, *reason);
                     self.broadcast_remote(room, &msg, out);
                 }
             }
@@ -95,26 +89,17 @@ impl Hub {
                 if let Some(room_name) = room_name
                     && let Some(room) = self.add_remote(node, new, &room_name)
                 {
-                    let msg = format(
-                        &mut self.scratch,
-                        &[b"* ", old.as_bytes(), b" is now ", new.as_bytes()],
-                    );
+                    let msg = self.notices.renamed(old, new);
                     self.broadcast(room, None, &msg, out);
                 }
             }
             Body::Moved { name, from, to } => {
                 if let Some(room) = self.remove_remote(node, name) {
-                    let went = format(
-                        &mut self.scratch,
-                        &[b"* ", name.as_bytes(), b" went to #", to.as_bytes()],
-                    );
+                    let went = self.notices.went_to(name, to);
                     self.broadcast_remote(room, &went, out);
                 }
                 if let Some(room) = self.add_remote(node, name, to) {
-                    let came = format(
-                        &mut self.scratch,
-                        &[b"* ", name.as_bytes(), b" came from #", from.as_bytes()],
-                    );
+                    let came = self.notices.came_from(name, from);
                     self.broadcast(room, None, &came, out);
                 }
             }
@@ -122,7 +107,7 @@ impl Hub {
                 let Some(room) = self.room_id(room) else {
                     return; // no one here is in it
                 };
-                let msg = format(&mut self.scratch, &[text.as_bytes()]);
+                let msg = self.notices.as_is(text);
                 self.broadcast(room, None, &msg, out);
                 self.remember(room, msg);
             }
@@ -131,26 +116,13 @@ impl Hub {
                     return;
                 };
                 self.rooms[room].topic = Some((*text).into());
-                let msg = format(
-                    &mut self.scratch,
-                    &[
-                        b"* ",
-                        by.as_bytes(),
-                        b" set the topic of #",
-                        self.rooms[room].name.as_bytes(),
-                        b": ",
-                        text.as_bytes(),
-                    ],
-                );
+                let msg = self.notices.topic_set(by, &self.rooms[room].name, text);
                 self.broadcast(room, None, &msg, out);
             }
             Body::Private { from, to, text } => {
                 if let Some(&target) = self.by_name.get(to.to_ascii_lowercase().as_str()) {
                     self.announce_joins(out);
-                    let msg = format(
-                        &mut self.scratch,
-                        &[b"*", from.as_bytes(), b"* ", text.as_bytes()],
-                    );
+                    let msg = self.notices.private(from, text);
                     out.send(target, &msg);
                 }
             }
@@ -171,7 +143,7 @@ impl Hub {
             if kept.len() == keep {
                 kept.pop_front();
             }
-            kept.push_back(format(&mut self.scratch, &[text.as_bytes()]));
+            kept.push_back(self.notices.as_is(text));
         }
         for (room, kept) in by_room {
             match self.room_id(&room) {
@@ -242,7 +214,7 @@ impl Hub {
         self.link_seen = true;
         if first && up {
             // Up from the start: nothing to tell the clients.
-            out.publish(&Body::Hello);
+            self.config.tell_nodes(out, &Body::Hello);
             return self.publish_roster(out);
         }
         let notice: Line = if up {
@@ -256,14 +228,14 @@ impl Hub {
         }
         if up {
             // Whoever we missed meanwhile says who is there; we say who is here.
-            out.publish(&Body::Hello);
+            self.config.tell_nodes(out, &Body::Hello);
             self.publish_roster(out);
         }
     }
 
     /// Our clients, for the other nodes.
     fn publish_roster(&mut self, out: &mut impl Outbox) {
-        if self.config.node.is_none() {
+        if !self.config.in_cluster() {
             return;
         }
         let members: Vec<(&str, &str)> = self
@@ -273,7 +245,7 @@ impl Hub {
             .filter(|m| m.announced)
             .map(|m| (&*m.name, &*self.rooms[m.room].name))
             .collect();
-        out.publish(&Body::Roster(members));
+        self.config.tell_nodes(out, &Body::Roster(members));
     }
 
     /// Lets go of the nodes not heard from for [`NODE_LOST`].
@@ -299,10 +271,7 @@ impl Hub {
             // nothing).
             out.release(&name);
             if let Some(room) = self.remove_remote(node, &name) {
-                let msg = format(
-                    &mut self.scratch,
-                    &[b"* ", name.as_bytes(), b" left (", reason.as_bytes(), b")"],
-                );
+                let msg = self.notices.left(&name, Some(reason));
                 self.broadcast_remote(room, &msg, out);
             }
         }
