@@ -1,6 +1,7 @@
 //! The chat rules, tested without sockets.
 
 use super::*;
+use crate::command;
 use crate::hub::Claim;
 use proptest::prelude::*;
 use std::collections::HashSet;

@@ -1,0 +1,179 @@
+//! What a client's line does: chat text to its room, or one of the commands (`/nick`, `/join`,
+//! `/who`, `/msg`, ...). The operators' commands are in [`super::moderation`], the gate's in
+//! [`super::gate`].
+
+use super::{Body, ClientId, Hub, LOBBY, Outbox, Room, line};
+use crate::command::{self, Command, Input};
+
+impl Hub {
+    pub(super) fn line(&mut self, id: ClientId, bytes: &[u8], out: &mut impl Outbox) {
+        if self.gated.contains_key(&id) {
+            let text = String::from_utf8_lossy(bytes);
+            return self.gate_line(id, &command::sanitize(&text), out);
+        }
+        let Some(member) = self.members.get(id).and_then(Option::as_ref) else {
+            return;
+        };
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            out.send(id, &line(b"! invalid UTF-8, line not relayed\n"));
+            return;
+        };
+        let text = command::sanitize(text);
+        log::debug!("{}: {}", member.name, text);
+        match command::parse(&text) {
+            Ok(Input::Empty) => {}
+            Ok(Input::Say(_) | Input::Command(Command::Me(_) | Command::Msg { .. }))
+            | Ok(Input::Command(Command::Topic(Some(_))))
+                if member.muted =>
+            {
+                out.send(id, &line(b"! you are muted\n"));
+            }
+            Ok(Input::Say(said)) => {
+                let msg = self.notices.said(&member.name, said);
+                self.chat(id, msg, out);
+            }
+            Ok(Input::Command(cmd)) => self.command(id, cmd, out),
+            Err(err) => self.error(id, &err, out),
+        }
+    }
+
+    pub(super) fn command(&mut self, id: ClientId, cmd: Command<'_>, out: &mut impl Outbox) {
+        let name = self.member(id).map(|m| m.name.clone()).unwrap_or_default();
+        match cmd {
+            Command::Nick(new) => self.rename(id, &name, new, out),
+            Command::Join(room) => self.join(id, room, out),
+            Command::Part => self.join(id, LOBBY, out),
+            Command::Rooms => {
+                let mut rooms: Vec<&Room> = self.rooms.iter().map(|(_, r)| r).collect();
+                rooms.sort_unstable_by_key(|r| r.name.to_ascii_lowercase());
+                let list: Vec<String> = rooms
+                    .iter()
+                    .map(|r| format!("#{} ({})", r.name, r.members.len() + r.remote))
+                    .collect();
+                let msg = format!("* rooms ({}): {}\n", list.len(), list.join(", "));
+                out.send(id, &line(msg.as_bytes()));
+            }
+            Command::Who(asked) => {
+                let room = match asked {
+                    None => self.member(id).map(|m| m.room),
+                    Some(r) => self.room_id(r),
+                };
+                let Some(room) = room else {
+                    let asked = asked.unwrap_or_default();
+                    return self.error(id, &format_args!("no such room: #{asked}"), out);
+                };
+                let room_id = room;
+                let room = &self.rooms[room];
+                let mut names: Vec<&str> =
+                    room.members.iter().filter_map(|&i| self.name(i)).collect();
+                names.extend(
+                    self.remotes
+                        .values()
+                        .filter(|r| r.room == room_id)
+                        .map(|r| &*r.name),
+                );
+                names.sort_unstable_by_key(|n| n.to_ascii_lowercase());
+                let msg = format!(
+                    "* online in #{} ({}): {}\n",
+                    room.name,
+                    names.len(),
+                    names.join(", ")
+                );
+                out.send(id, &line(msg.as_bytes()));
+            }
+            Command::Topic(None) => self.show_topic_always(id, out),
+            Command::Topic(Some(topic)) => {
+                let Some(room) = self.member(id).map(|m| m.room) else {
+                    return;
+                };
+                self.rooms[room].topic = Some(topic.into());
+                let msg = self.notices.topic_set(&name, &self.rooms[room].name, topic);
+                self.broadcast(room, None, &msg, out);
+                let room = &self.rooms[room].name;
+                self.config.tell_nodes(
+                    out,
+                    &Body::Topic {
+                        room,
+                        by: &name,
+                        text: topic,
+                    },
+                );
+            }
+            Command::History(n) => self.show_history(id, n, false, out),
+            Command::Msg { to, text } => match self.by_name.get(to.to_ascii_lowercase().as_str()) {
+                Some(&target) => {
+                    self.announce_joins(out);
+                    let msg = self.notices.private(&name, text);
+                    out.send(target, &msg);
+                }
+                None => match self.remotes.get(to.to_ascii_lowercase().as_str()) {
+                    Some(remote) => self.config.tell_nodes(
+                        out,
+                        &Body::Private {
+                            from: &name,
+                            to: &remote.name,
+                            text,
+                        },
+                    ),
+                    None => self.error(id, &format_args!("no such user: {to}"), out),
+                },
+            },
+            Command::Me(text) => {
+                let msg = self.notices.me(&name, text);
+                self.chat(id, msg, out);
+            }
+            Command::Quit(reason) => {
+                out.send(id, &line(b"* bye\n"));
+                self.remove(id, reason, out);
+            }
+            Command::Help => {
+                out.send(id, &self.notices.star(command::HELP));
+            }
+            Command::Pass(_) => out.send(id, &line(b"! you are in already\n")),
+            Command::Oper(guess) => self.oper(id, guess, out),
+            other => self.moderate(id, other, out),
+        }
+    }
+
+    pub(super) fn rename(&mut self, id: ClientId, old: &str, new: &str, out: &mut impl Outbox) {
+        let key: Box<str> = new.to_ascii_lowercase().into();
+        match self.by_name.get(&key) {
+            Some(&owner) if owner != id => {
+                return self.error(id, &format_args!("name taken: {new}"), out);
+            }
+            _ => {}
+        }
+        if old == new {
+            return out.send(id, &self.notices.you_are_now(new));
+        }
+        if self.remotes.contains_key(&key) {
+            return self.error(id, &format_args!("name taken: {new}"), out);
+        }
+        if self.config.in_cluster() && !old.eq_ignore_ascii_case(new) {
+            // Free here; the cluster decides.
+            if self.claims.contains_key(&id) {
+                return self.error(id, &"a name is being asked for already", out);
+            }
+            self.claims.insert(id, new.into());
+            return out.claim(id, new);
+        }
+        self.rename_now(id, old, new, out);
+    }
+
+    pub(super) fn rename_now(&mut self, id: ClientId, old: &str, new: &str, out: &mut impl Outbox) {
+        let key: Box<str> = new.to_ascii_lowercase().into();
+        self.by_name.remove(old.to_ascii_lowercase().as_str());
+        self.by_name.insert(key, id);
+        let Some(Some(m)) = self.members.get_mut(id) else {
+            return;
+        };
+        m.name = new.into();
+        if m.announced {
+            self.config.tell_nodes(out, &Body::Renamed { old, new });
+        }
+        let room = m.room;
+        out.send(id, &self.notices.you_are_now(new));
+        let notice = self.notices.renamed(old, new);
+        self.broadcast(room, Some(id), &notice, out);
+    }
+}

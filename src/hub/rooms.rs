@@ -1,0 +1,180 @@
+//! Rooms: entering and leaving them, moving between them, their topics and their history.
+
+use super::{Body, ClientId, Hub, Line, Outbox, Room, RoomId, line};
+
+impl Hub {
+    /// A chat line (`<NAME> TEXT` or a `/me`): to the sender's room, and into its history.
+    pub(super) fn chat(&mut self, id: ClientId, msg: Line, out: &mut impl Outbox) {
+        let Some(room) = self.member(id).map(|m| m.room) else {
+            return;
+        };
+        self.broadcast(room, Some(id), &msg, out);
+        if self.config.in_cluster()
+            && let Ok(text) = std::str::from_utf8(&msg[..msg.len() - 1])
+        {
+            let room = &self.rooms[room].name;
+            self.config.tell_nodes(out, &Body::Line { room, text });
+        }
+        self.remember(room, msg);
+    }
+
+    /// Keeps a chat line in its room's history.
+    pub(super) fn remember(&mut self, room: RoomId, msg: Line) {
+        if self.config.history > 0 {
+            let history = &mut self.rooms[room].history;
+            if history.len() == self.config.history {
+                history.pop_front();
+            }
+            history.push_back(msg);
+        }
+    }
+
+    pub(super) fn room_id(&self, name: &str) -> Option<RoomId> {
+        self.by_room
+            .get(name.to_ascii_lowercase().as_str())
+            .copied()
+    }
+
+    pub(super) fn make_room(&mut self, name: &str) -> RoomId {
+        let history = self
+            .stored
+            .remove(name.to_ascii_lowercase().as_str())
+            .unwrap_or_default();
+        let id = self.rooms.insert(Room {
+            name: name.into(),
+            members: Vec::new(),
+            remote: 0,
+            topic: None,
+            history,
+        });
+        self.by_room.insert(name.to_ascii_lowercase().into(), id);
+        id
+    }
+
+    /// Puts `id` in `room` (it is in no room's member list).
+    pub(super) fn enter(&mut self, id: ClientId, room: RoomId) {
+        let members = &mut self.rooms[room].members;
+        if let Some(Some(m)) = self.members.get_mut(id) {
+            m.room = room;
+            m.slot = members.len();
+        }
+        members.push(id);
+    }
+
+    /// Takes `id` out of its room's member list; removes the room if that left it empty (the
+    /// lobby stays). Returns the room, if it still exists.
+    pub(super) fn exit(&mut self, id: ClientId) -> Option<RoomId> {
+        let (room, slot) = self.member(id).map(|m| (m.room, m.slot))?;
+        let members = &mut self.rooms[room].members;
+        members.swap_remove(slot);
+        if let Some(&moved) = members.get(slot)
+            && let Some(Some(m)) = self.members.get_mut(moved)
+        {
+            m.slot = slot;
+        }
+        if self.rooms[room].members.is_empty() && self.rooms[room].remote == 0 && room != self.lobby
+        {
+            let gone = self.rooms.remove(room);
+            self.by_room.remove(gone.name.to_ascii_lowercase().as_str());
+            return None;
+        }
+        Some(room)
+    }
+
+    /// `/join ROOM` (and `/part`, to the lobby): leaves the current room, enters that one,
+    /// making it if needed; both rooms are told.
+    pub(super) fn join(&mut self, id: ClientId, to: &str, out: &mut impl Outbox) {
+        let Some(from) = self.member(id).map(|m| m.room) else {
+            return;
+        };
+        let target = self.room_id(to);
+        if target == Some(from) {
+            let msg = format!("! you are already in #{}\n", self.rooms[from].name);
+            return out.send(id, &line(msg.as_bytes()));
+        }
+        if target.is_none() && self.rooms.len() >= self.config.max_rooms {
+            let msg = format!("! too many rooms (max {})\n", self.config.max_rooms);
+            return out.send(id, &line(msg.as_bytes()));
+        }
+        // Whoever is about to hear of the move has heard of the joins before it.
+        self.announce_joins(out);
+        let name = self.name(id).unwrap_or_default().to_string();
+        let from_name = self.rooms[from].name.clone();
+        let target = match target {
+            Some(room) => room,
+            None => self.make_room(to),
+        };
+        let to_name = self.rooms[target].name.clone();
+        if let Some(from) = self.exit(id) {
+            let went = self.notices.went_to(&name, &to_name);
+            self.broadcast(from, None, &went, out);
+        }
+        self.enter(id, target);
+        let came = self.notices.came_from(&name, &from_name);
+        self.broadcast(target, Some(id), &came, out);
+        self.config.tell_nodes(
+            out,
+            &Body::Moved {
+                name: &name,
+                from: &from_name,
+                to: &to_name,
+            },
+        );
+        let here = format!(
+            "* you are in #{to_name} ({} here)\n",
+            self.rooms[target].members.len()
+        );
+        out.send(id, &line(here.as_bytes()));
+        self.show_topic(id, out);
+        self.show_history(id, None, true, out);
+    }
+
+    /// The topic of the client's room, if it has one.
+    pub(super) fn show_topic(&self, id: ClientId, out: &mut impl Outbox) {
+        let Some(room) = self.member(id).map(|m| &self.rooms[m.room]) else {
+            return;
+        };
+        if let Some(topic) = &room.topic {
+            let msg = format!("* topic of #{}: {topic}\n", room.name);
+            out.send(id, &line(msg.as_bytes()));
+        }
+    }
+
+    /// `/topic`: the topic, or that there is none.
+    pub(super) fn show_topic_always(&self, id: ClientId, out: &mut impl Outbox) {
+        let Some(room) = self.member(id).map(|m| &self.rooms[m.room]) else {
+            return;
+        };
+        if room.topic.is_none() {
+            let msg = format!("* #{} has no topic\n", room.name);
+            return out.send(id, &line(msg.as_bytes()));
+        }
+        self.show_topic(id, out);
+    }
+
+    /// The last `last` (or all) lines of the client's room, bracketed; on entering a room
+    /// (`entering`), nothing at all when it has none.
+    pub(super) fn show_history(
+        &self,
+        id: ClientId,
+        last: Option<usize>,
+        entering: bool,
+        out: &mut impl Outbox,
+    ) {
+        let Some(room) = self.member(id).map(|m| &self.rooms[m.room]) else {
+            return;
+        };
+        let kept = room.history.len();
+        let shown = last.unwrap_or(kept).min(kept);
+        if shown == 0 && entering {
+            return;
+        }
+        let plural = if shown == 1 { "" } else { "s" };
+        let head = format!("* history of #{}: {shown} line{plural}\n", room.name);
+        out.send(id, &line(head.as_bytes()));
+        for msg in room.history.iter().skip(kept - shown) {
+            out.send(id, msg);
+        }
+        out.send(id, &line(b"* end of history\n"));
+    }
+}
