@@ -294,6 +294,11 @@ impl Hub {
         self.rooms.len()
     }
 
+    /// The one way into the chat: every driver (poll mode's loop, threads mode's threads, the
+    /// cluster link's news) turns what happened into an [`Event`] and hands it here, and every
+    /// consequence leaves through `out`. It only routes: each kind of event has its function
+    /// (a line's in `commands.rs`, another node's in `remote.rs`), so that no rule depends on
+    /// which driver, which transport or which node the event came from.
     pub fn handle(&mut self, event: Event<'_>, out: &mut impl Outbox) {
         match event {
             Event::Connected(id, ip) => self.connect(id, ip, out),

@@ -37,87 +37,20 @@ impl Hub {
         }
     }
 
+    /// One command of a client in the chat: each has a function of its own below (or in
+    /// `rooms.rs`, `moderation.rs`), so this only routes.
     pub(super) fn command(&mut self, id: ClientId, cmd: Command<'_>, out: &mut impl Outbox) {
         let name = self.member(id).map(|m| m.name.clone()).unwrap_or_default();
         match cmd {
             Command::Nick(new) => self.rename(id, &name, new, out),
             Command::Join(room) => self.join(id, room, out),
             Command::Part => self.join(id, LOBBY, out),
-            Command::Rooms => {
-                let mut rooms: Vec<&Room> = self.rooms.iter().map(|(_, r)| r).collect();
-                rooms.sort_unstable_by_key(|r| r.name.to_ascii_lowercase());
-                let list: Vec<String> = rooms
-                    .iter()
-                    .map(|r| format!("#{} ({})", r.name, r.members.len() + r.remote))
-                    .collect();
-                let msg = format!("* rooms ({}): {}\n", list.len(), list.join(", "));
-                out.send(id, &line(msg.as_bytes()));
-            }
-            Command::Who(asked) => {
-                let room = match asked {
-                    None => self.member(id).map(|m| m.room),
-                    Some(r) => self.room_id(r),
-                };
-                let Some(room) = room else {
-                    let asked = asked.unwrap_or_default();
-                    return self.error(id, &format_args!("no such room: #{asked}"), out);
-                };
-                let room_id = room;
-                let room = &self.rooms[room];
-                let mut names: Vec<&str> =
-                    room.members.iter().filter_map(|&i| self.name(i)).collect();
-                names.extend(
-                    self.remotes
-                        .values()
-                        .filter(|r| r.room == room_id)
-                        .map(|r| &*r.name),
-                );
-                names.sort_unstable_by_key(|n| n.to_ascii_lowercase());
-                let msg = format!(
-                    "* online in #{} ({}): {}\n",
-                    room.name,
-                    names.len(),
-                    names.join(", ")
-                );
-                out.send(id, &line(msg.as_bytes()));
-            }
+            Command::Rooms => self.list_rooms(id, out),
+            Command::Who(asked) => self.who(id, asked, out),
             Command::Topic(None) => self.show_topic_always(id, out),
-            Command::Topic(Some(topic)) => {
-                let Some(room) = self.member(id).map(|m| m.room) else {
-                    return;
-                };
-                self.rooms[room].topic = Some(topic.into());
-                let msg = self.notices.topic_set(&name, &self.rooms[room].name, topic);
-                self.broadcast(room, None, &msg, out);
-                let room = &self.rooms[room].name;
-                self.config.tell_nodes(
-                    out,
-                    &Body::Topic {
-                        room,
-                        by: &name,
-                        text: topic,
-                    },
-                );
-            }
+            Command::Topic(Some(topic)) => self.set_topic(id, &name, topic, out),
             Command::History(n) => self.show_history(id, n, false, out),
-            Command::Msg { to, text } => match self.by_name.get(to.to_ascii_lowercase().as_str()) {
-                Some(&target) => {
-                    self.announce_joins(out);
-                    let msg = self.notices.private(&name, text);
-                    out.send(target, &msg);
-                }
-                None => match self.remotes.get(to.to_ascii_lowercase().as_str()) {
-                    Some(remote) => self.config.tell_nodes(
-                        out,
-                        &Body::Private {
-                            from: &name,
-                            to: &remote.name,
-                            text,
-                        },
-                    ),
-                    None => self.error(id, &format_args!("no such user: {to}"), out),
-                },
-            },
+            Command::Msg { to, text } => self.private(id, &name, to, text, out),
             Command::Me(text) => {
                 let msg = self.notices.me(&name, text);
                 self.chat(id, msg, out);
@@ -126,12 +59,90 @@ impl Hub {
                 out.send(id, &line(b"* bye\n"));
                 self.remove(id, reason, out);
             }
-            Command::Help => {
-                out.send(id, &self.notices.star(command::HELP));
-            }
+            Command::Help => out.send(id, &self.notices.star(command::HELP)),
             Command::Pass(_) => out.send(id, &line(b"! you are in already\n")),
             Command::Oper(guess) => self.oper(id, guess, out),
             other => self.moderate(id, other, out),
+        }
+    }
+
+    /// `/rooms`: every room, with how many are in it (here and on other nodes).
+    fn list_rooms(&self, id: ClientId, out: &mut impl Outbox) {
+        let mut rooms: Vec<&Room> = self.rooms.iter().map(|(_, r)| r).collect();
+        rooms.sort_unstable_by_key(|r| r.name.to_ascii_lowercase());
+        let list: Vec<String> = rooms
+            .iter()
+            .map(|r| format!("#{} ({})", r.name, r.members.len() + r.remote))
+            .collect();
+        let msg = format!("* rooms ({}): {}\n", list.len(), list.join(", "));
+        out.send(id, &line(msg.as_bytes()));
+    }
+
+    /// `/who [ROOM]`: who is in the client's room, or in the one asked.
+    fn who(&mut self, id: ClientId, asked: Option<&str>, out: &mut impl Outbox) {
+        let room = match asked {
+            None => self.member(id).map(|m| m.room),
+            Some(r) => self.room_id(r),
+        };
+        let Some(room_id) = room else {
+            let asked = asked.unwrap_or_default();
+            return self.error(id, &format_args!("no such room: #{asked}"), out);
+        };
+        let room = &self.rooms[room_id];
+        let mut names: Vec<&str> = room.members.iter().filter_map(|&i| self.name(i)).collect();
+        names.extend(
+            self.remotes
+                .values()
+                .filter(|r| r.room == room_id)
+                .map(|r| &*r.name),
+        );
+        names.sort_unstable_by_key(|n| n.to_ascii_lowercase());
+        let msg = format!(
+            "* online in #{} ({}): {}\n",
+            room.name,
+            names.len(),
+            names.join(", ")
+        );
+        out.send(id, &line(msg.as_bytes()));
+    }
+
+    /// `/topic TEXT`: sets the topic of the client's room, tells the room and the other nodes.
+    fn set_topic(&mut self, id: ClientId, name: &str, topic: &str, out: &mut impl Outbox) {
+        let Some(room) = self.member(id).map(|m| m.room) else {
+            return;
+        };
+        self.rooms[room].topic = Some(topic.into());
+        let msg = self.notices.topic_set(name, &self.rooms[room].name, topic);
+        self.broadcast(room, None, &msg, out);
+        let room = &self.rooms[room].name;
+        self.config.tell_nodes(
+            out,
+            &Body::Topic {
+                room,
+                by: name,
+                text: topic,
+            },
+        );
+    }
+
+    /// `/msg NAME TEXT`: to a client here, or through the cluster to one on another node.
+    fn private(&mut self, id: ClientId, name: &str, to: &str, text: &str, out: &mut impl Outbox) {
+        let key = to.to_ascii_lowercase();
+        if let Some(&target) = self.by_name.get(key.as_str()) {
+            self.announce_joins(out);
+            let msg = self.notices.private(name, text);
+            return out.send(target, &msg);
+        }
+        match self.remotes.get(key.as_str()) {
+            Some(remote) => self.config.tell_nodes(
+                out,
+                &Body::Private {
+                    from: name,
+                    to: &remote.name,
+                    text,
+                },
+            ),
+            None => self.error(id, &format_args!("no such user: {to}"), out),
         }
     }
 
