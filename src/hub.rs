@@ -69,13 +69,40 @@ pub trait Outbox {
     fn send(&mut self, to: ClientId, line: &Line);
     /// Flush what is queued for `who`, then close it. The hub has already forgotten `who`.
     fn close(&mut self, who: ClientId);
+    /// The other nodes, when this node is one of a cluster's.
+    fn nodes(&self) -> Option<&dyn Nodes> {
+        None
+    }
     /// Tell the other nodes of the cluster (a node's hub calls it only when it is in one).
-    fn publish(&mut self, _body: &Body<'_>) {}
+    fn publish(&mut self, body: &Body<'_>) {
+        if let Some(nodes) = self.nodes() {
+            nodes.publish(body);
+        }
+    }
     /// In a cluster: ask for `name` for `id`, for good across the cluster; the answer comes
     /// back as [`Event::Claimed`].
-    fn claim(&mut self, _id: ClientId, _name: &str) {}
+    fn claim(&mut self, id: ClientId, name: &str) {
+        if let Some(nodes) = self.nodes() {
+            nodes.claim(id, name);
+        }
+    }
     /// In a cluster: let go of a name claimed before.
-    fn release(&mut self, _name: &str) {}
+    fn release(&mut self, name: &str) {
+        if let Some(nodes) = self.nodes() {
+            nodes.release(name);
+        }
+    }
+}
+
+/// The way to the other nodes of a cluster, as the hub sees it: the cluster's link implements
+/// it, and a driver's [`Outbox`] hands it over. None of it may wait.
+pub trait Nodes {
+    /// Tell the other nodes.
+    fn publish(&self, body: &Body<'_>);
+    /// Ask for `name` for `id`; the answer comes back as [`Event::Claimed`].
+    fn claim(&self, id: ClientId, name: &str);
+    /// Let go of a name claimed before.
+    fn release(&self, name: &str);
 }
 
 /// What the cluster said of a name asked for with [`Outbox::claim`].
@@ -365,6 +392,7 @@ impl Hub {
 
     /// The server is stopping: tell everyone, and close them all.
     pub fn shutdown(&mut self, out: &mut impl Outbox) {
+        log::info!("stopping: telling {} clients", self.online);
         self.config.tell_nodes(out, &Body::Bye);
         let bye = line(b"* server shutting down\n");
         for (_, room) in self.rooms.iter_mut() {

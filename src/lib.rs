@@ -1,23 +1,25 @@
 //! chatd: a group-chat server over TCP, with two concurrency models behind one chat core.
+//! From the bottom up (each module uses only those above it in this list; `tests/architecture.rs`
+//! checks it; docs/ARCHITECTURE.md walks a line through them):
 //!
-//! - [`framing`] and [`command`]: the clients' protocol, as pure functions; [`node_wire`]: what
-//!   nodes of a cluster say to each other, likewise.
+//! - [`framing`], [`command`], [`rate`]: the clients' protocol and flood control, as pure
+//!   functions; [`tls`], [`net`], [`shutdown`], [`memory`]: TLS settings and state, socket
+//!   plumbing, graceful stop, allocator settings.
+//! - [`node_wire`]: what nodes of a cluster say to each other, pure.
 //! - [`hub`]: the chat rules, sans-IO: events in, deliveries out.
-//! - [`tls`]: TLS as a layer between a socket and the framer.
-//! - [`cluster`]: several nodes sharing one chat through a NATS broker.
-//! - [`batch`]: how both models write a line for many recipients once, without a copy each.
-//! - [`poll_server`] and [`thread_server`]: the two concurrency models that drive the hub.
-//! - [`config`], [`net`], [`shutdown`], [`memory`]: options, socket plumbing, graceful stop,
-//!   allocator settings.
-//! - [`client`]: the `chat` client, line mode and terminal UI.
-//! - [`bench`]: chatbench, the load generator, and the raw relay it compares against.
+//! - [`connection`]: what one client connection does, written once for both models: its
+//!   transport layers, its intake (bytes to hub events), its output queue.
+//!   [`cluster`]: the NATS link, one more source of hub events.
+//! - [`config`]: the options.
+//! - [`poll_server`] and [`thread_server`]: the two concurrency models that drive the hub;
+//!   [`client`]: the `chat` client, line mode and terminal UI; [`bench`]: chatbench.
 
-pub mod batch;
 pub mod bench;
 pub mod client;
 pub mod cluster;
 pub mod command;
 pub mod config;
+pub mod connection;
 pub mod framing;
 pub mod hub;
 pub mod memory;

@@ -56,6 +56,48 @@ pub fn local_peer(listening: SocketAddr) -> SocketAddr {
     addr
 }
 
+/// After accept failed for want of descriptors (or for a reason that is not one connection's),
+/// how long to wait before trying again.
+pub const ACCEPT_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// What an accept loop does after an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterAcceptError {
+    /// Accept the next connection now.
+    Next,
+    /// Wait [`ACCEPT_PAUSE`] before accepting again.
+    Pause,
+}
+
+/// The one rule for accept errors, in both models: an interrupted call or one connection's
+/// failure (`ECONNABORTED`) moves on to the next; out of descriptors, the spare one is used to
+/// turn one waiting connection away (`accept_one`), and if even that failed, pause; any other
+/// error pauses too, so that a persistent one never spins and never ends the server.
+pub fn accept_failed<S: Write>(
+    e: &io::Error,
+    spare: &mut SpareFd,
+    accept_one: impl FnOnce() -> io::Result<S>,
+) -> AfterAcceptError {
+    if e.kind() == io::ErrorKind::Interrupted {
+        return AfterAcceptError::Next;
+    }
+    if out_of_descriptors(e) {
+        let turned_away = spare.turn_away(accept_one);
+        log::warn!("accept: {e}; turned a connection away: {turned_away}");
+        return if turned_away {
+            AfterAcceptError::Next
+        } else {
+            AfterAcceptError::Pause
+        };
+    }
+    log::warn!("accept: {e}");
+    if e.kind() == io::ErrorKind::ConnectionAborted {
+        AfterAcceptError::Next
+    } else {
+        AfterAcceptError::Pause
+    }
+}
+
 /// True for "this process (or the system) has no descriptor left".
 pub fn out_of_descriptors(err: &io::Error) -> bool {
     matches!(err.raw_os_error(), Some(code) if code == 24 /* EMFILE */ || code == 23 /* ENFILE */)

@@ -44,31 +44,30 @@ pub enum Admit {
     Flooding,
 }
 
-#[derive(Debug, Clone)]
+/// One client's tokens. A new bucket is full: it starts counting at its first line.
+#[derive(Debug, Clone, Default)]
 pub struct Bucket {
     tokens: f64,
-    last: Instant,
+    /// When tokens were last counted; `None` until the first line.
+    last: Option<Instant>,
     throttled_since: Option<Instant>,
 }
 
 impl Bucket {
-    pub fn new(limit: RateLimit, now: Instant) -> Bucket {
-        Bucket {
-            tokens: limit.burst.max(1.0),
-            last: now,
-            throttled_since: None,
-        }
-    }
-
     /// Spends a token for one line, if there is one.
     pub fn admit(&mut self, limit: RateLimit, now: Instant) -> Admit {
         if limit.is_off() {
             return Admit::Go;
         }
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         let full = limit.burst.max(1.0);
-        self.tokens = (self.tokens + elapsed * limit.rate).min(full);
-        self.last = now;
+        self.tokens = match self.last {
+            Some(last) => {
+                let elapsed = now.saturating_duration_since(last).as_secs_f64();
+                (self.tokens + elapsed * limit.rate).min(full)
+            }
+            None => full,
+        };
+        self.last = Some(now);
         if self.tokens >= full {
             // Back to a full bucket: it paused long enough, whatever happened before.
             self.throttled_since = None;
@@ -108,7 +107,7 @@ mod tests {
     #[test]
     fn a_burst_passes_then_lines_are_paced() {
         let t0 = Instant::now();
-        let mut b = Bucket::new(LIMIT, t0);
+        let mut b = Bucket::default();
         for _ in 0..5 {
             assert_eq!(b.admit(LIMIT, t0), Admit::Go);
         }
@@ -128,7 +127,7 @@ mod tests {
     #[test]
     fn sustained_throttling_is_flooding_but_a_pause_forgives() {
         let t0 = Instant::now();
-        let mut b = Bucket::new(LIMIT, t0);
+        let mut b = Bucket::default();
         let mut now = t0;
         // A client that always has another line ready.
         loop {
@@ -144,7 +143,7 @@ mod tests {
         }
         assert!(now - t0 >= FLOOD_AFTER);
         // One that pauses whenever it is throttled is never flagged.
-        let mut b = Bucket::new(LIMIT, t0);
+        let mut b = Bucket::default();
         let mut now = t0;
         for _ in 0..1000 {
             match b.admit(LIMIT, now) {
@@ -161,7 +160,7 @@ mod tests {
     #[test]
     fn off_admits_everything() {
         let t0 = Instant::now();
-        let mut b = Bucket::new(RateLimit::off(), t0);
+        let mut b = Bucket::default();
         for _ in 0..10_000 {
             assert_eq!(b.admit(RateLimit::off(), t0), Admit::Go);
         }

@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::ClusterConfig;
-use crate::hub::{Claim, ClientId, Event, Hub, Outbox};
+use crate::hub::{Claim, ClientId, Event, Hub, Nodes, Outbox};
 use crate::node_wire::{self as wire, Body, Message};
 
 /// How often a node says it is alive.
@@ -55,6 +55,13 @@ impl Inbound {
         }
     }
 
+    /// Hands the hub everything in `items`.
+    pub fn hand_all(&mut self, items: &[Incoming], hub: &mut Hub, out: &mut impl Outbox) {
+        for item in items {
+            self.hand(item, hub, out);
+        }
+    }
+
     /// Hands `item` to the hub.
     pub fn hand(&mut self, item: &Incoming, hub: &mut Hub, out: &mut impl Outbox) {
         match item {
@@ -77,6 +84,59 @@ impl Inbound {
             },
         }
     }
+}
+
+/// What the link brought and the server has not taken yet: the link's thread puts it here and
+/// calls the server's `wake` (poll mode's `mio::Waker`); the server takes it all at once, or
+/// waits for it on a thread of its own (threads mode).
+#[derive(Default)]
+pub struct Inbox {
+    items: std::sync::Mutex<Vec<Incoming>>,
+    arrived: std::sync::Condvar,
+}
+
+impl Inbox {
+    fn items(&self) -> std::sync::MutexGuard<'_, Vec<Incoming>> {
+        self.items.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn put(&self, item: Incoming) {
+        self.items().push(item);
+        self.arrived.notify_one();
+    }
+
+    /// Everything that arrived so far.
+    pub fn take(&self) -> Vec<Incoming> {
+        std::mem::take(&mut *self.items())
+    }
+
+    /// Everything that arrived, waiting until something has.
+    pub fn wait(&self) -> Vec<Incoming> {
+        let items = self.items();
+        let mut items = self
+            .arrived
+            .wait_while(items, |i| i.is_empty())
+            .unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *items)
+    }
+}
+
+/// Starts the link of a node in a cluster (`None`: a single node, no link): what arrives is
+/// put in the returned [`Inbox`], then `wake` is called.
+pub fn start(
+    config: Option<ClusterConfig>,
+    wake: impl Fn() + Send + Sync + 'static,
+) -> std::io::Result<Option<(Link, Arc<Inbox>)>> {
+    let Some(config) = config else {
+        return Ok(None);
+    };
+    let inbox = Arc::new(Inbox::default());
+    let to = Arc::clone(&inbox);
+    let link = Link::start(config, move |incoming| {
+        to.put(incoming);
+        wake();
+    })?;
+    Ok(Some((link, inbox)))
 }
 
 /// What the server asks of the link.
@@ -141,8 +201,26 @@ impl Link {
         }
     }
 
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    fn request(&self, request: Request) {
+        if let Err(mpsc::error::TrySendError::Full(request)) = self.tx.try_send(request) {
+            if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                log::warn!("cluster: the link is behind; messages for the other nodes are dropped");
+            }
+            if let Request::Claim(id, name) = request {
+                // A claim is never left unanswered.
+                (self.deliver)(Incoming::Claimed(id, name, Claim::Unavailable));
+            }
+        }
+    }
+}
+
+impl Nodes for Link {
     /// Queues `body` for the other nodes; never waits.
-    pub fn publish(&self, body: &Body<'_>) {
+    fn publish(&self, body: &Body<'_>) {
         let msg = Message {
             node: &self.config.node,
             body: body.clone(),
@@ -158,29 +236,13 @@ impl Link {
     }
 
     /// Asks the cluster for `name` for client `id`; the answer comes as [`Incoming::Claimed`].
-    pub fn claim(&self, id: ClientId, name: &str) {
+    fn claim(&self, id: ClientId, name: &str) {
         self.request(Request::Claim(id, name.to_string()));
     }
 
     /// Lets go of a name.
-    pub fn release(&self, name: &str) {
+    fn release(&self, name: &str) {
         self.request(Request::Release(name.to_string()));
-    }
-
-    fn request(&self, request: Request) {
-        if let Err(mpsc::error::TrySendError::Full(request)) = self.tx.try_send(request) {
-            if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
-                log::warn!("cluster: the link is behind; messages for the other nodes are dropped");
-            }
-            if let Request::Claim(id, name) = request {
-                // A claim is never left unanswered.
-                (self.deliver)(Incoming::Claimed(id, name, Claim::Unavailable));
-            }
-        }
-    }
-
-    pub fn config(&self) -> &ClusterConfig {
-        &self.config
     }
 }
 

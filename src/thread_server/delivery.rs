@@ -2,9 +2,9 @@
 //! consequences itself, without blocking, and only a client that fell behind gets a writer.
 //!
 //! While a thread holds the room lock, the hub's deliveries are recorded, not written (a
-//! [`Courier`] carries them): a line for many recipients is put once in the courier's
-//! [`Batch`], and each recipient with nothing pending is *claimed*: the courier owes it a
-//! stretch of the batch.
+//! [`Courier`] carries them): each client's [`Output`] decides, as in poll mode, whether the
+//! line is owed from the courier's [`Batch`] or copied, or the client is too slow. A client
+//! whose writer is free *claims* the batch, and the courier will write it.
 //! A recipient that already has output pending (another thread is writing to it, or its socket
 //! was full) gets the bytes appended to its own buffer instead. Appends happen under the room
 //! lock, so every client's bytes are whole lines in the hub's order.
@@ -18,24 +18,22 @@
 //! demand, parked for [`WRITER_PARK`] after catching up) drains it with blocking writes. Past
 //! `--max-backlog` bytes pending the client is dropped as too slow.
 //!
-//! A TLS client's bytes go through its [`Tls`] layer, under a lock of its own that no one
-//! holds across a wait: its writer waits for the socket with `poll`, holding nothing.
+//! A TLS client's bytes go through its [`Transport`] layers, under a lock of their own that no
+//! one holds across a wait: its writer waits for the socket with `poll`, holding nothing.
 
 use std::borrow::Cow;
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::batch::{self, Batch};
 use crate::cluster::link::Link;
-use crate::hub::{ClientId, Line, Outbox};
-use crate::node_wire::Body;
-use crate::tls::Tls;
+use crate::connection::Batch;
+use crate::connection::{Output, Outputs, Queued, Transport};
+use crate::hub::{ClientId, Line, Nodes, Outbox};
 
 /// How long a writer thread that caught up waits for its client to fall behind again before
 /// it ends.
@@ -45,8 +43,9 @@ pub const WRITER_PARK: Duration = Duration::from_secs(1);
 pub struct Peer {
     pub stream: TcpStream,
     pub addr: SocketAddr,
-    /// Its TLS layer, for a TLS client. Locked after `out` when both are.
-    tls: Option<Mutex<Tls>>,
+    /// Its layers above TCP (TLS), if any: a plain client's writes take no lock of their own.
+    /// Locked after `out` when both are.
+    layers: Option<Mutex<Transport>>,
     out: Mutex<Out>,
     /// Wakes this client's parked writer thread.
     wake_writer: Condvar,
@@ -54,11 +53,9 @@ pub struct Peer {
 
 #[derive(Default)]
 struct Out {
-    /// Whole lines, in hub order, that no thread has taken yet.
-    buf: Vec<u8>,
-    /// Bytes a thread took from `buf` and is writing now (they count toward the backlog).
-    taken: usize,
-    owner: Owner,
+    /// What it is owed of a courier's batch, and its own bytes: whole lines, in hub order.
+    output: Output,
+    writer: Writer,
     /// A writer thread exists for this client, writing or parked.
     has_writer: bool,
     /// The hub is done with it: write what is owed, then close our side.
@@ -73,25 +70,23 @@ struct Out {
 
 /// Who writes a client's bytes. Whoever it is writes all of them, including what others append
 /// meanwhile; the others only append.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-enum Owner {
-    /// No one: nothing is pending. The next courier with bytes for it claims it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    /// No one: nothing is pending. The next courier with bytes for it claims its batch.
     #[default]
     Free,
-    /// Owed `owed` of the batch of the courier on round `round`, then `buf`.
-    Claimed { round: u64, owed: Range<usize> },
-    /// A courier owes it `buf` (its claim could not stay one stretch), or is writing now.
+    /// A courier: the one whose batch it claimed, or one writing it now.
     Courier,
     /// Its socket was full: its writer thread writes it.
     Stalled,
 }
 
 impl Peer {
-    pub fn new(stream: TcpStream, addr: SocketAddr, tls: Option<Tls>) -> Peer {
+    pub fn new(stream: TcpStream, addr: SocketAddr, transport: Transport) -> Peer {
         Peer {
             stream,
             addr,
-            tls: tls.map(Mutex::new),
+            layers: (!transport.is_plain()).then(|| Mutex::new(transport)),
             out: Mutex::new(Out::default()),
             wake_writer: Condvar::new(),
         }
@@ -101,47 +96,48 @@ impl Peer {
         self.out.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn tls(&self) -> Option<MutexGuard<'_, Tls>> {
-        self.tls
+    fn layers(&self) -> Option<MutexGuard<'_, Transport>> {
+        self.layers
             .as_ref()
             .map(|t| t.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
+    /// It has layers above TCP (TLS): its reads must go through [`Peer::receive`].
+    pub fn has_layers(&self) -> bool {
+        self.layers.is_some()
     }
 
-    /// Takes `raw`, bytes read from a TLS client's socket, and appends the plaintext they
-    /// carried to `plain`; false once the client has closed. What the TLS layer has to say
-    /// back (an alert, a key update) goes out later, with the next write or by a writer.
-    pub fn decrypt(&self, raw: &[u8], plain: &mut Vec<u8>) -> io::Result<bool> {
-        let Some(mut tls) = self.tls() else {
+    /// Takes `raw`, bytes read from the client's socket, and appends the plaintext they carried
+    /// to `plain`; false once the client has closed. What the layers have to say back (an
+    /// alert, a key update) goes out later, with the next write or by a writer.
+    pub fn receive(&self, raw: &[u8], plain: &mut Vec<u8>) -> io::Result<bool> {
+        let Some(mut layers) = self.layers() else {
             plain.extend_from_slice(raw);
             return Ok(true);
         };
-        let result = tls.receive(raw, plain);
-        let _ = tls.write_to(&mut DontWait(&self.stream));
+        let result = layers.receive(raw, plain);
+        layers.flush(&mut DontWait(&self.stream));
         result
     }
 
-    /// Sends what it can of `bytes` without blocking; how much was taken. A TLS client's bytes
-    /// are encrypted, and what its socket does not take waits in its layer ([`Peer::backed_up`]).
+    /// Sends what it can of `bytes` without blocking; how much was taken. Through layers, what
+    /// its socket does not take waits in them ([`Peer::backed_up`]).
     fn send_now(&self, bytes: &[u8]) -> io::Result<usize> {
-        match self.tls() {
+        match self.layers() {
             None => send_now(&self.stream, bytes),
-            Some(mut tls) => tls.send(&mut DontWait(&self.stream), bytes),
+            Some(mut layers) => layers.write(&mut DontWait(&self.stream), bytes),
         }
     }
 
-    /// Encrypted bytes wait in its TLS layer for the socket.
+    /// Bytes wait in its layers for the socket.
     fn backed_up(&self) -> bool {
-        self.tls().is_some_and(|t| t.wants_write())
+        self.layers().is_some_and(|t| t.wants_write())
     }
 
-    /// Writes all of `bytes` (and what the TLS layer holds), waiting for the socket as needed,
+    /// Writes all of `bytes` (and what the layers hold), waiting for the socket as needed,
     /// holding no lock while it waits.
     fn send_all(&self, bytes: &[u8]) -> io::Result<()> {
-        if self.tls.is_none() {
+        if self.layers.is_none() {
             return (&self.stream).write_all(bytes);
         }
         let mut sent = 0;
@@ -158,11 +154,10 @@ impl Peer {
         }
     }
 
-    /// A TLS client's `close_notify`, then the end of our side.
+    /// The layers' goodbye (TLS `close_notify`), then the end of our side.
     fn shut_write(&self) {
-        if let Some(mut tls) = self.tls() {
-            tls.close();
-            let _ = tls.write_to(&mut DontWait(&self.stream));
+        if let Some(mut layers) = self.layers() {
+            layers.close(&mut DontWait(&self.stream));
         }
         let _ = self.stream.shutdown(Shutdown::Write);
     }
@@ -185,7 +180,7 @@ impl Peer {
 
     fn cut_locked(&self, out: &mut Out) {
         out.dead = true;
-        out.buf = Vec::new();
+        out.output = Output::default();
         let _ = self.stream.shutdown(Shutdown::Both);
         self.wake_writer.notify_one();
     }
@@ -199,37 +194,38 @@ impl Peer {
         }
     }
 
-    /// Writes what the courier of `round` owes this client (its claim on `batch`, then whatever
-    /// was appended meanwhile) without blocking. A full socket hands the rest to a writer thread.
-    fn write_owed(self: &Arc<Self>, batch: &[u8], round: u64, writers: &impl Writers) {
+    /// Writes what a courier owes this client (its claim on `batch`, then whatever was appended
+    /// meanwhile) without blocking. A full socket hands the rest to a writer thread.
+    fn write_owed(self: &Arc<Self>, batch: &Batch, writers: &impl Writers) {
         let mut out = self.out();
-        let owed = match &out.owner {
-            Owner::Claimed { round: r, owed } if *r == round => &batch[owed.clone()],
-            _ => &[],
+        let owed = match out.output.take_owed(batch) {
+            Some(range) => &batch.bytes()[range],
+            None => &[],
         };
-        out.owner = Owner::Courier;
+        out.writer = Writer::Courier;
         let mut chunk = Cow::Borrowed(owed);
         loop {
             if out.dead {
                 return;
             }
             if chunk.is_empty() {
-                if out.buf.is_empty() && !self.backed_up() {
-                    out.owner = Owner::Free;
+                let empty = out.output.pending().is_empty();
+                if empty && !self.backed_up() {
+                    out.writer = Writer::Free;
                     self.shut_if_done(&mut out);
                     return;
                 }
-                if out.buf.is_empty() {
-                    // The TLS layer holds what the socket did not take.
+                if empty {
+                    // The layers hold what the socket did not take.
                     return self.stall(&mut out, Vec::new(), writers);
                 }
-                chunk = Cow::Owned(std::mem::take(&mut out.buf));
+                chunk = Cow::Owned(out.output.take_pending());
             }
-            out.taken = chunk.len();
+            out.output.writing(chunk.len());
             drop(out);
             let sent = self.send_now(&chunk);
             out = self.out();
-            out.taken = 0;
+            out.output.done_writing();
             let written = match sent {
                 Ok(n) if n == chunk.len() => {
                     chunk = Cow::Borrowed(&[]);
@@ -250,10 +246,9 @@ impl Peer {
     }
 
     /// The socket is full: `rest` goes first in the buffer, and a writer takes over.
-    fn stall(self: &Arc<Self>, out: &mut Out, mut rest: Vec<u8>, writers: &impl Writers) {
-        rest.extend_from_slice(&out.buf);
-        out.buf = rest;
-        out.owner = Owner::Stalled;
+    fn stall(self: &Arc<Self>, out: &mut Out, rest: Vec<u8>, writers: &impl Writers) {
+        out.output.put_back(rest);
+        out.writer = Writer::Stalled;
         if out.has_writer {
             self.wake_writer.notify_one();
         } else if writers.start(Arc::clone(self)) {
@@ -267,14 +262,14 @@ impl Peer {
         }
     }
 
-    /// Has what the TLS layer holds written, if no one is writing this client now (the
-    /// reader calls it after [`Peer::decrypt`]).
-    pub fn flush_tls(self: &Arc<Self>, writers: &impl Writers) {
+    /// Has what the layers hold written, if no one is writing this client now (the reader
+    /// calls it after [`Peer::receive`]).
+    pub fn flush_layers(self: &Arc<Self>, writers: &impl Writers) {
         if !self.backed_up() {
             return;
         }
         let mut out = self.out();
-        if out.owner == Owner::Free && !out.dead && !out.shut {
+        if out.writer == Writer::Free && !out.dead && !out.shut {
             self.stall(&mut out, Vec::new(), writers);
         }
     }
@@ -304,10 +299,12 @@ impl Peer {
             if out.dead || out.shut {
                 break;
             }
-            if !matches!(out.owner, Owner::Stalled) {
+            if out.writer != Writer::Stalled {
                 let (guard, wait) = self
                     .wake_writer
-                    .wait_timeout_while(out, WRITER_PARK, |o| o.owner != Owner::Stalled && !o.dead)
+                    .wait_timeout_while(out, WRITER_PARK, |o| {
+                        o.writer != Writer::Stalled && !o.dead
+                    })
                     .unwrap_or_else(|e| e.into_inner());
                 out = guard;
                 if wait.timed_out() {
@@ -315,19 +312,19 @@ impl Peer {
                 }
                 continue;
             }
-            if out.buf.is_empty() && !self.backed_up() {
+            if out.output.pending().is_empty() && !self.backed_up() {
                 // Caught up: couriers write it directly again.
-                out.owner = Owner::Free;
+                out.writer = Writer::Free;
                 self.shut_if_done(&mut out);
                 continue;
             }
-            let chunk = std::mem::take(&mut out.buf);
-            out.taken = chunk.len();
+            let chunk = out.output.take_pending();
+            out.output.writing(chunk.len());
             drop(out);
             // No lock held: a blocked write stalls this client only.
             let written = self.send_all(&chunk);
             out = self.out();
-            out.taken = 0;
+            out.output.done_writing();
             if let Err(e) = written {
                 log::debug!("{}: write: {e}", self.addr);
                 self.cut_locked(&mut out);
@@ -354,7 +351,7 @@ pub fn send_now(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
     }
 }
 
-/// A TLS layer's way to a socket that never blocks.
+/// The layers' way to a socket that never blocks.
 struct DontWait<'a>(&'a TcpStream);
 
 impl Write for DontWait<'_> {
@@ -393,9 +390,8 @@ fn wait_writable(stream: &TcpStream, limit: Duration) -> io::Result<()> {
 /// thread takes one for each hold and returns it after [`Courier::deliver`].
 #[derive(Default)]
 pub struct Courier {
-    /// Which hold of the room lock this is: a claim is good only during the hold that made it.
-    round: u64,
-    /// Every line handed out during this hold, each once, in order.
+    /// Every line handed out during this hold, each once, in order; numbered by the hold, so
+    /// that a claim is good only during the hold that made it.
     batch: Batch,
     /// The clients this courier must write.
     owed: Vec<Arc<Peer>>,
@@ -403,15 +399,15 @@ pub struct Courier {
 
 impl Courier {
     /// Starts recording for a new hold of the room lock, numbered `round`.
-    pub fn begin(&mut self, round: u64) {
+    pub fn begin(&mut self, round: u32) {
         debug_assert!(self.owed.is_empty(), "a courier was not delivered");
-        self.round = round;
+        self.batch.begin(round);
     }
 
     /// Writes everything owed, now that the room lock is released.
     pub fn deliver(&mut self, writers: &impl Writers) {
         for peer in self.owed.drain(..) {
-            peer.write_owed(self.batch.bytes(), self.round, writers);
+            peer.write_owed(&self.batch, writers);
         }
         self.batch.clear();
         if self.owed.capacity() > 1024 {
@@ -429,7 +425,7 @@ pub struct Post<'a> {
     pub too_slow: &'a mut Vec<ClientId>,
     /// Clients the hub closed, for the reaper.
     pub closed: &'a mut Vec<Arc<Peer>>,
-    pub max_backlog: usize,
+    pub outputs: &'a mut Outputs,
     /// To the other nodes, in a cluster.
     pub link: Option<&'a Link>,
 }
@@ -443,58 +439,30 @@ impl Outbox for Post<'_> {
         if out.dead || out.closing {
             return;
         }
-        let round = self.courier.round;
-        match &mut out.owner {
-            Owner::Free => {
-                let owed = self.courier.batch.put(line);
-                out.owner = Owner::Claimed { round, owed };
+        let may_claim = out.writer == Writer::Free;
+        let batch = &mut self.courier.batch;
+        match out
+            .output
+            .queue(line, batch, may_claim, self.outputs, &peer.addr)
+        {
+            Queued::Claimed => {
+                out.writer = Writer::Courier;
                 self.courier.owed.push(Arc::clone(peer));
-                return;
             }
-            Owner::Claimed { round: r, owed } if *r == round => {
-                if batch::extend(owed, self.courier.batch.put(line)) {
-                    return;
+            Queued::Added => {
+                if out.writer == Writer::Stalled {
+                    peer.wake_writer.notify_one();
                 }
-                // Not the next stretch of the batch: what is owed moves to its buffer (empty
-                // until now: no one else appends while this courier holds the lock).
-                let owed = owed.clone();
-                out.buf.extend_from_slice(&self.courier.batch.bytes()[owed]);
-                out.owner = Owner::Courier;
             }
-            _ => {}
-        }
-        if out.buf.len() + out.taken + line.len() > self.max_backlog {
-            log::info!(
-                "{} too slow: dropped with {} bytes queued",
-                peer.addr,
-                out.buf.len() + out.taken
-            );
-            peer.cut_locked(&mut out);
-            self.too_slow.push(to);
-            return;
-        }
-        out.buf.extend_from_slice(line);
-        if out.owner == Owner::Stalled {
-            peer.wake_writer.notify_one();
+            Queued::TooSlow => {
+                peer.cut_locked(&mut out);
+                self.too_slow.push(to);
+            }
         }
     }
 
-    fn publish(&mut self, body: &Body<'_>) {
-        if let Some(link) = self.link {
-            link.publish(body);
-        }
-    }
-
-    fn claim(&mut self, id: ClientId, name: &str) {
-        if let Some(link) = self.link {
-            link.claim(id, name);
-        }
-    }
-
-    fn release(&mut self, name: &str) {
-        if let Some(link) = self.link {
-            link.release(name);
-        }
+    fn nodes(&self) -> Option<&dyn Nodes> {
+        self.link.map(|l| l as &dyn Nodes)
     }
 
     fn close(&mut self, who: ClientId) {
@@ -508,15 +476,15 @@ impl Outbox for Post<'_> {
         out.closing = true;
         out.closing_at = Some(Instant::now());
         self.closed.push(Arc::clone(peer));
-        match out.owner {
+        match out.writer {
             // Nothing pending: this courier closes it.
-            Owner::Free => {
-                out.owner = Owner::Courier;
+            Writer::Free => {
+                out.writer = Writer::Courier;
                 self.courier.owed.push(Arc::clone(peer));
             }
             // Whoever writes it closes it when done.
-            Owner::Stalled => peer.wake_writer.notify_one(),
-            Owner::Claimed { .. } | Owner::Courier => {}
+            Writer::Stalled => peer.wake_writer.notify_one(),
+            Writer::Courier => {}
         }
     }
 }

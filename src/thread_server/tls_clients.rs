@@ -10,10 +10,13 @@ use std::sync::{Arc, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{Early, Peer, Shared, accept_failed, join, read_loop};
+use super::accept::{Early, after_error, join};
+use super::delivery::Peer;
+use super::reader::read_loop;
+use super::room::Shared;
+use crate::connection::Transport;
 use crate::hub::ClientId;
 use crate::net::{self, SpareFd};
-use crate::tls::Tls;
 
 /// How long the first of the TLS clients ready to join waits for others to join with it.
 const GATHER_JOINS: Duration = Duration::from_millis(5);
@@ -63,7 +66,7 @@ struct Arrival {
     ticket: u64,
     stream: TcpStream,
     addr: SocketAddr,
-    tls: Tls,
+    transport: Transport,
 }
 
 impl Shared {
@@ -80,7 +83,7 @@ impl Shared {
 fn join_after_handshake(
     stream: TcpStream,
     addr: SocketAddr,
-    tls: Tls,
+    transport: Transport,
     shared: &Arc<Shared>,
 ) -> Option<(ClientId, Arc<Peer>)> {
     let (ticket, first) = {
@@ -91,7 +94,7 @@ fn join_after_handshake(
             ticket,
             stream,
             addr,
-            tls,
+            transport,
         });
         (ticket, arrivals.waiting.len() == 1)
     };
@@ -117,7 +120,7 @@ fn join_after_handshake(
         let joined: Vec<_> = waiting
             .into_iter()
             .map(|a| {
-                let joined = join(room, a.stream, a.addr, shared, false, Some(a.tls));
+                let joined = join(room, a.stream, a.addr, shared, false, a.transport);
                 (a.ticket, joined)
             })
             .collect();
@@ -142,7 +145,7 @@ pub(super) fn tls_accept_loop(
         }
         match accepted {
             Ok((stream, addr)) => {
-                if !shared.reserve_thread(shared.max_readers) {
+                if !shared.threads.reserve(shared.threads.max_readers) {
                     log::info!("{addr}: TLS client refused: no thread left for it");
                     continue;
                 }
@@ -151,7 +154,7 @@ pub(super) fn tls_accept_loop(
                     tls_client(stream, addr, &config, shared)
                 });
             }
-            Err(e) => accept_failed(&e, listener, &mut spare),
+            Err(e) => after_error(&e, listener, &mut spare),
         }
     }
 }
@@ -164,28 +167,24 @@ fn tls_client(
     shared: &Arc<Shared>,
 ) {
     net::tune(&stream);
-    let handshake = Tls::server(config).and_then(|mut tls| {
+    let handshake = Transport::tls(config).and_then(|mut transport| {
         let set_timeout = |s: &mut &TcpStream, t: Duration| {
             s.set_read_timeout(Some(t))?;
             s.set_write_timeout(Some(t))
         };
         let slot = |deadline| shared.handshake_slot(deadline);
-        tls.handshake(&mut &stream, set_timeout, shared.handshake_time, slot)?;
+        transport.handshake(&mut &stream, set_timeout, shared.handshake_time, slot)?;
         stream.set_write_timeout(None)?;
-        Ok(tls)
+        Ok(transport)
     });
-    let tls = match handshake {
-        Ok(tls) => tls,
+    let transport = match handshake {
+        Ok(transport) => transport,
         Err(e) => {
             log::info!("{addr}: TLS handshake failed: {e}");
             return;
         }
     };
-    if let Some((id, peer)) = join_after_handshake(stream, addr, tls, shared) {
-        let early = Early {
-            bytes: Vec::new(),
-            end: None,
-        };
-        read_loop(id, &peer, early, shared);
+    if let Some((id, peer)) = join_after_handshake(stream, addr, transport, shared) {
+        read_loop(id, &peer, Early::none(), shared);
     }
 }

@@ -17,6 +17,9 @@ const KEEP: usize = 256 * 1024;
 
 #[derive(Default)]
 pub struct Batch {
+    /// Which batch this is: a stretch owed is good only while the batch that made it lasts
+    /// (see [`crate::connection::Output`]). Wraps; a claim lives for microseconds.
+    round: u32,
     bytes: Vec<u8>,
     /// The last line put, and where. Held, so that no other line can be given its address
     /// while it is compared with the next one.
@@ -42,8 +45,20 @@ impl Batch {
         &self.bytes
     }
 
-    /// Empties the batch; owed stretches are void from now on.
+    pub fn round(&self) -> u32 {
+        self.round
+    }
+
+    /// Starts batch number `round` (threads mode numbers them by holds of the room lock).
+    pub fn begin(&mut self, round: u32) {
+        debug_assert!(self.bytes.is_empty(), "a batch was not cleared");
+        self.round = round;
+    }
+
+    /// Empties the batch; owed stretches are void from now on, and the next batch has the
+    /// next number.
     pub fn clear(&mut self) {
+        self.round = self.round.wrapping_add(1);
         self.last = None;
         if self.bytes.capacity() > KEEP {
             self.bytes = Vec::new();

@@ -1,0 +1,642 @@
+//! `--mode poll`: one thread, one `mio::Poll` loop, every socket non-blocking.
+//!
+//! This module is the driver: the loop, its tokens, readiness interest and the order of work in
+//! a turn. What one connection does (transport, intake, output queue) is in
+//! `crate::connection`, shared with threads mode; its states in [`conn`]; its deadlines in
+//! [`timers`]; what the hub asks of the connections in [`outbox`].
+//!
+//! Each turn of the loop:
+//! 1. read every ready socket (at most [`READS_PER_TURN`] reads each, so no sender starves the
+//!    others) into one loop-wide scratch buffer and hand its plaintext to the connection's
+//!    intake, whose events go to the [`Hub`]; the hub's deliveries are queued on the
+//!    recipients' outputs, each line once in the turn's batch;
+//! 2. act on the deadlines that are due, and tell the hub about clients that went away;
+//! 3. write each recipient's pending bytes once: one `write` per recipient per turn, however
+//!    many messages it got in that turn.
+//!
+//! Copies cost memory only for recipients that are behind, so the bytes a turn may read are
+//! bounded by how many of those there are (see [`OUTPUT_PER_TURN`]). An idle connection holds
+//! no buffer, and WRITABLE interest is registered only while a socket has output it could not
+//! take.
+
+mod conn;
+mod outbox;
+mod timers;
+
+use std::io;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, UnixStream};
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use crate::cluster::link::{self, Inbound, Inbox};
+use crate::config::ServerConfig;
+use crate::connection::Batch;
+use crate::connection::{Outputs, Rules, Transport, Verdict};
+use crate::hub::{Event, Hub, Leave, Outbox};
+use crate::memory;
+use crate::net::{self, AfterAcceptError, Listeners, SpareFd};
+use crate::shutdown::DRAIN_TIME;
+use conn::{Conn, State, Written};
+use outbox::Io;
+use timers::Timer;
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const STOP: Token = Token(usize::MAX - 2);
+const TLS_LISTENER: Token = Token(usize::MAX - 3);
+/// The cluster link has something for the loop.
+const CLUSTER: Token = Token(usize::MAX - 4);
+/// The loop-wide read buffer.
+const SCRATCH: usize = 64 * 1024;
+/// Reads of one socket per turn before the others get their turn.
+pub const READS_PER_TURN: usize = 4;
+/// Output one turn may copy, about: every byte read may be copied to every client that is
+/// behind (has output pending), so the bytes read per turn are capped at this divided by their
+/// number plus one (and kept between [`MIN_READ_PER_TURN`] and [`MAX_READ_PER_TURN`]). This
+/// bounds the memory a fan-out burst takes before it is written. (A turn in which clients that
+/// were keeping up all fall behind at once copies at most [`MAX_READ_PER_TURN`] to each.)
+const OUTPUT_PER_TURN: usize = 16 << 20;
+const MIN_READ_PER_TURN: usize = 4 * 1024;
+const MAX_READ_PER_TURN: usize = 256 * 1024;
+/// TLS handshake steps (each a read that moves a handshake on, the costly ones doing its
+/// public-key work) per turn: the rest wait for the next turn, so that a storm of handshakes
+/// is spread over many short turns and the chat goes on between them.
+const HANDSHAKES_PER_TURN: usize = 8;
+
+/// Runs the poll server until SIGINT or SIGTERM arrives on `stop`.
+pub fn run(
+    listeners: Listeners,
+    config: &ServerConfig,
+    stop: std::os::unix::net::UnixStream,
+) -> io::Result<()> {
+    stop.set_nonblocking(true)?;
+    let poll = Poll::new()?;
+    let open = |listener: std::net::TcpListener, token| -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        let mut listener = TcpListener::from_std(listener);
+        poll.registry()
+            .register(&mut listener, token, Interest::READABLE)?;
+        Ok(listener)
+    };
+    let plain = listeners.plain.map(|l| open(l, LISTENER)).transpose()?;
+    let tls = match listeners.tls {
+        Some((l, config)) => Some((open(l, TLS_LISTENER)?, config)),
+        None => None,
+    };
+    let mut stop = UnixStream::from_std(stop);
+    poll.registry()
+        .register(&mut stop, STOP, Interest::READABLE)?;
+    let waker = Arc::new(mio::Waker::new(poll.registry(), CLUSTER)?);
+    let (link, inbox) = match link::start(config.cluster_config(), move || {
+        let _ = waker.wake();
+    })? {
+        Some((link, inbox)) => (Some(link), Some(inbox)),
+        None => (None, None),
+    };
+    let now = Instant::now();
+    let mut server = Server {
+        hub: Hub::new(config.hub_config(), now),
+        io: Io {
+            conns: Slab::new(),
+            dirty: Vec::new(),
+            gone: Vec::new(),
+            batch: Batch::default(),
+            outputs: Outputs {
+                max_backlog: config.max_backlog as usize,
+                ..Outputs::default()
+            },
+            behind: 0,
+            timers: timers::Timers::default(),
+            link,
+        },
+        inbox,
+        inbound: Inbound::new(&config.cluster_name),
+        poll,
+        listener: plain,
+        tls_listener: tls,
+        handshake_time: config.handshake_limit(),
+        handshake_budget: 0,
+        _stop: stop,
+        scratch: vec![0; SCRATCH].into_boxed_slice(),
+        rules: Rules {
+            max_line: config.max_line as usize,
+            limit: config.rate_limit(),
+        },
+        again: Vec::new(),
+        accept_paused_until: None,
+        spare: SpareFd::new(),
+        stopping_at: None,
+        read_budget: 0,
+        idle_timeout: config.idle_limit(),
+        next_serial: 0,
+        release: memory::Release::new(now),
+    };
+    server.run()
+}
+
+/// The loop's state. Connections are looked up by slab key in each step, since handing an
+/// event to the hub may close or drop any of them, the one being read included.
+struct Server {
+    hub: Hub,
+    io: Io,
+    poll: Poll,
+    /// None once stopping, or with `--no-plain`.
+    listener: Option<TcpListener>,
+    /// The TLS listener and its settings; None once stopping, or without `--tls-port`.
+    tls_listener: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
+    handshake_time: Duration,
+    /// Handshake steps this turn may still take (see [`HANDSHAKES_PER_TURN`]).
+    handshake_budget: usize,
+    _stop: UnixStream,
+    scratch: Box<[u8]>,
+    rules: Rules,
+    /// Connections that used their read budget: read them again next turn.
+    again: Vec<usize>,
+    accept_paused_until: Option<Instant>,
+    spare: SpareFd,
+    stopping_at: Option<Instant>,
+    /// Bytes this turn may still read (see [`OUTPUT_PER_TURN`]).
+    read_budget: usize,
+    idle_timeout: Option<Duration>,
+    /// The next connection's serial number.
+    next_serial: u64,
+    /// When to return freed memory (the loop's events are its activity).
+    release: memory::Release,
+    /// What the cluster link brought, for the loop to take when woken.
+    inbox: Option<Arc<Inbox>>,
+    /// Turns what the cluster link hands over into hub events.
+    inbound: Inbound,
+}
+
+fn would_block(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::WouldBlock
+}
+
+fn interrupted(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::Interrupted
+}
+
+impl Server {
+    fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            if let Some(at) = self.stopping_at
+                && (self.io.conns.is_empty() || at.elapsed() > DRAIN_TIME)
+            {
+                log::info!("stopped; {} connections cut short", self.io.conns.len());
+                if let Some(link) = &self.io.link {
+                    link.stop(Duration::from_secs(2));
+                }
+                return Ok(());
+            }
+            if let Err(e) = self.poll.poll(&mut events, self.timeout()) {
+                if interrupted(&e) {
+                    continue;
+                }
+                return Err(e);
+            }
+            let now = Instant::now();
+            if !events.is_empty() {
+                self.release.activity(now);
+            }
+            self.hub.tick(now, &mut self.io);
+            if self.release.due(now) {
+                memory::release_freed_memory();
+            }
+            self.read_budget = (OUTPUT_PER_TURN / (self.io.behind + 1))
+                .clamp(MIN_READ_PER_TURN, MAX_READ_PER_TURN);
+            self.handshake_budget = HANDSHAKES_PER_TURN;
+            for key in std::mem::take(&mut self.again) {
+                self.readable(key);
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(false),
+                    TLS_LISTENER => self.accept(true),
+                    STOP => self.begin_stop(),
+                    CLUSTER => self.take_cluster_news(),
+                    Token(key) => {
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.readable(key);
+                        }
+                        if event.is_writable() {
+                            self.io.mark_dirty(key);
+                        }
+                    }
+                }
+            }
+            self.deadlines(Instant::now());
+            if self
+                .accept_paused_until
+                .is_some_and(|t| Instant::now() >= t)
+            {
+                self.accept_paused_until = None;
+                self.accept(false);
+                self.accept(true);
+            }
+            self.end_turn();
+        }
+    }
+
+    /// How long the loop may sleep: until the first deadline of the connections, the hub, the
+    /// accept pause, the memory release or the end of a stop.
+    fn timeout(&self) -> Option<Duration> {
+        if !self.again.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let hub = self
+            .hub
+            .next_deadline()
+            .map(|d| d + Duration::from_millis(1));
+        let first = [
+            self.io.timers.next(),
+            hub,
+            self.accept_paused_until,
+            self.stopping_at.map(|t| t + DRAIN_TIME),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let now = Instant::now();
+        let wait = first.map(|t| t.saturating_duration_since(now));
+        match (wait, self.release.wait(now)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Accepts what waits on the plain listener, or on the TLS one.
+    fn accept(&mut self, tls: bool) {
+        if self.accept_paused_until.is_some() {
+            return;
+        }
+        loop {
+            let (listener, tls_config) = match (tls, &self.listener, &self.tls_listener) {
+                (false, Some(l), _) => (l, None),
+                (true, _, Some((l, config))) => (l, Some(config)),
+                _ => return,
+            };
+            let (mut stream, peer) = match listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if would_block(&e) => return,
+                Err(e) => {
+                    let accept_one = || listener.accept().map(|(s, _)| s);
+                    match net::accept_failed(&e, &mut self.spare, accept_one) {
+                        AfterAcceptError::Next => continue,
+                        AfterAcceptError::Pause => {
+                            self.accept_paused_until = Some(Instant::now() + net::ACCEPT_PAUSE);
+                            return;
+                        }
+                    }
+                }
+            };
+            net::tune(&stream);
+            let transport = match tls_config.map(Transport::tls).transpose() {
+                Ok(t) => t.unwrap_or(Transport::Plain),
+                Err(e) => {
+                    log::warn!("{peer}: TLS: {e}");
+                    continue;
+                }
+            };
+            let entry = self.io.conns.vacant_entry();
+            let key = entry.key();
+            let registered =
+                self.poll
+                    .registry()
+                    .register(&mut stream, Token(key), Interest::READABLE);
+            if let Err(e) = registered {
+                log::warn!("cannot register {peer}: {e}");
+                continue;
+            }
+            let now = Instant::now();
+            let serial = self.next_serial;
+            self.next_serial += 1;
+            let conn = entry.insert(Conn::new(stream, transport, peer, serial, now));
+            if conn.state == State::Handshaking {
+                log::debug!("{peer}: TLS handshake (client {key})");
+                let deadline = now + self.handshake_time;
+                self.io.timers.add(deadline, key, serial, Timer::Handshake);
+            } else {
+                self.opened(key);
+            }
+        }
+    }
+
+    /// A connection is ready for lines (accepted, or its handshake done): the hub is told, and
+    /// its silence is timed from now on.
+    fn opened(&mut self, key: usize) {
+        let conn = &mut self.io.conns[key];
+        conn.state = State::Open;
+        let peer = conn.peer;
+        log::info!("{peer} connected{} (client {key})", conn.transport.over());
+        if let Some(idle) = self.idle_timeout {
+            let (at, serial) = (conn.last_input + idle, conn.serial);
+            self.io.timers.add(at, key, serial, Timer::Idle);
+        }
+        self.hub
+            .handle(Event::Connected(key, peer.ip()), &mut self.io);
+    }
+
+    /// Reads what a connection sent, at most [`READS_PER_TURN`] times this turn.
+    fn readable(&mut self, key: usize) {
+        let Some(conn) = self.io.conns.get_mut(key) else {
+            return;
+        };
+        match conn.state {
+            State::Open | State::Handshaking => {}
+            State::Dead => return,
+            State::Flushing { .. } | State::Draining { .. } => return self.discard_input(key),
+        }
+        if conn.throttled {
+            return; // read again at its Throttle deadline
+        }
+        // Lines held back by a throttle go before anything new.
+        if conn.intake.has_held_lines() && !self.feed(key, None) {
+            return;
+        }
+        for _ in 0..READS_PER_TURN {
+            if self.read_budget == 0 {
+                break;
+            }
+            let Some(conn) = self.io.conns.get_mut(key) else {
+                return;
+            };
+            if conn.state == State::Handshaking {
+                if self.handshake_budget == 0 {
+                    break; // read again next turn
+                }
+                self.handshake_budget -= 1;
+            }
+            let want = self.read_budget.min(SCRATCH);
+            let read = conn.read(&mut self.scratch[..want]);
+            if !conn.transport.is_plain() {
+                // Its layers may have something to send (a handshake message, an alert).
+                self.io.mark_dirty(key);
+            }
+            if self.io.conns[key].state == State::Handshaking && !self.handshake_step(key, &read) {
+                return;
+            }
+            let conn = &mut self.io.conns[key];
+            match read {
+                Ok(0) => return self.end_of_input(key),
+                Ok(n) => {
+                    self.read_budget -= n;
+                    conn.last_input = Instant::now();
+                    if !self.feed(key, Some(n)) {
+                        return;
+                    }
+                }
+                Err(e) if would_block(&e) => {
+                    // Nothing more to read: whatever its pace, it paused.
+                    conn.intake.paused();
+                    return;
+                }
+                Err(e) if interrupted(&e) => {}
+                Err(e) => {
+                    log::debug!("{}: read: {e}", conn.peer);
+                    conn.transport.flush(&mut conn.stream); // the alert, if the socket takes it
+                    return self.io.kill(key, Leave::Closed);
+                }
+            }
+        }
+        self.again.push(key);
+    }
+
+    /// After a read of a connection in its handshake: tells the hub of it if the handshake is
+    /// done (returns true: go on with what was read), or ends it if the read says it failed.
+    fn handshake_step(&mut self, key: usize, read: &io::Result<usize>) -> bool {
+        let conn = &mut self.io.conns[key];
+        if !conn.transport.is_handshaking() {
+            self.opened(key);
+            return self.io.conns.get(key).is_some_and(Conn::is_open);
+        }
+        match read {
+            Err(e) if would_block(e) || interrupted(e) => {}
+            Ok(_) => self.io.kill(key, Leave::Closed),
+            Err(e) => {
+                log::info!("{}: TLS handshake failed: {e}", conn.peer);
+                conn.transport.flush(&mut conn.stream);
+                self.io.kill(key, Leave::Closed);
+            }
+        }
+        false
+    }
+
+    /// Hands a connection's intake the `n` bytes just read into the scratch buffer (or, with
+    /// `None`, lets it hand over the lines it held back); its events go to the hub. Returns
+    /// whether reading may go on.
+    fn feed(&mut self, key: usize, n: Option<usize>) -> bool {
+        let now = Instant::now();
+        let conn = &mut self.io.conns[key];
+        let from = (key, conn.peer);
+        let mut intake = std::mem::take(&mut conn.intake);
+        let data = n.map(|n| &self.scratch[..n]);
+        let (hub, io) = (&mut self.hub, &mut self.io);
+        let verdict = intake.feed(data, from, &self.rules, now, |event| {
+            hub.handle(event, io);
+            match io.conns.get(key) {
+                Some(c) if c.is_open() => ControlFlow::Continue(()),
+                _ => ControlFlow::Break(()),
+            }
+        });
+        let Some(conn) = self.io.conns.get_mut(key) else {
+            return false;
+        };
+        conn.intake = intake;
+        match verdict {
+            Verdict::Open => conn.is_open(),
+            Verdict::Closed | Verdict::Flooding => false,
+            Verdict::Wait(wait) => {
+                conn.throttled = true;
+                let serial = conn.serial;
+                self.io.timers.add(now + wait, key, serial, Timer::Throttle);
+                false
+            }
+        }
+    }
+
+    /// The client closed its side: what it said last still counts.
+    fn end_of_input(&mut self, key: usize) {
+        let mut intake = std::mem::take(&mut self.io.conns[key].intake);
+        let (hub, io) = (&mut self.hub, &mut self.io);
+        intake.finish(key, &self.rules, |event| {
+            hub.handle(event, io);
+            ControlFlow::Continue(())
+        });
+        self.io.kill(key, Leave::Closed);
+    }
+
+    /// Reads and drops what a closing connection still sends; removes it at end of input.
+    fn discard_input(&mut self, key: usize) {
+        let conn = &mut self.io.conns[key];
+        if !conn.discard_input(&mut self.scratch) {
+            return;
+        }
+        match conn.state {
+            State::Draining { .. } => self.remove(key),
+            _ => {
+                conn.state = State::Dead;
+                self.io.mark_dirty(key);
+            }
+        }
+    }
+
+    /// Acts on every connection deadline that is due.
+    fn deadlines(&mut self, now: Instant) {
+        while let Some(due) = self.io.timers.pop_due(now) {
+            let key = due.key;
+            let Some(conn) = self.io.conns.get_mut(key) else {
+                continue;
+            };
+            if conn.serial != due.serial {
+                continue;
+            }
+            match due.timer {
+                Timer::Throttle => {
+                    conn.throttled = false;
+                    self.readable(key);
+                }
+                Timer::Handshake if conn.state == State::Handshaking => {
+                    log::info!("{}: TLS handshake timed out", conn.peer);
+                    self.io.kill(key, Leave::Closed);
+                }
+                Timer::Handshake => {}
+                Timer::Idle => self.idle_deadline(key, now),
+                Timer::Linger => {
+                    if matches!(conn.state, State::Flushing { .. } | State::Draining { .. }) {
+                        self.remove(key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Closes a connection silent for `--idle-timeout`, or puts its deadline off if it spoke.
+    fn idle_deadline(&mut self, key: usize, now: Instant) {
+        let (Some(limit), Some(conn)) = (self.idle_timeout, self.io.conns.get(key)) else {
+            return;
+        };
+        if conn.state != State::Open {
+            return;
+        }
+        if now.duration_since(conn.last_input) >= limit {
+            log::info!("{}: idle timeout", conn.peer);
+            self.hub
+                .handle(Event::Disconnected(key, Leave::IdleTimeout), &mut self.io);
+        } else {
+            // It spoke since: its deadline is its last input's, still ahead.
+            let (at, serial) = (conn.last_input + limit, conn.serial);
+            self.io.timers.add(at, key, serial, Timer::Idle);
+        }
+    }
+
+    /// Hands the hub what the cluster link brought.
+    fn take_cluster_news(&mut self) {
+        if let Some(inbox) = &self.inbox {
+            let news = inbox.take();
+            self.inbound.hand_all(&news, &mut self.hub, &mut self.io);
+        }
+    }
+
+    /// Steps 2 and 3 of a turn: removals, join notices, then one write per dirty connection.
+    fn end_turn(&mut self) {
+        loop {
+            while let Some((key, why)) = self.io.gone.pop() {
+                self.hub.handle(Event::Disconnected(key, why), &mut self.io);
+                self.io.close(key);
+            }
+            self.hub.end_turn(&mut self.io);
+            if self.io.dirty.is_empty() {
+                break;
+            }
+            for key in std::mem::take(&mut self.io.dirty) {
+                self.flush(key);
+            }
+            if self.io.gone.is_empty() {
+                break;
+            }
+        }
+        // Whoever was owed a stretch of the batch was dirty, and has been written (or given a
+        // copy of what its socket did not take).
+        self.io.batch.clear();
+    }
+
+    /// Writes a connection's output; registers for WRITABLE while some is left; past Flushing,
+    /// shuts our side.
+    fn flush(&mut self, key: usize) {
+        let Some(conn) = self.io.conns.get_mut(key) else {
+            return;
+        };
+        conn.dirty = false;
+        match conn.state {
+            State::Dead => return self.remove(key),
+            State::Draining { .. } => return,
+            State::Handshaking | State::Open | State::Flushing { .. } => {}
+        }
+        let pending = match conn.write(&self.io.batch, &mut self.io.outputs) {
+            Ok(Written::All) => false,
+            Ok(Written::Pending) => true,
+            Err(e) => {
+                log::debug!("{}: write: {e}", conn.peer);
+                return self.io.kill(key, Leave::Closed);
+            }
+        };
+        if pending != conn.writable {
+            let interest = if pending {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if self
+                .poll
+                .registry()
+                .reregister(&mut conn.stream, Token(key), interest)
+                .is_err()
+            {
+                return self.io.kill(key, Leave::Closed);
+            }
+            conn.writable = pending;
+            if pending {
+                self.io.behind += 1;
+            } else {
+                self.io.behind -= 1;
+            }
+        }
+        if let (State::Flushing { since }, false) = (conn.state, pending) {
+            conn.shut_write();
+            conn.state = State::Draining { since };
+            // Input may already be waiting, with no new readiness to come.
+            self.discard_input(key);
+        }
+    }
+
+    fn remove(&mut self, key: usize) {
+        if !self.io.conns.contains(key) {
+            return;
+        }
+        let mut conn = self.io.conns.remove(key);
+        if conn.writable {
+            self.io.behind -= 1;
+        }
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        conn.output.clear(&mut self.io.outputs);
+        log::info!("{} disconnected (client {key})", conn.peer);
+    }
+
+    fn begin_stop(&mut self) {
+        if self.stopping_at.is_some() {
+            return;
+        }
+        self.stopping_at = Some(Instant::now());
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        if let Some((mut listener, _)) = self.tls_listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        self.hub.shutdown(&mut self.io);
+    }
+}

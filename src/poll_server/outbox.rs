@@ -1,0 +1,94 @@
+//! Poll mode's side of the hub's [`Outbox`]: the connections, and what the hub asked of them in
+//! this turn. A line queued for a connection goes into its [`Output`](crate::connection::Output)
+//! (owed from the turn's batch, or copied), and the connection is marked to be written at the
+//! end of the turn; nothing is written from here.
+
+use std::time::Instant;
+
+use slab::Slab;
+
+use super::conn::{Conn, State};
+use super::timers::{Timer, Timers};
+use crate::cluster::link::Link;
+use crate::connection::Batch;
+use crate::connection::{LINGER, Outputs, Queued};
+use crate::hub::{ClientId, Leave, Line, Nodes, Outbox};
+
+/// The connections and the turn's work: poll mode's [`Outbox`].
+pub struct Io {
+    pub conns: Slab<Conn>,
+    /// Connections with output to write (or to close) at the end of the turn.
+    pub dirty: Vec<usize>,
+    /// Connections gone that the hub has not been told about yet.
+    pub gone: Vec<(ClientId, Leave)>,
+    /// This turn's lines, each once.
+    pub batch: Batch,
+    pub outputs: Outputs,
+    /// Connections with output their socket did not take (registered for WRITABLE).
+    pub behind: usize,
+    /// Every connection's deadlines.
+    pub timers: Timers,
+    /// To the other nodes, in a cluster.
+    pub link: Option<Link>,
+}
+
+impl Io {
+    pub fn mark_dirty(&mut self, key: usize) {
+        if let Some(c) = self.conns.get_mut(key)
+            && !c.dirty
+        {
+            c.dirty = true;
+            self.dirty.push(key);
+        }
+    }
+
+    /// The connection failed or was dropped: forget its output; remove it after telling the
+    /// hub (at the end of the turn).
+    pub fn kill(&mut self, key: usize, why: Leave) {
+        if let Some(c) = self.conns.get_mut(key)
+            && c.state != State::Dead
+        {
+            c.state = State::Dead;
+            c.output.clear(&mut self.outputs);
+            self.gone.push((key, why));
+        }
+    }
+}
+
+impl Outbox for Io {
+    fn send(&mut self, to: ClientId, line: &Line) {
+        let Some(c) = self.conns.get_mut(to) else {
+            return;
+        };
+        if c.state != State::Open {
+            return;
+        }
+        match c
+            .output
+            .queue(line, &mut self.batch, true, &mut self.outputs, &c.peer)
+        {
+            Queued::Claimed | Queued::Added => {
+                if !c.dirty {
+                    c.dirty = true;
+                    self.dirty.push(to);
+                }
+            }
+            Queued::TooSlow => self.kill(to, Leave::TooSlow),
+        }
+    }
+
+    fn close(&mut self, who: ClientId) {
+        if let Some(c) = self.conns.get_mut(who) {
+            if c.state == State::Open {
+                let now = Instant::now();
+                c.state = State::Flushing { since: now };
+                self.timers.add(now + LINGER, who, c.serial, Timer::Linger);
+            }
+            self.mark_dirty(who);
+        }
+    }
+
+    fn nodes(&self) -> Option<&dyn Nodes> {
+        self.link.as_ref().map(|l| l as &dyn Nodes)
+    }
+}
