@@ -9,17 +9,18 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, IntoRawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
-use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Registry, Token};
+use mio::{Events, Interest, Poll, Token};
 
 use super::flood::Flooders;
 use super::histogram::Histogram;
+use super::mark::{self, parse_mark};
 use super::procstat::{self, Sampler};
+use super::timer::{TIMER, Timer};
 use crate::tls::Tls;
 
 /// What to run.
@@ -102,69 +103,8 @@ pub struct LoadReport {
     pub flooders_dropped: usize,
 }
 
-const MARK: &[u8] = b"#cb ";
-
-/// A number for this run, different from earlier runs' (time and process id), carried in every
-/// message it sends.
-fn run_id() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() ^ d.as_secs() as u32);
-    nanos ^ std::process::id().rotate_left(16)
-}
 /// Keep at most this much generated output per sender in user space.
 const SEND_AHEAD: usize = 64 * 1024;
-
-const TIMER: Token = Token(usize::MAX);
-
-/// A timerfd in the poll, to wake the loader when the next paced message is due to the
-/// microsecond: epoll's own timeout counts whole milliseconds, and a message sent late is
-/// stamped with when it was due, so the loader's lateness would count as the server's latency.
-struct Timer {
-    fd: OwnedFd,
-}
-
-impl Timer {
-    fn new(registry: &Registry) -> io::Result<Timer> {
-        // SAFETY: timerfd_create takes no pointers; a non-negative result is a descriptor we own.
-        let fd = unsafe {
-            libc::timerfd_create(
-                libc::CLOCK_MONOTONIC,
-                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd was just created and is owned by nothing else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        registry.register(&mut SourceFd(&fd.as_raw_fd()), TIMER, Interest::READABLE)?;
-        Ok(Timer { fd })
-    }
-
-    /// Fires once, `after` from now (at least 1 ns: zero would disarm it).
-    fn arm(&self, after: Duration) {
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
-            it_value: libc::timespec {
-                tv_sec: after.as_secs() as libc::time_t,
-                tv_nsec: (after.subsec_nanos().max(1)) as libc::c_long,
-            },
-        };
-        // SAFETY: the descriptor is a timerfd we own; spec outlives the call.
-        unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
-    }
-
-    /// Takes the expiry count, so that the next expiry is a new readiness edge.
-    fn clear(&self) {
-        let mut count = [0u8; 8];
-        // SAFETY: reads at most 8 bytes into a buffer of 8.
-        unsafe { libc::read(self.fd.as_raw_fd(), count.as_mut_ptr().cast(), count.len()) };
-    }
-}
 
 #[derive(PartialEq)]
 enum Phase {
@@ -211,7 +151,7 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     };
     let mut scratch = vec![0u8; 64 * 1024];
     let start = Instant::now();
-    let run = run_id();
+    let run = mark::run_id();
 
     // Reading clients the server has sent anything to.
     let mut greeted = vec![false; total];
@@ -628,37 +568,5 @@ fn read_lines(c: &mut Client, scratch: &mut [u8], mut on_line: impl FnMut(&[u8])
                 return total;
             }
         }
-    }
-}
-
-/// Finds `#cb RUN SENDER SEQ MICROS` of run `run` in a line: (sender, seq, micros).
-pub fn parse_mark(line: &[u8], run: u32) -> Option<(usize, u32, u64)> {
-    let at = line.windows(MARK.len()).position(|w| w == MARK)?;
-    let mut fields = line[at + MARK.len()..].split(|&b| b == b' ');
-    let mut num = || -> Option<u64> { std::str::from_utf8(fields.next()?).ok()?.parse().ok() };
-    if num()? != u64::from(run) {
-        return None;
-    }
-    Some((num()? as usize, num()? as u32, num()?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_mark;
-
-    #[test]
-    fn finds_the_mark_after_any_prefix() {
-        assert_eq!(
-            parse_mark(b"<guest1> #cb 7 3 17 123456 xxxx", 7),
-            Some((3, 17, 123456))
-        );
-        assert_eq!(
-            parse_mark(b":n!u@h PRIVMSG #c :#cb 7 0 0 9 ", 7),
-            Some((0, 0, 9))
-        );
-        assert_eq!(parse_mark(b"* guest1 joined", 7), None);
-        assert_eq!(parse_mark(b"<x> #cb 7 1 nope 3", 7), None);
-        // Another run's line (replayed history, say) is not this run's message.
-        assert_eq!(parse_mark(b"<guest1> #cb 6 3 17 123456 xxxx", 7), None);
     }
 }

@@ -4,8 +4,10 @@
 pub mod flood;
 pub mod histogram;
 pub mod load;
+pub mod mark;
 pub mod procstat;
 pub mod relay;
+pub mod timer;
 
 use std::fmt::Write as _;
 use std::time::Duration;

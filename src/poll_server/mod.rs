@@ -19,6 +19,7 @@
 //! no buffer, and WRITABLE interest is registered only while a socket has output it could not
 //! take.
 
+mod accept;
 mod conn;
 mod outbox;
 mod timers;
@@ -35,12 +36,12 @@ use slab::Slab;
 use crate::cluster::link::{self, Inbound, Inbox};
 use crate::config::ServerConfig;
 use crate::connection::Batch;
-use crate::connection::{Outputs, Rules, Transport, Verdict};
+use crate::connection::{Outputs, Rules, Verdict};
 use crate::hub::{Event, Hub, Leave, Outbox};
 use crate::memory;
-use crate::net::{self, AfterAcceptError, Listeners, SpareFd};
+use crate::net::{Listeners, SpareFd};
 use crate::shutdown::DRAIN_TIME;
-use conn::{Conn, State, Written};
+use conn::{State, Written};
 use outbox::Io;
 use timers::Timer;
 
@@ -268,78 +269,6 @@ impl Server {
         }
     }
 
-    /// Accepts what waits on the plain listener, or on the TLS one.
-    fn accept(&mut self, tls: bool) {
-        if self.accept_paused_until.is_some() {
-            return;
-        }
-        loop {
-            let (listener, tls_config) = match (tls, &self.listener, &self.tls_listener) {
-                (false, Some(l), _) => (l, None),
-                (true, _, Some((l, config))) => (l, Some(config)),
-                _ => return,
-            };
-            let (mut stream, peer) = match listener.accept() {
-                Ok(accepted) => accepted,
-                Err(e) if would_block(&e) => return,
-                Err(e) => {
-                    let accept_one = || listener.accept().map(|(s, _)| s);
-                    match net::accept_failed(&e, &mut self.spare, accept_one) {
-                        AfterAcceptError::Next => continue,
-                        AfterAcceptError::Pause => {
-                            self.accept_paused_until = Some(Instant::now() + net::ACCEPT_PAUSE);
-                            return;
-                        }
-                    }
-                }
-            };
-            net::tune(&stream);
-            let transport = match tls_config.map(Transport::tls).transpose() {
-                Ok(t) => t.unwrap_or(Transport::Plain),
-                Err(e) => {
-                    log::warn!("{peer}: TLS: {e}");
-                    continue;
-                }
-            };
-            let entry = self.io.conns.vacant_entry();
-            let key = entry.key();
-            let registered =
-                self.poll
-                    .registry()
-                    .register(&mut stream, Token(key), Interest::READABLE);
-            if let Err(e) = registered {
-                log::warn!("cannot register {peer}: {e}");
-                continue;
-            }
-            let now = Instant::now();
-            let serial = self.next_serial;
-            self.next_serial += 1;
-            let conn = entry.insert(Conn::new(stream, transport, peer, serial, now));
-            if conn.state == State::Handshaking {
-                log::debug!("{peer}: TLS handshake (client {key})");
-                let deadline = now + self.handshake_time;
-                self.io.timers.add(deadline, key, serial, Timer::Handshake);
-            } else {
-                self.opened(key);
-            }
-        }
-    }
-
-    /// A connection is ready for lines (accepted, or its handshake done): the hub is told, and
-    /// its silence is timed from now on.
-    fn opened(&mut self, key: usize) {
-        let conn = &mut self.io.conns[key];
-        conn.state = State::Open;
-        let peer = conn.peer;
-        log::info!("{peer} connected{} (client {key})", conn.transport.over());
-        if let Some(idle) = self.idle_timeout {
-            let (at, serial) = (conn.last_input + idle, conn.serial);
-            self.io.timers.add(at, key, serial, Timer::Idle);
-        }
-        self.hub
-            .handle(Event::Connected(key, peer.ip()), &mut self.io);
-    }
-
     /// Reads what a connection sent, at most [`READS_PER_TURN`] times this turn.
     fn readable(&mut self, key: usize) {
         let Some(conn) = self.io.conns.get_mut(key) else {
@@ -403,26 +332,6 @@ impl Server {
             }
         }
         self.again.push(key);
-    }
-
-    /// After a read of a connection in its handshake: tells the hub of it if the handshake is
-    /// done (returns true: go on with what was read), or ends it if the read says it failed.
-    fn handshake_step(&mut self, key: usize, read: &io::Result<usize>) -> bool {
-        let conn = &mut self.io.conns[key];
-        if !conn.transport.is_handshaking() {
-            self.opened(key);
-            return self.io.conns.get(key).is_some_and(Conn::is_open);
-        }
-        match read {
-            Err(e) if would_block(e) || interrupted(e) => {}
-            Ok(_) => self.io.kill(key, Leave::Closed),
-            Err(e) => {
-                log::info!("{}: TLS handshake failed: {e}", conn.peer);
-                conn.transport.flush(&mut conn.stream);
-                self.io.kill(key, Leave::Closed);
-            }
-        }
-        false
     }
 
     /// Hands a connection's intake the `n` bytes just read into the scratch buffer (or, with

@@ -1,0 +1,199 @@
+//! Who is in the chat: arrivals (the gate, a name, the lobby, a welcome), departures (the
+//! others told why), and the coalesced join notices.
+
+use std::net::IpAddr;
+
+use super::gate::Held;
+use super::{
+    BANNED_GRACE, Body, ClientId, Hub, JOIN_NAMES_SHOWN, Leave, Line, Member, Outbox,
+    PASSWORD_TIME, RoomId, line, minutes, remote,
+};
+
+impl Hub {
+    pub(super) fn connect(&mut self, id: ClientId, ip: IpAddr, out: &mut impl Outbox) {
+        if self.member(id).is_some() || self.gated.contains_key(&id) {
+            debug_assert!(false, "client {id} connected twice");
+            return;
+        }
+        if self.online + self.gated.len() >= self.config.max_clients {
+            out.send(id, &line(b"! server full\n"));
+            out.close(id);
+            return;
+        }
+        if self.config.max_per_ip > 0 {
+            let count = self.per_ip.entry(ip).or_insert(0);
+            if *count >= self.config.max_per_ip {
+                out.send(id, &line(b"! too many connections from your address\n"));
+                out.close(id);
+                return;
+            }
+            *count += 1;
+        }
+        if let Some(left) = self.access.banned(ip, self.now) {
+            log::info!("{ip}: banned, refused ({} more minutes)", minutes(left));
+            let msg = format!("! banned ({} more minutes)\n", minutes(left));
+            out.send(id, &line(msg.as_bytes()));
+            return self.hold(id, ip, Held::Banned, BANNED_GRACE);
+        }
+        if self.config.password.is_some() {
+            out.send(id, &line(b"* password required: send /pass PASSWORD\n"));
+            return self.hold(id, ip, Held::Password { tries: 0 }, PASSWORD_TIME);
+        }
+        self.admit(id, ip, out);
+    }
+
+    /// Lets a connection in: a name, the lobby, a welcome.
+    pub(super) fn admit(&mut self, id: ClientId, ip: IpAddr, out: &mut impl Outbox) {
+        let name = self.guest_name();
+        let welcome = format!(
+            "* welcome {name}, {} online; type /help for commands\n",
+            self.online + 1 + self.remotes.len()
+        );
+        self.by_name.insert(name.to_ascii_lowercase().into(), id);
+        if self.members.len() <= id {
+            self.members.resize_with(id + 1, || None);
+        }
+        let lobby = self.lobby;
+        self.members[id] = Some(Member {
+            name,
+            room: lobby,
+            slot: 0,
+            announced: false,
+            ip,
+            oper: false,
+            muted: false,
+            claimed: false,
+        });
+        self.enter(id, lobby);
+        self.online += 1;
+        self.pending_joins.push(id);
+        out.send(id, &line(welcome.as_bytes()));
+        if self.config.in_cluster() && self.link_seen && !self.link_up {
+            // The others were told when it went down; a newcomer is told now.
+            out.send(id, &line(remote::LINK_DOWN));
+        }
+        self.show_topic(id, out);
+        self.show_history(id, None, true, out);
+    }
+
+    /// `guestN`, or in a cluster `guestN-NODE`: no other node makes the same.
+    pub(super) fn guest_name(&mut self) -> Box<str> {
+        loop {
+            let name = match &self.config.node {
+                Some(node) => format!("guest{}-{node}", self.next_guest),
+                None => format!("guest{}", self.next_guest),
+            };
+            self.next_guest += 1;
+            if !self.name_taken(&name) {
+                return name.into();
+            }
+        }
+    }
+
+    /// Whether a client here or on another node has this name (ignoring case).
+    pub(super) fn name_taken(&self, name: &str) -> bool {
+        let key = name.to_ascii_lowercase();
+        self.by_name.contains_key(key.as_str()) || self.remotes.contains_key(key.as_str())
+    }
+
+    pub(super) fn leave(&mut self, id: ClientId, why: Leave, out: &mut impl Outbox) {
+        if self.gated.contains_key(&id) {
+            return self.close_gate(id, out);
+        }
+        if self.member(id).is_none() {
+            return;
+        }
+        if matches!(why, Leave::Flooding | Leave::IdleTimeout) {
+            let reason = why.reason().unwrap_or_default();
+            out.send(id, &self.notices.dropped(reason));
+        }
+        self.remove(id, why.reason(), out);
+    }
+
+    /// Forgets `id` and has the driver close it. Returns its name and the room it was in (if
+    /// that room is left and anyone was told it joined).
+    /// The other nodes are told it left, for `reason`.
+    pub(super) fn forget(
+        &mut self,
+        id: ClientId,
+        reason: Option<&str>,
+        out: &mut impl Outbox,
+    ) -> Option<(Box<str>, RoomId)> {
+        let room = self.exit(id);
+        let member = self.members.get_mut(id).and_then(Option::take)?;
+        self.claims.remove(&id);
+        if member.claimed {
+            out.release(&member.name);
+        }
+        self.online -= 1;
+        self.by_name
+            .remove(member.name.to_ascii_lowercase().as_str());
+        self.uncount_ip(member.ip);
+        out.close(id);
+        if !member.announced {
+            // Never announced: its leaving is not news either.
+            self.pending_joins.retain(|&p| p != id);
+            return None;
+        }
+        self.config.tell_nodes(
+            out,
+            &Body::Left {
+                name: &member.name,
+                reason,
+            },
+        );
+        Some((member.name, room?))
+    }
+
+    /// Forgets `id`, tells its room why it left, and has the driver close it.
+    pub(super) fn remove(&mut self, id: ClientId, reason: Option<&str>, out: &mut impl Outbox) {
+        let Some((name, room)) = self.forget(id, reason, out) else {
+            return;
+        };
+        let msg = self.notices.left(&name, reason);
+        self.broadcast(room, None, &msg, out);
+    }
+
+    /// Tells the lobby who joined since the last announcement: one line for those already
+    /// there; each newcomer of the batch hears of those who came after it.
+    pub(super) fn announce_joins(&mut self, out: &mut impl Outbox) {
+        if self.pending_joins.is_empty() {
+            return;
+        }
+        let joined = std::mem::take(&mut self.pending_joins);
+        let msg = self.joined_line(&joined);
+        for &to in &self.rooms[self.lobby].members {
+            if self.member(to).is_some_and(|m| m.announced) {
+                out.send(to, &msg);
+            }
+        }
+        for (i, &id) in joined.iter().enumerate() {
+            if i + 1 < joined.len() {
+                out.send(id, &self.joined_line(&joined[i + 1..]));
+            }
+        }
+        let lobby = self.rooms[self.lobby].name.clone();
+        for id in joined {
+            if let Some(Some(m)) = self.members.get_mut(id) {
+                m.announced = true;
+                self.config.tell_nodes(
+                    out,
+                    &Body::Joined {
+                        name: &m.name,
+                        room: &lobby,
+                    },
+                );
+            }
+        }
+    }
+
+    /// `* a, b and 3 more joined`.
+    pub(super) fn joined_line(&mut self, joined: &[ClientId]) -> Line {
+        let members = &self.members;
+        let names = joined.iter().map(|&id| match members.get(id) {
+            Some(Some(m)) => &*m.name,
+            _ => "?",
+        });
+        self.notices.joined_many(names, JOIN_NAMES_SHOWN)
+    }
+}

@@ -1,0 +1,108 @@
+//! Poll mode's arrivals: accepting from the listeners, a TLS connection's handshake steps, and
+//! telling the hub of a connection once it is ready for lines.
+
+use std::io;
+use std::time::Instant;
+
+use mio::{Interest, Token};
+
+use super::conn::{Conn, State};
+use super::timers::Timer;
+use super::{Server, interrupted, would_block};
+use crate::connection::Transport;
+use crate::hub::{Event, Leave};
+use crate::net::{self, AfterAcceptError};
+
+impl Server {
+    /// Accepts what waits on the plain listener, or on the TLS one.
+    pub(super) fn accept(&mut self, tls: bool) {
+        if self.accept_paused_until.is_some() {
+            return;
+        }
+        loop {
+            let (listener, tls_config) = match (tls, &self.listener, &self.tls_listener) {
+                (false, Some(l), _) => (l, None),
+                (true, _, Some((l, config))) => (l, Some(config)),
+                _ => return,
+            };
+            let (mut stream, peer) = match listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if would_block(&e) => return,
+                Err(e) => {
+                    let accept_one = || listener.accept().map(|(s, _)| s);
+                    match net::accept_failed(&e, &mut self.spare, accept_one) {
+                        AfterAcceptError::Next => continue,
+                        AfterAcceptError::Pause => {
+                            self.accept_paused_until = Some(Instant::now() + net::ACCEPT_PAUSE);
+                            return;
+                        }
+                    }
+                }
+            };
+            net::tune(&stream);
+            let transport = match tls_config.map(Transport::tls).transpose() {
+                Ok(t) => t.unwrap_or(Transport::Plain),
+                Err(e) => {
+                    log::warn!("{peer}: TLS: {e}");
+                    continue;
+                }
+            };
+            let entry = self.io.conns.vacant_entry();
+            let key = entry.key();
+            let registered =
+                self.poll
+                    .registry()
+                    .register(&mut stream, Token(key), Interest::READABLE);
+            if let Err(e) = registered {
+                log::warn!("cannot register {peer}: {e}");
+                continue;
+            }
+            let now = Instant::now();
+            let serial = self.next_serial;
+            self.next_serial += 1;
+            let conn = entry.insert(Conn::new(stream, transport, peer, serial, now));
+            if conn.state == State::Handshaking {
+                log::debug!("{peer}: TLS handshake (client {key})");
+                let deadline = now + self.handshake_time;
+                self.io.timers.add(deadline, key, serial, Timer::Handshake);
+            } else {
+                self.opened(key);
+            }
+        }
+    }
+
+    /// A connection is ready for lines (accepted, or its handshake done): the hub is told, and
+    /// its silence is timed from now on.
+    pub(super) fn opened(&mut self, key: usize) {
+        let conn = &mut self.io.conns[key];
+        conn.state = State::Open;
+        let peer = conn.peer;
+        log::info!("{peer} connected{} (client {key})", conn.transport.over());
+        if let Some(idle) = self.idle_timeout {
+            let (at, serial) = (conn.last_input + idle, conn.serial);
+            self.io.timers.add(at, key, serial, Timer::Idle);
+        }
+        self.hub
+            .handle(Event::Connected(key, peer.ip()), &mut self.io);
+    }
+
+    /// After a read of a connection in its handshake: tells the hub of it if the handshake is
+    /// done (returns true: go on with what was read), or ends it if the read says it failed.
+    pub(super) fn handshake_step(&mut self, key: usize, read: &io::Result<usize>) -> bool {
+        let conn = &mut self.io.conns[key];
+        if !conn.transport.is_handshaking() {
+            self.opened(key);
+            return self.io.conns.get(key).is_some_and(Conn::is_open);
+        }
+        match read {
+            Err(e) if would_block(e) || interrupted(e) => {}
+            Ok(_) => self.io.kill(key, Leave::Closed),
+            Err(e) => {
+                log::info!("{}: TLS handshake failed: {e}", conn.peer);
+                conn.transport.flush(&mut conn.stream);
+                self.io.kill(key, Leave::Closed);
+            }
+        }
+        false
+    }
+}
