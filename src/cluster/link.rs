@@ -249,37 +249,84 @@ impl Nodes for Link {
 /// How long a claim or a release may take before the store is taken for unreachable.
 const CLAIM_TIME: Duration = Duration::from_secs(5);
 
-/// The names bucket, opened (or made) on first use and again after an error.
-async fn store<'a>(
-    jetstream: &async_nats::jetstream::Context,
-    bucket: &str,
-    names: &'a mut Option<async_nats::jetstream::kv::Store>,
-) -> Option<&'a async_nats::jetstream::kv::Store> {
-    if names.is_none() {
-        let open = async {
-            if let Ok(kv) = jetstream.get_key_value(bucket).await {
-                return Ok(kv);
-            }
-            let made = jetstream
-                .create_key_value(async_nats::jetstream::kv::Config {
-                    bucket: bucket.to_string(),
-                    history: 1,
-                    ..Default::default()
-                })
-                .await;
-            match made {
-                Ok(kv) => Ok(kv),
-                // Another node made it meanwhile.
-                Err(e) => jetstream.get_key_value(bucket).await.map_err(|_| e),
-            }
-        };
-        match tokio::time::timeout(CLAIM_TIME, open).await {
-            Ok(Ok(kv)) => *names = Some(kv),
-            Ok(Err(e)) => log::warn!("cluster: the names bucket {bucket}: {e}"),
-            Err(_) => log::warn!("cluster: the names bucket {bucket}: no answer"),
+/// The names claimed across the cluster: a JetStream key-value bucket, one key per lower-cased
+/// name, the owning node as its value. Opened (or made) on first use and again after an error.
+struct Names {
+    jetstream: async_nats::jetstream::Context,
+    bucket: String,
+    store: Option<async_nats::jetstream::kv::Store>,
+}
+
+impl Names {
+    fn new(jetstream: async_nats::jetstream::Context, cluster: &str) -> Names {
+        Names {
+            jetstream,
+            bucket: format!("chatd_names_{cluster}"),
+            store: None,
         }
     }
-    names.as_ref()
+
+    /// The bucket, if it can be had within [`CLAIM_TIME`].
+    async fn store(&mut self) -> Option<&async_nats::jetstream::kv::Store> {
+        if self.store.is_none() {
+            let (jetstream, bucket) = (&self.jetstream, &self.bucket);
+            let open = async {
+                if let Ok(kv) = jetstream.get_key_value(bucket).await {
+                    return Ok(kv);
+                }
+                let made = jetstream
+                    .create_key_value(async_nats::jetstream::kv::Config {
+                        bucket: bucket.to_string(),
+                        history: 1,
+                        ..Default::default()
+                    })
+                    .await;
+                match made {
+                    Ok(kv) => Ok(kv),
+                    // Another node made it meanwhile.
+                    Err(e) => jetstream.get_key_value(bucket).await.map_err(|_| e),
+                }
+            };
+            match tokio::time::timeout(CLAIM_TIME, open).await {
+                Ok(Ok(kv)) => self.store = Some(kv),
+                Ok(Err(e)) => log::warn!("cluster: the names bucket {bucket}: {e}"),
+                Err(_) => log::warn!("cluster: the names bucket {bucket}: no answer"),
+            }
+        }
+        self.store.as_ref()
+    }
+
+    /// Claims `name` for `node`: `create` succeeds for exactly one of any number of nodes
+    /// asking at once.
+    async fn claim(&mut self, node: &str, name: &str) -> Claim {
+        let Some(kv) = self.store().await else {
+            return Claim::Unavailable;
+        };
+        let key = name.to_ascii_lowercase();
+        let owner = node.to_string().into_bytes().into();
+        match tokio::time::timeout(CLAIM_TIME, kv.create(&key, owner)).await {
+            Ok(Ok(_)) => Claim::Granted,
+            Ok(Err(e)) if e.kind() == async_nats::jetstream::kv::CreateErrorKind::AlreadyExists => {
+                Claim::Taken
+            }
+            Ok(Err(e)) => {
+                log::warn!("cluster: claiming {name}: {e}");
+                self.store = None;
+                Claim::Unavailable
+            }
+            Err(_) => Claim::Unavailable,
+        }
+    }
+
+    /// Lets go of `name`.
+    async fn release(&mut self, name: &str) {
+        if let Some(kv) = self.store().await {
+            let key = name.to_ascii_lowercase();
+            if let Ok(Err(e)) = tokio::time::timeout(CLAIM_TIME, kv.delete(&key)).await {
+                log::debug!("cluster: letting go of {name}: {e}");
+            }
+        }
+    }
 }
 
 /// The history stream (made if there is none yet), and all it keeps: the last lines of every
@@ -341,13 +388,13 @@ async fn load_history(
     }
 }
 
-async fn run(
-    config: Arc<ClusterConfig>,
-    mut outgoing: mpsc::Receiver<Request>,
-    deliver: Arc<dyn Fn(Incoming) + Send + Sync>,
-    beat: Link,
-) {
-    let events = Arc::clone(&deliver);
+/// Connects to the broker (and keeps reconnecting, forever), telling the server when the link
+/// is up or down. `None` if the URLs cannot be used at all.
+async fn connect(
+    config: &ClusterConfig,
+    deliver: &Arc<dyn Fn(Incoming) + Send + Sync>,
+) -> Option<async_nats::Client> {
+    let events = Arc::clone(deliver);
     let options = async_nats::ConnectOptions::new()
         .name(format!("chatd node {}", config.node))
         .retry_on_initial_connect()
@@ -378,20 +425,36 @@ async fn run(
         Ok(c) => c,
         Err(e) => {
             log::error!("cluster: cannot use {:?}: {e}", config.urls);
-            return;
+            return None;
         }
     };
     // Not connected within 2 s: the server is told the link is down (and up once it connects).
-    {
-        let (client, deliver, urls) = (client.clone(), Arc::clone(&deliver), config.urls.clone());
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            if client.connection_state() != async_nats::connection::State::Connected {
-                log::warn!("cluster: cannot reach {urls:?} yet; serving this node's clients alone");
-                deliver(Incoming::Link(false));
-            }
-        });
-    }
+    let (watched, deliver, urls) = (client.clone(), Arc::clone(deliver), config.urls.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if watched.connection_state() != async_nats::connection::State::Connected {
+            log::warn!("cluster: cannot reach {urls:?} yet; serving this node's clients alone");
+            deliver(Incoming::Link(false));
+        }
+    });
+    Some(client)
+}
+
+fn connected(client: &async_nats::Client) -> bool {
+    client.connection_state() == async_nats::connection::State::Connected
+}
+
+/// The link's thread: connect, subscribe, read the history, then pass messages both ways and
+/// beat until told to stop.
+async fn run(
+    config: Arc<ClusterConfig>,
+    mut outgoing: mpsc::Receiver<Request>,
+    deliver: Arc<dyn Fn(Incoming) + Send + Sync>,
+    beat: Link,
+) {
+    let Some(client) = connect(&config, &deliver).await else {
+        return;
+    };
     let subject = config.subject();
     let mut inbox = match client.subscribe(config.all_subjects()).await {
         Ok(s) => s,
@@ -402,23 +465,22 @@ async fn run(
     };
     // The first Connected event may have come before the subscription: say so again now that
     // we read.
-    if client.connection_state() == async_nats::connection::State::Connected {
+    if connected(&client) {
         deliver(Incoming::Link(true));
     }
     let jetstream = async_nats::jetstream::new(client.clone());
-    let bucket = format!("chatd_names_{}", config.name);
-    let mut names: Option<async_nats::jetstream::kv::Store> = None;
+    let mut names = Names::new(jetstream.clone(), &config.name);
     if config.history > 0 {
         // The history is read once connected (a node started before its broker waits for it;
         // its own clients are served meanwhile).
-        while client.connection_state() != async_nats::connection::State::Connected {
+        while !connected(&client) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         deliver(Incoming::History(load_history(&jetstream, &config).await));
     }
-    if client.connection_state() == async_nats::connection::State::Connected {
+    if connected(&client) {
         // Opened now, not at the first claim.
-        store(&jetstream, &bucket, &mut names).await;
+        names.store().await;
     }
     let mut ticker = tokio::time::interval(BEAT);
     loop {
@@ -442,37 +504,10 @@ async fn run(
                     }
                 }
                 Some(Request::Claim(id, name)) => {
-                    let claim = match store(&jetstream, &bucket, &mut names).await {
-                        None => Claim::Unavailable,
-                        Some(kv) => {
-                            let key = name.to_ascii_lowercase();
-                            let owner = config.node.clone().into_bytes().into();
-                            match tokio::time::timeout(CLAIM_TIME, kv.create(&key, owner)).await {
-                                Ok(Ok(_)) => Claim::Granted,
-                                Ok(Err(e)) if e.kind()
-                                    == async_nats::jetstream::kv::CreateErrorKind::AlreadyExists =>
-                                {
-                                    Claim::Taken
-                                }
-                                Ok(Err(e)) => {
-                                    log::warn!("cluster: claiming {name}: {e}");
-                                    names = None;
-                                    Claim::Unavailable
-                                }
-                                Err(_) => Claim::Unavailable,
-                            }
-                        }
-                    };
+                    let claim = names.claim(&config.node, &name).await;
                     deliver(Incoming::Claimed(id, name, claim));
                 }
-                Some(Request::Release(name)) => {
-                    if let Some(kv) = store(&jetstream, &bucket, &mut names).await {
-                        let key = name.to_ascii_lowercase();
-                        if let Ok(Err(e)) = tokio::time::timeout(CLAIM_TIME, kv.delete(&key)).await {
-                            log::debug!("cluster: letting go of {name}: {e}");
-                        }
-                    }
-                }
+                Some(Request::Release(name)) => names.release(&name).await,
             },
             _ = ticker.tick() => beat.publish(&Body::Beat),
         }
