@@ -39,6 +39,13 @@ pub enum State {
     Dead,
 }
 
+/// One connection, as poll mode keeps it in its slab.
+///
+/// Shaped so that an idle connection costs next to nothing (no buffer while nothing is pending:
+/// the intake and output allocate only for an unfinished line or a backlog) and so that
+/// everything the loop decides about it is in its [`State`]: there is no flag beside the state
+/// saying whether the hub knows of it or whether it is closing. Its deadlines are not here but
+/// in the loop's timer set, named by its `serial`.
 pub struct Conn {
     pub stream: TcpStream,
     pub transport: Transport,

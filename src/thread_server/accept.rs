@@ -37,6 +37,11 @@ pub(super) fn after_error(e: &io::Error, listener: &TcpListener, spare: &mut Spa
 }
 
 /// Accepts plain clients until the server stops.
+///
+/// It does not give each connection its thread as it comes, as the report's server did: it
+/// drains the listen queue first, so that a burst of connections is admitted (and announced)
+/// in one hold of the room lock, and connections already over cost no thread at all. A
+/// newcomer's thread starts only after its join is announced.
 pub(super) fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
     let mut spare = SpareFd::new();
     loop {
