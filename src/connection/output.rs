@@ -78,8 +78,9 @@ pub struct Output {
     owed: Option<Owed>,
     /// Its own bytes: whole lines, in order.
     buf: Vec<u8>,
-    /// Bytes taken out of `buf` to be written right now (they count toward the backlog).
-    taken: u32,
+    /// Bytes taken out of `buf` (or owed) being written right now: they count toward the
+    /// backlog.
+    taken: usize,
 }
 
 impl Output {
@@ -137,7 +138,7 @@ impl Output {
 
     /// Bytes copied for it and not written yet.
     pub fn queued(&self) -> usize {
-        self.buf.len() + self.taken as usize
+        self.buf.len() + self.taken
     }
 
     /// Takes what it is owed of `batch`, if its claim is on that batch.
@@ -184,7 +185,7 @@ impl Output {
     /// `n` bytes it is owed or took are being written with no lock held: they count toward the
     /// backlog until [`Output::done_writing`].
     pub fn writing(&mut self, n: usize) {
-        self.taken = n as u32;
+        self.taken = n;
     }
 
     pub fn done_writing(&mut self) {
