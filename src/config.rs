@@ -62,7 +62,7 @@ pub struct ServerConfig {
     pub oper_password_file: Option<PathBuf>,
     /// Join a cluster of nodes through these NATS brokers (`nats://HOST:PORT`, comma-separated):
     /// every node's clients share one chat.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = cluster_url)]
     pub cluster: Vec<String>,
     /// The cluster's name: clusters sharing one broker are kept apart by it.
     #[arg(long, default_value = "chatd", requires = "cluster", value_parser = cluster_name)]
@@ -235,11 +235,72 @@ fn read_secret(path: &Path) -> Result<Secret, String> {
     read_password(path).map(|p| Secret::new(&p))
 }
 
+/// A broker's address for `--cluster`: `nats://HOST[:PORT]`, `tls://HOST[:PORT]` or
+/// `HOST[:PORT]`, as the NATS client takes them; anything else is refused at start rather than
+/// found out by a node that then serves alone.
+fn cluster_url(text: &str) -> Result<String, String> {
+    let rest = match text.split_once("://") {
+        Some(("nats" | "tls", rest)) => rest,
+        Some((scheme, _)) => {
+            return Err(format!(
+                "{scheme}:// is not a NATS broker's address: use nats://HOST:PORT or tls://HOST:PORT"
+            ));
+        }
+        None => text,
+    };
+    let host_port = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host_port = host_port.strip_suffix('/').unwrap_or(host_port);
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') => (host, Some(port)),
+        _ => (host_port, None),
+    };
+    if host.is_empty() || host.contains(['/', ' ', '?', '#']) {
+        return Err(format!("no broker host in {text:?}: use nats://HOST:PORT"));
+    }
+    if let Some(port) = port
+        && !port.parse::<u16>().is_ok_and(|p| p > 0)
+    {
+        return Err(format!("{port:?} is not a port: use nats://HOST:PORT"));
+    }
+    Ok(text.to_string())
+}
+
 /// A cluster's name: a name as the chat's rules have it (it goes into a subject).
 fn cluster_name(text: &str) -> Result<String, String> {
     if crate::command::valid_name(text) {
         Ok(text.to_string())
     } else {
         Err("1 to 32 letters, digits, _ or -".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_addresses_are_checked_at_start() {
+        for good in [
+            "nats://127.0.0.1:4222",
+            "tls://broker.example:4443",
+            "nats://user:pass@host:1",
+            "localhost:4222",
+            "nats://host",
+            "nats://[::1]:4222",
+        ] {
+            assert_eq!(cluster_url(good).as_deref(), Ok(good), "{good}");
+        }
+        for bad in [
+            "http://x",
+            "nats://",
+            "nats://host:abc",
+            "nats://host:0",
+            "nats://a b:1",
+            "",
+        ] {
+            assert!(cluster_url(bad).is_err(), "{bad} taken");
+        }
+        let err = cluster_url("http://x").unwrap_err();
+        assert!(err.contains("not a NATS broker"), "{err}");
     }
 }

@@ -60,6 +60,10 @@ pub const JOIN_NAMES_SHOWN: usize = 20;
 /// The room every client starts in, and goes back to with `/part`. It is never removed.
 pub const LOBBY: &str = "lobby";
 
+/// Most lines held for a client while its new name is being asked of the cluster; more are
+/// refused (`! too many lines ...`).
+pub const MAX_HELD_LINES: usize = 64;
+
 /// How long `/ban` bans without a number of minutes.
 pub const DEFAULT_BAN_MINUTES: u32 = 60;
 
@@ -259,6 +263,11 @@ pub struct Hub {
     link_seen: bool,
     /// Names asked of the cluster and not answered yet, by client.
     claims: HashMap<ClientId, Box<str>>,
+    /// Lines a client sent while its name was being asked of the cluster: they take effect
+    /// once the answer is in, in order (see [`MAX_HELD_LINES`]).
+    held: HashMap<ClientId, VecDeque<Box<[u8]>>>,
+    /// Since when this node's own link to the cluster is down.
+    link_down_since: Option<Instant>,
     /// The cluster's history of rooms that do not exist here yet, by lower-cased name.
     stored: HashMap<Box<str>, VecDeque<Line>>,
     /// Builds the notices, one work buffer for all.
@@ -290,6 +299,8 @@ impl Hub {
             link_up,
             link_seen: false,
             claims: HashMap::new(),
+            held: HashMap::new(),
+            link_down_since: None,
             stored: HashMap::new(),
             notices: Notices::default(),
         };
@@ -375,11 +386,16 @@ impl Hub {
 
     /// When [`Hub::tick`] next has something to do, if ever.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let node_lost = self
-            .nodes
-            .values()
-            .min()
-            .map(|&seen| seen + remote::NODE_LOST);
+        let node_lost = match self.link_down_since {
+            // Cut off ourselves: the others are let go of only after a long outage.
+            Some(since) if !self.nodes.is_empty() => Some(since + remote::LONG_OUTAGE),
+            Some(_) => None,
+            None => self
+                .nodes
+                .values()
+                .min()
+                .map(|&seen| seen + remote::NODE_LOST),
+        };
         match (self.next_gate_deadline, node_lost) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -19,7 +19,16 @@ both_modes!(
     of_two_nodes_asked_for_one_name_at_once_exactly_one_grants_it,
     a_node_started_later_shows_the_same_history,
     a_node_serves_its_own_clients_until_the_broker_comes,
+    counts_are_cluster_wide,
+    a_broker_outage_is_not_everyone_leaving,
+    a_node_lost_during_an_outage_is_told_once_the_link_is_back,
+    a_line_after_nick_carries_the_new_name_everywhere,
+    nick_is_refused_at_once_while_the_broker_is_away,
+    a_malformed_cluster_address_is_refused_at_start,
 );
+
+const LINK_DOWN: &str = "* cluster link down: lines reach this node only until it is back";
+const LINK_BACK: &str = "* cluster link back: lines reach every node again";
 
 fn node(mode: Mode, nats: &Nats) -> Server {
     Server::start_with(mode, &["--cluster", &nats.url()])
@@ -346,4 +355,169 @@ fn a_node_serves_its_own_clients_until_the_broker_comes(mode: Mode) {
     until_sees(&mut b1, &a1.name);
     b1.send("now together");
     until_line(&mut a1, &format!("<{}> now together", b1.name));
+}
+
+fn counts_are_cluster_wide(mode: Mode) {
+    let Some(nats) = Nats::start() else { return };
+    let Pair {
+        a,
+        b: _b,
+        mut ca,
+        mut cb,
+    } = Pair::start(mode, &nats);
+    cb.send("/join dev");
+    until_line(&mut cb, "* you are in #dev (1 here)");
+    until_line(&mut ca, &format!("* {} went to #dev", cb.name));
+    ca.send("/join dev");
+    until_line(&mut ca, "* you are in #dev (2 here)");
+    ca.send("/rooms");
+    until_line(&mut ca, "* rooms (2): #dev (2), #lobby (0)");
+    ca.send("/who");
+    let mut both = [ca.name.clone(), cb.name.clone()];
+    both.sort_by_key(|n| n.to_ascii_lowercase());
+    until_line(
+        &mut ca,
+        &format!("* online in #dev (2): {}, {}", both[0], both[1]),
+    );
+    // A newcomer on either node is welcomed with everyone counted, itself included.
+    let welcome = a.connect().line();
+    assert!(welcome.contains(", 3 online;"), "{welcome}");
+}
+
+fn a_broker_outage_is_not_everyone_leaving(mode: Mode) {
+    let Some(mut nats) = Nats::start() else {
+        return;
+    };
+    let Pair {
+        a: _a,
+        b: _b,
+        mut ca,
+        mut cb,
+    } = Pair::start(mode, &nats);
+    nats.kill();
+    until_line(&mut ca, LINK_DOWN);
+    until_line(&mut cb, LINK_DOWN);
+    // Longer than a silent node takes to be called lost while the link is up.
+    let during = ca.lines_within(Duration::from_secs(6));
+    assert!(during.iter().all(|l| !l.contains(" left")), "{during:?}");
+    nats.restart();
+    until_line(&mut ca, LINK_BACK);
+    until_line(&mut cb, LINK_BACK);
+    cb.send("still here");
+    // Nothing was told of cb meanwhile: no leave, no join, just its line.
+    let said = format!("<{}> still here", cb.name);
+    loop {
+        let line = ca.line();
+        if line == said {
+            break;
+        }
+        assert!(!line.contains(&cb.name), "{line}");
+    }
+    until_online(&mut ca, 2);
+}
+
+fn a_node_lost_during_an_outage_is_told_once_the_link_is_back(mode: Mode) {
+    let Some(mut nats) = Nats::start() else {
+        return;
+    };
+    let Pair {
+        a: _a,
+        b,
+        mut ca,
+        cb,
+    } = Pair::start(mode, &nats);
+    nats.kill();
+    until_line(&mut ca, LINK_DOWN);
+    signal(b.pid(), "KILL");
+    nats.restart();
+    until_line(&mut ca, LINK_BACK);
+    let back = Instant::now();
+    until_line(&mut ca, &format!("* {} left (node lost)", cb.name));
+    assert!(
+        back.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        back.elapsed()
+    );
+    until_online(&mut ca, 1);
+}
+
+fn a_line_after_nick_carries_the_new_name_everywhere(mode: Mode) {
+    let Some(nats) = Nats::start() else { return };
+    let Pair {
+        a: _a,
+        b: _b,
+        mut ca,
+        mut cb,
+    } = Pair::start(mode, &nats);
+    let old = ca.name.clone();
+    // One write: the line is read before the cluster has answered the claim.
+    ca.send_bytes(b"/nick renamed\nfirst words\n/nick again\nsecond words\n");
+    until_line(&mut cb, &format!("* {old} is now renamed"));
+    until_line(&mut cb, "<renamed> first words");
+    until_line(&mut cb, "* renamed is now again");
+    until_line(&mut cb, "<again> second words");
+    ca.expect("* you are now renamed");
+    ca.expect("* you are now again");
+}
+
+fn nick_is_refused_at_once_while_the_broker_is_away(mode: Mode) {
+    let refusal = "! names cannot be changed while the cluster is unreachable; try again later";
+    let Some(mut nats) = Nats::start() else {
+        return;
+    };
+    let a = node(mode, &nats);
+    let mut ca = a.client();
+    until_online(&mut ca, 1);
+    nats.kill();
+    until_line(&mut ca, LINK_DOWN);
+    let asked = Instant::now();
+    ca.send("/nick someone");
+    until_line(&mut ca, refusal);
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    // And on a node that never reached its broker.
+    let Some(never) = Nats::reserve() else { return };
+    let b = node(mode, &never);
+    let mut cb = b.client();
+    until_line(&mut cb, LINK_DOWN);
+    let asked = Instant::now();
+    cb.send("/nick someone");
+    until_line(&mut cb, refusal);
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+}
+
+fn a_malformed_cluster_address_is_refused_at_start(mode: Mode) {
+    for (bad, says) in [
+        ("http://x", "not a NATS broker's address"),
+        ("nats://host:port", "is not a port"),
+    ] {
+        let mut child = common::chatd(mode, &["--cluster", bad])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Refused at start: it must not go on to serve.
+        let until = Instant::now() + DEADLINE;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > until {
+                let _ = child.kill();
+                panic!("chatd --cluster {bad} is still running after {DEADLINE:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(!status.success(), "{bad}: {status:?}");
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert!(err.contains(says), "{bad}: {err}");
+    }
 }

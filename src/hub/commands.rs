@@ -2,7 +2,9 @@
 //! `/who`, `/msg`, ...). The operators' commands are in [`super::moderation`], the gate's in
 //! [`super::gate`].
 
-use super::{Body, ClientId, Hub, LOBBY, Outbox, Room, line};
+use std::collections::VecDeque;
+
+use super::{Body, ClientId, Hub, LOBBY, MAX_HELD_LINES, Outbox, Room, line, remote};
 use crate::command::{self, Command, Input};
 
 impl Hub {
@@ -10,6 +12,11 @@ impl Hub {
         if self.gated.contains_key(&id) {
             let text = String::from_utf8_lossy(bytes);
             return self.gate_line(id, &command::sanitize(&text), out);
+        }
+        if self.claims.contains_key(&id) {
+            // Its /nick is being asked of the cluster: what it says next is said under the
+            // name it gets, so it waits for the answer.
+            return self.hold_line(id, bytes, out);
         }
         let Some(member) = self.members.get(id).and_then(Option::as_ref) else {
             return;
@@ -34,6 +41,30 @@ impl Hub {
             }
             Ok(Input::Command(cmd)) => self.command(id, cmd, out),
             Err(err) => self.error(id, &err, out),
+        }
+    }
+
+    /// Keeps a line of a client whose name is being asked of the cluster.
+    fn hold_line(&mut self, id: ClientId, bytes: &[u8], out: &mut impl Outbox) {
+        let held = self.held.entry(id).or_default();
+        if held.len() >= MAX_HELD_LINES {
+            let msg = "too many lines while your new name is being asked for; line dropped";
+            return self.error(id, &msg, out);
+        }
+        held.push_back(bytes.into());
+    }
+
+    /// The cluster answered a client's claim: the lines it sent meanwhile take effect now, in
+    /// order (up to another /nick among them, which holds the rest again).
+    pub(super) fn replay_held(&mut self, id: ClientId, out: &mut impl Outbox) {
+        while !self.claims.contains_key(&id) {
+            let Some(line) = self.held.get_mut(&id).and_then(VecDeque::pop_front) else {
+                break;
+            };
+            self.line(id, &line, out);
+        }
+        if self.held.get(&id).is_some_and(VecDeque::is_empty) {
+            self.held.remove(&id);
         }
     }
 
@@ -161,9 +192,9 @@ impl Hub {
             return self.error(id, &format_args!("name taken: {new}"), out);
         }
         if self.config.in_cluster() && !old.eq_ignore_ascii_case(new) {
-            // Free here; the cluster decides.
-            if self.claims.contains_key(&id) {
-                return self.error(id, &"a name is being asked for already", out);
+            // Free here; the cluster decides, if it can be asked.
+            if !self.link_up {
+                return self.error(id, &remote::NAMES_UNREACHABLE, out);
             }
             self.claims.insert(id, new.into());
             return out.claim(id, new);

@@ -122,6 +122,7 @@ impl Hub {
         let room = self.exit(id);
         let member = self.members.get_mut(id).and_then(Option::take)?;
         self.claims.remove(&id);
+        self.held.remove(&id);
         if member.claimed {
             out.release(&member.name);
         }

@@ -3,6 +3,7 @@
 //! nodes that went silent let go. The link itself is elsewhere (`cluster::link`); here a remote
 //! client's line is just another event.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use super::{Body, Claim, ClientId, Hub, Line, Outbox, RoomId, line};
@@ -18,8 +19,17 @@ pub const MAX_NODES: usize = 256;
 /// Most clients of other nodes known at once, likewise.
 pub const MAX_REMOTES: usize = 200_000;
 
-/// A node not heard from for this long is taken for lost, and its clients for gone.
+/// A node not heard from for this long is taken for lost, and its clients for gone, while this
+/// node's own link is up (the others hear each other, and that one is silent).
 pub const NODE_LOST: Duration = Duration::from_secs(4);
+
+/// While this node's own link is down, silence says nothing of the others (this node is the one
+/// cut off): their clients stay members until the outage has lasted this long.
+pub const LONG_OUTAGE: Duration = Duration::from_secs(60);
+
+/// The refusal of a `/nick` the cluster cannot be asked about.
+pub(super) const NAMES_UNREACHABLE: &str =
+    "names cannot be changed while the cluster is unreachable; try again later";
 
 /// A client of another node.
 pub struct RemoteMember {
@@ -61,13 +71,7 @@ impl Hub {
                 self.nodes.remove(node);
                 self.drop_node(node, "node stopped", out);
             }
-            Body::Roster(members) => {
-                // Silently: the others were told of these as they came and went.
-                self.remove_node_members(node);
-                for (name, room) in members {
-                    self.add_remote(node, name, room);
-                }
-            }
+            Body::Roster(members) => self.reconcile(node, members, out),
             Body::Joined { name, room } => {
                 self.announce_joins(out);
                 if let Some(room) = self.add_remote(node, name, room) {
@@ -177,15 +181,24 @@ impl Hub {
             if claim == Claim::Granted {
                 out.release(name);
             }
+            self.held.remove(&id);
             return;
         };
+        self.take_claim_answer(id, &old, name, claim, out);
+        self.replay_held(id, out);
+    }
+
+    fn take_claim_answer(
+        &mut self,
+        id: ClientId,
+        old: &str,
+        name: &str,
+        claim: Claim,
+        out: &mut impl Outbox,
+    ) {
         match claim {
             Claim::Taken => self.error(id, &format_args!("name taken: {name}"), out),
-            Claim::Unavailable => self.error(
-                id,
-                &"names cannot be changed while the cluster is unreachable; try again later",
-                out,
-            ),
+            Claim::Unavailable => self.error(id, &NAMES_UNREACHABLE, out),
             Claim::Granted if self.name_taken(name) => {
                 // Someone came in with it meanwhile (a default name can look like anything).
                 out.release(name);
@@ -193,9 +206,9 @@ impl Hub {
             }
             Claim::Granted => {
                 let was_claimed = self.member(id).is_some_and(|m| m.claimed);
-                self.rename_now(id, &old, name, out);
+                self.rename_now(id, old, name, out);
                 if was_claimed {
-                    out.release(&old);
+                    out.release(old);
                 }
                 if let Some(Some(m)) = self.members.get_mut(id) {
                     m.claimed = true;
@@ -212,6 +225,16 @@ impl Hub {
         self.link_up = up;
         let first = !self.link_seen;
         self.link_seen = true;
+        if up {
+            if self.link_down_since.take().is_some() {
+                // Their beats could not reach us meanwhile: each has NODE_LOST from now to be
+                // heard again.
+                let now = self.now;
+                self.nodes.values_mut().for_each(|seen| *seen = now);
+            }
+        } else {
+            self.link_down_since.get_or_insert(self.now);
+        }
         if first && up {
             // Up from the start: nothing to tell the clients.
             self.config.tell_nodes(out, &Body::Hello);
@@ -230,6 +253,8 @@ impl Hub {
             // Whoever we missed meanwhile says who is there; we say who is here.
             self.config.tell_nodes(out, &Body::Hello);
             self.publish_roster(out);
+        } else {
+            self.refuse_pending_claims(out);
         }
     }
 
@@ -248,9 +273,34 @@ impl Hub {
         self.config.tell_nodes(out, &Body::Roster(members));
     }
 
-    /// Lets go of the nodes not heard from for [`NODE_LOST`].
+    /// The link went down: the names being asked for will not be answered in time.
+    fn refuse_pending_claims(&mut self, out: &mut impl Outbox) {
+        let pending: Vec<(ClientId, Box<str>)> =
+            self.claims.iter().map(|(&id, n)| (id, n.clone())).collect();
+        for (id, name) in pending {
+            // Answered now; the link's own answer, when it comes, is a stale one.
+            self.claimed(id, &name, Claim::Unavailable, out);
+        }
+    }
+
+    /// Lets go of the nodes not heard from for [`NODE_LOST`] while this node hears the broker,
+    /// or of all of them once this node has been cut off for [`LONG_OUTAGE`].
     pub(super) fn lose_silent_nodes(&mut self, out: &mut impl Outbox) {
         let now = self.now;
+        if let Some(since) = self.link_down_since {
+            if now.duration_since(since) < LONG_OUTAGE || self.nodes.is_empty() {
+                return;
+            }
+            let all: Vec<Box<str>> = self.nodes.drain().map(|(n, _)| n).collect();
+            log::warn!(
+                "cluster: link down for {LONG_OUTAGE:?}: letting go of {} nodes",
+                all.len()
+            );
+            for node in all {
+                self.drop_node(&node, "cluster link down", out);
+            }
+            return;
+        }
         let lost: Vec<Box<str>> = self
             .nodes
             .iter()
@@ -277,9 +327,61 @@ impl Hub {
         }
     }
 
-    fn remove_node_members(&mut self, node: &str) {
-        for name in self.names_on(node) {
-            self.remove_remote(node, &name);
+    /// A node's whole roster (it came, or came back, or we did): what changed since what this
+    /// node knew of it is told, once each: who left, who moved, who joined (one line per room).
+    fn reconcile(&mut self, node: &str, members: &[(&str, &str)], out: &mut impl Outbox) {
+        self.announce_joins(out);
+        let before: HashMap<Box<str>, (Box<str>, Box<str>)> = self
+            .remotes
+            .iter()
+            .filter(|(_, r)| &*r.node == node)
+            .map(|(key, r)| {
+                (
+                    key.clone(),
+                    (r.name.clone(), self.rooms[r.room].name.clone()),
+                )
+            })
+            .collect();
+        let now: HashMap<String, (&str, &str)> = members
+            .iter()
+            .map(|&(name, room)| (name.to_ascii_lowercase(), (name, room)))
+            .collect();
+        for (key, (name, _)) in &before {
+            if !now.contains_key(&**key)
+                && let Some(room) = self.remove_remote(node, name)
+            {
+                let msg = self.notices.left(name, None);
+                self.broadcast_remote(room, &msg, out);
+            }
+        }
+        let mut joined: HashMap<RoomId, Vec<&str>> = HashMap::new();
+        for &(name, room) in members {
+            match before.get(name.to_ascii_lowercase().as_str()) {
+                Some((_, was_in)) if was_in.eq_ignore_ascii_case(room) => {}
+                Some((_, was_in)) => {
+                    if let Some(from) = self.remove_remote(node, name) {
+                        let went = self.notices.went_to(name, room);
+                        self.broadcast_remote(from, &went, out);
+                    }
+                    if let Some(to) = self.add_remote(node, name, room) {
+                        let came = self.notices.came_from(name, was_in);
+                        self.broadcast(to, None, &came, out);
+                    }
+                }
+                None => {
+                    if let Some(to) = self.add_remote(node, name, room) {
+                        joined.entry(to).or_default().push(name);
+                    }
+                }
+            }
+        }
+        for (room, names) in joined {
+            if self.rooms.contains(room) && !self.rooms[room].members.is_empty() {
+                let msg = self
+                    .notices
+                    .joined_many(names.into_iter(), super::JOIN_NAMES_SHOWN);
+                self.broadcast(room, None, &msg, out);
+            }
         }
     }
 

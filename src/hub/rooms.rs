@@ -122,7 +122,7 @@ impl Hub {
         );
         let here = format!(
             "* you are in #{to_name} ({} here)\n",
-            self.rooms[target].members.len()
+            self.rooms[target].members.len() + self.rooms[target].remote
         );
         out.send(id, &line(here.as_bytes()));
         self.show_topic(id, out);

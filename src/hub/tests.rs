@@ -1204,7 +1204,7 @@ fn two_nodes_are_one_chat() {
     assert_eq!(
         b.out.take(0),
         [
-            "* you are in #dev (1 here)",
+            "* you are in #dev (2 here)",
             "* history of #dev: 1 line",
             "<ana> in dev",
             "* end of history"
@@ -1262,12 +1262,121 @@ fn the_link_going_down_is_told_once_and_the_roster_comes_back() {
     b.out.published.clear();
     a.hub.handle(Event::Link(true), &mut a.out);
     pump(&mut [&mut a, &mut b]);
+    // What changed meanwhile is told once, when b's roster comes.
     assert_eq!(
         a.out.take(0),
-        ["* cluster link back: lines reach every node again"]
+        [
+            "* cluster link back: lines reach every node again",
+            "* bob joined"
+        ]
     );
     say(&mut a.hub, &mut a.out, 0, "/who");
     assert_eq!(a.out.take(0), ["* online in #lobby (2): ana, bob"]);
+}
+
+#[test]
+fn an_outage_of_our_own_link_is_no_node_loss_until_it_is_long() {
+    let t = t0();
+    let (mut a, mut b, mut c) = (node("a", t), node("b", t), node("c", t));
+    pump(&mut [&mut a, &mut b, &mut c]);
+    connect(&mut a, 0, "ana");
+    connect(&mut b, 0, "bob");
+    connect(&mut c, 0, "cy");
+    pump(&mut [&mut a, &mut b, &mut c]);
+    a.out.sent.clear();
+    a.hub.handle(Event::Link(false), &mut a.out);
+    assert_eq!(a.out.take(0).len(), 1, "the link-down notice");
+    // Cut off ourselves, the others' silence says nothing.
+    a.hub.tick(t + remote::NODE_LOST * 3, &mut a.out);
+    assert!(a.out.take(0).is_empty());
+    assert!(a.hub.next_deadline() >= Some(t + remote::LONG_OUTAGE));
+    // Meanwhile bob left and cy moved, which a could not hear.
+    say(&mut b.hub, &mut b.out, 0, "/quit");
+    say(&mut c.hub, &mut c.out, 0, "/join dev");
+    b.out.published.clear();
+    c.out.published.clear();
+    let back = t + remote::NODE_LOST * 4;
+    a.hub.tick(back, &mut a.out);
+    a.hub.handle(Event::Link(true), &mut a.out);
+    pump(&mut [&mut a, &mut c]);
+    let told = a.out.take(0);
+    assert_eq!(told[0], "* cluster link back: lines reach every node again");
+    assert!(told.contains(&"* cy went to #dev".to_string()), "{told:?}");
+    // b (stopped meanwhile) says nothing: lost NODE_LOST after the link came back, not before.
+    a.hub.tick(
+        back + remote::NODE_LOST - Duration::from_millis(1),
+        &mut a.out,
+    );
+    assert!(a.out.take(0).is_empty());
+    c.out.publish(&Body::Beat);
+    pump(&mut [&mut a, &mut c]);
+    a.hub.tick(back + remote::NODE_LOST, &mut a.out);
+    assert_eq!(a.out.take(0), ["* bob left (node lost)"]);
+    // A long outage lets everyone else go, and their roster brings them back.
+    a.hub.handle(Event::Link(false), &mut a.out);
+    a.out.sent.clear();
+    let down = back + remote::NODE_LOST;
+    a.hub.tick(down + remote::LONG_OUTAGE, &mut a.out);
+    assert_eq!(
+        a.out.take(0),
+        Vec::<String>::new(),
+        "ana is in the lobby, cy in #dev"
+    );
+    say(&mut a.hub, &mut a.out, 0, "/rooms");
+    assert_eq!(a.out.take(0), ["* rooms (1): #lobby (1)"]);
+    a.hub.handle(Event::Link(true), &mut a.out);
+    pump(&mut [&mut a, &mut c]);
+    say(&mut a.hub, &mut a.out, 0, "/rooms");
+    assert_eq!(
+        a.out.take(0).last().unwrap(),
+        "* rooms (2): #dev (1), #lobby (1)"
+    );
+}
+
+#[test]
+fn what_a_client_says_after_its_nick_waits_for_the_cluster() {
+    let t = t0();
+    let (mut a, mut b) = (node("a", t), node("b", t));
+    pump(&mut [&mut a, &mut b]);
+    connect(&mut a, 0, "ana");
+    connect(&mut b, 0, "bob");
+    pump(&mut [&mut a, &mut b]);
+    b.out.sent.clear();
+    say(&mut a.hub, &mut a.out, 0, "/nick ann");
+    say(&mut a.hub, &mut a.out, 0, "hello");
+    // Not published under the old name while the claim is out.
+    assert!(
+        a.out.published.is_empty(),
+        "published before the claim was answered"
+    );
+    pump(&mut [&mut a, &mut b]);
+    assert_eq!(b.out.take(0), ["* ana is now ann", "<ann> hello"]);
+    // Held lines are bounded.
+    say(&mut a.hub, &mut a.out, 0, "/nick anna");
+    for i in 0..MAX_HELD_LINES {
+        say(&mut a.hub, &mut a.out, 0, &format!("line {i}"));
+    }
+    a.out.sent.clear();
+    say(&mut a.hub, &mut a.out, 0, "one too many");
+    assert_eq!(
+        a.out.take(0),
+        ["! too many lines while your new name is being asked for; line dropped"]
+    );
+    // The link going down answers a claim at once, and the held lines follow.
+    a.hub.handle(Event::Link(false), &mut a.out);
+    let told = a.out.take(0);
+    assert_eq!(
+        told[..2],
+        [
+            "* cluster link down: lines reach this node only until it is back",
+            "! names cannot be changed while the cluster is unreachable; try again later"
+        ]
+    );
+    say(&mut a.hub, &mut a.out, 0, "/nick other");
+    assert_eq!(
+        a.out.take(0),
+        ["! names cannot be changed while the cluster is unreachable; try again later"]
+    );
 }
 
 #[test]
@@ -1366,6 +1475,8 @@ fn the_clusters_history_starts_a_nodes() {
     ];
     a.hub.handle(Event::Stored(&stored), &mut a.out);
     connect(&mut a, 0, "ana");
+    // Its /nick answered: what it says next is not held back.
+    settle_names(&mut [&mut a]);
     let got = a.out.take(0);
     assert_eq!(
         got[1..6],

@@ -359,6 +359,34 @@ impl Client {
         }
     }
 
+    /// Every line that arrives within `span` (for a test whose point is what happens during a
+    /// stretch of time, such as an outage: not a way to wait for something).
+    pub fn lines_within(&mut self, span: Duration) -> Vec<String> {
+        let until = Instant::now() + span;
+        let mut lines = Vec::new();
+        let mut buf = Vec::new();
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            self.tcp.set_read_timeout(Some(left)).unwrap();
+            match self.reader.read_until(b'\n', &mut buf) {
+                Ok(0) => break,
+                Ok(_) if buf.ends_with(b"\n") => {
+                    buf.pop();
+                    lines.push(String::from_utf8(std::mem::take(&mut buf)).unwrap());
+                }
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => panic!("{}: read: {e}", self.name),
+            }
+        }
+        self.tcp.set_read_timeout(Some(DEADLINE)).unwrap();
+        assert!(buf.is_empty(), "{}: a line torn across {span:?}", self.name);
+        lines
+    }
+
     pub fn expect(&mut self, want: &str) {
         let got = self.line();
         assert_eq!(got, want, "{} expected {want:?}", self.name);
