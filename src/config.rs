@@ -67,9 +67,22 @@ pub struct ServerConfig {
     /// The cluster's name: clusters sharing one broker are kept apart by it.
     #[arg(long, default_value = "chatd", requires = "cluster", value_parser = cluster_name)]
     pub cluster_name: String,
+    /// How this node proves itself to the broker: a NATS credentials file (a user JWT and its
+    /// NKey seed, as `nsc` writes them) or a file whose first line is a token. A user and a
+    /// password go in the URL instead (`nats://USER:PASS@HOST:PORT`).
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub cluster_creds: Option<PathBuf>,
+    /// Check the broker's TLS certificate against these CA certificates (PEM); TLS to the
+    /// broker is then required (`tls://` URLs require it too, checked against the system's
+    /// roots without this).
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub cluster_ca: Option<PathBuf>,
     /// This node's id in the cluster, made at start.
     #[arg(skip)]
     pub node: Option<String>,
+    /// Read from --cluster-creds (see [`ServerConfig::load_secrets`]).
+    #[arg(skip)]
+    pub cluster_auth: Option<crate::cluster::Auth>,
     /// Read from --password-file (see [`ServerConfig::load_secrets`]).
     #[arg(skip)]
     pub password: Option<Secret>,
@@ -168,6 +181,8 @@ impl ServerConfig {
             name: self.cluster_name.clone(),
             node: self.node.clone()?,
             history: self.history as usize,
+            auth: self.cluster_auth.clone(),
+            ca: self.cluster_ca.clone(),
         })
     }
 
@@ -176,6 +191,19 @@ impl ServerConfig {
     pub fn load_secrets(&mut self) -> Result<(), String> {
         if !self.cluster.is_empty() {
             self.node = Some(crate::cluster::new_node_id());
+        }
+        if let Some(path) = &self.cluster_creds {
+            let first = read_password(path)?;
+            let whole = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let auth = crate::cluster::Auth::parse(&whole, &first)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            self.cluster_auth = Some(auth);
+        }
+        if let Some(path) = &self.cluster_ca
+            && let Err(e) = std::fs::read(path)
+        {
+            return Err(format!("cannot read {}: {e}", path.display()));
         }
         if let Some(path) = &self.password_file {
             self.password = Some(read_secret(path)?);

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::certs::Certs;
+
 use std::time::{Duration, Instant};
 
 use common::nats::Nats;
@@ -25,6 +27,9 @@ both_modes!(
     a_line_after_nick_carries_the_new_name_everywhere,
     nick_is_refused_at_once_while_the_broker_is_away,
     a_malformed_cluster_address_is_refused_at_start,
+    a_broker_with_users_lets_in_only_the_clusters_nodes,
+    a_token_file_and_tls_to_the_broker,
+    an_account_of_its_own_keeps_other_users_out,
 );
 
 const LINK_DOWN: &str = "* cluster link down: lines reach this node only until it is back";
@@ -44,7 +49,15 @@ struct Pair {
 
 impl Pair {
     fn start(mode: Mode, nats: &Nats) -> Pair {
-        let (a, b) = (node(mode, nats), node(mode, nats));
+        Pair::start_with(mode, &["--cluster", &nats.url()])
+    }
+
+    /// Two nodes started with `args`.
+    fn start_with(mode: Mode, args: &[&str]) -> Pair {
+        let (a, b) = (
+            Server::start_with(mode, args),
+            Server::start_with(mode, args),
+        );
         let (mut ca, mut cb) = (a.client(), b.client());
         until_online(&mut ca, 2);
         until_online(&mut cb, 2);
@@ -498,26 +511,171 @@ fn a_malformed_cluster_address_is_refused_at_start(mode: Mode) {
         ("http://x", "not a NATS broker's address"),
         ("nats://host:port", "is not a port"),
     ] {
-        let mut child = common::chatd(mode, &["--cluster", bad])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
         // Refused at start: it must not go on to serve.
-        let until = Instant::now() + DEADLINE;
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > until {
-                let _ = child.kill();
-                panic!("chatd --cluster {bad} is still running after {DEADLINE:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let (status, err) = refused_at_start(mode, &["--cluster", bad]);
         assert!(!status.success(), "{bad}: {status:?}");
-        let mut err = String::new();
-        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
         assert!(err.contains(says), "{bad}: {err}");
     }
+}
+
+/// Starts chatd with `args` and waits (at most [`DEADLINE`]) for it to exit by itself: its exit
+/// status and what it said on stderr.
+fn refused_at_start(mode: Mode, args: &[&str]) -> (std::process::ExitStatus, String) {
+    let mut child = common::chatd(mode, args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            panic!("chatd {args:?} is still running after {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status, err)
+}
+
+fn a_broker_with_users_lets_in_only_the_clusters_nodes(mode: Mode) {
+    // chatd's nodes may do anything; another user of the same broker may not speak on chatd's
+    // subjects (nor on JetStream's, where the names and the history are).
+    let conf = r#"
+        authorization {
+          users = [
+            { user: chatd, password: s3cret }
+            { user: other, password: other,
+              permissions: { publish: { deny: ["chatd.>", "$JS.>", "$KV.>"] } } }
+          ]
+        }
+    "#;
+    let Some(nats) = Nats::start_with_config(conf) else {
+        return;
+    };
+    let url = format!("nats://chatd:s3cret@127.0.0.1:{}", nats.port);
+    let Pair {
+        a: _a,
+        b: _b,
+        mut ca,
+        mut cb,
+    } = Pair::start_with(mode, &["--cluster", &url]);
+    let forged = "chatd1 chatd zz line lobby <mallory> forged";
+    let refused = nats.publish_as(
+        r#""user":"other","pass":"other","#,
+        "chatd.chatd.events",
+        forged.as_bytes(),
+    );
+    assert!(
+        refused.is_err_and(|e| e.contains("Permissions Violation")),
+        "other's publish was taken"
+    );
+    let anonymous = nats.publish_as("", "chatd.chatd.events", forged.as_bytes());
+    assert!(
+        anonymous.is_err_and(|e| e.contains("Authorization Violation")),
+        "anonymous publish was taken"
+    );
+    ca.send("only nodes speak");
+    until_line(&mut cb, &format!("<{}> only nodes speak", ca.name));
+    let seen = cb.sync_with(&mut ca);
+    assert!(seen.iter().all(|l| !l.contains("mallory")), "{seen:?}");
+    // A node with the wrong password does not start, and says why.
+    let wrong = format!("nats://chatd:wrong@127.0.0.1:{}", nats.port);
+    let (status, err) = refused_at_start(mode, &["--cluster", &wrong]);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("refused this node"), "{err}");
+    assert!(!err.contains("wrong"), "the password is not shown: {err}");
+}
+
+fn a_token_file_and_tls_to_the_broker(mode: Mode) {
+    let certs = Certs::new();
+    let conf = format!(
+        r#"
+        authorization {{ token: "t0ken-of-the-cluster" }}
+        tls {{ cert_file: "{}", key_file: "{}" }}
+        "#,
+        certs.path("server-cert.pem").display(),
+        certs.path("server-key.pem").display()
+    );
+    let Some(nats) = Nats::start_with_config(&conf) else {
+        return;
+    };
+    let token = certs.path("token");
+    std::fs::write(&token, "t0ken-of-the-cluster\n").unwrap();
+    let (url, token, ca) = (
+        format!("tls://127.0.0.1:{}", nats.port),
+        token.display().to_string(),
+        certs.ca_pem().display().to_string(),
+    );
+    let args = [
+        "--cluster",
+        &url,
+        "--cluster-creds",
+        &token,
+        "--cluster-ca",
+        &ca,
+    ];
+    let (a, b) = (
+        Server::start_with(mode, &args),
+        Server::start_with(mode, &args),
+    );
+    let (mut ca_, mut cb) = (a.client(), b.client());
+    until_online(&mut ca_, 2);
+    until_online(&mut cb, 2);
+    cb.send("over TLS, with a token");
+    until_line(&mut ca_, &format!("<{}> over TLS, with a token", cb.name));
+    // Without the CA, the broker's certificate is not trusted: refused at start.
+    let (status, err) = refused_at_start(mode, &["--cluster", &url, "--cluster-creds", &token]);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("refused this node"), "{err}");
+    // Without the token: likewise.
+    let (status, err) = refused_at_start(mode, &["--cluster", &url, "--cluster-ca", &ca]);
+    assert_eq!(status.code(), Some(1), "{err}");
+    // A credentials file that is not one is refused before anything else.
+    let bad = certs.path("bad.creds");
+    std::fs::write(
+        &bad,
+        "-----BEGIN NATS USER JWT-----\nnot a jwt\n------END NATS USER JWT------\n",
+    )
+    .unwrap();
+    let bad = bad.display().to_string();
+    let (status, err) = refused_at_start(mode, &["--cluster", &url, "--cluster-creds", &bad]);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("credentials"), "{err}");
+}
+
+/// The broker setup the README recommends: chatd's nodes in an account of their own.
+const ACCOUNTS: &str = r#"
+    accounts {
+      CHATD: { jetstream: enabled, users: [ { user: chatd, password: s3cret } ] }
+      APPS: { users: [ { user: app, password: app } ] }
+    }
+"#;
+
+fn an_account_of_its_own_keeps_other_users_out(mode: Mode) {
+    let Some(nats) = Nats::start_with_config(ACCOUNTS) else {
+        return;
+    };
+    let url = format!("nats://chatd:s3cret@127.0.0.1:{}", nats.port);
+    let Pair {
+        a: _a,
+        b: _b,
+        mut ca,
+        mut cb,
+    } = Pair::start_with(mode, &["--cluster", &url]);
+    // Another account's user may publish on the same subject: it is another subject space.
+    let forged = "chatd1 chatd zz line lobby <mallory> forged";
+    let app = r#""user":"app","pass":"app","#;
+    nats.publish_as(app, "chatd.chatd.events", forged.as_bytes())
+        .unwrap();
+    nats.publish_as(app, "chatd.chatd.room.lobby", forged.as_bytes())
+        .unwrap();
+    ca.send("only our account");
+    until_line(&mut cb, &format!("<{}> only our account", ca.name));
+    let seen = cb.sync_with(&mut ca);
+    assert!(seen.iter().all(|l| !l.contains("mallory")), "{seen:?}");
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use super::ClusterConfig;
+use super::{Auth, ClusterConfig};
 use crate::hub::{Claim, ClientId, Event, Hub, Nodes, Outbox};
 use crate::node_wire::{self as wire, Body, Message};
 
@@ -182,6 +182,7 @@ impl Link {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
+        runtime.block_on(check_broker(&config))?;
         let beat = link.clone();
         thread::Builder::new()
             .name("cluster".into())
@@ -388,6 +389,94 @@ async fn load_history(
     }
 }
 
+/// The options every connection of this node to the broker starts from: its name, its
+/// credentials, and TLS if asked for.
+fn base_options(config: &ClusterConfig) -> async_nats::ConnectOptions {
+    let options = match &config.auth {
+        Some(Auth::Credentials(creds)) => async_nats::ConnectOptions::with_credentials(creds)
+            .unwrap_or_else(|e| {
+                // Checked at start (`Auth::parse`): cannot happen.
+                log::error!("cluster: credentials: {e}");
+                async_nats::ConnectOptions::new()
+            }),
+        Some(Auth::Token(token)) => async_nats::ConnectOptions::with_token(token.clone()),
+        None => async_nats::ConnectOptions::new(),
+    };
+    let options = options.name(format!("chatd node {}", config.node));
+    // A user and password in a URL (the first that has them) go in as options.
+    let user = config.urls.iter().find_map(|u| super::split_user(u).1);
+    let options = match user {
+        Some((user, pass)) => options.user_and_password(user, pass),
+        None => options,
+    };
+    match &config.ca {
+        Some(ca) => options.add_root_certificates(ca.clone()).require_tls(true),
+        None => options,
+    }
+}
+
+/// The brokers' addresses as the NATS client takes them: no user or password in them.
+fn addresses(config: &ClusterConfig) -> String {
+    let urls: Vec<String> = config.urls.iter().map(|u| super::split_user(u).0).collect();
+    urls.join(",")
+}
+
+/// The URLs, without passwords, for the log.
+fn shown(config: &ClusterConfig) -> String {
+    let urls: Vec<String> = config.urls.iter().map(|u| super::redacted(u)).collect();
+    urls.join(",")
+}
+
+/// One try at the broker at start: a broker that refuses this node (its credentials, or its
+/// certificate) is a mistake to say now, and the node does not start; a broker that is not
+/// there (yet) is not: the node serves its own clients until it comes.
+async fn check_broker(config: &ClusterConfig) -> std::io::Result<()> {
+    use async_nats::ConnectErrorKind::{Authentication, AuthorizationViolation, Tls};
+    let attempt = base_options(config)
+        .connection_timeout(Duration::from_secs(2))
+        .connect(addresses(config));
+    match tokio::time::timeout(Duration::from_secs(3), attempt).await {
+        Ok(Err(e))
+            if matches!(e.kind(), Authentication | AuthorizationViolation | Tls)
+                || refused_by_tls(&e) =>
+        {
+            Err(std::io::Error::other(format!(
+                "cluster: the broker at {} refused this node: {e}",
+                shown(config)
+            )))
+        }
+        Ok(Ok(client)) => {
+            drop(client);
+            Ok(())
+        }
+        Ok(Err(e)) => {
+            log::warn!(
+                "cluster: {}: {e}; serving this node's clients until it answers",
+                shown(config)
+            );
+            Ok(())
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+/// Whether a failed connection failed in TLS (the broker's certificate was not trusted, say):
+/// the client reports those as I/O errors with a rustls error inside.
+fn refused_by_tls(e: &async_nats::ConnectError) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        let inner = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map_or(err, |inner| inner as &(dyn std::error::Error + 'static));
+        if inner.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
 /// Connects to the broker (and keeps reconnecting, forever), telling the server when the link
 /// is up or down. `None` if the URLs cannot be used at all.
 async fn connect(
@@ -395,8 +484,7 @@ async fn connect(
     deliver: &Arc<dyn Fn(Incoming) + Send + Sync>,
 ) -> Option<async_nats::Client> {
     let events = Arc::clone(deliver);
-    let options = async_nats::ConnectOptions::new()
-        .name(format!("chatd node {}", config.node))
+    let options = base_options(config)
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(2))
@@ -421,19 +509,19 @@ async fn connect(
             }
         });
     // With retry_on_initial_connect this returns at once, connected or not.
-    let client = match options.connect(config.urls.join(",")).await {
+    let client = match options.connect(addresses(config)).await {
         Ok(c) => c,
         Err(e) => {
-            log::error!("cluster: cannot use {:?}: {e}", config.urls);
+            log::error!("cluster: cannot use {}: {e}", shown(config));
             return None;
         }
     };
     // Not connected within 2 s: the server is told the link is down (and up once it connects).
-    let (watched, deliver, urls) = (client.clone(), Arc::clone(deliver), config.urls.clone());
+    let (watched, deliver, urls) = (client.clone(), Arc::clone(deliver), shown(config));
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(2)).await;
         if watched.connection_state() != async_nats::connection::State::Connected {
-            log::warn!("cluster: cannot reach {urls:?} yet; serving this node's clients alone");
+            log::warn!("cluster: cannot reach {urls} yet; serving this node's clients alone");
             deliver(Incoming::Link(false));
         }
     });

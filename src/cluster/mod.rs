@@ -29,6 +29,73 @@ pub struct ClusterConfig {
     pub node: String,
     /// Chat lines kept per room (`--history`); 0 keeps none, and makes no stream.
     pub history: usize,
+    /// How the node proves itself to the broker, besides a user and password in the URL.
+    pub auth: Option<Auth>,
+    /// CA certificates (PEM) for the broker's TLS certificate: TLS required.
+    pub ca: Option<std::path::PathBuf>,
+}
+
+/// A node's credentials for the broker, read from `--cluster-creds` at start.
+#[derive(Clone)]
+pub enum Auth {
+    /// A NATS credentials file's text: a user JWT and its NKey seed.
+    Credentials(String),
+    /// A token.
+    Token(String),
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::Credentials(_) => f.write_str("Credentials(..)"),
+            Auth::Token(_) => f.write_str("Token(..)"),
+        }
+    }
+}
+
+impl Auth {
+    /// A credentials file's text (recognised by its `BEGIN NATS USER JWT` block, and checked
+    /// now), or else a token: the file's first line, `first`.
+    pub fn parse(whole: &str, first: &str) -> Result<Auth, String> {
+        if whole.contains("BEGIN NATS USER JWT") {
+            async_nats::ConnectOptions::with_credentials(whole)
+                .map_err(|e| format!("not a usable NATS credentials file: {e}"))?;
+            return Ok(Auth::Credentials(whole.to_string()));
+        }
+        Ok(Auth::Token(first.to_string()))
+    }
+}
+
+/// `url` without a `USER:PASS@` part, and that part: the NATS client takes a user and password
+/// as options, not from the URL.
+pub fn split_user(url: &str) -> (String, Option<(String, String)>) {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return (url.to_string(), None);
+    };
+    let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let bare = match scheme {
+        Some(scheme) => format!("{scheme}://{host}"),
+        None => host.to_string(),
+    };
+    (bare, Some((user.to_string(), pass.to_string())))
+}
+
+/// `url` without the password it may carry, for the log.
+pub fn redacted(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((user, host)) => {
+                let user = user.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
 }
 
 impl ClusterConfig {
@@ -72,6 +139,26 @@ pub fn new_node_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn users_and_passwords_come_out_of_urls() {
+        assert_eq!(
+            split_user("nats://ana:s3:cret@host:4222"),
+            (
+                "nats://host:4222".to_string(),
+                Some(("ana".to_string(), "s3:cret".to_string()))
+            )
+        );
+        assert_eq!(
+            split_user("tls://host:1"),
+            ("tls://host:1".to_string(), None)
+        );
+        assert_eq!(
+            redacted("nats://ana:s3cret@host:1"),
+            "nats://ana:***@host:1"
+        );
+        assert_eq!(redacted("nats://host:1"), "nats://host:1");
+    }
 
     #[test]
     fn node_ids_are_valid_and_differ() {

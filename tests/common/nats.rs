@@ -13,6 +13,8 @@ pub struct Nats {
     child: Option<Child>,
     pub port: u16,
     store: PathBuf,
+    /// nats-server's configuration (users, TLS), if the test gave one.
+    conf: Option<PathBuf>,
 }
 
 /// Where nats-server is, if it is installed.
@@ -29,6 +31,17 @@ impl Nats {
     /// (`CHATD_NEED_NATS` set, as `.ci/run` does) a missing nats-server fails the test instead.
     pub fn start() -> Option<Nats> {
         let mut nats = Nats::reserve()?;
+        nats.restart();
+        Some(nats)
+    }
+
+    /// Starts one with `conf` as its configuration file's text (authorization, TLS); the port,
+    /// the store and JetStream are given on the command line as for [`Nats::start`].
+    pub fn start_with_config(conf: &str) -> Option<Nats> {
+        let mut nats = Nats::reserve()?;
+        let path = nats.store.with_extension("conf");
+        std::fs::write(&path, conf).unwrap();
+        nats.conf = Some(path);
         nats.restart();
         Some(nats)
     }
@@ -59,6 +72,7 @@ impl Nats {
             child: None,
             port,
             store,
+            conf: None,
         })
     }
 
@@ -66,7 +80,11 @@ impl Nats {
     #[allow(clippy::zombie_processes)]
     fn spawn(&self, bin: &PathBuf) -> Child {
         std::fs::create_dir_all(&self.store).unwrap();
-        let mut child = Command::new(bin)
+        let mut cmd = Command::new(bin);
+        if let Some(conf) = &self.conf {
+            cmd.arg("-c").arg(conf);
+        }
+        let mut child = cmd
             .args([
                 "-js",
                 "-a",
@@ -125,26 +143,43 @@ impl Nats {
 
     /// Publishes raw bytes on `subject`, as any client of the broker may.
     pub fn publish_raw(&self, subject: &str, payload: &[u8]) {
+        if let Err(e) = self.publish_as("", subject, payload) {
+            panic!("nats-server refused a publish: {e}");
+        }
+    }
+
+    /// Publishes raw bytes on `subject` as the client `auth` says (CONNECT's fields, e.g.
+    /// `"user":"u","pass":"p",`); the broker's `-ERR`, if it refused.
+    pub fn publish_as(&self, auth: &str, subject: &str, payload: &[u8]) -> Result<(), String> {
         let mut s = TcpStream::connect(self.addr()).unwrap();
         let mut msg = format!(
-            "CONNECT {{\"verbose\":false}}\r\nPUB {subject} {}\r\n",
+            "CONNECT {{{auth}\"verbose\":false}}\r\nPUB {subject} {}\r\n",
             payload.len()
         )
         .into_bytes();
         msg.extend_from_slice(payload);
         msg.extend_from_slice(b"\r\nPING\r\n");
-        s.write_all(&msg).unwrap();
-        // Wait for the PONG: everything before it was taken.
+        let _ = s.write_all(&msg);
+        // Wait for the PONG: everything before it was taken, or refused with -ERR.
         let _ = s.set_read_timeout(Some(DEADLINE));
         let mut reader = BufReader::new(s);
         let mut line = String::new();
+        let (mut refused, mut pong) = (None, false);
         while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            if line.starts_with("-ERR") {
+                refused = Some(line.trim().to_string());
+            }
             if line.starts_with("PONG") {
-                return;
+                pong = true;
+                break;
             }
             line.clear();
         }
-        panic!("no PONG from nats-server");
+        match (refused, pong) {
+            (Some(err), _) => Err(err),
+            (None, true) => Ok(()),
+            (None, false) => Err("no PONG from nats-server".into()),
+        }
     }
 }
 
@@ -152,5 +187,8 @@ impl Drop for Nats {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.store);
+        if let Some(conf) = &self.conf {
+            let _ = std::fs::remove_file(conf);
+        }
     }
 }
