@@ -64,6 +64,10 @@ pub const LOBBY: &str = "lobby";
 /// refused (`! too many lines ...`).
 pub const MAX_HELD_LINES: usize = 64;
 
+/// Guest numbers a node of a cluster takes at a time from the cluster's counter: `guestN`
+/// names are unique across the nodes without a round trip per connection.
+pub const GUEST_BLOCK: u64 = 100;
+
 /// How long `/ban` bans without a number of minutes.
 pub const DEFAULT_BAN_MINUTES: u32 = 60;
 
@@ -97,6 +101,13 @@ pub trait Outbox {
             nodes.release(name);
         }
     }
+    /// In a cluster: ask for the next [`GUEST_BLOCK`] guest numbers; they come back as
+    /// [`Event::Guests`].
+    fn reserve_guests(&mut self) {
+        if let Some(nodes) = self.nodes() {
+            nodes.reserve_guests();
+        }
+    }
 }
 
 /// The way to the other nodes of a cluster, as the hub sees it: the cluster's link implements
@@ -108,6 +119,8 @@ pub trait Nodes {
     fn claim(&self, id: ClientId, name: &str);
     /// Let go of a name claimed before.
     fn release(&self, name: &str);
+    /// Ask for the next guest numbers; they come back as [`Event::Guests`].
+    fn reserve_guests(&self);
 }
 
 /// What the cluster said of a name asked for with [`Outbox::claim`].
@@ -163,6 +176,9 @@ pub enum Event<'a> {
     /// The rooms' last lines as the cluster keeps them, `(room, line)`, oldest first: this
     /// node's history starts from them.
     Stored(&'a [(&'a str, &'a str)]),
+    /// Guest numbers from `.0` up to (not including) `.1` are this node's to give (empty: the
+    /// cluster could not be asked).
+    Guests(u64, u64),
 }
 
 /// The chat rules' settings.
@@ -268,6 +284,11 @@ pub struct Hub {
     held: HashMap<ClientId, VecDeque<Box<[u8]>>>,
     /// Since when this node's own link to the cluster is down.
     link_down_since: Option<Instant>,
+    /// In a cluster: the guest numbers this node may give, and the block after them.
+    guests: std::ops::Range<u64>,
+    next_guests: Option<std::ops::Range<u64>>,
+    /// More guest numbers were asked for, and not answered yet.
+    guests_asked: bool,
     /// The cluster's history of rooms that do not exist here yet, by lower-cased name.
     stored: HashMap<Box<str>, VecDeque<Line>>,
     /// Builds the notices, one work buffer for all.
@@ -301,6 +322,9 @@ impl Hub {
             claims: HashMap::new(),
             held: HashMap::new(),
             link_down_since: None,
+            guests: 0..0,
+            next_guests: None,
+            guests_asked: false,
             stored: HashMap::new(),
             notices: Notices::default(),
         };
@@ -355,6 +379,7 @@ impl Hub {
             Event::Link(up) => self.link(up, out),
             Event::Claimed(id, name, claim) => self.claimed(id, name, claim, out),
             Event::Stored(lines) => self.stored(lines),
+            Event::Guests(start, end) => self.guest_numbers(start..end),
         }
     }
 

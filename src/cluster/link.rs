@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::{Auth, ClusterConfig};
-use crate::hub::{Claim, ClientId, Event, Hub, Nodes, Outbox};
+use crate::hub::{Claim, ClientId, Event, GUEST_BLOCK, Hub, Nodes, Outbox};
 use crate::node_wire::{self as wire, Body, Message};
 
 /// How often a node says it is alive.
@@ -34,6 +34,8 @@ pub enum Incoming {
     Link(bool),
     /// The answer to [`Link::claim`].
     Claimed(ClientId, String, Claim),
+    /// Guest numbers for this node, `start..end` (empty: the cluster could not be asked).
+    Guests(u64, u64),
     /// The rooms' last lines as the cluster keeps them (messages not checked yet), oldest
     /// first; once, when the link first comes up.
     History(Vec<Vec<u8>>),
@@ -73,6 +75,7 @@ impl Inbound {
             Incoming::Claimed(id, name, claim) => {
                 hub.handle(Event::Claimed(*id, name, *claim), out)
             }
+            Incoming::Guests(start, end) => hub.handle(Event::Guests(*start, *end), out),
             Incoming::Message(bytes) => match wire::decode(&self.cluster, bytes) {
                 Ok(msg) => hub.handle(Event::Cluster(&msg), out),
                 Err(e) => {
@@ -145,6 +148,8 @@ enum Request {
     Publish(Option<String>, Vec<u8>),
     Claim(ClientId, String),
     Release(String),
+    /// The next block of guest numbers.
+    Guests,
     /// Send what is queued, then stop.
     Stop,
 }
@@ -182,7 +187,10 @@ impl Link {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        runtime.block_on(check_broker(&config))?;
+        if let Some((start, end)) = runtime.block_on(check_broker(&config))? {
+            // Before the server serves anyone: its first newcomers get these numbers.
+            deliver(Incoming::Guests(start, end));
+        }
         let beat = link.clone();
         thread::Builder::new()
             .name("cluster".into())
@@ -211,9 +219,13 @@ impl Link {
             if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
                 log::warn!("cluster: the link is behind; messages for the other nodes are dropped");
             }
-            if let Request::Claim(id, name) = request {
-                // A claim is never left unanswered.
-                (self.deliver)(Incoming::Claimed(id, name, Claim::Unavailable));
+            match request {
+                // A claim is never left unanswered, nor a request for guest numbers.
+                Request::Claim(id, name) => {
+                    (self.deliver)(Incoming::Claimed(id, name, Claim::Unavailable))
+                }
+                Request::Guests => (self.deliver)(Incoming::Guests(0, 0)),
+                _ => {}
             }
         }
     }
@@ -244,6 +256,11 @@ impl Nodes for Link {
     /// Lets go of a name.
     fn release(&self, name: &str) {
         self.request(Request::Release(name.to_string()));
+    }
+
+    /// Asks for guest numbers; they come as [`Incoming::Guests`].
+    fn reserve_guests(&self) {
+        self.request(Request::Guests);
     }
 }
 
@@ -317,6 +334,44 @@ impl Names {
             }
             Err(_) => Claim::Unavailable,
         }
+    }
+
+    /// Takes the next [`GUEST_BLOCK`] guest numbers: the key `guests.next` (a `.`, so no
+    /// client's name) holds the first number no node has taken, moved on by compare-and-set,
+    /// so that nodes asking at once get different blocks.
+    async fn reserve_guests(&mut self) -> Option<(u64, u64)> {
+        const KEY: &str = "guests.next";
+        let kv = self.store().await?;
+        for _ in 0..16 {
+            let entry = match tokio::time::timeout(CLAIM_TIME, kv.entry(KEY)).await {
+                Ok(Ok(entry)) => entry,
+                Ok(Err(e)) => {
+                    log::warn!("cluster: guest numbers: {e}");
+                    return None;
+                }
+                Err(_) => return None,
+            };
+            let start = entry
+                .as_ref()
+                .and_then(|e| std::str::from_utf8(&e.value).ok()?.parse().ok())
+                .unwrap_or(1u64);
+            let end = start + GUEST_BLOCK;
+            let value = end.to_string().into_bytes().into();
+            let set = match &entry {
+                Some(e) => tokio::time::timeout(CLAIM_TIME, kv.update(KEY, value, e.revision))
+                    .await
+                    .map(|r| r.is_ok()),
+                None => tokio::time::timeout(CLAIM_TIME, kv.create(KEY, value))
+                    .await
+                    .map(|r| r.is_ok()),
+            };
+            match set {
+                Ok(true) => return Some((start, end)),
+                Ok(false) => continue, // another node took that block first
+                Err(_) => return None,
+            }
+        }
+        None
     }
 
     /// Lets go of `name`.
@@ -429,8 +484,9 @@ fn shown(config: &ClusterConfig) -> String {
 
 /// One try at the broker at start: a broker that refuses this node (its credentials, or its
 /// certificate) is a mistake to say now, and the node does not start; a broker that is not
-/// there (yet) is not: the node serves its own clients until it comes.
-async fn check_broker(config: &ClusterConfig) -> std::io::Result<()> {
+/// there (yet) is not: the node serves its own clients until it comes. A broker that answers
+/// gives the node its first guest numbers.
+async fn check_broker(config: &ClusterConfig) -> std::io::Result<Option<(u64, u64)>> {
     use async_nats::ConnectErrorKind::{Authentication, AuthorizationViolation, Tls};
     let attempt = base_options(config)
         .connection_timeout(Duration::from_secs(2))
@@ -446,17 +502,17 @@ async fn check_broker(config: &ClusterConfig) -> std::io::Result<()> {
             )))
         }
         Ok(Ok(client)) => {
-            drop(client);
-            Ok(())
+            let jetstream = async_nats::jetstream::new(client);
+            Ok(Names::new(jetstream, &config.name).reserve_guests().await)
         }
         Ok(Err(e)) => {
             log::warn!(
                 "cluster: {}: {e}; serving this node's clients until it answers",
                 shown(config)
             );
-            Ok(())
+            Ok(None)
         }
-        Err(_) => Ok(()),
+        Err(_) => Ok(None),
     }
 }
 
@@ -596,6 +652,10 @@ async fn run(
                     deliver(Incoming::Claimed(id, name, claim));
                 }
                 Some(Request::Release(name)) => names.release(&name).await,
+                Some(Request::Guests) => {
+                    let (start, end) = names.reserve_guests().await.unwrap_or((0, 0));
+                    deliver(Incoming::Guests(start, end));
+                }
             },
             _ = ticker.tick() => beat.publish(&Body::Beat),
         }

@@ -191,6 +191,14 @@ impl Hub {
         if self.remotes.contains_key(&key) {
             return self.error(id, &format_args!("name taken: {new}"), out);
         }
+        if self.config.in_cluster() && is_guest_number(new) && !old.eq_ignore_ascii_case(new) {
+            // The cluster hands these out to newcomers, without asking the names store.
+            return self.error(
+                id,
+                &"guestN names are given by the server; pick another",
+                out,
+            );
+        }
         if self.config.in_cluster() && !old.eq_ignore_ascii_case(new) {
             // Free here; the cluster decides, if it can be asked.
             if !self.link_up {
@@ -218,4 +226,12 @@ impl Hub {
         let notice = self.notices.renamed(old, new);
         self.broadcast(room, Some(id), &notice, out);
     }
+}
+
+/// `guest` and digits: a name the cluster gives newcomers.
+fn is_guest_number(name: &str) -> bool {
+    name.get(..5)
+        .is_some_and(|g| g.eq_ignore_ascii_case("guest"))
+        && name.len() > 5
+        && name[5..].bytes().all(|b| b.is_ascii_digit())
 }

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use super::gate::Held;
 use super::{
-    BANNED_GRACE, Body, ClientId, Hub, JOIN_NAMES_SHOWN, Leave, Line, Member, Outbox,
+    BANNED_GRACE, Body, ClientId, GUEST_BLOCK, Hub, JOIN_NAMES_SHOWN, Leave, Line, Member, Outbox,
     PASSWORD_TIME, RoomId, line, minutes, remote,
 };
 
@@ -44,7 +44,7 @@ impl Hub {
 
     /// Lets a connection in: a name, the lobby, a welcome.
     pub(super) fn admit(&mut self, id: ClientId, ip: IpAddr, out: &mut impl Outbox) {
-        let name = self.guest_name();
+        let name = self.guest_name(out);
         let welcome = format!(
             "* welcome {name}, {} online; type /help for commands\n",
             self.online + 1 + self.remotes.len()
@@ -76,17 +76,63 @@ impl Hub {
         self.show_history(id, None, true, out);
     }
 
-    /// `guestN`, or in a cluster `guestN-NODE`: no other node makes the same.
-    pub(super) fn guest_name(&mut self) -> Box<str> {
-        loop {
-            let name = match &self.config.node {
-                Some(node) => format!("guest{}-{node}", self.next_guest),
-                None => format!("guest{}", self.next_guest),
+    /// `guestN`, unique among this node's clients; in a cluster, N comes from the blocks of
+    /// numbers the cluster gives this node (asked for again when a quarter of a block is left),
+    /// unique across the nodes, and only while it has none, `guestN-NODE`.
+    pub(super) fn guest_name(&mut self, out: &mut impl Outbox) -> Box<str> {
+        let name = loop {
+            let name = match self.config.node.clone() {
+                None => self.next_local_guest(),
+                Some(node) => match self.next_cluster_guest() {
+                    Some(n) => format!("guest{n}"),
+                    // No numbers from the cluster (it cannot be asked): the node's id keeps the
+                    // name from colliding with another node's.
+                    None => format!("{}-{node}", self.next_local_guest()),
+                },
             };
-            self.next_guest += 1;
             if !self.name_taken(&name) {
-                return name.into();
+                break name;
             }
+        };
+        let left = self.guests.end - self.guests.start;
+        if self.config.in_cluster()
+            && left < GUEST_BLOCK / 4
+            && self.next_guests.is_none()
+            && !self.guests_asked
+            && self.link_up
+        {
+            self.guests_asked = true;
+            out.reserve_guests();
+        }
+        name.into()
+    }
+
+    fn next_local_guest(&mut self) -> String {
+        let n = self.next_guest;
+        self.next_guest += 1;
+        format!("guest{n}")
+    }
+
+    /// The next number of the blocks the cluster gave this node.
+    fn next_cluster_guest(&mut self) -> Option<u64> {
+        if self.guests.is_empty()
+            && let Some(next) = self.next_guests.take()
+        {
+            self.guests = next;
+        }
+        self.guests.next()
+    }
+
+    /// The cluster gave this node guest numbers (an empty range: it could not be asked).
+    pub(super) fn guest_numbers(&mut self, numbers: std::ops::Range<u64>) {
+        self.guests_asked = false;
+        if numbers.is_empty() {
+            return;
+        }
+        if self.guests.is_empty() {
+            self.guests = numbers;
+        } else {
+            self.next_guests = Some(numbers);
         }
     }
 

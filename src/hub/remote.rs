@@ -226,6 +226,10 @@ impl Hub {
         let first = !self.link_seen;
         self.link_seen = true;
         if up {
+            if self.guests.is_empty() && self.next_guests.is_none() && !self.guests_asked {
+                self.guests_asked = true;
+                out.reserve_guests();
+            }
             if self.link_down_since.take().is_some() {
                 // Their beats could not reach us meanwhile: each has NODE_LOST from now to be
                 // heard again.

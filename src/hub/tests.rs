@@ -18,6 +18,8 @@ struct Recorder {
     /// Names asked of the cluster, not answered yet; and the names let go of.
     claims: Vec<(ClientId, String)>,
     released: Vec<String>,
+    /// Times guest numbers were asked for.
+    guests_asked: usize,
 }
 
 impl Outbox for Recorder {
@@ -41,6 +43,9 @@ impl Outbox for Recorder {
     }
     fn release(&mut self, name: &str) {
         self.released.push(name.to_string());
+    }
+    fn reserve_guests(&mut self) {
+        self.guests_asked += 1;
     }
 }
 
@@ -1331,6 +1336,58 @@ fn an_outage_of_our_own_link_is_no_node_loss_until_it_is_long() {
         a.out.take(0).last().unwrap(),
         "* rooms (2): #dev (1), #lobby (1)"
     );
+}
+
+#[test]
+fn guests_are_named_from_the_clusters_blocks_of_numbers() {
+    let t = t0();
+    let (mut a, mut b) = (node("a", t), node("b", t));
+    assert_eq!(a.out.guests_asked, 1, "asked at link-up");
+    a.hub.handle(Event::Guests(1, 1 + GUEST_BLOCK), &mut a.out);
+    b.hub.handle(
+        Event::Guests(1 + GUEST_BLOCK, 1 + 2 * GUEST_BLOCK),
+        &mut b.out,
+    );
+    pump(&mut [&mut a, &mut b]);
+    let welcome = |n: &mut Node, id: ClientId| {
+        n.hub.handle(Event::Connected(id, LOCAL), &mut n.out);
+        n.hub.end_turn(&mut n.out);
+        n.out.take(id).remove(0)
+    };
+    assert!(welcome(&mut a, 0).starts_with("* welcome guest1, "));
+    assert!(welcome(&mut b, 0).starts_with("* welcome guest101, "));
+    // More is asked for once a quarter of the block is left, and once.
+    for id in 1..75 {
+        welcome(&mut a, id);
+    }
+    assert_eq!(a.out.guests_asked, 1);
+    assert!(welcome(&mut a, 75).starts_with("* welcome guest76, "));
+    assert_eq!(a.out.guests_asked, 2);
+    welcome(&mut a, 76);
+    assert_eq!(a.out.guests_asked, 2);
+    // The answer waits until the block is used up.
+    a.hub.handle(
+        Event::Guests(1 + 2 * GUEST_BLOCK, 1 + 3 * GUEST_BLOCK),
+        &mut a.out,
+    );
+    for id in 77..100 {
+        welcome(&mut a, id);
+    }
+    // (The test hub holds 100 clients: one leaves to make room.)
+    a.hub
+        .handle(Event::Disconnected(1, Leave::Closed), &mut a.out);
+    let w = welcome(&mut a, 100);
+    assert!(w.starts_with("* welcome guest201, "), "{w}");
+    // These names are the cluster's to give.
+    a.out.sent.clear();
+    say(&mut a.hub, &mut a.out, 0, "/nick Guest500");
+    assert_eq!(
+        a.out.take(0),
+        ["! guestN names are given by the server; pick another"]
+    );
+    // Without numbers (the cluster could not be asked), the node's id keeps names apart.
+    let mut c = node("c", t);
+    assert!(welcome(&mut c, 0).starts_with("* welcome guest1-c, "));
 }
 
 #[test]

@@ -135,6 +135,8 @@ pub fn run(
         next_serial: 0,
         release: memory::Release::new(now),
     };
+    // What the link had at once (its first guest numbers) before anyone is served.
+    server.take_cluster_news();
     server.run()
 }
 

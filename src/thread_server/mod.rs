@@ -89,11 +89,14 @@ pub fn run(listeners: Listeners, config: &ServerConfig, stop: UnixStream) -> io:
         },
     ));
     if let Some(inbox) = inbox {
-        let (shared, cluster) = (Arc::clone(&shared), config.cluster_name.clone());
+        let mut inbound = Inbound::new(&config.cluster_name);
+        // What the link had at once (its first guest numbers) before anyone is served.
+        hand_news(&inbox.take(), &mut inbound, &shared);
+        let shared = Arc::clone(&shared);
         thread::Builder::new()
             .name("from-cluster".into())
             .stack_size(256 * 1024)
-            .spawn(move || from_cluster(&inbox, &cluster, &shared))?;
+            .spawn(move || from_cluster(&inbox, inbound, &shared))?;
     }
     let mut wake = Vec::new();
     for listener in listeners
@@ -151,20 +154,22 @@ fn spawn_helper(
         .map(drop)
 }
 
-/// Hands the hub what the cluster link brings, one hold of the room lock for up to
-/// [`NEWS_PER_HOLD`] items.
-fn from_cluster(inbox: &Inbox, cluster: &str, shared: &Arc<Shared>) {
-    let mut inbound = Inbound::new(cluster);
+/// Hands the hub what the cluster link brings, as it comes.
+fn from_cluster(inbox: &Inbox, mut inbound: Inbound, shared: &Arc<Shared>) {
     loop {
-        let news = inbox.wait();
-        for batch in news.chunks(NEWS_PER_HOLD) {
-            shared.with_room(|room| {
-                room.with_hub(|hub, post| {
-                    inbound.hand_all(batch, hub, post);
-                    hub.end_turn(post);
-                })
-            });
-        }
+        hand_news(&inbox.wait(), &mut inbound, shared);
+    }
+}
+
+/// Hands the hub `news`, one hold of the room lock for up to [`NEWS_PER_HOLD`] items.
+fn hand_news(news: &[link::Incoming], inbound: &mut Inbound, shared: &Arc<Shared>) {
+    for batch in news.chunks(NEWS_PER_HOLD) {
+        shared.with_room(|room| {
+            room.with_hub(|hub, post| {
+                inbound.hand_all(batch, hub, post);
+                hub.end_turn(post);
+            })
+        });
     }
 }
 
