@@ -108,6 +108,18 @@ pub trait Outbox {
             nodes.reserve_guests();
         }
     }
+    /// In a cluster: keep a ban where a node that starts later finds it.
+    fn store_ban(&mut self, ip: IpAddr, secs: u64, by: &str) {
+        if let Some(nodes) = self.nodes() {
+            nodes.store_ban(ip, secs, by);
+        }
+    }
+    /// In a cluster: a ban lifted.
+    fn forget_ban(&mut self, ip: IpAddr) {
+        if let Some(nodes) = self.nodes() {
+            nodes.forget_ban(ip);
+        }
+    }
 }
 
 /// The way to the other nodes of a cluster, as the hub sees it: the cluster's link implements
@@ -121,6 +133,10 @@ pub trait Nodes {
     fn release(&self, name: &str);
     /// Ask for the next guest numbers; they come back as [`Event::Guests`].
     fn reserve_guests(&self);
+    /// Keep a ban of `ip` for `secs` seconds from now, for nodes that start later.
+    fn store_ban(&self, ip: IpAddr, secs: u64, by: &str);
+    /// Forget a kept ban.
+    fn forget_ban(&self, ip: IpAddr);
 }
 
 /// What the cluster said of a name asked for with [`Outbox::claim`].
@@ -179,6 +195,8 @@ pub enum Event<'a> {
     /// Guest numbers from `.0` up to (not including) `.1` are this node's to give (empty: the
     /// cluster could not be asked).
     Guests(u64, u64),
+    /// The bans the cluster keeps: `(address, seconds left, by whom)`.
+    Bans(&'a [(IpAddr, u64, &'a str)]),
 }
 
 /// The chat rules' settings.
@@ -380,6 +398,7 @@ impl Hub {
             Event::Claimed(id, name, claim) => self.claimed(id, name, claim, out),
             Event::Stored(lines) => self.stored(lines),
             Event::Guests(start, end) => self.guest_numbers(start..end),
+            Event::Bans(bans) => self.kept_bans(bans),
         }
     }
 

@@ -15,6 +15,11 @@
 //! chatd1 CLUSTER NODE line ROOM TEXT             a chat line as its room sees it: `<ana> hi`
 //! chatd1 CLUSTER NODE topic ROOM NAME TEXT
 //! chatd1 CLUSTER NODE private FROM TO TEXT
+//! chatd1 CLUSTER NODE kick NAME OPERATOR [REASON] an operator here asks NAME's node to act
+//! chatd1 CLUSTER NODE mute NAME OPERATOR         (and unmute)
+//! chatd1 CLUSTER NODE ban NAME OPERATOR MINUTES  NAME's node knows the address: it bans it
+//! chatd1 CLUSTER NODE banned ADDRESS SECONDS OPERATOR   every node refuses ADDRESS that long
+//! chatd1 CLUSTER NODE unbanned ADDRESS
 //! ```
 //!
 //! NAME, ROOM and CLUSTER follow the client protocol's name rule; NODE is 1 to 32 lowercase
@@ -27,6 +32,8 @@ use crate::command::{sanitize, valid_name};
 pub const MAGIC: &str = "chatd1";
 /// Longest message accepted, in bytes.
 pub const MAX_MESSAGE: usize = 1 << 20;
+/// Longest ban a message may carry (ten years), in seconds.
+pub const MAX_BAN_SECS: u64 = 10 * 366 * 24 * 3600;
 
 /// One message between nodes; `node` is its sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +79,36 @@ pub enum Body<'a> {
         to: &'a str,
         text: &'a str,
     },
+    /// An operator of the sender's node kicks `target`, a client of another node: the
+    /// target's node acts.
+    Kick {
+        target: &'a str,
+        by: &'a str,
+        reason: Option<&'a str>,
+    },
+    /// Likewise, mutes (`on`) or unmutes.
+    Mute {
+        target: &'a str,
+        by: &'a str,
+        on: bool,
+    },
+    /// Likewise, bans the target's address (only its node knows it) for `minutes`.
+    Ban {
+        target: &'a str,
+        by: &'a str,
+        minutes: u32,
+    },
+    /// `ip` is banned for `secs` more seconds: every node refuses it (and closes its clients
+    /// from there, operators aside).
+    Banned {
+        ip: std::net::IpAddr,
+        secs: u64,
+        by: &'a str,
+    },
+    /// `ip` is no longer banned.
+    Unbanned {
+        ip: std::net::IpAddr,
+    },
 }
 
 /// A node's id: 1 to 32 lowercase ASCII letters and digits.
@@ -109,6 +146,24 @@ pub fn encode(cluster: &str, msg: &Message<'_>) -> Vec<u8> {
         Body::Line { room, text } => put(&["line", room, text]),
         Body::Topic { room, by, text } => put(&["topic", room, by, text]),
         Body::Private { from, to, text } => put(&["private", from, to, text]),
+        Body::Kick {
+            target,
+            by,
+            reason: None,
+        } => put(&["kick", target, by]),
+        Body::Kick {
+            target,
+            by,
+            reason: Some(r),
+        } => put(&["kick", target, by, r]),
+        Body::Mute { target, by, on } => put(&[if *on { "mute" } else { "unmute" }, target, by]),
+        Body::Ban {
+            target,
+            by,
+            minutes,
+        } => put(&["ban", target, by, &minutes.to_string()]),
+        Body::Banned { ip, secs, by } => put(&["banned", &ip.to_string(), &secs.to_string(), by]),
+        Body::Unbanned { ip } => put(&["unbanned", &ip.to_string()]),
     }
     out.into_bytes()
 }
@@ -281,6 +336,61 @@ fn body<'a>(kind: &str, rest: &'a str) -> Result<Body<'a>, WireError> {
                 text: text(tail)?,
             }
         }
+        "kick" => {
+            let (f, tail) = fields(2)?;
+            Body::Kick {
+                target: name(f[0])?,
+                by: name(f[1])?,
+                reason: if tail.is_empty() {
+                    None
+                } else {
+                    Some(text(tail)?)
+                },
+            }
+        }
+        "mute" | "unmute" => {
+            let (f, tail) = fields(2)?;
+            none_left(tail)?;
+            Body::Mute {
+                target: name(f[0])?,
+                by: name(f[1])?,
+                on: kind == "mute",
+            }
+        }
+        "ban" => {
+            let (f, tail) = fields(3)?;
+            none_left(tail)?;
+            let minutes = f[2]
+                .parse()
+                .ok()
+                .filter(|m| (1..=MAX_BAN_SECS / 60).contains(&u64::from(*m)))
+                .ok_or(Malformed("minutes"))?;
+            Body::Ban {
+                target: name(f[0])?,
+                by: name(f[1])?,
+                minutes,
+            }
+        }
+        "banned" => {
+            let (f, tail) = fields(3)?;
+            none_left(tail)?;
+            Body::Banned {
+                ip: f[0].parse().map_err(|_| Malformed("address"))?,
+                secs: f[1]
+                    .parse()
+                    .ok()
+                    .filter(|s| (1..=MAX_BAN_SECS).contains(s))
+                    .ok_or(Malformed("seconds"))?,
+                by: name(f[2])?,
+            }
+        }
+        "unbanned" => {
+            let (f, tail) = fields(1)?;
+            none_left(tail)?;
+            Body::Unbanned {
+                ip: f[0].parse().map_err(|_| Malformed("address"))?,
+            }
+        }
         _ => return Err(Malformed("unknown kind")),
     })
 }
@@ -352,6 +462,37 @@ mod tests {
             to: "bob",
             text: "psst",
         });
+        round_trip(Body::Kick {
+            target: "bob",
+            by: "ana",
+            reason: None,
+        });
+        round_trip(Body::Kick {
+            target: "bob",
+            by: "ana",
+            reason: Some("being rude"),
+        });
+        for on in [true, false] {
+            round_trip(Body::Mute {
+                target: "bob",
+                by: "ana",
+                on,
+            });
+        }
+        round_trip(Body::Ban {
+            target: "bob",
+            by: "ana",
+            minutes: 60,
+        });
+        for ip in ["127.0.0.7", "::1"] {
+            let ip = ip.parse().unwrap();
+            round_trip(Body::Banned {
+                ip,
+                secs: 3600,
+                by: "ana",
+            });
+            round_trip(Body::Unbanned { ip });
+        }
     }
 
     #[test]
@@ -398,6 +539,16 @@ mod tests {
             "chatd1 main n1 private ana",
             "chatd1 main n1 moved ana lobby",
             "chatd1 main n1 left ana \u{202e}evil",
+            "chatd1 main n1 ban bob ana 0",
+            "chatd1 main n1 ban bob ana forever",
+            "chatd1 main n1 ban bob ana 99999999999",
+            "chatd1 main n1 banned 300.1.1.1 60 ana",
+            "chatd1 main n1 banned 127.0.0.1 0 ana",
+            "chatd1 main n1 banned 127.0.0.1 999999999999 ana",
+            "chatd1 main n1 banned 127.0.0.1 60",
+            "chatd1 main n1 unbanned somewhere",
+            "chatd1 main n1 mute bob",
+            "chatd1 main n1 kick bob",
         ] {
             assert!(
                 matches!(d(bad), Err(WireError::Malformed(_))),

@@ -30,6 +30,7 @@ both_modes!(
     a_broker_with_users_lets_in_only_the_clusters_nodes,
     a_token_file_and_tls_to_the_broker,
     an_account_of_its_own_keeps_other_users_out,
+    operators_act_on_every_node_and_bans_outlive_a_node,
 );
 
 const LINK_DOWN: &str = "* cluster link down: lines reach this node only until it is back";
@@ -689,4 +690,84 @@ fn an_account_of_its_own_keeps_other_users_out(mode: Mode) {
     until_line(&mut cb, &format!("<{}> only our account", ca.name));
     let seen = cb.sync_with(&mut ca);
     assert!(seen.iter().all(|l| !l.contains("mallory")), "{seen:?}");
+}
+
+fn operators_act_on_every_node_and_bans_outlive_a_node(mode: Mode) {
+    let Some(nats) = Nats::start() else { return };
+    let dir = std::env::temp_dir().join(format!(
+        "chatd-cluster-oper-{}-{}",
+        std::process::id(),
+        mode.flag()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let oper = dir.join("oper");
+    std::fs::write(&oper, "op-secret\n").unwrap();
+    let oper = oper.display().to_string();
+    let args = ["--cluster", &nats.url(), "--oper-password-file", &oper];
+    let (a, mut b) = (
+        Server::start_with(mode, &args),
+        Server::start_with(mode, &args),
+    );
+    let mut op = a.client();
+    let mut far = b.client_from("127.0.0.7");
+    until_online(&mut op, 2);
+    until_online(&mut far, 2);
+    op.send("/oper op-secret");
+    until_line(&mut op, "* you are now an operator");
+    // Mute and unmute a client of the other node.
+    op.send(&format!("/mute {}", far.name));
+    until_line(
+        &mut op,
+        &format!("* {} is on another node: asked it to mute them", far.name),
+    );
+    until_line(&mut far, &format!("* you were muted by {}", op.name));
+    far.send("can I speak?");
+    until_line(&mut far, "! you are muted");
+    op.send(&format!("/unmute {}", far.name));
+    until_line(&mut far, &format!("* you were unmuted by {}", op.name));
+    // Kick it.
+    op.send(&format!("/kick {} enough", far.name));
+    until_line(&mut far, &format!("! kicked by {} (enough)", op.name));
+    assert!(far.until_closed().is_empty());
+    // Ban another from that address: refused by both nodes, and by a node started after.
+    let mut again = b.client_from("127.0.0.7");
+    until_sees(&mut op, &again.name);
+    op.send(&format!("/ban {} 5", again.name));
+    until_line(
+        &mut again,
+        &format!("! banned by {} for 5 minutes", op.name),
+    );
+    until_refused(&b, "127.0.0.7", true);
+    // The other node hears of it through the broker.
+    until_refused(&a, "127.0.0.7", true);
+    b.stop();
+    // A node started after the ban has it before it serves anyone.
+    let c = Server::start_with(mode, &args);
+    let first = c.connect_from("127.0.0.7").line();
+    assert_eq!(
+        first, "! banned (5 more minutes)",
+        "node c, started after the ban"
+    );
+    // Lifted on one node, lifted on all.
+    op.send("/unban 127.0.0.7");
+    until_line(&mut op, "* 127.0.0.7 is no longer banned");
+    until_refused(&c, "127.0.0.7", false);
+    until_refused(&a, "127.0.0.7", false);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Connects from `source` until the node refuses it as banned (`banned`) or lets it in, or
+/// fails after [`DEADLINE`]: news of a ban reaches the other nodes a moment after it is made.
+fn until_refused(node: &Server, source: &str, banned: bool) {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let first = node.connect_from(source).line();
+        let refused = first.starts_with("! banned");
+        if refused == banned {
+            return;
+        }
+        assert!(first.starts_with("* welcome ") || refused, "{first}");
+        assert!(Instant::now() < until, "{source}: still {first:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

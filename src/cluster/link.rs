@@ -9,6 +9,7 @@
 //! lower-cased name, the owning node as its value): `create` succeeds for exactly one of any
 //! number of nodes asking at once.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
@@ -36,6 +37,8 @@ pub enum Incoming {
     Claimed(ClientId, String, Claim),
     /// Guest numbers for this node, `start..end` (empty: the cluster could not be asked).
     Guests(u64, u64),
+    /// The bans the cluster keeps: address, seconds left, by whom.
+    Bans(Vec<(IpAddr, u64, String)>),
     /// The rooms' last lines as the cluster keeps them (messages not checked yet), oldest
     /// first; once, when the link first comes up.
     History(Vec<Vec<u8>>),
@@ -76,6 +79,13 @@ impl Inbound {
                 hub.handle(Event::Claimed(*id, name, *claim), out)
             }
             Incoming::Guests(start, end) => hub.handle(Event::Guests(*start, *end), out),
+            Incoming::Bans(bans) => {
+                let bans: Vec<(IpAddr, u64, &str)> = bans
+                    .iter()
+                    .map(|(ip, secs, by)| (*ip, *secs, by.as_str()))
+                    .collect();
+                hub.handle(Event::Bans(&bans), out);
+            }
             Incoming::Message(bytes) => match wire::decode(&self.cluster, bytes) {
                 Ok(msg) => hub.handle(Event::Cluster(&msg), out),
                 Err(e) => {
@@ -150,6 +160,9 @@ enum Request {
     Release(String),
     /// The next block of guest numbers.
     Guests,
+    /// Keep a ban: address, seconds, by whom.
+    StoreBan(IpAddr, u64, String),
+    ForgetBan(IpAddr),
     /// Send what is queued, then stop.
     Stop,
 }
@@ -187,9 +200,14 @@ impl Link {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        if let Some((start, end)) = runtime.block_on(check_broker(&config))? {
-            // Before the server serves anyone: its first newcomers get these numbers.
-            deliver(Incoming::Guests(start, end));
+        let start = runtime.block_on(check_broker(&config))?;
+        // Before the server serves anyone: its first newcomers get these numbers, and the
+        // addresses banned across the cluster are refused from the first connection on.
+        if let Some((first, end)) = start.guests {
+            deliver(Incoming::Guests(first, end));
+        }
+        if !start.bans.is_empty() {
+            deliver(Incoming::Bans(start.bans));
         }
         let beat = link.clone();
         thread::Builder::new()
@@ -262,24 +280,42 @@ impl Nodes for Link {
     fn reserve_guests(&self) {
         self.request(Request::Guests);
     }
+
+    fn store_ban(&self, ip: IpAddr, secs: u64, by: &str) {
+        self.request(Request::StoreBan(ip, secs, by.to_string()));
+    }
+
+    fn forget_ban(&self, ip: IpAddr) {
+        self.request(Request::ForgetBan(ip));
+    }
 }
 
 /// How long a claim or a release may take before the store is taken for unreachable.
 const CLAIM_TIME: Duration = Duration::from_secs(5);
 
-/// The names claimed across the cluster: a JetStream key-value bucket, one key per lower-cased
-/// name, the owning node as its value. Opened (or made) on first use and again after an error.
-struct Names {
+/// A JetStream key-value bucket of the cluster's, opened (or made) on first use and again
+/// after an error. Two serve the cluster: the names claimed (`chatd_names_CLUSTER`, one key per
+/// lower-cased name, the owning node as its value; and the guest counter) and the bans
+/// (`chatd_bans_CLUSTER`, one key per address, `UNTIL BY` as its value, UNTIL in Unix seconds).
+struct Kv {
     jetstream: async_nats::jetstream::Context,
     bucket: String,
     store: Option<async_nats::jetstream::kv::Store>,
 }
 
-impl Names {
-    fn new(jetstream: async_nats::jetstream::Context, cluster: &str) -> Names {
-        Names {
+impl Kv {
+    fn names(jetstream: async_nats::jetstream::Context, cluster: &str) -> Kv {
+        Kv::new(jetstream, format!("chatd_names_{cluster}"))
+    }
+
+    fn bans(jetstream: async_nats::jetstream::Context, cluster: &str) -> Kv {
+        Kv::new(jetstream, format!("chatd_bans_{cluster}"))
+    }
+
+    fn new(jetstream: async_nats::jetstream::Context, bucket: String) -> Kv {
+        Kv {
             jetstream,
-            bucket: format!("chatd_names_{cluster}"),
+            bucket,
             store: None,
         }
     }
@@ -372,6 +408,60 @@ impl Names {
             }
         }
         None
+    }
+
+    /// Keeps a ban of `ip` for `secs` seconds from now.
+    async fn put_ban(&mut self, ip: IpAddr, secs: u64, by: &str) {
+        let Some(kv) = self.store().await else {
+            return;
+        };
+        let value = format!("{} {by}", unix_now() + secs).into_bytes().into();
+        if let Ok(Err(e)) = tokio::time::timeout(CLAIM_TIME, kv.put(ban_key(ip), value)).await {
+            log::warn!("cluster: keeping the ban of {ip}: {e}");
+        }
+    }
+
+    async fn delete_ban(&mut self, ip: IpAddr) {
+        if let Some(kv) = self.store().await
+            && let Ok(Err(e)) = tokio::time::timeout(CLAIM_TIME, kv.delete(ban_key(ip))).await
+        {
+            log::warn!("cluster: lifting the ban of {ip}: {e}");
+        }
+    }
+
+    /// The bans kept and not over: `(address, seconds left, by)`; `None` if they could not be
+    /// read (which must lift none). What does not read as a ban (another program's key, a
+    /// hostile value) is left out.
+    async fn load_bans(&mut self) -> Option<Vec<(IpAddr, u64, String)>> {
+        let kv = self.store().await?;
+        let read = async {
+            let mut found = Vec::new();
+            let mut keys = kv.keys().await.ok()?;
+            while let Some(Ok(key)) = keys.next().await {
+                let Ok(ip) = key.replace('_', ":").parse::<IpAddr>() else {
+                    continue;
+                };
+                if let Ok(Some(value)) = kv.get(key).await
+                    && let Some(ban) = read_ban(ip, &value)
+                {
+                    found.push(ban);
+                }
+                if found.len() >= MAX_KEPT_BANS {
+                    break;
+                }
+            }
+            Some(found)
+        };
+        match tokio::time::timeout(Duration::from_secs(5), read).await {
+            Ok(Some(bans)) => {
+                log::info!("cluster: {} bans kept in {}", bans.len(), self.bucket);
+                Some(bans)
+            }
+            _ => {
+                log::warn!("cluster: the bans in {}: no answer", self.bucket);
+                None
+            }
+        }
     }
 
     /// Lets go of `name`.
@@ -486,7 +576,7 @@ fn shown(config: &ClusterConfig) -> String {
 /// certificate) is a mistake to say now, and the node does not start; a broker that is not
 /// there (yet) is not: the node serves its own clients until it comes. A broker that answers
 /// gives the node its first guest numbers.
-async fn check_broker(config: &ClusterConfig) -> std::io::Result<Option<(u64, u64)>> {
+async fn check_broker(config: &ClusterConfig) -> std::io::Result<Start> {
     use async_nats::ConnectErrorKind::{Authentication, AuthorizationViolation, Tls};
     let attempt = base_options(config)
         .connection_timeout(Duration::from_secs(2))
@@ -503,17 +593,54 @@ async fn check_broker(config: &ClusterConfig) -> std::io::Result<Option<(u64, u6
         }
         Ok(Ok(client)) => {
             let jetstream = async_nats::jetstream::new(client);
-            Ok(Names::new(jetstream, &config.name).reserve_guests().await)
+            let guests = Kv::names(jetstream.clone(), &config.name)
+                .reserve_guests()
+                .await;
+            let bans = Kv::bans(jetstream, &config.name)
+                .load_bans()
+                .await
+                .unwrap_or_default();
+            Ok(Start { guests, bans })
         }
         Ok(Err(e)) => {
             log::warn!(
                 "cluster: {}: {e}; serving this node's clients until it answers",
                 shown(config)
             );
-            Ok(None)
+            Ok(Start::default())
         }
-        Err(_) => Ok(None),
+        Err(_) => Ok(Start::default()),
     }
+}
+
+/// What a node learns from its broker before it serves.
+#[derive(Default)]
+struct Start {
+    guests: Option<(u64, u64)>,
+    bans: Vec<(IpAddr, u64, String)>,
+}
+
+/// Most bans read from the cluster at start.
+const MAX_KEPT_BANS: usize = 100_000;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A ban's key: the address, with `_` for IPv6's `:` (not allowed in keys).
+fn ban_key(ip: IpAddr) -> String {
+    ip.to_string().replace(':', "_")
+}
+
+/// A kept ban's value, `UNTIL BY`, as `(address, seconds left, by)`, if it is one and not over.
+fn read_ban(ip: IpAddr, value: &[u8]) -> Option<(IpAddr, u64, String)> {
+    let (until, by) = std::str::from_utf8(value).ok()?.split_once(' ')?;
+    let left = until.parse::<u64>().ok()?.checked_sub(unix_now())?;
+    let valid =
+        (1..=crate::node_wire::MAX_BAN_SECS).contains(&left) && crate::command::valid_name(by);
+    valid.then(|| (ip, left, by.to_string()))
 }
 
 /// Whether a failed connection failed in TLS (the broker's certificate was not trusted, say):
@@ -613,7 +740,8 @@ async fn run(
         deliver(Incoming::Link(true));
     }
     let jetstream = async_nats::jetstream::new(client.clone());
-    let mut names = Names::new(jetstream.clone(), &config.name);
+    let mut names = Kv::names(jetstream.clone(), &config.name);
+    let mut bans = Kv::bans(jetstream.clone(), &config.name);
     if config.history > 0 {
         // The history is read once connected (a node started before its broker waits for it;
         // its own clients are served meanwhile).
@@ -626,6 +754,9 @@ async fn run(
         // Opened now, not at the first claim.
         names.store().await;
     }
+    // The bans were read at start if the broker answered then; if not, at the first beat
+    // that finds it.
+    let mut bans_read = false;
     let mut ticker = tokio::time::interval(BEAT);
     loop {
         tokio::select! {
@@ -652,12 +783,24 @@ async fn run(
                     deliver(Incoming::Claimed(id, name, claim));
                 }
                 Some(Request::Release(name)) => names.release(&name).await,
+                Some(Request::StoreBan(ip, secs, by)) => bans.put_ban(ip, secs, &by).await,
+                Some(Request::ForgetBan(ip)) => bans.delete_ban(ip).await,
                 Some(Request::Guests) => {
                     let (start, end) = names.reserve_guests().await.unwrap_or((0, 0));
                     deliver(Incoming::Guests(start, end));
                 }
             },
-            _ = ticker.tick() => beat.publish(&Body::Beat),
+            _ = ticker.tick() => {
+                beat.publish(&Body::Beat);
+                if !bans_read && connected(&client) {
+                    // Read after subscribing: with the store written before each ban or unban
+                    // is published, no lift or ban falls between this read and the messages.
+                    if let Some(kept) = bans.load_bans().await {
+                        bans_read = true;
+                        deliver(Incoming::Bans(kept));
+                    }
+                }
+            }
         }
     }
 }

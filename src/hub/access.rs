@@ -71,6 +71,9 @@ pub enum Guess {
 pub struct Access {
     bans: HashMap<IpAddr, Ban>,
     guesses: HashMap<IpAddr, Guesses>,
+    /// The bans that came from the cluster's store (see [`Access::keep_only`]), not from a
+    /// live ban of this node's or another's.
+    kept: std::collections::HashSet<IpAddr>,
 }
 
 impl Access {
@@ -85,6 +88,7 @@ impl Access {
     }
 
     pub fn ban(&mut self, ip: IpAddr, until: Instant, by: &str) {
+        self.kept.remove(&ip);
         self.bans.insert(
             ip,
             Ban {
@@ -96,7 +100,24 @@ impl Access {
 
     /// Lifts the ban on `ip`; false if there was none.
     pub fn unban(&mut self, ip: IpAddr, now: Instant) -> bool {
+        self.kept.remove(&ip);
         self.bans.remove(&ip).is_some_and(|ban| ban.until > now)
+    }
+
+    /// The bans the cluster's store holds now, `(address, until, by)`: they replace those an
+    /// earlier read of the store gave (a ban lifted between two reads is lifted here too);
+    /// bans this node made or heard of live stay.
+    pub fn keep_only(&mut self, stored: &[(IpAddr, Instant, &str)]) {
+        let now: std::collections::HashSet<IpAddr> = stored.iter().map(|b| b.0).collect();
+        for ip in std::mem::take(&mut self.kept) {
+            if !now.contains(&ip) {
+                self.bans.remove(&ip);
+            }
+        }
+        for &(ip, until, by) in stored {
+            self.ban(ip, until, by);
+            self.kept.insert(ip);
+        }
     }
 
     /// The bans in force, soonest to end first.

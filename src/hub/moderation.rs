@@ -1,10 +1,12 @@
 //! Operators' commands: `/oper`, `/kick`, `/ban`, `/unban`, `/bans`, `/mute`, `/unmute`.
-//! Every action is logged at info: who did what to whom.
+//! Every action is logged at info: who did what to whom. In a cluster an operator acts on any
+//! client: a client of another node is acted on by its node, and a ban holds on every node.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use super::access::Guess;
-use super::{ClientId, DEFAULT_BAN_MINUTES, Hub, Outbox, line, minutes};
+use super::{Body, ClientId, DEFAULT_BAN_MINUTES, Hub, Outbox, line, minutes};
 use crate::command::Command;
 
 impl Hub {
@@ -47,7 +49,8 @@ impl Hub {
         }
     }
 
-    /// The commands only operators may use.
+    /// The commands only operators may use. A client of another node is acted on by its own
+    /// node: the command goes there (see [`Hub::moderated_elsewhere`]).
     pub(super) fn moderate(&mut self, id: ClientId, cmd: Command<'_>, out: &mut impl Outbox) {
         let Some(op) = self.member(id) else {
             return;
@@ -55,77 +58,46 @@ impl Hub {
         if !op.oper {
             return out.send(id, &line(b"! not an operator\n"));
         }
-        let op_name = op.name.clone();
+        let by = op.name.clone();
         match cmd {
-            Command::Kick { name, reason } => {
-                let Some(target) = self.target(id, name, "kick", out) else {
-                    return;
-                };
-                let ip = self.member(target).map(|m| m.ip);
-                log::info!(
-                    "{op_name} kicked {name} ({}){}",
-                    ip.map(|ip| ip.to_string()).unwrap_or_default(),
-                    reason.map(|r| format!(": {r}")).unwrap_or_default()
-                );
-                let why = match reason {
-                    Some(r) => format!(" ({r})"),
-                    None => String::new(),
-                };
-                self.expel(
-                    id,
-                    &[target],
-                    &format!("kicked by {op_name}{why}"),
-                    &format!("was kicked by {op_name}{why}"),
-                    out,
-                );
-            }
-            Command::Ban { name, minutes } => {
-                let Some(target) = self.target(id, name, "ban", out) else {
-                    return;
-                };
-                let Some(ip) = self.member(target).map(|m| m.ip) else {
-                    return;
-                };
-                let minutes = minutes.unwrap_or(DEFAULT_BAN_MINUTES);
-                let until = self.now + Duration::from_secs(u64::from(minutes) * 60);
-                self.access.ban(ip, until, &op_name);
-                // Everyone else from that address goes too, but operators.
-                let mut from_there: Vec<ClientId> = self
-                    .members
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, m)| m.as_ref().map(|m| (i, m)))
-                    .filter(|(i, m)| m.ip == ip && !m.oper && *i != target)
-                    .map(|(i, _)| i)
-                    .collect();
-                from_there.insert(0, target);
-                log::info!(
-                    "{op_name} banned {name} ({ip}) for {minutes} minutes; {} connections closed",
-                    from_there.len()
-                );
-                self.expel(
-                    id,
-                    &from_there,
-                    &format!("banned by {op_name} for {minutes} minutes"),
-                    &format!("was banned by {op_name} ({minutes} minutes)"),
-                    out,
-                );
-                let gated: Vec<ClientId> = self
-                    .gated
-                    .iter()
-                    .filter(|(_, g)| g.ip == ip)
-                    .map(|(&i, _)| i)
-                    .collect();
-                for who in gated {
-                    out.send(who, &line(b"! banned\n"));
-                    self.close_gate(who, out);
+            Command::Kick { name, reason } => match self.target(id, name, "kick", out) {
+                Some(Target::Here(target)) => self.kick(target, &by, reason, Some(id), out),
+                Some(Target::Elsewhere(name)) => {
+                    let body = Body::Kick {
+                        target: &name,
+                        by: &by,
+                        reason,
+                    };
+                    self.ask_elsewhere(id, &name, "kick", &body, out);
                 }
-                let msg = format!("* {ip} is banned for {minutes} minutes\n");
-                out.send(id, &line(msg.as_bytes()));
+                None => {}
+            },
+            Command::Ban { name, minutes } => {
+                let minutes = minutes.unwrap_or(DEFAULT_BAN_MINUTES);
+                match self.target(id, name, "ban", out) {
+                    Some(Target::Here(target)) => {
+                        if let Some(ip) = self.member(target).map(|m| m.ip) {
+                            self.ban_address(ip, minutes, &by, Some(id), Some(target), out);
+                        }
+                    }
+                    Some(Target::Elsewhere(name)) => {
+                        let body = Body::Ban {
+                            target: &name,
+                            by: &by,
+                            minutes,
+                        };
+                        self.ask_elsewhere(id, &name, "ban", &body, out);
+                    }
+                    None => {}
+                }
             }
             Command::Unban(ip) => {
                 if self.access.unban(ip, self.now) {
-                    log::info!("{op_name} unbanned {ip}");
+                    log::info!("{by} unbanned {ip}");
+                    // The store first: a node that reads it after missing the message must not
+                    // find the ban there (the link does its requests in order).
+                    out.forget_ban(ip);
+                    self.config.tell_nodes(out, &Body::Unbanned { ip });
                     out.send(
                         id,
                         &line(format!("* {ip} is no longer banned\n").as_bytes()),
@@ -151,46 +123,249 @@ impl Hub {
                 out.send(id, &line(msg.as_bytes()));
             }
             Command::Mute(name) | Command::Unmute(name) => {
-                let mute = matches!(cmd, Command::Mute(_));
-                let verb = if mute { "mute" } else { "unmute" };
-                let Some(target) = self.target(id, name, verb, out) else {
-                    return;
-                };
-                let Some(Some(m)) = self.members.get_mut(target) else {
-                    return;
-                };
-                let name = m.name.clone();
-                if m.muted == mute {
-                    let msg = format!("! {name} is {verb}d already\n");
-                    return out.send(id, &line(msg.as_bytes()));
+                let on = matches!(cmd, Command::Mute(_));
+                let verb = if on { "mute" } else { "unmute" };
+                match self.target(id, name, verb, out) {
+                    Some(Target::Here(target)) => self.set_muted(target, on, &by, Some(id), out),
+                    Some(Target::Elsewhere(name)) => {
+                        let body = Body::Mute {
+                            target: &name,
+                            by: &by,
+                            on,
+                        };
+                        self.ask_elsewhere(id, &name, verb, &body, out);
+                    }
+                    None => {}
                 }
-                m.muted = mute;
-                log::info!("{op_name} {verb}d {name} ({})", m.ip);
-                let told = format!("* you were {verb}d by {op_name}\n");
-                out.send(target, &line(told.as_bytes()));
-                out.send(id, &line(format!("* {name} is {verb}d\n").as_bytes()));
             }
             _ => {}
         }
     }
 
+    /// What another node's operator asked of a client of this node, or a ban it made.
+    pub(super) fn moderated_elsewhere(
+        &mut self,
+        node: &str,
+        body: &Body<'_>,
+        out: &mut impl Outbox,
+    ) {
+        let here =
+            |hub: &Self, name: &str| hub.by_name.get(name.to_ascii_lowercase().as_str()).copied();
+        match *body {
+            Body::Kick { target, by, reason } => {
+                if let Some(id) = here(self, target) {
+                    log::info!("{by} (of node {node}) asks to kick {target}");
+                    self.kick(id, by, reason, None, out);
+                }
+            }
+            Body::Mute { target, by, on } => {
+                if let Some(id) = here(self, target) {
+                    self.set_muted(id, on, by, None, out);
+                }
+            }
+            Body::Ban {
+                target,
+                by,
+                minutes,
+            } => {
+                let Some(id) = here(self, target) else {
+                    return;
+                };
+                match self.member(id) {
+                    Some(m) if m.oper => {
+                        log::warn!("{by} (of node {node}) asked to ban {target}, an operator: no")
+                    }
+                    Some(m) => {
+                        let ip = m.ip;
+                        self.ban_address(ip, minutes, by, None, Some(id), out);
+                    }
+                    None => {}
+                }
+            }
+            Body::Banned { ip, secs, by } => {
+                log::info!("{ip} banned by {by} (of node {node}) for {secs} s");
+                self.access
+                    .ban(ip, self.now + Duration::from_secs(secs), by);
+                let minutes = minutes(Duration::from_secs(secs)) as u32;
+                let closed = self.close_address(ip, minutes, by, None, None, out);
+                log::info!("{ip}: {closed} connections from there closed here");
+            }
+            Body::Unbanned { ip } if self.access.unban(ip, self.now) => {
+                log::info!("{ip} unbanned (by node {node})");
+            }
+            _ => {}
+        }
+    }
+
+    /// The bans the cluster keeps, `(address, seconds left, by)`, as read just now: enforced
+    /// here too, in place of an earlier read's.
+    pub(super) fn kept_bans(&mut self, bans: &[(IpAddr, u64, &str)]) {
+        let now = self.now;
+        let bans: Vec<(IpAddr, std::time::Instant, &str)> = bans
+            .iter()
+            .map(|&(ip, secs, by)| (ip, now + Duration::from_secs(secs), by))
+            .collect();
+        self.access.keep_only(&bans);
+    }
+
+    /// Sends an operator's command to the node of the client it names.
+    fn ask_elsewhere(
+        &mut self,
+        op: ClientId,
+        name: &str,
+        verb: &str,
+        body: &Body<'_>,
+        out: &mut impl Outbox,
+    ) {
+        log::info!(
+            "{} asks the node of {name} to {verb} them",
+            self.name(op).unwrap_or("?")
+        );
+        self.config.tell_nodes(out, body);
+        let msg = format!("* {name} is on another node: asked it to {verb} them\n");
+        out.send(op, &line(msg.as_bytes()));
+    }
+
+    fn kick(
+        &mut self,
+        target: ClientId,
+        by: &str,
+        reason: Option<&str>,
+        op: Option<ClientId>,
+        out: &mut impl Outbox,
+    ) {
+        let (name, ip) = match self.member(target) {
+            Some(m) => (m.name.clone(), m.ip),
+            None => return,
+        };
+        log::info!(
+            "{by} kicked {name} ({ip}){}",
+            reason.map(|r| format!(": {r}")).unwrap_or_default()
+        );
+        let why = reason.map(|r| format!(" ({r})")).unwrap_or_default();
+        self.expel(
+            op,
+            &[target],
+            &format!("kicked by {by}{why}"),
+            &format!("was kicked by {by}{why}"),
+            out,
+        );
+    }
+
+    fn set_muted(
+        &mut self,
+        target: ClientId,
+        on: bool,
+        by: &str,
+        op: Option<ClientId>,
+        out: &mut impl Outbox,
+    ) {
+        let verb = if on { "mute" } else { "unmute" };
+        let Some(Some(m)) = self.members.get_mut(target) else {
+            return;
+        };
+        let name = m.name.clone();
+        if m.muted == on {
+            if let Some(op) = op {
+                let msg = format!("! {name} is {verb}d already\n");
+                out.send(op, &line(msg.as_bytes()));
+            }
+            return;
+        }
+        m.muted = on;
+        log::info!("{by} {verb}d {name} ({})", m.ip);
+        let told = format!("* you were {verb}d by {by}\n");
+        out.send(target, &line(told.as_bytes()));
+        if let Some(op) = op {
+            out.send(op, &line(format!("* {name} is {verb}d\n").as_bytes()));
+        }
+    }
+
+    /// Bans `ip` for `minutes` (by `by`, this node's operator `op` or another node's): closes
+    /// `first` and everyone else from there but operators, tells the other nodes, and has the
+    /// cluster keep the ban for nodes that start later.
+    fn ban_address(
+        &mut self,
+        ip: IpAddr,
+        minutes: u32,
+        by: &str,
+        op: Option<ClientId>,
+        first: Option<ClientId>,
+        out: &mut impl Outbox,
+    ) {
+        let secs = u64::from(minutes) * 60;
+        self.access
+            .ban(ip, self.now + Duration::from_secs(secs), by);
+        let name = first.and_then(|f| self.name(f)).unwrap_or("?").to_string();
+        let closed = self.close_address(ip, minutes, by, op, first, out);
+        log::info!("{by} banned {name} ({ip}) for {minutes} minutes; {closed} connections closed");
+        if let Some(op) = op {
+            let msg = format!("* {ip} is banned for {minutes} minutes\n");
+            out.send(op, &line(msg.as_bytes()));
+        }
+        // The store first: a node that reads it after missing the message must find the ban.
+        out.store_ban(ip, secs, by);
+        self.config.tell_nodes(out, &Body::Banned { ip, secs, by });
+    }
+
+    /// Closes everyone from a banned address but operators (`first` first), and the
+    /// connections from there waiting at the gate.
+    fn close_address(
+        &mut self,
+        ip: IpAddr,
+        minutes: u32,
+        by: &str,
+        op: Option<ClientId>,
+        first: Option<ClientId>,
+        out: &mut impl Outbox,
+    ) -> usize {
+        let mut from_there: Vec<ClientId> = self
+            .members
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.as_ref().map(|m| (i, m)))
+            .filter(|(i, m)| m.ip == ip && !m.oper && Some(*i) != first)
+            .map(|(i, _)| i)
+            .collect();
+        if let Some(first) = first {
+            from_there.insert(0, first);
+        }
+        self.expel(
+            op,
+            &from_there,
+            &format!("banned by {by} for {minutes} minutes"),
+            &format!("was banned by {by} ({minutes} minutes)"),
+            out,
+        );
+        let gated: Vec<ClientId> = self
+            .gated
+            .iter()
+            .filter(|(_, g)| g.ip == ip)
+            .map(|(&i, _)| i)
+            .collect();
+        for who in gated {
+            out.send(who, &line(b"! banned\n"));
+            self.close_gate(who, out);
+        }
+        from_there.len()
+    }
+
     /// The client an operator's command names: not the operator itself, and not another
-    /// operator for a ban (operators are never refused by a ban).
+    /// operator for a ban (operators are never refused by a ban). A client of another node is
+    /// named, for its node to act.
     fn target(
         &mut self,
         op: ClientId,
         name: &str,
         verb: &str,
         out: &mut impl Outbox,
-    ) -> Option<ClientId> {
+    ) -> Option<Target> {
         let key = name.to_ascii_lowercase();
         let Some(&target) = self.by_name.get(key.as_str()) else {
-            if self.remotes.contains_key(key.as_str()) {
-                let why = format!("{name} is on another node: an operator there can {verb} them");
-                self.error(op, &why, out);
-            } else {
-                self.error(op, &format_args!("no such user: {name}"), out);
+            if let Some(remote) = self.remotes.get(key.as_str()) {
+                return Some(Target::Elsewhere(remote.name.clone()));
             }
+            self.error(op, &format_args!("no such user: {name}"), out);
             return None;
         };
         if target == op {
@@ -201,14 +376,15 @@ impl Hub {
             self.error(op, &format_args!("{name} is an operator"), out);
             return None;
         }
-        Some(target)
+        Some(Target::Here(target))
     }
 
     /// Closes `targets`, telling them `told` (`! kicked by OP`); then tells the rooms they
-    /// were in, and the operator `op` if elsewhere, `* NAME {seen}` for each.
+    /// were in, and the operator `op` (if there is one here) if elsewhere, `* NAME {seen}` for
+    /// each.
     fn expel(
         &mut self,
-        op: ClientId,
+        op: Option<ClientId>,
         targets: &[ClientId],
         told: &str,
         seen: &str,
@@ -227,9 +403,19 @@ impl Hub {
             if self.rooms.contains(room) {
                 self.broadcast(room, None, &msg, out);
             }
-            if self.member(op).is_some_and(|m| m.room != room) {
+            if let Some(op) = op
+                && self.member(op).is_some_and(|m| m.room != room)
+            {
                 out.send(op, &msg);
             }
         }
     }
+}
+
+/// Who an operator's command names.
+enum Target {
+    /// A client of this node.
+    Here(ClientId),
+    /// A client of another node, by its name there.
+    Elsewhere(Box<str>),
 }

@@ -123,6 +123,11 @@ impl Hub {
                 let msg = self.notices.topic_set(by, &self.rooms[room].name, text);
                 self.broadcast(room, None, &msg, out);
             }
+            Body::Kick { .. }
+            | Body::Mute { .. }
+            | Body::Ban { .. }
+            | Body::Banned { .. }
+            | Body::Unbanned { .. } => self.moderated_elsewhere(node, &msg.body, out),
             Body::Private { from, to, text } => {
                 if let Some(&target) = self.by_name.get(to.to_ascii_lowercase().as_str()) {
                     self.announce_joins(out);

@@ -1580,7 +1580,7 @@ fn a_broker_peer_inventing_nodes_costs_a_bounded_amount() {
 }
 
 #[test]
-fn operators_act_on_their_own_nodes_clients() {
+fn operators_act_on_any_nodes_clients() {
     let t = t0();
     let mut a = Node {
         hub: Hub::new(
@@ -1596,15 +1596,65 @@ fn operators_act_on_their_own_nodes_clients() {
         },
     };
     a.hub.handle(Event::Link(true), &mut a.out);
-    let mut b = node("b", t);
+    let (mut b, mut c) = (node("b", t), node("c", t));
     connect(&mut a, 0, "op");
     connect(&mut b, 0, "far");
-    pump(&mut [&mut a, &mut b]);
+    connect(&mut b, 1, "mate");
+    connect(&mut c, 0, "near");
+    pump(&mut [&mut a, &mut b, &mut c]);
     say(&mut a.hub, &mut a.out, 0, "/oper op-pw");
-    a.out.sent.clear();
-    say(&mut a.hub, &mut a.out, 0, "/kick far");
+    for n in [&mut a, &mut b, &mut c] {
+        n.out.sent.clear();
+    }
+    // Muting a client of another node: its node acts.
+    say(&mut a.hub, &mut a.out, 0, "/mute far");
     assert_eq!(
         a.out.take(0),
-        ["! far is on another node: an operator there can kick them"]
+        ["* far is on another node: asked it to mute them"]
     );
+    pump(&mut [&mut a, &mut b, &mut c]);
+    assert_eq!(b.out.take(0), ["* you were muted by op"]);
+    say(&mut b.hub, &mut b.out, 0, "hi");
+    assert_eq!(b.out.take(0), ["! you are muted"]);
+    say(&mut a.hub, &mut a.out, 0, "/unmute far");
+    pump(&mut [&mut a, &mut b, &mut c]);
+    assert_eq!(b.out.take(0), ["* you were unmuted by op"]);
+    // Kicking.
+    say(&mut a.hub, &mut a.out, 0, "/kick far rude");
+    pump(&mut [&mut a, &mut b, &mut c]);
+    assert_eq!(b.out.take(0), ["! kicked by op (rude)"]);
+    assert!(b.out.closed.contains(&0));
+    assert_eq!(
+        a.out.take(0).last().unwrap(),
+        "* far left (kicked by op (rude))"
+    );
+    // Banning: mate's node knows the address and bans it; every node closes its clients
+    // from there (operators aside) and refuses newcomers from it.
+    for n in [&mut a, &mut b, &mut c] {
+        n.out.sent.clear();
+    }
+    say(&mut a.hub, &mut a.out, 0, "/ban mate 5");
+    pump(&mut [&mut a, &mut b, &mut c]);
+    assert_eq!(b.out.take(1), ["! banned by op for 5 minutes"]);
+    assert_eq!(
+        c.out.take(0),
+        [
+            "* mate left (banned by op (5 minutes))",
+            "! banned by op for 5 minutes"
+        ]
+    );
+    assert!(b.out.closed.contains(&1) && c.out.closed.contains(&0));
+    assert!(!a.out.closed.contains(&0), "operators stay");
+    c.hub.handle(Event::Connected(1, LOCAL), &mut c.out);
+    assert_eq!(c.out.take(1), ["! banned (5 more minutes)"]);
+    // Lifted anywhere, lifted everywhere.
+    say(&mut a.hub, &mut a.out, 0, "/unban 127.0.0.1");
+    pump(&mut [&mut a, &mut b, &mut c]);
+    c.hub.handle(Event::Connected(2, LOCAL), &mut c.out);
+    assert!(c.out.take(2)[0].starts_with("* welcome "));
+    // A node that starts later enforces the bans the cluster kept.
+    let mut d = node("d", t);
+    d.hub.handle(Event::Bans(&[(LOCAL, 60, "op")]), &mut d.out);
+    d.hub.handle(Event::Connected(0, LOCAL), &mut d.out);
+    assert_eq!(d.out.take(0), ["! banned (1 more minutes)"]);
 }
