@@ -169,7 +169,9 @@ fn chat_connects_over_tls_and_refuses_bad_certificates(mode: Mode) {
     let run = |server: &Server, args: &[&str]| {
         let port = server.tls_addr.unwrap().port();
         let mut child = chat(port, args).stdin(Stdio::piped()).spawn().unwrap();
-        child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+        // A client that refuses the certificate may be gone before it reads this (EPIPE): what
+        // counts is how it exits and what it says.
+        let _ = child.stdin.take().unwrap().write_all(b"hello\n");
         finish(child)
     };
     let server = start(mode, &certs, "server", &[]);
