@@ -291,6 +291,9 @@ pub struct Hub {
     remotes: HashMap<Box<str>, remote::RemoteMember>,
     /// The other nodes, and when each was last heard from.
     nodes: HashMap<Box<str>, Instant>,
+    /// The last nodes that said goodbye (a node's id is new each time it starts): what still
+    /// comes from them is ignored. At most [`remote::MAX_NODES`].
+    stopped_nodes: VecDeque<Box<str>>,
     /// The cluster link is up (or there is no cluster).
     link_up: bool,
     /// The link has said whether it is up at least once.
@@ -335,6 +338,7 @@ impl Hub {
             now,
             remotes: HashMap::new(),
             nodes: HashMap::new(),
+            stopped_nodes: VecDeque::new(),
             link_up,
             link_seen: false,
             claims: HashMap::new(),

@@ -46,6 +46,9 @@ impl Hub {
         if self.config.node.as_deref() == Some(node) {
             return; // our own, back from the broker
         }
+        if !self.nodes.contains_key(node) && self.stopped_nodes.iter().any(|n| &**n == node) {
+            return; // said goodbye: a beat still in flight after it is not a comeback
+        }
         if !self.nodes.contains_key(node) && self.nodes.len() >= MAX_NODES {
             log::warn!("cluster: {MAX_NODES} nodes known already; node {node} ignored");
             return;
@@ -69,6 +72,10 @@ impl Hub {
             Body::Beat => {}
             Body::Bye => {
                 self.nodes.remove(node);
+                if self.stopped_nodes.len() >= MAX_NODES {
+                    self.stopped_nodes.pop_front();
+                }
+                self.stopped_nodes.push_back(node.into());
                 self.drop_node(node, "node stopped", out);
             }
             Body::Roster(members) => self.reconcile(node, members, out),

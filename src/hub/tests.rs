@@ -1245,6 +1245,17 @@ fn a_silent_node_is_lost_and_a_stopping_one_says_so() {
     c.hub.shutdown(&mut c.out);
     pump(&mut [&mut a, &mut c]);
     assert_eq!(a.out.take(0), ["* cy left (node stopped)"]);
+    // A beat of c's still in flight after its goodbye does not bring it back, nor get it
+    // called lost later.
+    c.out.publish(&Body::Beat);
+    pump(&mut [&mut a, &mut c]);
+    a.hub.tick(later + remote::NODE_LOST * 3, &mut a.out);
+    assert!(a.out.take(0).is_empty());
+    assert!(
+        a.hub
+            .next_deadline()
+            .is_none_or(|d| d > later + remote::NODE_LOST * 3)
+    );
 }
 
 #[test]
