@@ -5,7 +5,9 @@
 //! leaves through its outbox ([`crate::hub::Outbox::publish`]).
 //!
 //! - [`link`]: the NATS client, on a thread of its own with its own async runtime, between the
-//!   broker and the server's loop or threads.
+//!   broker and the server's loop or threads; `broker.rs` connects it (credentials, TLS, the
+//!   check at start), `kv.rs` keeps the names, the guest counter and the bans in JetStream
+//!   key-value buckets.
 //!
 //! What the nodes say to each other is the hub's language, so its format is beside the hub and the
 //! clients' protocol, in [`crate::node_wire`]; this folder is the NATS transport only.
@@ -16,6 +18,8 @@
 //! them. A JetStream stream keeps the last lines of every room subject (the room's history, for
 //! a node that starts later), and a key-value bucket the names claimed.
 
+mod broker;
+mod kv;
 pub mod link;
 
 /// How a node joins its cluster.

@@ -13,7 +13,7 @@ impl Hub {
             let text = String::from_utf8_lossy(bytes);
             return self.gate_line(id, &command::sanitize(&text), out);
         }
-        if self.claims.contains_key(&id) {
+        if !self.claims.is_empty() && self.claims.contains_key(&id) {
             // Its /nick is being asked of the cluster: what it says next is said under the
             // name it gets, so it waits for the answer.
             return self.hold_line(id, bytes, out);
