@@ -69,14 +69,21 @@ pub(super) async fn check_broker(config: &ClusterConfig) -> std::io::Result<Star
         }
         Ok(Ok(client)) => {
             let jetstream = async_nats::jetstream::new(client);
-            let guests = Kv::names(jetstream.clone(), &config.name)
-                .reserve_guests()
-                .await;
-            let bans = Kv::bans(jetstream, &config.name)
-                .load_bans()
+            let learn = async {
+                let guests = Kv::names(jetstream.clone(), &config.name)
+                    .reserve_guests()
+                    .await;
+                let bans = Kv::bans(jetstream, &config.name).load_bans().await;
+                Start {
+                    guests,
+                    bans: bans.unwrap_or_default(),
+                }
+            };
+            // A slow JetStream delays the start by this much at most; the link asks again
+            // once it runs (guest numbers at link-up, bans at its first beat).
+            Ok(tokio::time::timeout(START_LEARNING, learn)
                 .await
-                .unwrap_or_default();
-            Ok(Start { guests, bans })
+                .unwrap_or_default())
         }
         Ok(Err(e)) => {
             log::warn!(
@@ -88,6 +95,9 @@ pub(super) async fn check_broker(config: &ClusterConfig) -> std::io::Result<Star
         Err(_) => Ok(Start::default()),
     }
 }
+
+/// How long a node may spend learning its first guest numbers and the bans before it serves.
+const START_LEARNING: Duration = Duration::from_secs(3);
 
 /// What a node learns from its broker before it serves.
 #[derive(Default)]
