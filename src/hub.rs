@@ -29,6 +29,7 @@
 pub mod access;
 mod commands;
 mod gate;
+mod history;
 mod members;
 mod moderation;
 mod notice;
@@ -46,6 +47,7 @@ use crate::node_wire::{self as wire, Body};
 use access::{Access, Secret};
 pub use gate::{BANNED_GRACE, PASSWORD_TIME, PASSWORD_TRIES};
 use gate::{Gate, Held};
+use history::History;
 use notice::Notices;
 
 /// A client, as numbered by the driver (its slab key). Ids may be reused after a disconnect.
@@ -59,6 +61,37 @@ pub const JOIN_NAMES_SHOWN: usize = 20;
 
 /// The room every client starts in, and goes back to with `/part`. It is never removed.
 pub const LOBBY: &str = "lobby";
+
+/// Most chat lines kept while the cluster link is down, to publish when it is back; older ones
+/// are dropped first.
+pub const MAX_UNSENT: usize = 10_000;
+
+/// The wall clock, as a driver reads it: a moment and its Unix time. The hub reads no clock of
+/// its own; it counts from this (and from what [`Hub::tick`] says).
+#[derive(Debug, Clone, Copy)]
+pub struct WallClock {
+    pub at: Instant,
+    pub unix_us: u64,
+}
+
+impl WallClock {
+    /// The system's clock now, for drivers.
+    pub fn now() -> WallClock {
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        WallClock {
+            at: Instant::now(),
+            unix_us: since.map_or(0, |d| d.as_micros() as u64),
+        }
+    }
+}
+
+/// A chat line said here while the cluster link was down.
+struct Unsent {
+    room: Box<str>,
+    at: u64,
+    seq: u64,
+    text: Box<str>,
+}
 
 /// Most lines held for a client while its new name is being asked of the cluster; more are
 /// refused (`! too many lines ...`).
@@ -120,6 +153,13 @@ pub trait Outbox {
             nodes.forget_ban(ip);
         }
     }
+    /// In a cluster: read the rooms' history from the cluster again; it comes back as
+    /// [`Event::Stored`].
+    fn reload_history(&mut self) {
+        if let Some(nodes) = self.nodes() {
+            nodes.reload_history();
+        }
+    }
 }
 
 /// The way to the other nodes of a cluster, as the hub sees it: the cluster's link implements
@@ -137,6 +177,8 @@ pub trait Nodes {
     fn store_ban(&self, ip: IpAddr, secs: u64, by: &str);
     /// Forget a kept ban.
     fn forget_ban(&self, ip: IpAddr);
+    /// Read the rooms' history again.
+    fn reload_history(&self);
 }
 
 /// What the cluster said of a name asked for with [`Outbox::claim`].
@@ -189,9 +231,9 @@ pub enum Event<'a> {
     Link(bool),
     /// The cluster's answer to [`Outbox::claim`].
     Claimed(ClientId, &'a str, Claim),
-    /// The rooms' last lines as the cluster keeps them, `(room, line)`, oldest first: this
-    /// node's history starts from them.
-    Stored(&'a [(&'a str, &'a str)]),
+    /// The rooms' last lines as the cluster keeps them (in any order): this node's history
+    /// starts from them.
+    Stored(&'a [wire::Kept<'a>]),
     /// Guest numbers from `.0` up to (not including) `.1` are this node's to give (empty: the
     /// cluster could not be asked).
     Guests(u64, u64),
@@ -260,7 +302,7 @@ struct Room {
     remote: usize,
     topic: Option<Box<str>>,
     /// Its last chat lines, oldest first.
-    history: VecDeque<Line>,
+    history: History,
 }
 
 /// The chat: every connected client, its name and room, the rooms, and the rules.
@@ -311,7 +353,15 @@ pub struct Hub {
     /// More guest numbers were asked for, and not answered yet.
     guests_asked: bool,
     /// The cluster's history of rooms that do not exist here yet, by lower-cased name.
-    stored: HashMap<Box<str>, VecDeque<Line>>,
+    stored: HashMap<Box<str>, History>,
+    /// The wall clock, as the driver gave it (see [`Hub::set_clock`]).
+    clock: WallClock,
+    /// The number of the last chat line said here.
+    said: u64,
+    /// This node's id, for the lines it says ("" on a single node).
+    node_id: Arc<str>,
+    /// Chat lines said here while the cluster link was down, to publish when it is back.
+    unsent: VecDeque<Unsent>,
     /// Builds the notices, one work buffer for all.
     notices: Notices,
 }
@@ -319,6 +369,7 @@ pub struct Hub {
 impl Hub {
     /// A hub with only the lobby; `now` is the time as the driver tells it.
     pub fn new(config: HubConfig, now: Instant) -> Hub {
+        let node_id: Arc<str> = config.node.as_deref().unwrap_or("").into();
         // In a cluster, the link is down until it says it is up.
         let link_up = config.node.is_none();
         let mut hub = Hub {
@@ -348,10 +399,29 @@ impl Hub {
             next_guests: None,
             guests_asked: false,
             stored: HashMap::new(),
+            clock: WallClock {
+                at: now,
+                unix_us: 0,
+            },
+            said: 0,
+            node_id,
+            unsent: VecDeque::new(),
             notices: Notices::default(),
         };
         hub.lobby = hub.make_room(LOBBY);
         hub
+    }
+
+    /// Sets the wall clock (the hub starts counting from Unix time 0 without one): chat lines
+    /// carry their time, which orders a room's history across nodes.
+    pub fn set_clock(&mut self, clock: WallClock) {
+        self.clock = clock;
+    }
+
+    /// Now, in microseconds of Unix time.
+    fn wall_us(&self) -> u64 {
+        let since = self.now.saturating_duration_since(self.clock.at);
+        self.clock.unix_us + since.as_micros() as u64
     }
 
     /// How many clients are connected, in all rooms.

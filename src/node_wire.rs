@@ -12,7 +12,10 @@
 //! chatd1 CLUSTER NODE left NAME [REASON]
 //! chatd1 CLUSTER NODE renamed OLD NEW
 //! chatd1 CLUSTER NODE moved NAME FROM TO
-//! chatd1 CLUSTER NODE line ROOM TEXT             a chat line as its room sees it: `<ana> hi`
+//! chatd1 CLUSTER NODE line ROOM AT SEQ TEXT      a chat line as its room sees it: `<ana> hi`;
+//!                                                AT its time (µs of Unix time), SEQ its number
+//! chatd1 CLUSTER NODE said ROOM AT SEQ TEXT      a line said while the node was cut off from
+//!                                                the broker: for the room's history only
 //! chatd1 CLUSTER NODE topic ROOM NAME TEXT
 //! chatd1 CLUSTER NODE private FROM TO TEXT
 //! chatd1 CLUSTER NODE kick NAME OPERATOR [REASON] an operator here asks NAME's node to act
@@ -65,9 +68,14 @@ pub enum Body<'a> {
         from: &'a str,
         to: &'a str,
     },
+    /// A chat line: `late` if it was said while the sender was cut off from the broker (then it
+    /// is for history only). Its id is the sender node and `seq`.
     Line {
         room: &'a str,
+        at: u64,
+        seq: u64,
         text: &'a str,
+        late: bool,
     },
     Topic {
         room: &'a str,
@@ -143,7 +151,19 @@ pub fn encode(cluster: &str, msg: &Message<'_>) -> Vec<u8> {
         } => put(&["left", name, r]),
         Body::Renamed { old, new } => put(&["renamed", old, new]),
         Body::Moved { name, from, to } => put(&["moved", name, from, to]),
-        Body::Line { room, text } => put(&["line", room, text]),
+        Body::Line {
+            room,
+            at,
+            seq,
+            text,
+            late,
+        } => put(&[
+            if *late { "said" } else { "line" },
+            room,
+            &at.to_string(),
+            &seq.to_string(),
+            text,
+        ]),
         Body::Topic { room, by, text } => put(&["topic", room, by, text]),
         Body::Private { from, to, text } => put(&["private", from, to, text]),
         Body::Kick {
@@ -313,11 +333,15 @@ fn body<'a>(kind: &str, rest: &'a str) -> Result<Body<'a>, WireError> {
                 to: name(f[2])?,
             }
         }
-        "line" => {
-            let (f, tail) = fields(1)?;
+        "line" | "said" => {
+            let (f, tail) = fields(3)?;
+            let number = |s: &str| s.parse::<u64>().map_err(|_| Malformed("time or number"));
             Body::Line {
                 room: name(f[0])?,
+                at: number(f[1])?,
+                seq: number(f[2])?,
                 text: text(tail)?,
+                late: kind == "said",
             }
         }
         "topic" => {
@@ -395,15 +419,38 @@ fn body<'a>(kind: &str, rest: &'a str) -> Result<Body<'a>, WireError> {
     })
 }
 
-/// The chat lines among `raw` messages of the cluster `cluster`, as `(room, line)`; the rest,
-/// and what does not decode, left out.
-pub fn lines<'a>(cluster: &str, raw: &'a [Vec<u8>]) -> Vec<(&'a str, &'a str)> {
+/// A chat line as the cluster's stream keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kept<'a> {
+    pub room: &'a str,
+    pub node: &'a str,
+    pub at: u64,
+    pub seq: u64,
+    pub text: &'a str,
+}
+
+/// The chat lines among `raw` messages of the cluster `cluster`; the rest, and what does not
+/// decode, left out.
+pub fn lines<'a>(cluster: &str, raw: &'a [Vec<u8>]) -> Vec<Kept<'a>> {
     raw.iter()
         .filter_map(|bytes| match decode(cluster, bytes) {
             Ok(Message {
-                body: Body::Line { room, text },
-                ..
-            }) => Some((room, text)),
+                node,
+                body:
+                    Body::Line {
+                        room,
+                        at,
+                        seq,
+                        text,
+                        ..
+                    },
+            }) => Some(Kept {
+                room,
+                node,
+                at,
+                seq,
+                text,
+            }),
             _ => None,
         })
         .collect()
@@ -448,10 +495,15 @@ mod tests {
             from: "lobby",
             to: "dev",
         });
-        round_trip(Body::Line {
-            room: "dev",
-            text: "<ana> hello  there ",
-        });
+        for late in [false, true] {
+            round_trip(Body::Line {
+                room: "dev",
+                at: u64::MAX,
+                seq: 0,
+                text: "<ana> hello  there ",
+                late,
+            });
+        }
         round_trip(Body::Topic {
             room: "dev",
             by: "ana",
@@ -501,10 +553,16 @@ mod tests {
             node: "ab12",
             body: Body::Line {
                 room: "dev",
+                at: 1_764_450_000_123_456,
+                seq: 7,
                 text: "<ana> hi",
+                late: false,
             },
         };
-        assert_eq!(encode("main", &msg), b"chatd1 main ab12 line dev <ana> hi");
+        assert_eq!(
+            encode("main", &msg),
+            b"chatd1 main ab12 line dev 1764450000123456 7 <ana> hi"
+        );
     }
 
     #[test]
@@ -534,8 +592,11 @@ mod tests {
             "chatd1 main n1 roster ana lobby bob",
             "chatd1 main n1 roster ana #lobby",
             "chatd1 main n1 line dev",
-            "chatd1 main n1 line dev \x1b[2Jgotcha",
-            "chatd1 main n1 line dev two\nlines",
+            "chatd1 main n1 line dev 1 2",
+            "chatd1 main n1 line dev now 2 hi",
+            "chatd1 main n1 said dev 1 -2 hi",
+            "chatd1 main n1 line dev 1 2 \x1b[2Jgotcha",
+            "chatd1 main n1 line dev 1 2 two\nlines",
             "chatd1 main n1 private ana",
             "chatd1 main n1 moved ana lobby",
             "chatd1 main n1 left ana \u{202e}evil",

@@ -31,6 +31,7 @@ both_modes!(
     a_token_file_and_tls_to_the_broker,
     an_account_of_its_own_keeps_other_users_out,
     operators_act_on_every_node_and_bans_outlive_a_node,
+    after_an_outage_every_node_shows_the_same_history,
 );
 
 const LINK_DOWN: &str = "* cluster link down: lines reach this node only until it is back";
@@ -576,7 +577,7 @@ fn a_broker_with_users_lets_in_only_the_clusters_nodes(mode: Mode) {
         mut ca,
         mut cb,
     } = Pair::start_with(mode, &["--cluster", &url]);
-    let forged = "chatd1 chatd zz line lobby <mallory> forged";
+    let forged = "chatd1 chatd zz line lobby 1 1 <mallory> forged";
     let refused = nats.publish_as(
         r#""user":"other","pass":"other","#,
         "chatd.chatd.events",
@@ -680,7 +681,7 @@ fn an_account_of_its_own_keeps_other_users_out(mode: Mode) {
         mut cb,
     } = Pair::start_with(mode, &["--cluster", &url]);
     // Another account's user may publish on the same subject: it is another subject space.
-    let forged = "chatd1 chatd zz line lobby <mallory> forged";
+    let forged = "chatd1 chatd zz line lobby 1 1 <mallory> forged";
     let app = r#""user":"app","pass":"app","#;
     nats.publish_as(app, "chatd.chatd.events", forged.as_bytes())
         .unwrap();
@@ -769,5 +770,57 @@ fn until_refused(node: &Server, source: &str, banned: bool) {
         assert!(first.starts_with("* welcome ") || refused, "{first}");
         assert!(Instant::now() < until, "{source}: still {first:?}");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn after_an_outage_every_node_shows_the_same_history(mode: Mode) {
+    let Some(mut nats) = Nats::start() else {
+        return;
+    };
+    let Pair {
+        a,
+        b,
+        mut ca,
+        mut cb,
+    } = Pair::start(mode, &nats);
+    ca.send("before");
+    until_line(&mut cb, &format!("<{}> before", ca.name));
+    nats.kill();
+    until_line(&mut ca, LINK_DOWN);
+    until_line(&mut cb, LINK_DOWN);
+    // Each side's lines, one after the other (each handled before the next is sent).
+    ca.send("a during");
+    ca.sync();
+    cb.send("b during");
+    cb.sync();
+    ca.send("a again");
+    ca.sync();
+    nats.restart();
+    until_line(&mut ca, LINK_BACK);
+    until_line(&mut cb, LINK_BACK);
+    // Live clients on the other side are not shown them: they are history now.
+    let seen = cb.sync_with(&mut ca);
+    assert!(
+        seen.iter()
+            .all(|l| !l.contains("during") && !l.contains("again")),
+        "{seen:?}"
+    );
+    let want = [
+        format!("<{}> before", ca.name),
+        format!("<{}> a during", ca.name),
+        format!("<{}> b during", cb.name),
+        format!("<{}> a again", ca.name),
+    ];
+    // The other side's lines reach each node a moment after its link is back.
+    for (node, which) in [(&a, "a"), (&b, "b")] {
+        let until = Instant::now() + DEADLINE;
+        loop {
+            let history = history_of(node);
+            if history == want {
+                break;
+            }
+            assert!(Instant::now() < until, "node {which}: {history:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }

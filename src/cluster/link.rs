@@ -40,8 +40,8 @@ pub enum Incoming {
     Guests(u64, u64),
     /// The bans the cluster keeps: address, seconds left, by whom.
     Bans(Vec<(IpAddr, u64, String)>),
-    /// The rooms' last lines as the cluster keeps them (messages not checked yet), oldest
-    /// first; once, when the link first comes up.
+    /// The rooms' last lines as the cluster keeps them (messages not checked yet): when the
+    /// link first comes up, and again when the hub asks (after an outage).
     History(Vec<Vec<u8>>),
 }
 
@@ -164,6 +164,8 @@ enum Request {
     /// Keep a ban: address, seconds, by whom.
     StoreBan(IpAddr, u64, String),
     ForgetBan(IpAddr),
+    /// Read the history stream again.
+    History,
     /// Send what is queued, then stop.
     Stop,
 }
@@ -288,6 +290,10 @@ impl Nodes for Link {
 
     fn forget_ban(&self, ip: IpAddr) {
         self.request(Request::ForgetBan(ip));
+    }
+
+    fn reload_history(&self) {
+        self.request(Request::History);
     }
 }
 
@@ -420,6 +426,9 @@ async fn run(
                 Some(Request::Release(name)) => names.release(&name).await,
                 Some(Request::StoreBan(ip, secs, by)) => bans.put_ban(ip, secs, &by).await,
                 Some(Request::ForgetBan(ip)) => bans.delete_ban(ip).await,
+                Some(Request::History) => {
+                    deliver(Incoming::History(load_history(&jetstream, &config).await));
+                }
                 Some(Request::Guests) => {
                     let (start, end) = names.reserve_guests().await.unwrap_or((0, 0));
                     deliver(Incoming::Guests(start, end));

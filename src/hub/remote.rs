@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use super::history::Said;
 use super::{Body, Claim, ClientId, Hub, Line, Outbox, RoomId, line};
+use crate::node_wire::Kept;
 use crate::node_wire::Message;
 
 /// What every client is told, once, while the cluster link is down.
@@ -114,13 +116,34 @@ impl Hub {
                     self.broadcast(room, None, &came, out);
                 }
             }
-            Body::Line { room, text } => {
-                let Some(room) = self.room_id(room) else {
-                    return; // no one here is in it
+            Body::Line {
+                room,
+                at,
+                seq,
+                text,
+                late,
+            } => {
+                let said = Said {
+                    at: *at,
+                    node: node.into(),
+                    seq: *seq,
+                    line: self.notices.as_is(text),
                 };
-                let msg = self.notices.as_is(text);
-                self.broadcast(room, None, &msg, out);
-                self.remember(room, msg);
+                match self.room_id(room) {
+                    Some(room) => {
+                        // A line said during an outage is for the history: it is not news.
+                        if !late {
+                            self.broadcast(room, None, &said.line, out);
+                        }
+                        self.remember(room, said);
+                    }
+                    None if *late => {
+                        let keep = self.config.history;
+                        let key = room.to_ascii_lowercase().into();
+                        self.stored.entry(key).or_default().add(said, keep);
+                    }
+                    None => {} // no one here is in it
+                }
             }
             Body::Topic { room, by, text } => {
                 let Some(room) = self.room_id(room) else {
@@ -145,28 +168,25 @@ impl Hub {
         }
     }
 
-    /// The cluster's history: each room's last lines start this node's, for the rooms here
-    /// (that have none yet) and for those made later.
-    pub(super) fn stored(&mut self, lines: &[(&str, &str)]) {
+    /// The cluster's history: each room's last lines join this node's (each in its place by
+    /// time, once), for the rooms here and for those made later.
+    pub(super) fn stored(&mut self, lines: &[Kept<'_>]) {
         let keep = self.config.history;
         if keep == 0 {
             return;
         }
-        let mut by_room: std::collections::HashMap<Box<str>, std::collections::VecDeque<Line>> =
-            std::collections::HashMap::new();
-        for (room, text) in lines {
-            let kept = by_room.entry(room.to_ascii_lowercase().into()).or_default();
-            if kept.len() == keep {
-                kept.pop_front();
-            }
-            kept.push_back(self.notices.as_is(text));
-        }
-        for (room, kept) in by_room {
-            match self.room_id(&room) {
-                Some(id) if self.rooms[id].history.is_empty() => self.rooms[id].history = kept,
-                Some(_) => {}
+        for kept in lines {
+            let said = Said {
+                at: kept.at,
+                node: kept.node.into(),
+                seq: kept.seq,
+                line: self.notices.as_is(kept.text),
+            };
+            match self.room_id(kept.room) {
+                Some(id) => self.rooms[id].history.add(said, keep),
                 None => {
-                    self.stored.insert(room, kept);
+                    let key = kept.room.to_ascii_lowercase().into();
+                    self.stored.entry(key).or_default().add(said, keep);
                 }
             }
         }
@@ -252,9 +272,11 @@ impl Hub {
             self.link_down_since.get_or_insert(self.now);
         }
         if first && up {
-            // Up from the start: nothing to tell the clients.
+            // Up from the start: nothing to tell the clients. (Lines said before it was up are
+            // published now, for the others' history.)
             self.config.tell_nodes(out, &Body::Hello);
-            return self.publish_roster(out);
+            self.publish_roster(out);
+            return self.publish_unsent(out);
         }
         let notice: Line = if up {
             line(b"* cluster link back: lines reach every node again\n")
@@ -266,9 +288,15 @@ impl Hub {
             self.broadcast(room, None, &notice, out);
         }
         if up {
-            // Whoever we missed meanwhile says who is there; we say who is here.
+            // Whoever we missed meanwhile says who is there; we say who is here, and what was
+            // said here meanwhile.
             self.config.tell_nodes(out, &Body::Hello);
             self.publish_roster(out);
+            self.publish_unsent(out);
+            // And what the others said meanwhile, which the stream kept.
+            if self.config.history > 0 {
+                out.reload_history();
+            }
         } else {
             self.refuse_pending_claims(out);
         }

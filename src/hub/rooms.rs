@@ -1,6 +1,7 @@
 //! Rooms: entering and leaving them, moving between them, their topics and their history.
 
-use super::{Body, ClientId, Hub, Line, Outbox, Room, RoomId, line};
+use super::history::Said;
+use super::{Body, ClientId, Hub, Line, MAX_UNSENT, Outbox, Room, RoomId, Unsent, line};
 
 impl Hub {
     /// A chat line (`<NAME> TEXT` or a `/me`): to the sender's room, and into its history.
@@ -9,23 +10,62 @@ impl Hub {
             return;
         };
         self.broadcast(room, Some(id), &msg, out);
+        let (at, seq) = (self.wall_us(), self.said + 1);
+        self.said = seq;
         if self.config.in_cluster()
             && let Ok(text) = std::str::from_utf8(&msg[..msg.len() - 1])
         {
             let room = &self.rooms[room].name;
-            self.config.tell_nodes(out, &Body::Line { room, text });
+            if self.link_up {
+                let line = Body::Line {
+                    room,
+                    at,
+                    seq,
+                    text,
+                    late: false,
+                };
+                self.config.tell_nodes(out, &line);
+            } else {
+                // Published when the link is back, for the other nodes' history.
+                if self.unsent.len() == MAX_UNSENT {
+                    self.unsent.pop_front();
+                }
+                self.unsent.push_back(Unsent {
+                    room: room.clone(),
+                    at,
+                    seq,
+                    text: text.into(),
+                });
+            }
         }
-        self.remember(room, msg);
+        let node = self.node_id.clone();
+        self.remember(
+            room,
+            Said {
+                at,
+                node,
+                seq,
+                line: msg,
+            },
+        );
     }
 
-    /// Keeps a chat line in its room's history.
-    pub(super) fn remember(&mut self, room: RoomId, msg: Line) {
-        if self.config.history > 0 {
-            let history = &mut self.rooms[room].history;
-            if history.len() == self.config.history {
-                history.pop_front();
-            }
-            history.push_back(msg);
+    /// Keeps a chat line in its room's history, in its place by time.
+    pub(super) fn remember(&mut self, room: RoomId, said: Said) {
+        self.rooms[room].history.add(said, self.config.history);
+    }
+
+    /// Publishes the lines said here while the link was down, for the others' history.
+    pub(super) fn publish_unsent(&mut self, out: &mut impl Outbox) {
+        for u in std::mem::take(&mut self.unsent) {
+            let line = Body::Line {
+                room: &u.room,
+                at: u.at,
+                seq: u.seq,
+                text: &u.text,
+                late: true,
+            };
+            self.config.tell_nodes(out, &line);
         }
     }
 
@@ -172,7 +212,7 @@ impl Hub {
         let plural = if shown == 1 { "" } else { "s" };
         let head = format!("* history of #{}: {shown} line{plural}\n", room.name);
         out.send(id, &line(head.as_bytes()));
-        for msg in room.history.iter().skip(kept - shown) {
+        for msg in room.history.lines().skip(kept - shown) {
             out.send(id, msg);
         }
         out.send(id, &line(b"* end of history\n"));

@@ -37,7 +37,7 @@ use crate::cluster::link::{self, Inbound, Inbox};
 use crate::config::ServerConfig;
 use crate::connection::Batch;
 use crate::connection::{Outputs, Rules, Verdict};
-use crate::hub::{Event, Hub, Leave, Outbox};
+use crate::hub::{Event, Hub, Leave, Outbox, WallClock};
 use crate::memory;
 use crate::net::{Listeners, SpareFd};
 use crate::shutdown::DRAIN_TIME;
@@ -98,8 +98,10 @@ pub fn run(
         None => (None, None),
     };
     let now = Instant::now();
+    let mut hub = Hub::new(config.hub_config(), now);
+    hub.set_clock(WallClock::now());
     let mut server = Server {
-        hub: Hub::new(config.hub_config(), now),
+        hub,
         io: Io {
             conns: Slab::new(),
             dirty: Vec::new(),

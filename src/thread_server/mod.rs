@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use crate::cluster::link::{self, Inbound, Inbox};
 use crate::config::ServerConfig;
 use crate::connection::{LINGER, Outputs, Rules};
-use crate::hub::Hub;
+use crate::hub::{Hub, WallClock};
 use crate::memory;
 use crate::net::{self, Listeners};
 use crate::shutdown::DRAIN_TIME;
@@ -73,7 +73,9 @@ pub fn run(listeners: Listeners, config: &ServerConfig, stop: UnixStream) -> io:
         max_backlog: config.max_backlog as usize,
         ..Outputs::default()
     };
-    let room = Room::new(Hub::new(hub_config, Instant::now()), outputs, link);
+    let mut hub = Hub::new(hub_config, Instant::now());
+    hub.set_clock(WallClock::now());
+    let room = Room::new(hub, outputs, link);
     let shared = Arc::new(Shared::new(
         room,
         Settings {

@@ -1,0 +1,136 @@
+//! A room's last lines, in the order they were said, whichever node said them and whenever its
+//! news arrived: each line keeps its server time, its node and its number there, so that lines
+//! that come late (said on the other side of a broker outage, or read from the cluster's
+//! stream) take their place by time, and a line that comes twice is kept once.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use super::Line;
+
+/// One line of a history.
+#[derive(Debug, Clone)]
+pub struct Said {
+    /// When it was said, in microseconds of Unix time, by its node's clock.
+    pub at: u64,
+    /// The node that said it ("" on a single node) and its number there: together, its id.
+    pub node: Arc<str>,
+    pub seq: u64,
+    pub line: Line,
+}
+
+impl Said {
+    fn key(&self) -> (u64, &str, u64) {
+        (self.at, &self.node, self.seq)
+    }
+}
+
+/// A room's last lines, oldest first.
+#[derive(Debug, Default)]
+pub struct History(VecDeque<Said>);
+
+impl History {
+    /// Adds `said` in its place by time, keeping at most `cap` lines (the newest); a line
+    /// already kept (same node and number) is not added again. A line said last, the common
+    /// case, costs one comparison.
+    pub fn add(&mut self, said: Said, cap: usize) {
+        if cap == 0 {
+            return;
+        }
+        if self.0.back().is_none_or(|last| last.key() < said.key()) {
+            // Said after everything kept (every line said here): at the end.
+            self.0.push_back(said);
+            if self.0.len() > cap {
+                self.0.pop_front();
+            }
+            return;
+        }
+        let mut pos = self.0.len();
+        for (i, kept) in self.0.iter().enumerate().rev() {
+            if kept.at < said.at {
+                break;
+            }
+            if kept.seq == said.seq && kept.node == said.node {
+                return;
+            }
+            if kept.key() > said.key() {
+                pos = i;
+            }
+        }
+        if pos == 0 && self.0.len() == cap {
+            return; // older than every line kept
+        }
+        self.0.insert(pos, said);
+        if self.0.len() > cap {
+            self.0.pop_front();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The lines, oldest first.
+    pub fn lines(&self) -> impl Iterator<Item = &Line> {
+        self.0.iter().map(|s| &s.line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn said(at: u64, node: &str, seq: u64) -> Said {
+        Said {
+            at,
+            node: node.into(),
+            seq,
+            line: Line::from(format!("{node}{seq}\n").as_bytes()),
+        }
+    }
+
+    fn texts(h: &History) -> Vec<String> {
+        h.lines()
+            .map(|l| String::from_utf8_lossy(l).trim_end().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn lines_take_their_place_by_time_once_each() {
+        let mut h = History::default();
+        h.add(said(10, "a", 1), 5);
+        h.add(said(30, "a", 2), 5);
+        // Said between the two on another node, heard of late.
+        h.add(said(20, "b", 1), 5);
+        h.add(said(20, "b", 1), 5);
+        h.add(said(40, "b", 2), 5);
+        assert_eq!(texts(&h), ["a1", "b1", "a2", "b2"]);
+    }
+
+    #[test]
+    fn the_newest_are_kept() {
+        let mut h = History::default();
+        for seq in 0..5 {
+            h.add(said(seq * 10, "a", seq), 3);
+        }
+        assert_eq!(texts(&h), ["a2", "a3", "a4"]);
+        // Older than all kept: not taken.
+        h.add(said(5, "b", 1), 3);
+        assert_eq!(texts(&h), ["a2", "a3", "a4"]);
+        // Between: taken, the oldest goes.
+        h.add(said(25, "b", 2), 3);
+        assert_eq!(texts(&h), ["b2", "a3", "a4"]);
+        let mut none = History::default();
+        none.add(said(1, "a", 1), 0);
+        assert_eq!(none.len(), 0);
+    }
+
+    #[test]
+    fn equal_times_are_ordered_by_node_and_number() {
+        let mut h = History::default();
+        h.add(said(10, "b", 1), 5);
+        h.add(said(10, "a", 7), 5);
+        h.add(said(10, "a", 3), 5);
+        assert_eq!(texts(&h), ["a3", "a7", "b1"]);
+    }
+}
