@@ -62,7 +62,7 @@ pub struct ServerConfig {
     pub oper_password_file: Option<PathBuf>,
     /// Join a cluster of nodes through these NATS brokers (`nats://HOST:PORT`, comma-separated):
     /// every node's clients share one chat.
-    #[arg(long, value_delimiter = ',', value_parser = cluster_url)]
+    #[arg(long, value_delimiter = ',')]
     pub cluster: Vec<String>,
     /// The cluster's name: clusters sharing one broker are kept apart by it.
     #[arg(long, default_value = "chatd", requires = "cluster", value_parser = cluster_name)]
@@ -189,6 +189,12 @@ impl ServerConfig {
     /// Reads the password files named on the command line.
     /// Also gives the node its id, in a cluster.
     pub fn load_secrets(&mut self) -> Result<(), String> {
+        for url in &self.cluster {
+            // Checked here, not by clap, to say it in one line and exit 1 (and never show a
+            // password the URL may carry).
+            cluster_url(url)
+                .map_err(|e| format!("--cluster {}: {e}", crate::cluster::redacted(url)))?;
+        }
         if !self.cluster.is_empty() {
             self.node = Some(crate::cluster::new_node_id());
         }
@@ -283,7 +289,7 @@ fn cluster_url(text: &str) -> Result<String, String> {
         _ => (host_port, None),
     };
     if host.is_empty() || host.contains(['/', ' ', '?', '#']) {
-        return Err(format!("no broker host in {text:?}: use nats://HOST:PORT"));
+        return Err("no broker host in it: use nats://HOST:PORT".into());
     }
     if let Some(port) = port
         && !port.parse::<u16>().is_ok_and(|p| p > 0)

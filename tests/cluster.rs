@@ -524,10 +524,14 @@ fn a_malformed_cluster_address_is_refused_at_start(mode: Mode) {
         ("http://x", "not a NATS broker's address"),
         ("nats://host:port", "is not a port"),
     ] {
-        // Refused at start: it must not go on to serve.
+        // Refused at start, in one line: it must not go on to serve.
         let (status, err) = refused_at_start(mode, &["--cluster", bad]);
-        assert!(!status.success(), "{bad}: {status:?}");
-        assert!(err.contains(says), "{bad}: {err}");
+        assert_eq!(status.code(), Some(1), "{bad}: {err}");
+        assert_eq!(err.lines().count(), 1, "{bad}: {err}");
+        assert!(
+            err.starts_with("chatd: --cluster ") && err.contains(says),
+            "{bad}: {err}"
+        );
     }
 }
 
