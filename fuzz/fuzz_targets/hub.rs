@@ -1,8 +1,9 @@
 //! The chat core fed random event sequences, room commands included. Checks: nothing is sent to
 //! a closed client, every line sent is one whole line, names stay unique, the count of clients
 //! matches, and the rooms never exceed their limit. Operators, bans, mutes and the password gate
-//! are in it too, with time moving on; and, in a cluster, what other nodes say and the answers
-//! to name claims.
+//! are in it too, with time moving on; and, in a cluster, what other nodes say (lines live and
+//! late, moderation from other nodes), the link going down and up, the answers to name claims,
+//! guest numbers and kept bans.
 #![no_main]
 
 use std::collections::HashSet;
@@ -89,10 +90,14 @@ fuzz_target!(|data: &[u8]| {
                 hub.tick(now, &mut out);
             }
             6 if clustered => {
+                // The kind from the op byte's high bits (the argument chooses the fields), so
+                // that every kind is reached.
                 let node = ["n1", "n2", "me"][(arg % 3) as usize];
                 let name = ["a", "b", "guest1-me", "A"][(arg / 3 % 4) as usize];
                 let room = ["lobby", "r1", "r9"][(arg / 12 % 3) as usize];
-                let body = match arg / 36 % 11 {
+                let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + arg / 128));
+                let at = u64::from(arg / 36);
+                let body = match (op / 8) % 17 {
                     0 => Body::Hello,
                     1 => Body::Beat,
                     2 => Body::Bye,
@@ -101,11 +106,24 @@ fuzz_target!(|data: &[u8]| {
                     5 => Body::Left { name, reason: Some("x") },
                     6 => Body::Renamed { old: name, new: "b" },
                     7 => Body::Moved { name, from: "lobby", to: room },
-                    8 => Body::Line { room, text: "<a> hi" },
+                    8 => Body::Line { room, at, seq: at % 3, text: "<a> hi", late: arg & 1 == 1 },
                     9 => Body::Topic { room, by: name, text: "t" },
-                    _ => Body::Private { from: name, to: "a", text: "psst" },
+                    10 => Body::Private { from: name, to: "a", text: "psst" },
+                    11 => Body::Kick { target: name, by: "op", reason: None },
+                    12 => Body::Mute { target: name, by: "op", on: arg & 1 == 1 },
+                    13 => Body::Ban { target: name, by: "op", minutes: 1 },
+                    14 => Body::Banned { ip, secs: 60, by: "op" },
+                    15 => Body::Unbanned { ip },
+                    _ => {
+                        hub.handle(Event::Guests(u64::from(arg), u64::from(arg) + 3), &mut out);
+                        continue;
+                    }
                 };
                 hub.handle(Event::Cluster(&Message { node, body }), &mut out);
+            }
+            7 if clustered && arg % 8 == 6 => {
+                let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + arg / 128));
+                hub.handle(Event::Bans(&[(ip, 30, "op")]), &mut out);
             }
             7 if clustered && arg % 2 == 0 => hub.handle(Event::Link(arg % 4 == 0), &mut out),
             7 if clustered => {
