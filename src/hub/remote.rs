@@ -48,19 +48,19 @@ impl Hub {
         if self.config.node.as_deref() == Some(node) {
             return; // our own, back from the broker
         }
-        if !self.nodes.contains_key(node) && self.stopped_nodes.iter().any(|n| &**n == node) {
-            return; // said goodbye: a beat still in flight after it is not a comeback
-        }
-        if !self.nodes.contains_key(node) && self.nodes.len() >= MAX_NODES {
-            log::warn!("cluster: {MAX_NODES} nodes known already; node {node} ignored");
-            return;
-        }
         let known = match self.nodes.get_mut(node) {
             Some(seen) => {
                 *seen = self.now;
                 true
             }
             None => {
+                if self.stopped_nodes.iter().any(|n| &**n == node) {
+                    return; // said goodbye: a beat still in flight after it is not a comeback
+                }
+                if self.nodes.len() >= MAX_NODES {
+                    log::warn!("cluster: {MAX_NODES} nodes known already; node {node} ignored");
+                    return;
+                }
                 self.nodes.insert(node.into(), self.now);
                 false
             }
