@@ -101,6 +101,10 @@ pub const MAX_HELD_LINES: usize = 64;
 /// names are unique across the nodes without a round trip per connection.
 pub const GUEST_BLOCK: u64 = 100;
 
+/// In a cluster, how long a client that enters a room no one else here is in waits at most for
+/// its history, read from the cluster (this node did not receive its lines until then).
+pub const CATCH_UP: Duration = Duration::from_secs(2);
+
 /// How long `/ban` bans without a number of minutes.
 pub const DEFAULT_BAN_MINUTES: u32 = 60;
 
@@ -160,6 +164,19 @@ pub trait Outbox {
             nodes.reload_history();
         }
     }
+    /// In a cluster: a client here is in `room` now, the first: its lines are wanted here,
+    /// and its history, which comes back as [`Event::Followed`].
+    fn follow(&mut self, room: &str) {
+        if let Some(nodes) = self.nodes() {
+            nodes.follow(room);
+        }
+    }
+    /// In a cluster: no client here is in `room` any more: its lines are not wanted here.
+    fn unfollow(&mut self, room: &str) {
+        if let Some(nodes) = self.nodes() {
+            nodes.unfollow(room);
+        }
+    }
 }
 
 /// The way to the other nodes of a cluster, as the hub sees it: the cluster's link implements
@@ -179,6 +196,10 @@ pub trait Nodes {
     fn forget_ban(&self, ip: IpAddr);
     /// Read the rooms' history again.
     fn reload_history(&self);
+    /// Start receiving `room`'s lines (a client here entered it) and read its history.
+    fn follow(&self, room: &str);
+    /// Stop receiving `room`'s lines (no client here is in it).
+    fn unfollow(&self, room: &str);
 }
 
 /// What the cluster said of a name asked for with [`Outbox::claim`].
@@ -234,6 +255,9 @@ pub enum Event<'a> {
     /// The rooms' last lines as the cluster keeps them (in any order): this node's history
     /// starts from them.
     Stored(&'a [wire::Kept<'a>]),
+    /// The answer to [`Outbox::follow`]: the room's last lines as the cluster keeps them
+    /// (empty if it could not be asked).
+    Followed(&'a str, &'a [wire::Kept<'a>]),
     /// Guest numbers from `.0` up to (not including) `.1` are this node's to give (empty: the
     /// cluster could not be asked).
     Guests(u64, u64),
@@ -303,6 +327,12 @@ struct Room {
     topic: Option<Box<str>>,
     /// Its last chat lines, oldest first.
     history: History,
+    /// In a cluster: clients who entered it while its history was being read from the
+    /// cluster (see [`CATCH_UP`]); they are shown it once it is in, and meanwhile get no chat
+    /// line of the room live (they are in the history they will be shown).
+    waiting: Vec<ClientId>,
+    /// Until when they wait at most.
+    caught_up_by: Option<Instant>,
 }
 
 /// The chat: every connected client, its name and room, the rooms, and the rules.
@@ -354,6 +384,8 @@ pub struct Hub {
     guests_asked: bool,
     /// The cluster's history of rooms that do not exist here yet, by lower-cased name.
     stored: HashMap<Box<str>, History>,
+    /// Rooms whose history is being read from the cluster for clients waiting in them.
+    catching_up: Vec<RoomId>,
     /// The wall clock, as the driver gave it (see [`Hub::set_clock`]).
     clock: WallClock,
     /// The number of the last chat line said here.
@@ -399,6 +431,7 @@ impl Hub {
             next_guests: None,
             guests_asked: false,
             stored: HashMap::new(),
+            catching_up: Vec::new(),
             clock: WallClock {
                 at: now,
                 unix_us: 0,
@@ -471,6 +504,7 @@ impl Hub {
             Event::Link(up) => self.link(up, out),
             Event::Claimed(id, name, claim) => self.claimed(id, name, claim, out),
             Event::Stored(lines) => self.stored(lines),
+            Event::Followed(room, lines) => self.followed(room, lines, out),
             Event::Guests(start, end) => self.guest_numbers(start..end),
             Event::Bans(bans) => self.kept_bans(bans),
         }
@@ -481,6 +515,7 @@ impl Hub {
     pub fn tick(&mut self, now: Instant, out: &mut impl Outbox) {
         self.now = self.now.max(now);
         self.lose_silent_nodes(out);
+        self.stop_waiting_for_history(out);
         if self.next_gate_deadline.is_none_or(|d| d > self.now) {
             return;
         }
@@ -514,10 +549,15 @@ impl Hub {
                 .min()
                 .map(|&seen| seen + remote::NODE_LOST),
         };
-        match (self.next_gate_deadline, node_lost) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let caught_up = self
+            .catching_up
+            .iter()
+            .filter_map(|&room| self.rooms[room].caught_up_by)
+            .min();
+        [self.next_gate_deadline, node_lost, caught_up]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The driver finished a batch of events: announce the clients who joined during it.

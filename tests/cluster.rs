@@ -9,7 +9,7 @@ use common::certs::Certs;
 
 use std::time::{Duration, Instant};
 
-use common::nats::Nats;
+use common::nats::{Link, Nats};
 use common::{Client, DEADLINE, Mode, Server, signal};
 
 both_modes!(
@@ -32,6 +32,7 @@ both_modes!(
     an_account_of_its_own_keeps_other_users_out,
     operators_act_on_every_node_and_bans_outlive_a_node,
     after_an_outage_every_node_shows_the_same_history,
+    a_node_receives_only_the_rooms_its_clients_are_in,
 );
 
 const LINK_DOWN: &str = "* cluster link down: lines reach this node only until it is back";
@@ -827,4 +828,82 @@ fn after_an_outage_every_node_shows_the_same_history(mode: Mode) {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// Asks the broker about the nodes' connections until `ok` says yes, or fails after
+/// [`DEADLINE`] (subscribing and unsubscribing reach the broker a moment after the client
+/// moved).
+fn until_links(nats: &Nats, what: &str, ok: impl Fn(&[Link]) -> bool) -> Vec<Link> {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let links = nats.nodes();
+        if ok(&links) {
+            return links;
+        }
+        assert!(Instant::now() < until, "{what}: {links:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn a_node_receives_only_the_rooms_its_clients_are_in(mode: Mode) {
+    let Some(nats) = Nats::start() else { return };
+    let url = nats.url();
+    let Pair {
+        a: _a,
+        b: _b,
+        mut ca,
+        mut cb,
+    } = Pair::start_with(mode, &["--cluster", &url, "--msg-rate", "0"]);
+    ca.send("/join dev");
+    until_line(&mut ca, "* you are in #dev (1 here)");
+    let one_follows = |links: &[Link]| {
+        links.len() == 2 && links.iter().filter(|l| l.follows(".room.dev")).count() == 1
+    };
+    until_links(&nats, "only a follows #dev", one_follows);
+    // (And b knows where ca is.)
+    until_line(&mut cb, &format!("* {} went to #dev", ca.name));
+    for i in 0..20 {
+        ca.send(&format!("before {i}"));
+    }
+    // (Kept by the broker before bob comes: else they are news to him, and come live.)
+    let until = Instant::now() + DEADLINE;
+    while nats.stored_lines() < 20 {
+        assert!(Instant::now() < until, "{} lines kept", nats.stored_lines());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Bob enters: his node follows #dev from now on, and shows him what was said before, read
+    // from the cluster's stream; then the room's lines live, each once.
+    cb.send("/join dev");
+    until_line(&mut cb, "* you are in #dev (2 here)");
+    assert_eq!(cb.line(), "* history of #dev: 20 lines");
+    for i in 0..20 {
+        assert_eq!(cb.line(), format!("<{}> before {i}", ca.name));
+    }
+    assert_eq!(cb.line(), "* end of history");
+    until_links(&nats, "both follow #dev", |links| {
+        links.iter().all(|l| l.follows(".room.dev"))
+    });
+    ca.send("live");
+    assert_eq!(cb.line(), format!("<{}> live", ca.name));
+    cb.send("/who");
+    assert!(cb.line().starts_with("* online in #dev (2): "));
+    // Bob leaves: his node stops following #dev, and receives none of its lines.
+    cb.send("/part");
+    until_line(&mut cb, "* you are in #lobby (1 here)");
+    let links = until_links(&nats, "only a follows #dev again", one_follows);
+    let b_link = links.iter().find(|l| !l.follows(".room.dev")).unwrap();
+    let received_by_b = |links: &[Link]| {
+        let b = links.iter().find(|l| l.name == b_link.name);
+        b.map(|l| l.received).unwrap()
+    };
+    let before = b_link.received;
+    for i in 0..50 {
+        ca.send(&format!("after {i}"));
+    }
+    // Published after the fifty lines: once bob hears of it, the broker has dealt with them.
+    ca.send("/part");
+    until_line(&mut cb, &format!("* {} came from #dev", ca.name));
+    let received = received_by_b(&nats.nodes()) - before;
+    // Beats (one a second from each node) and the move, not the fifty lines.
+    assert!(received < 20, "b received {received} messages");
 }

@@ -125,6 +125,18 @@ fuzz_target!(|data: &[u8]| {
                 let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + arg / 128));
                 hub.handle(Event::Bans(&[(ip, 30, "op")]), &mut out);
             }
+            7 if clustered && arg % 8 == 4 => {
+                // A room's history, as the link reads it when the hub follows the room.
+                let room = ["lobby", "dev", "x"][(arg / 8 % 3) as usize];
+                let kept = [chatd::node_wire::Kept {
+                    room,
+                    node: "n2",
+                    at: u64::from(arg / 24),
+                    seq: u64::from(arg % 3),
+                    text: "<b> old",
+                }];
+                hub.handle(Event::Followed(room, &kept), &mut out);
+            }
             7 if clustered && arg % 2 == 0 => hub.handle(Event::Link(arg % 4 == 0), &mut out),
             7 if clustered => {
                 let name = ["a", "b", "c"][(arg / 2 % 3) as usize];

@@ -23,7 +23,10 @@ fn base_options(config: &ClusterConfig) -> async_nats::ConnectOptions {
         Some(Auth::Token(token)) => async_nats::ConnectOptions::with_token(token.clone()),
         None => async_nats::ConnectOptions::new(),
     };
-    let options = options.name(format!("chatd node {}", config.node));
+    // A node's own messages are not sent back to it (it would drop them).
+    let options = options
+        .name(format!("chatd node {}", config.node))
+        .no_echo();
     // A user and password in a URL (the first that has them) go in as options.
     let user = config.urls.iter().find_map(|u| super::split_user(u).1);
     let options = match user {

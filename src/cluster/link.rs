@@ -6,7 +6,8 @@
 //! second so that the others can tell it is alive.
 //!
 //! Names, guest numbers and bans are kept in JetStream key-value buckets ([`super::kv`]);
-//! connecting, with credentials and TLS, is in [`super::broker`].
+//! connecting, with credentials and TLS, is in [`super::broker`]; which subjects a node
+//! receives, and in what order, in [`super::interest`].
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -19,8 +20,9 @@ use tokio::sync::mpsc;
 
 use super::ClusterConfig;
 use super::broker::{check_broker, connect, connected};
+use super::interest::{Interest, order_headers};
 use super::kv::Kv;
-use crate::hub::{Claim, ClientId, Event, Hub, Nodes, Outbox};
+use crate::hub::{Claim, ClientId, Event, Hub, LOBBY, Nodes, Outbox};
 use crate::node_wire::{self as wire, Body, Message};
 
 /// How often a node says it is alive.
@@ -43,6 +45,8 @@ pub enum Incoming {
     /// The rooms' last lines as the cluster keeps them (messages not checked yet): when the
     /// link first comes up, and again when the hub asks (after an outage).
     History(Vec<Vec<u8>>),
+    /// One room's last lines, when the hub starts following it ([`Nodes::follow`]).
+    Followed(String, Vec<Vec<u8>>),
 }
 
 /// What both concurrency models do with what the link brings: turn it into hub events,
@@ -75,6 +79,10 @@ impl Inbound {
             Incoming::History(raw) => {
                 let lines = wire::lines(&self.cluster, raw);
                 hub.handle(Event::Stored(&lines), out);
+            }
+            Incoming::Followed(room, raw) => {
+                let lines = wire::lines(&self.cluster, raw);
+                hub.handle(Event::Followed(room, &lines), out);
             }
             Incoming::Claimed(id, name, claim) => {
                 hub.handle(Event::Claimed(*id, name, *claim), out)
@@ -166,6 +174,10 @@ enum Request {
     ForgetBan(IpAddr),
     /// Read the history stream again.
     History,
+    /// Receive this room's lines, and read its history.
+    Follow(String),
+    /// Stop receiving this room's lines.
+    Unfollow(String),
     /// Send what is queued, then stop.
     Stop,
 }
@@ -295,18 +307,28 @@ impl Nodes for Link {
     fn reload_history(&self) {
         self.request(Request::History);
     }
+
+    fn follow(&self, room: &str) {
+        self.request(Request::Follow(room.to_string()));
+    }
+
+    fn unfollow(&self, room: &str) {
+        self.request(Request::Unfollow(room.to_string()));
+    }
 }
 
-/// The history stream (made if there is none yet), and all it keeps: the last lines of every
-/// room, oldest first. Empty if the broker has no JetStream or does not answer in time.
+/// The history stream (made if there is none yet), and what it keeps: the last lines of every
+/// room, or of one (`room`: its subject), oldest first. Empty if the broker has no JetStream or
+/// does not answer in time.
 async fn load_history(
     jetstream: &async_nats::jetstream::Context,
     config: &ClusterConfig,
+    room: Option<String>,
 ) -> Vec<Vec<u8>> {
     use async_nats::jetstream::{consumer, stream};
     let name = format!("chatd_history_{}", config.name);
     let load = async {
-        let mut stream = jetstream
+        let stream = jetstream
             .get_or_create_stream(stream::Config {
                 name: name.clone(),
                 subjects: vec![format!("chatd.{}.room.*", config.name)],
@@ -317,20 +339,18 @@ async fn load_history(
             })
             .await
             .map_err(|e| e.to_string())?;
-        let total = stream
-            .info()
+        let reader = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: room.clone().unwrap_or_default(),
+                ..Default::default()
+            })
             .await
-            .map_err(|e| e.to_string())?
-            .state
-            .messages as usize;
+            .map_err(|e| e.to_string())?;
+        let total = reader.cached_info().num_pending as usize;
         let mut lines = Vec::with_capacity(total.min(1 << 16));
         if total == 0 {
             return Ok(lines);
         }
-        let reader = stream
-            .create_consumer(consumer::pull::OrderedConfig::default())
-            .await
-            .map_err(|e| e.to_string())?;
         let mut messages = reader.messages().await.map_err(|e| e.to_string())?;
         while lines.len() < total {
             match tokio::time::timeout(Duration::from_secs(2), messages.next()).await {
@@ -340,9 +360,13 @@ async fn load_history(
         }
         Ok::<_, String>(lines)
     };
+    let of = room.as_deref().unwrap_or("all rooms");
     match tokio::time::timeout(Duration::from_secs(10), load).await {
         Ok(Ok(lines)) => {
-            log::info!("cluster: {} lines of history from {name}", lines.len());
+            log::debug!(
+                "cluster: {} lines of history of {of} from {name}",
+                lines.len()
+            );
             lines
         }
         Ok(Err(e)) => {
@@ -368,7 +392,8 @@ async fn run(
         return;
     };
     let subject = config.subject();
-    let mut inbox = match client.subscribe(config.all_subjects()).await {
+    let lobby = config.room_subject(LOBBY);
+    let mut interest = match subscribe(&client, &subject, &lobby).await {
         Ok(s) => s,
         Err(e) => {
             log::error!("cluster: cannot subscribe to {subject}: {e}");
@@ -389,7 +414,9 @@ async fn run(
         while !connected(&client) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        deliver(Incoming::History(load_history(&jetstream, &config).await));
+        deliver(Incoming::History(
+            load_history(&jetstream, &config, None).await,
+        ));
     }
     if connected(&client) {
         // Opened now, not at the first claim.
@@ -399,10 +426,16 @@ async fn run(
     // that finds it.
     let mut bans_read = false;
     let mut ticker = tokio::time::interval(BEAT);
+    // Every message this node publishes is numbered (see `interest`).
+    let mut published = 0u64;
     loop {
         tokio::select! {
-            msg = inbox.next() => match msg {
-                Some(msg) => deliver(Incoming::Message(msg.payload.to_vec())),
+            batch = interest.next() => match batch {
+                Some(batch) => {
+                    for msg in batch {
+                        deliver(Incoming::Message(msg.payload.to_vec()));
+                    }
+                }
                 None => {
                     log::error!("cluster: subscription ended");
                     return;
@@ -415,8 +448,40 @@ async fn run(
                 }
                 Some(Request::Publish(to, bytes)) => {
                     let to = to.unwrap_or_else(|| subject.clone());
-                    if let Err(e) = client.publish(to, bytes.into()).await {
+                    published += 1;
+                    let headers = order_headers(published);
+                    if let Err(e) = client.publish_with_headers(to, headers, bytes.into()).await {
                         log::debug!("cluster: publish: {e}");
+                    }
+                }
+                Some(Request::Follow(room)) => {
+                    let room_subject = config.room_subject(&room);
+                    if !interest.follows(&room_subject) {
+                        match client.subscribe(room_subject.clone()).await {
+                            Ok(sub) => {
+                                interest.add(room_subject.clone(), sub);
+                                log::debug!("cluster: following {room_subject} ({} rooms)", interest.rooms());
+                            }
+                            Err(e) => log::warn!("cluster: cannot subscribe to {room_subject}: {e}"),
+                        }
+                    }
+                    // Read after subscribing (the broker takes requests in order): a line is
+                    // in the history read, or comes live, or both (the hub keeps it once).
+                    let (jetstream, config, deliver) =
+                        (jetstream.clone(), Arc::clone(&config), Arc::clone(&deliver));
+                    tokio::spawn(async move {
+                        let lines = if config.history > 0 {
+                            load_history(&jetstream, &config, Some(room_subject)).await
+                        } else {
+                            Vec::new()
+                        };
+                        deliver(Incoming::Followed(room, lines));
+                    });
+                }
+                Some(Request::Unfollow(room)) => {
+                    let room_subject = config.room_subject(&room);
+                    if room_subject != lobby {
+                        interest.remove(&room_subject);
                     }
                 }
                 Some(Request::Claim(id, name)) => {
@@ -427,7 +492,12 @@ async fn run(
                 Some(Request::StoreBan(ip, secs, by)) => bans.put_ban(ip, secs, &by).await,
                 Some(Request::ForgetBan(ip)) => bans.delete_ban(ip).await,
                 Some(Request::History) => {
-                    deliver(Incoming::History(load_history(&jetstream, &config).await));
+                    // Not waited for here: the chat goes on while it is read.
+                    let (jetstream, config, deliver) =
+                        (jetstream.clone(), Arc::clone(&config), Arc::clone(&deliver));
+                    tokio::spawn(async move {
+                        deliver(Incoming::History(load_history(&jetstream, &config, None).await));
+                    });
                 }
                 Some(Request::Guests) => {
                     let (start, end) = names.reserve_guests().await.unwrap_or((0, 0));
@@ -447,4 +517,18 @@ async fn run(
             }
         }
     }
+}
+
+/// The subscriptions a node starts with: the events, and the lobby's lines.
+async fn subscribe(
+    client: &async_nats::Client,
+    events: &str,
+    lobby: &str,
+) -> Result<Interest, async_nats::SubscribeError> {
+    let mut interest = Interest::new(client.subscribe(events.to_string()).await?);
+    interest.add(
+        lobby.to_string(),
+        client.subscribe(lobby.to_string()).await?,
+    );
+    Ok(interest)
 }

@@ -12,13 +12,16 @@
 //! What the nodes say to each other is the hub's language, so its format is beside the hub and the
 //! clients' protocol, in [`crate::node_wire`]; this folder is the NATS transport only.
 //!
-//! Every node publishes on `chatd.CLUSTER.events`, and chat lines on `chatd.CLUSTER.room.ROOM`,
-//! and reads `chatd.CLUSTER.>`: a message crosses the broker once per node that reads it, never
-//! once per recipient. One connection per node keeps each node's messages in the order it sent
-//! them. A JetStream stream keeps the last lines of every room subject (the room's history, for
-//! a node that starts later), and a key-value bucket the names claimed.
+//! Every node publishes on `chatd.CLUSTER.events`, and chat lines on `chatd.CLUSTER.room.ROOM`;
+//! it reads the events, and the lines of the rooms it has clients in (`interest.rs`): a line
+//! crosses the broker once per node that needs it, never once per recipient, and never to a
+//! node with no one in its room. Each message carries its place among its node's, which keeps
+//! each node's messages in the order it sent them across subjects. A JetStream stream keeps
+//! the last lines of every room subject (the room's history, for a node that starts later or
+//! starts following the room), and key-value buckets the names claimed and the bans.
 
 mod broker;
+mod interest;
 mod kv;
 pub mod link;
 
@@ -111,11 +114,6 @@ impl ClusterConfig {
     /// The subject of a room's chat lines (room names are matched ignoring case).
     pub fn room_subject(&self, room: &str) -> String {
         format!("chatd.{}.room.{}", self.name, room.to_ascii_lowercase())
-    }
-
-    /// What every node reads.
-    pub fn all_subjects(&self) -> String {
-        format!("chatd.{}.>", self.name)
     }
 }
 

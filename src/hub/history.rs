@@ -32,10 +32,11 @@ pub struct History(VecDeque<Said>);
 impl History {
     /// Adds `said` in its place by time, keeping at most `cap` lines (the newest); a line
     /// already kept (same node and number) is not added again. A line said last, the common
-    /// case, costs one comparison.
-    pub fn add(&mut self, said: Said, cap: usize) {
+    /// case, costs one comparison. Returns whether the line is new here (`false`: it was kept
+    /// already); a new line older than all `cap` kept is new, and not kept.
+    pub fn add(&mut self, said: Said, cap: usize) -> bool {
         if cap == 0 {
-            return;
+            return true;
         }
         if self.0.back().is_none_or(|last| last.key() < said.key()) {
             // Said after everything kept (every line said here): at the end.
@@ -43,7 +44,7 @@ impl History {
             if self.0.len() > cap {
                 self.0.pop_front();
             }
-            return;
+            return true;
         }
         let mut pos = self.0.len();
         for (i, kept) in self.0.iter().enumerate().rev() {
@@ -51,19 +52,20 @@ impl History {
                 break;
             }
             if kept.seq == said.seq && kept.node == said.node {
-                return;
+                return false;
             }
             if kept.key() > said.key() {
                 pos = i;
             }
         }
         if pos == 0 && self.0.len() == cap {
-            return; // older than every line kept
+            return true; // older than every line kept
         }
         self.0.insert(pos, said);
         if self.0.len() > cap {
             self.0.pop_front();
         }
+        true
     }
 
     pub fn len(&self) -> usize {
@@ -101,9 +103,10 @@ mod tests {
         h.add(said(10, "a", 1), 5);
         h.add(said(30, "a", 2), 5);
         // Said between the two on another node, heard of late.
-        h.add(said(20, "b", 1), 5);
-        h.add(said(20, "b", 1), 5);
+        assert!(h.add(said(20, "b", 1), 5));
+        assert!(!h.add(said(20, "b", 1), 5), "kept already");
         h.add(said(40, "b", 2), 5);
+        assert!(!h.add(said(40, "b", 2), 5), "the last, kept already");
         assert_eq!(texts(&h), ["a1", "b1", "a2", "b2"]);
     }
 
@@ -114,8 +117,8 @@ mod tests {
             h.add(said(seq * 10, "a", seq), 3);
         }
         assert_eq!(texts(&h), ["a2", "a3", "a4"]);
-        // Older than all kept: not taken.
-        h.add(said(5, "b", 1), 3);
+        // Older than all kept: new (a live line from a node whose clock is behind), not kept.
+        assert!(h.add(said(5, "b", 1), 3));
         assert_eq!(texts(&h), ["a2", "a3", "a4"]);
         // Between: taken, the oldest goes.
         h.add(said(25, "b", 2), 3);

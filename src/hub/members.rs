@@ -165,7 +165,7 @@ impl Hub {
         reason: Option<&str>,
         out: &mut impl Outbox,
     ) -> Option<(Box<str>, RoomId)> {
-        let room = self.exit(id);
+        let room = self.exit(id, out);
         let member = self.members.get_mut(id).and_then(Option::take)?;
         self.claims.remove(&id);
         self.held.remove(&id);

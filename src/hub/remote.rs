@@ -46,7 +46,7 @@ impl Hub {
     pub(super) fn remote(&mut self, msg: &Message<'_>, out: &mut impl Outbox) {
         let node = msg.node;
         if self.config.node.as_deref() == Some(node) {
-            return; // our own, back from the broker
+            return; // our own id (the broker does not echo ours): not news
         }
         let known = match self.nodes.get_mut(node) {
             Some(seen) => {
@@ -131,11 +131,12 @@ impl Hub {
                 };
                 match self.room_id(room) {
                     Some(room) => {
-                        // A line said during an outage is for the history: it is not news.
-                        if !late {
-                            self.broadcast(room, None, &said.line, out);
+                        // A line said during an outage is for the history: it is not news;
+                        // nor is one this node has (it read the room's history meanwhile).
+                        let msg = said.line.clone();
+                        if self.remember(room, said) && !late {
+                            self.broadcast_said(room, None, &msg, out);
                         }
-                        self.remember(room, said);
                     }
                     None if *late => {
                         let keep = self.config.history;
@@ -183,7 +184,9 @@ impl Hub {
                 line: self.notices.as_is(kept.text),
             };
             match self.room_id(kept.room) {
-                Some(id) => self.rooms[id].history.add(said, keep),
+                Some(id) => {
+                    self.rooms[id].history.add(said, keep);
+                }
                 None => {
                     let key = kept.room.to_ascii_lowercase().into();
                     self.stored.entry(key).or_default().add(said, keep);

@@ -1,7 +1,8 @@
 //! Rooms: entering and leaving them, moving between them, their topics and their history.
 
 use super::history::Said;
-use super::{Body, ClientId, Hub, Line, MAX_UNSENT, Outbox, Room, RoomId, Unsent, line};
+use super::{Body, CATCH_UP, ClientId, Hub, Line, MAX_UNSENT, Outbox, Room, RoomId, Unsent, line};
+use crate::node_wire::Kept;
 
 impl Hub {
     /// A chat line (`<NAME> TEXT` or a `/me`): to the sender's room, and into its history.
@@ -9,7 +10,7 @@ impl Hub {
         let Some(room) = self.member(id).map(|m| m.room) else {
             return;
         };
-        self.broadcast(room, Some(id), &msg, out);
+        self.broadcast_said(room, Some(id), &msg, out);
         let (at, seq) = (self.wall_us(), self.said + 1);
         self.said = seq;
         if self.config.in_cluster()
@@ -50,9 +51,31 @@ impl Hub {
         );
     }
 
-    /// Keeps a chat line in its room's history, in its place by time.
-    pub(super) fn remember(&mut self, room: RoomId, said: Said) {
-        self.rooms[room].history.add(said, self.config.history);
+    /// Keeps a chat line in its room's history, in its place by time; whether it is new here
+    /// (`false`: the room has it already).
+    pub(super) fn remember(&mut self, room: RoomId, said: Said) -> bool {
+        self.rooms[room].history.add(said, self.config.history)
+    }
+
+    /// Sends a chat line to every member of `room` but `except`, and but those waiting for
+    /// the room's history (the line is in it).
+    pub(super) fn broadcast_said(
+        &mut self,
+        room: RoomId,
+        except: Option<ClientId>,
+        msg: &Line,
+        out: &mut impl Outbox,
+    ) {
+        if self.rooms[room].waiting.is_empty() {
+            return self.broadcast(room, except, msg, out);
+        }
+        self.announce_joins(out);
+        let room = &self.rooms[room];
+        for &to in &room.members {
+            if Some(to) != except && !room.waiting.contains(&to) {
+                out.send(to, msg);
+            }
+        }
     }
 
     /// Publishes the lines said here while the link was down, for the others' history.
@@ -86,24 +109,29 @@ impl Hub {
             remote: 0,
             topic: None,
             history,
+            waiting: Vec::new(),
+            caught_up_by: None,
         });
         self.by_room.insert(name.to_ascii_lowercase().into(), id);
         id
     }
 
-    /// Puts `id` in `room` (it is in no room's member list).
-    pub(super) fn enter(&mut self, id: ClientId, room: RoomId) {
+    /// Puts `id` in `room` (it is in no room's member list). Returns whether it is the only
+    /// client here in it.
+    pub(super) fn enter(&mut self, id: ClientId, room: RoomId) -> bool {
         let members = &mut self.rooms[room].members;
         if let Some(Some(m)) = self.members.get_mut(id) {
             m.room = room;
             m.slot = members.len();
         }
         members.push(id);
+        members.len() == 1
     }
 
     /// Takes `id` out of its room's member list; removes the room if that left it empty (the
-    /// lobby stays). Returns the room, if it still exists.
-    pub(super) fn exit(&mut self, id: ClientId) -> Option<RoomId> {
+    /// lobby stays). Returns the room, if it still exists. In a cluster, a room no client
+    /// here is in any more is not followed (its lines are not wanted here).
+    pub(super) fn exit(&mut self, id: ClientId, out: &mut impl Outbox) -> Option<RoomId> {
         let (room, slot) = self.member(id).map(|m| (m.room, m.slot))?;
         let members = &mut self.rooms[room].members;
         members.swap_remove(slot);
@@ -111,6 +139,15 @@ impl Hub {
             && let Some(Some(m)) = self.members.get_mut(moved)
         {
             m.slot = slot;
+        }
+        if !self.rooms[room].waiting.is_empty() {
+            self.rooms[room].waiting.retain(|&w| w != id);
+            if self.rooms[room].waiting.is_empty() {
+                self.done_catching_up(room);
+            }
+        }
+        if self.rooms[room].members.is_empty() && room != self.lobby && self.config.in_cluster() {
+            out.unfollow(&self.rooms[room].name);
         }
         if self.rooms[room].members.is_empty() && self.rooms[room].remote == 0 && room != self.lobby
         {
@@ -145,11 +182,11 @@ impl Hub {
             None => self.make_room(to),
         };
         let to_name = self.rooms[target].name.clone();
-        if let Some(from) = self.exit(id) {
+        if let Some(from) = self.exit(id, out) {
             let went = self.notices.went_to(&name, &to_name);
             self.broadcast(from, None, &went, out);
         }
-        self.enter(id, target);
+        let first = self.enter(id, target);
         let came = self.notices.came_from(&name, &from_name);
         self.broadcast(target, Some(id), &came, out);
         self.config.tell_nodes(
@@ -166,7 +203,65 @@ impl Hub {
         );
         out.send(id, &line(here.as_bytes()));
         self.show_topic(id, out);
+        if first && target != self.lobby && self.config.in_cluster() {
+            // Its lines did not come here until now: its history is the cluster's to tell.
+            out.follow(&to_name);
+            if self.link_up && self.config.history > 0 {
+                return self.wait_for_history(id, target);
+            }
+        }
+        if !self.rooms[target].waiting.is_empty() {
+            return self.wait_for_history(id, target);
+        }
         self.show_history(id, None, true, out);
+    }
+
+    /// `id` is shown `room`'s history once the cluster has told it, or after [`CATCH_UP`].
+    fn wait_for_history(&mut self, id: ClientId, room: RoomId) {
+        let r = &mut self.rooms[room];
+        r.waiting.push(id);
+        if r.caught_up_by.is_none() {
+            r.caught_up_by = Some(self.now + CATCH_UP);
+            self.catching_up.push(room);
+        }
+    }
+
+    fn done_catching_up(&mut self, room: RoomId) {
+        self.rooms[room].caught_up_by = None;
+        self.catching_up.retain(|&r| r != room);
+    }
+
+    /// Shows the clients waiting in `room` its history, as this node has it now.
+    fn end_wait(&mut self, room: RoomId, out: &mut impl Outbox) {
+        let waiting = std::mem::take(&mut self.rooms[room].waiting);
+        self.done_catching_up(room);
+        for id in waiting {
+            self.show_history(id, None, true, out);
+        }
+    }
+
+    /// The cluster told `room`'s history (see [`Outbox::follow`]).
+    pub(super) fn followed(&mut self, room: &str, lines: &[Kept<'_>], out: &mut impl Outbox) {
+        self.stored(lines);
+        if let Some(room) = self.room_id(room)
+            && !self.rooms[room].waiting.is_empty()
+        {
+            self.end_wait(room, out);
+        }
+    }
+
+    /// The clients that waited [`CATCH_UP`] for a room's history are shown what there is.
+    pub(super) fn stop_waiting_for_history(&mut self, out: &mut impl Outbox) {
+        let now = self.now;
+        let due: Vec<RoomId> = self
+            .catching_up
+            .iter()
+            .copied()
+            .filter(|&room| self.rooms[room].caught_up_by.is_some_and(|by| by <= now))
+            .collect();
+        for room in due {
+            self.end_wait(room, out);
+        }
     }
 
     /// The topic of the client's room, if it has one.

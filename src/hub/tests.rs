@@ -20,6 +20,10 @@ struct Recorder {
     released: Vec<String>,
     /// Times guest numbers were asked for.
     guests_asked: usize,
+    /// Rooms whose lines this node asked for and has not been answered yet; and all the rooms
+    /// it follows (lower-cased; the lobby always).
+    follow_asked: Vec<String>,
+    following: HashSet<String>,
 }
 
 impl Outbox for Recorder {
@@ -46,6 +50,13 @@ impl Outbox for Recorder {
     }
     fn reserve_guests(&mut self) {
         self.guests_asked += 1;
+    }
+    fn follow(&mut self, room: &str) {
+        self.follow_asked.push(room.to_string());
+        self.following.insert(room.to_ascii_lowercase());
+    }
+    fn unfollow(&mut self, room: &str) {
+        self.following.remove(&room.to_ascii_lowercase());
     }
 }
 
@@ -1086,6 +1097,7 @@ struct Node {
 fn node(name: &str, t: Instant) -> Node {
     if name == "a" {
         NAMES.with(|k| k.borrow_mut().clear());
+        STREAM.with(|s| s.borrow_mut().clear());
     }
     let mut n = Node {
         hub: Hub::new(
@@ -1098,6 +1110,7 @@ fn node(name: &str, t: Instant) -> Node {
         ),
         out: Recorder {
             node: name.into(),
+            following: HashSet::from([LOBBY.to_string()]),
             ..Recorder::default()
         },
     };
@@ -1108,6 +1121,25 @@ fn node(name: &str, t: Instant) -> Node {
 thread_local! {
     /// The cluster's store of names (what JetStream KV is to the real ones), lower-cased.
     static NAMES: std::cell::RefCell<HashSet<String>> = Default::default();
+    /// Every chat line published (what the history stream is to the real ones).
+    static STREAM: std::cell::RefCell<Vec<Vec<u8>>> = Default::default();
+}
+
+/// Answers every node's requests to follow a room, with the room's lines from [`STREAM`].
+fn answer_follows(nodes: &mut [&mut Node]) -> bool {
+    let mut moved = false;
+    for n in nodes.iter_mut() {
+        for room in std::mem::take(&mut n.out.follow_asked) {
+            moved = true;
+            let raw = STREAM.with(|s| s.borrow().clone());
+            let kept: Vec<wire::Kept> = wire::lines("main", &raw)
+                .into_iter()
+                .filter(|k| k.room.eq_ignore_ascii_case(&room))
+                .collect();
+            n.hub.handle(Event::Followed(&room, &kept), &mut n.out);
+        }
+    }
+    moved
 }
 
 /// Answers every node's claims and takes its releases, against [`NAMES`].
@@ -1136,29 +1168,122 @@ fn settle_names(nodes: &mut [&mut Node]) -> bool {
 fn pump(nodes: &mut [&mut Node]) {
     loop {
         let mut moved = settle_names(nodes);
-        for i in 0..nodes.len() {
-            let published = std::mem::take(&mut nodes[i].out.published);
-            for bytes in published {
-                moved = true;
-                let msg = wire::decode("main", &bytes).expect("a node publishes valid messages");
-                for (j, n) in nodes.iter_mut().enumerate() {
-                    if j != i {
-                        n.hub.handle(Event::Cluster(&msg), &mut n.out);
-                        n.hub.end_turn(&mut n.out);
-                    }
-                }
-            }
-        }
+        moved |= answer_follows(nodes);
+        moved |= carry(nodes);
         if !moved {
             return;
         }
     }
 }
 
+/// Carries what each node published to the others (a room's lines to those that follow it).
+fn carry(nodes: &mut [&mut Node]) -> bool {
+    let mut moved = false;
+    {
+        for i in 0..nodes.len() {
+            let published = std::mem::take(&mut nodes[i].out.published);
+            for bytes in published {
+                moved = true;
+                let msg = wire::decode("main", &bytes).expect("a node publishes valid messages");
+                // A room's lines reach the nodes that follow it, and the stream.
+                let room = match msg.body {
+                    Body::Line { room, .. } => {
+                        STREAM.with(|s| s.borrow_mut().push(bytes.clone()));
+                        Some(room.to_ascii_lowercase())
+                    }
+                    _ => None,
+                };
+                for (j, n) in nodes.iter_mut().enumerate() {
+                    let wanted = room.as_ref().is_none_or(|r| n.out.following.contains(r));
+                    if j != i && wanted {
+                        n.hub.handle(Event::Cluster(&msg), &mut n.out);
+                        n.hub.end_turn(&mut n.out);
+                    }
+                }
+            }
+        }
+    }
+    moved
+}
+
 fn connect(n: &mut Node, id: ClientId, name: &str) {
     n.hub.handle(Event::Connected(id, LOCAL), &mut n.out);
     n.hub.end_turn(&mut n.out);
     say(&mut n.hub, &mut n.out, id, &format!("/nick {name}"));
+}
+
+#[test]
+fn a_node_receives_the_lines_of_the_rooms_its_clients_are_in() {
+    let t = t0();
+    let (mut a, mut b) = (node("a", t), node("b", t));
+    pump(&mut [&mut a, &mut b]);
+    connect(&mut a, 0, "ana");
+    connect(&mut b, 0, "bob");
+    pump(&mut [&mut a, &mut b]);
+    say(&mut a.hub, &mut a.out, 0, "/join dev");
+    pump(&mut [&mut a, &mut b]);
+    assert!(a.out.following.contains("dev"));
+    assert!(!b.out.following.contains("dev"), "no one on b is in #dev");
+    say(&mut a.hub, &mut a.out, 0, "one");
+    say(&mut a.hub, &mut a.out, 0, "two");
+    pump(&mut [&mut a, &mut b]);
+    b.out.take(0);
+
+    // Bob enters: b follows #dev and waits for its history.
+    say(&mut b.hub, &mut b.out, 0, "/join DEV");
+    assert_eq!(b.out.take(0), ["* you are in #dev (2 here)"]);
+    assert_eq!(b.out.follow_asked, ["dev"], "the room as it was made");
+    assert_eq!(b.hub.next_deadline(), Some(t + CATCH_UP));
+    // A line heard live meanwhile is not shown now: it is in the history to come, once.
+    say(&mut a.hub, &mut a.out, 0, "three");
+    carry(&mut [&mut a, &mut b]);
+    assert!(b.out.take(0).is_empty());
+    answer_follows(&mut [&mut b]);
+    assert_eq!(
+        b.out.take(0),
+        [
+            "* history of #dev: 3 lines",
+            "<ana> one",
+            "<ana> two",
+            "<ana> three",
+            "* end of history"
+        ]
+    );
+    assert_eq!(b.hub.next_deadline().map(|d| d > t + CATCH_UP), Some(true));
+    // Live from now on; a line heard again (live and read from the stream) is shown once.
+    say(&mut a.hub, &mut a.out, 0, "four");
+    let four = a.out.published.last().cloned().unwrap();
+    pump(&mut [&mut a, &mut b]);
+    assert_eq!(b.out.take(0), ["<ana> four"]);
+    let again = wire::decode("main", &four).unwrap();
+    b.hub.handle(Event::Cluster(&again), &mut b.out);
+    assert!(b.out.take(0).is_empty());
+
+    // The last client here leaves: not followed any more (the lobby always is).
+    say(&mut b.hub, &mut b.out, 0, "/part");
+    pump(&mut [&mut a, &mut b]);
+    assert!(!b.out.following.contains("dev"));
+    assert!(b.out.following.contains("lobby"));
+
+    // Without an answer, the history is shown after CATCH_UP, as this node has it (ana,
+    // still in #dev, keeps the room here).
+    say(&mut b.hub, &mut b.out, 0, "/join dev");
+    b.out.follow_asked.clear();
+    b.out.take(0);
+    b.hub
+        .tick(t + CATCH_UP - Duration::from_millis(1), &mut b.out);
+    assert!(b.out.take(0).is_empty());
+    b.hub.tick(t + CATCH_UP, &mut b.out);
+    let got = b.out.take(0);
+    assert_eq!(
+        got.first().map(String::as_str),
+        Some("* history of #dev: 4 lines")
+    );
+    assert_eq!(b.hub.next_deadline(), Some(t + remote::NODE_LOST));
+    // Its last client gone, b follows only the lobby, which it always does.
+    b.hub
+        .handle(Event::Disconnected(0, Leave::Closed), &mut b.out);
+    assert_eq!(b.out.following, HashSet::from(["lobby".to_string()]));
 }
 
 #[test]
@@ -1630,6 +1755,7 @@ fn the_clusters_history_starts_a_nodes() {
     );
     // A room made later starts from what the cluster kept of it.
     say(&mut a.hub, &mut a.out, 0, "/join dev");
+    pump(&mut [&mut a]);
     assert_eq!(
         a.out.take(0)[1..],
         [

@@ -1,4 +1,5 @@
-//! A nats-server of the test's own: JetStream on, a temporary store, a free port on 127.0.0.1.
+//! A nats-server of the test's own: JetStream on, a temporary store, a free port on 127.0.0.1
+//! (and one for its monitoring, which says what each connection subscribes to and receives).
 //! Stopped (and its store removed) when dropped.
 
 use std::io::{BufRead, BufReader, Write};
@@ -12,6 +13,8 @@ use super::DEADLINE;
 pub struct Nats {
     child: Option<Child>,
     pub port: u16,
+    /// Its HTTP monitoring port.
+    monitor: u16,
     store: PathBuf,
     /// nats-server's configuration (users, TLS), if the test gave one.
     conf: Option<PathBuf>,
@@ -56,11 +59,14 @@ impl Nats {
             eprintln!("SKIPPED: nats-server is not installed (apt-get install nats-server)");
             return None;
         };
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let free = || {
+            TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let (port, monitor) = (free(), free());
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let store = std::env::temp_dir().join(format!(
             "chatd-nats-{}-{}",
@@ -71,6 +77,7 @@ impl Nats {
         Some(Nats {
             child: None,
             port,
+            monitor,
             store,
             conf: None,
         })
@@ -91,6 +98,8 @@ impl Nats {
                 "127.0.0.1",
                 "-p",
                 &self.port.to_string(),
+                "-m",
+                &self.monitor.to_string(),
                 "-sd",
             ])
             .arg(&self.store)
@@ -139,6 +148,58 @@ impl Nats {
         self.kill();
         let bin = binary().unwrap();
         self.child = Some(self.spawn(&bin));
+    }
+
+    /// What the monitoring's `path` answers.
+    fn monitoring(&self, path: &str) -> serde_json::Value {
+        let mut s = TcpStream::connect(("127.0.0.1", self.monitor)).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut s, &mut text).unwrap();
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+    }
+
+    /// How many chat lines the clusters' history streams hold.
+    pub fn stored_lines(&self) -> u64 {
+        let jsz = self.monitoring("/jsz?streams=true");
+        let accounts = jsz["account_details"].as_array().into_iter().flatten();
+        accounts
+            .flat_map(|a| a["stream_detail"].as_array().into_iter().flatten())
+            .filter(|s| {
+                s["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("chatd_history_"))
+            })
+            .filter_map(|s| s["state"]["messages"].as_u64())
+            .sum()
+    }
+
+    /// The chatd nodes connected, as the broker sees them: each one's subscriptions and the
+    /// number of messages the broker sent it.
+    pub fn nodes(&self) -> Vec<Link> {
+        let connz = self.monitoring("/connz?subs=1&limit=1000");
+        connz["connections"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| {
+                c["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("chatd node "))
+            })
+            .map(|c| Link {
+                name: c["name"].as_str().unwrap_or_default().to_string(),
+                subjects: c["subscriptions_list"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect(),
+                received: c["out_msgs"].as_u64().unwrap_or(0),
+            })
+            .collect()
     }
 
     /// Publishes raw bytes on `subject`, as any client of the broker may.
@@ -190,5 +251,21 @@ impl Drop for Nats {
         if let Some(conf) = &self.conf {
             let _ = std::fs::remove_file(conf);
         }
+    }
+}
+
+/// A chatd node's connection, as the broker's monitoring shows it.
+#[derive(Debug)]
+pub struct Link {
+    /// `chatd node ID`.
+    pub name: String,
+    pub subjects: Vec<String>,
+    /// Messages the broker sent it.
+    pub received: u64,
+}
+
+impl Link {
+    pub fn follows(&self, suffix: &str) -> bool {
+        self.subjects.iter().any(|s| s.ends_with(suffix))
     }
 }
