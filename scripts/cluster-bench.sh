@@ -3,6 +3,7 @@
 # (default bench/cluster.md) and its raw runs (the same name, .jsonl).
 #
 #   scripts/cluster-bench.sh [--repeat R (3)] [--mode poll|threads (poll)] [--out FILE]
+#   scripts/cluster-bench.sh --interest [--repeat R] [--mode M] [--out FILE]
 #
 # A nats-server of its own (JetStream, temporary store, monitoring on, free ports); chatd
 # --msg-rate 0; chatbench with 200 clients, 10 senders, spread over the nodes in turn:
@@ -10,16 +11,24 @@
 #   flat out  300 messages per sender, as fast as they go
 # Rows: 1 node (plain, no cluster), 1 node in a cluster (the same code path as 3), 3 nodes.
 # Messages through the broker are its own count (in_msgs, out_msgs from /varz) over the run.
+#
+# --interest measures instead what each node receives from the broker when clients are
+# spread over many rooms: 3 nodes, 600 clients in 300 rooms (chatbench --rooms), 300 senders,
+# 20 lines each; each node's messages from the broker (its connection's out_msgs in /connz,
+# the node told by its socket) over a run, less those of the same run with no lines (joins,
+# moves, beats); against the lines its clients needed and all the other nodes' lines. Its
+# table replaces the "Interest" section of the report, which the other runs keep.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-repeat=3 mode=poll out=$ROOT/bench/cluster.md
+repeat=3 mode=poll out=$ROOT/bench/cluster.md interest=no
 while [ $# -gt 0 ]; do
     case $1 in
+        --interest) interest=yes; shift ;;
         --repeat) repeat=$2; shift 2 ;;
         --mode) mode=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -28,6 +37,7 @@ command -v nats-server >/dev/null || { echo "needs nats-server (apt-get install 
 (cd "$ROOT" && cargo build --release --quiet --bins)
 work=$(mktemp -d)
 raw=${out%.md}.jsonl
+[ "$interest" = yes ] && raw=${out%.md}-interest.jsonl
 mkdir -p "$(dirname "$out")"
 : >"$raw"
 pids=()
@@ -69,6 +79,86 @@ start_nodes() {
         NODES=${NODES:+$NODES,}127.0.0.1:$port
     done
 }
+
+# received_by_node PIDS...: the broker's out_msgs to each node's connection, in PIDS' order.
+received_by_node() {
+    local conns
+    conns=$(curl -sf "http://127.0.0.1:$mon_port/connz?limit=1000")
+    python3 - "$nats_port" "$conns" "$@" <<'PY'
+import json, re, subprocess, sys
+nats_port, conns, pids = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
+# The broker knows a connection by its client port; ss knows which process has that port.
+ss = subprocess.run(["ss", "-tnpH", "dst", "127.0.0.1:" + nats_port], capture_output=True, text=True).stdout
+port_of = {}
+for line in ss.splitlines():
+    m = re.search(r"127\.0\.0\.1:(\d+)\s+127\.0\.0\.1:\d+.*pid=(\d+)", line)
+    if m:
+        port_of[m.group(2)] = int(m.group(1))
+out = {c["port"]: c["out_msgs"] for c in conns["connections"] if c.get("name", "").startswith("chatd node")}
+print(" ".join(str(out.get(port_of.get(p), 0)) for p in pids))
+PY
+}
+
+if [ "$interest" = yes ]; then
+    for rep in $(seq "$repeat"); do
+        for lines in 0 20; do
+            cluster_name=interest$rep$lines
+            start_nodes 3 yes
+            sleep 1
+            read -r -a before < <(received_by_node "${NODE_PIDS[@]}")
+            echo "== interest, $lines lines per sender, run $rep"
+            json=$("$CHATBENCH" --nodes "$NODES" -n 600 -s 300 -m "$lines" --rooms 300 --json)
+            read -r -a after < <(received_by_node "${NODE_PIDS[@]}")
+            python3 -c '
+import json, sys
+row = json.loads(sys.argv[1])
+n = len(sys.argv[5:]) // 2
+before, after = sys.argv[5:5 + n], sys.argv[5 + n:]
+row.update(rep=sys.argv[2], lines=int(sys.argv[3]), mode=sys.argv[4],
+           node_received=[int(a) - int(b) for a, b in zip(after, before)])
+print(json.dumps(row))' "$json" "$rep" "$lines" "$mode" "${before[@]}" "${after[@]}" >>"$raw"
+            kill "${NODE_PIDS[@]}" 2>/dev/null || true
+            wait "${NODE_PIDS[@]}" 2>/dev/null || true
+        done
+    done
+    python3 - "$raw" "$out" "$repeat" "$mode" <<'PY'
+import json, os, statistics, sys
+raw, out, repeat, mode = sys.argv[1:5]
+rows = [json.loads(l) for l in open(raw)]
+quiet = {r["rep"]: r for r in rows if r["lines"] == 0}
+busy = [r for r in rows if r["lines"] > 0]
+nodes = len(busy[0]["node_received"])
+med = lambda xs: statistics.median(xs)
+lines = [
+    "## Interest: a node receives the lines of the rooms it has clients in",
+    "",
+    f"`scripts/cluster-bench.sh --interest --repeat {repeat} --mode {mode}`: 3 nodes, 600 clients spread",
+    "over 300 rooms (`chatbench --rooms 300`, rooms by a hash of the client's number), 300 senders",
+    f"of 20 lines each; medians of {repeat} runs. *Received* is the broker's count of messages sent to",
+    "the node's connection during the run, less that of the same run without lines (joins, moves,",
+    "beats); *needed* are the other nodes' lines in rooms where the node has readers; *all* are the",
+    "other nodes' lines. Before, every node read every subject and the broker echoed its own",
+    "messages back: it received all the others' lines and its own (*before*).",
+    "",
+    "| node | its clients sent | needed from the others | all the others' | before | received (lines) | received / before |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+]
+for i in range(nodes):
+    sent = med([r["node_lines_sent"][i] for r in busy])
+    needed = med([r["node_lines_needed"][i] for r in busy])
+    others = med([r["node_lines_of_others"][i] for r in busy])
+    got = med([r["node_received"][i] - quiet[r["rep"]]["node_received"][i] for r in busy])
+    lines.append(f"| {i + 1} | {sent:,.0f} | {needed:,.0f} | {others:,.0f} | {others + sent:,.0f} | {got:,.0f} | {got / (others + sent):.2f} |")
+lost = med([r["lost"] for r in busy])
+lines += ["", f"Lost deliveries: {lost:.0f} (median); deliveries/s {med([r['deliveries_per_sec'] for r in busy]):,.0f}."]
+section = "\n".join(lines) + "\n"
+text = open(out).read() if os.path.exists(out) else ""
+head = text.split("## Interest:")[0].rstrip("\n")
+open(out, "w").write((head + "\n\n" if head else "") + section)
+print(section)
+PY
+    exit 0
+fi
 
 for rep in $(seq "$repeat"); do
     for setup in single one three; do
@@ -127,6 +217,11 @@ for load, lname in [("paced", "1,000 msg/s"), ("flat", "flat out")]:
         lines.append(f"| {lname} | {names[setup]} | {d[0]:,.0f} [{d[1]:,.0f}-{d[2]:,.0f}] | "
                      f"{p[0]/1000:.1f} ms [{p[1]/1000:.1f}-{p[2]/1000:.1f}] | {lost[0]:.0f} | "
                      f"{bi[0]:,.0f} / {bo[0]:,.0f} |")
-open(out, "w").write("\n".join(lines) + "\n")
+# The interest section (see --interest) stays.
+import os
+kept = ""
+if os.path.exists(out) and "## Interest:" in open(out).read():
+    kept = "\n## Interest:" + open(out).read().split("## Interest:", 1)[1]
+open(out, "w").write("\n".join(lines) + "\n" + kept)
 print("\n".join(lines))
 PY

@@ -58,6 +58,31 @@ pub struct LoadConfig {
     pub server_pid: Option<u32>,
     /// Connect over TLS with these settings, naming the server `tls_name`.
     pub tls: Option<(Arc<rustls::ClientConfig>, String)>,
+    /// Rooms the clients are spread over (`/join benchR` after the hello); 0 or 1: all stay
+    /// in the room they start in. A line is expected by the readers of its sender's room.
+    pub rooms: usize,
+}
+
+/// The room of client `i` among `rooms`: spread by a hash, so that with several nodes a room
+/// has members on one node, or two, or all, as people would be.
+pub fn room_of(i: usize, rooms: usize) -> usize {
+    if rooms <= 1 {
+        return 0;
+    }
+    ((i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % rooms
+}
+
+/// What one node of a cluster had to do with lines (see [`LoadReport::nodes`]).
+#[derive(Debug, Clone, Default)]
+pub struct NodeLines {
+    /// Lines its clients sent.
+    pub sent: u64,
+    /// Lines the other nodes' clients sent in rooms where it has readers: what it needs from
+    /// the broker.
+    pub needed: u64,
+    /// Lines the other nodes' clients sent: what it receives from the broker if every node
+    /// gets every line.
+    pub others: u64,
 }
 
 /// What came of it.
@@ -101,6 +126,35 @@ pub struct LoadReport {
     pub flood_sent: u64,
     /// Flooders the server disconnected.
     pub flooders_dropped: usize,
+    /// With several nodes: each one's lines (client `i` is on node `i % nodes`).
+    pub nodes: Vec<NodeLines>,
+}
+
+/// Per node of a cluster: the lines its clients send, the lines of the others it needs (its
+/// readers' rooms), and all the lines of the others.
+fn node_lines(cfg: &LoadConfig, readers: &[usize], senders: &[usize]) -> Vec<NodeLines> {
+    let n = cfg.addrs.len();
+    let rooms = cfg.rooms.max(1);
+    // Which nodes have readers in each room.
+    let mut present = vec![vec![false; n]; rooms];
+    for &r in readers {
+        present[room_of(r, cfg.rooms)][r % n] = true;
+    }
+    let mut nodes = vec![NodeLines::default(); n];
+    let lines = cfg.messages as u64;
+    for &k in senders {
+        for (node, load) in nodes.iter_mut().enumerate() {
+            if node == k % n {
+                load.sent += lines;
+            } else {
+                load.others += lines;
+                if present[room_of(k, cfg.rooms)][node] {
+                    load.needed += lines;
+                }
+            }
+        }
+    }
+    nodes
 }
 
 /// Keep at most this much generated output per sender in user space.
@@ -207,6 +261,10 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
                             .extend_from_slice(hello.replace("{i}", &i.to_string()).as_bytes());
                         c.out.push(b'\n');
                     }
+                    if cfg.rooms > 1 && i < cfg.clients {
+                        let join = format!("/join bench{}\n", room_of(i, cfg.rooms));
+                        c.out.extend_from_slice(join.as_bytes());
+                    }
                     // (Over TLS, the handshake starts here.)
                     flush(c);
                 } else {
@@ -287,8 +345,19 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     let live_senders: Vec<usize> = (0..senders)
         .filter(|&i| clients[i].phase == Phase::Open)
         .collect();
-    report.expected =
-        (live_senders.len() * cfg.messages) as u64 * (live_readers.len().saturating_sub(1)) as u64;
+    // Each sender's line is for the other readers of its room.
+    let mut readers_in = vec![0u64; cfg.rooms.max(1)];
+    for &r in &live_readers {
+        readers_in[room_of(r, cfg.rooms)] += 1;
+    }
+    let audience = |sender: usize| readers_in[room_of(sender, cfg.rooms)].saturating_sub(1);
+    report.expected = live_senders
+        .iter()
+        .map(|&k| cfg.messages as u64 * audience(k))
+        .sum();
+    if cfg.addrs.len() > 1 {
+        report.nodes = node_lines(cfg, &live_readers, &live_senders);
+    }
     let mut hist = Histogram::default();
     let mut received = 0u64;
     let mut dup = 0u64;
@@ -466,11 +535,14 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
         let due: Vec<usize> = (0..live_senders.len())
             .map(|k| due_by(k, now.duration_since(t0)))
             .collect();
-        report.expected =
-            due.iter().sum::<usize>() as u64 * live_readers.len().saturating_sub(1) as u64;
+        report.expected = live_senders
+            .iter()
+            .zip(&due)
+            .map(|(&k, &due)| due as u64 * audience(k))
+            .sum();
         for &r in &live_readers {
             for (k, &sender) in live_senders.iter().enumerate() {
-                if sender == r {
+                if sender == r || room_of(sender, cfg.rooms) != room_of(r, cfg.rooms) {
                     continue;
                 }
                 for seq in clients[r].next_seq[k] as usize..due[k] {

@@ -54,6 +54,11 @@ pub struct BenchArgs {
     /// Extra clients that send junk lines flat out for the whole run (and are not measured).
     #[arg(long, default_value_t = 0, conflicts_with = "tls")]
     pub flooders: usize,
+    /// Spread the clients over this many rooms (each sends `/join benchR` first; rooms picked
+    /// by a hash of the client's number): a line is for the readers of its room. With
+    /// --nodes, the report says per node how many lines it needed from the others.
+    #[arg(long, default_value_t = 1)]
+    pub rooms: usize,
     /// Connect over TLS. Without --tls-ca any certificate is taken (a benchmark on loopback).
     #[arg(long)]
     pub tls: bool,
@@ -127,6 +132,7 @@ impl BenchArgs {
             drain_timeout: Duration::from_secs(self.drain_timeout),
             time_limit: (self.time_limit > 0.0).then(|| Duration::from_secs_f64(self.time_limit)),
             server_pid: self.server_pid,
+            rooms: self.rooms,
             tls: match (self.tls, &self.tls_ca) {
                 (false, _) => None,
                 (true, ca) => {
@@ -183,6 +189,15 @@ pub fn to_json(r: &LoadReport) -> String {
     field("p99_us", r.p99_us.to_string());
     field("p999_us", r.p999_us.to_string());
     field("max_us", r.max_us.to_string());
+    if !r.nodes.is_empty() {
+        let list = |f: fn(&load::NodeLines) -> u64| {
+            let v: Vec<String> = r.nodes.iter().map(|n| f(n).to_string()).collect();
+            format!("[{}]", v.join(","))
+        };
+        field("node_lines_sent", list(|n| n.sent));
+        field("node_lines_needed", list(|n| n.needed));
+        field("node_lines_of_others", list(|n| n.others));
+    }
     if let Some(sv) = &r.server {
         field("server_baseline_rss_kib", sv.baseline_rss_kib.to_string());
         field("server_connected_rss_kib", sv.connected_rss_kib.to_string());
@@ -254,6 +269,13 @@ pub fn to_text(r: &LoadReport) -> String {
             s,
             "flooders    queued {} lines; {} of them disconnected by the server",
             r.flood_sent, r.flooders_dropped
+        );
+    }
+    for (i, n) in r.nodes.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "node {i}      sent {} lines; needs {} of the {} the other nodes' clients sent",
+            n.sent, n.needed, n.others
         );
     }
     if r.disconnected_during_run > 0 {
