@@ -14,6 +14,7 @@
 //! /me TEXT
 //! /quit [REASON]
 //! /help
+//! /format json|text   what the server sends this connection: JSON events, or text lines
 //! /pass PASSWORD      the server's password, first, where it asks for one
 //! /oper PASSWORD      become an operator
 //! /kick NAME [REASON]             operators only, as are the commands below
@@ -84,6 +85,8 @@ pub enum Command<'a> {
     Bans,
     Mute(&'a str),
     Unmute(&'a str),
+    /// `/format json` (`true`) or `/format text`.
+    Format(bool),
 }
 
 /// Why a `/command` line was refused. `Display` gives the text after `! `.
@@ -94,6 +97,19 @@ pub enum CommandError<'a> {
     BadName(&'a str),
     BadRoom(&'a str),
     BadAddress(&'a str),
+}
+
+impl CommandError<'_> {
+    /// What went wrong, for programs (the JSON `error` event's `code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            CommandError::Unknown(_) => "unknown_command",
+            CommandError::Usage(_) => "usage",
+            CommandError::BadName(_) => "invalid_name",
+            CommandError::BadRoom(_) => "invalid_room",
+            CommandError::BadAddress(_) => "invalid_address",
+        }
+    }
 }
 
 impl std::fmt::Display for CommandError<'_> {
@@ -119,6 +135,7 @@ impl std::fmt::Display for CommandError<'_> {
 /// The `/help` text, one line.
 pub const HELP: &str = "commands: /nick NAME, /join ROOM, /part, /rooms, /who [ROOM], \
                         /topic [TEXT], /history [N], /msg NAME TEXT, /me TEXT, /quit [REASON], \
+                        /format json|text, \
                         /help; operators: /oper PASSWORD, /kick NAME [REASON], \
                         /ban NAME [MINUTES], /unban ADDRESS, /bans, /mute NAME, /unmute NAME; \
                         a line starting with // sends text starting with /";
@@ -192,6 +209,12 @@ pub fn parse(line: &str) -> Result<Input<'_>, CommandError<'_>> {
         Command::Quit(Some(args).filter(|a| !a.is_empty()))
     } else if is("help") {
         Command::Help
+    } else if is("format") {
+        match args.to_ascii_lowercase().as_str() {
+            "json" => Command::Format(true),
+            "text" => Command::Format(false),
+            _ => return Err(CommandError::Usage("/format json|text")),
+        }
     } else if is("pass") || is("oper") {
         if args.is_empty() {
             return Err(CommandError::Usage(if is("pass") {
@@ -412,6 +435,12 @@ mod tests {
         assert_eq!(parse("/bans"), cmd(Command::Bans));
         assert_eq!(parse("/mute bob"), cmd(Command::Mute("bob")));
         assert_eq!(parse("/unmute bob"), cmd(Command::Unmute("bob")));
+        assert_eq!(parse("/format JSON"), cmd(Command::Format(true)));
+        assert_eq!(parse("/format text"), cmd(Command::Format(false)));
+        assert_eq!(
+            parse("/format xml"),
+            Err(CommandError::Usage("/format json|text"))
+        );
     }
 
     #[test]

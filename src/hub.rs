@@ -30,6 +30,7 @@ pub mod access;
 mod commands;
 mod gate;
 mod history;
+mod json;
 mod members;
 mod moderation;
 mod notice;
@@ -48,7 +49,7 @@ use access::{Access, Secret};
 pub use gate::{BANNED_GRACE, PASSWORD_TIME, PASSWORD_TRIES};
 use gate::{Gate, Held};
 use history::History;
-use notice::Notices;
+use notice::{Msg, Notices};
 
 /// A client, as numbered by the driver (its slab key). Ids may be reused after a disconnect.
 pub type ClientId = usize;
@@ -333,6 +334,8 @@ struct Room {
     waiting: Vec<ClientId>,
     /// Until when they wait at most.
     caught_up_by: Option<Instant>,
+    /// Its members that read JSON (none: every line goes out as text, with no lookup).
+    json_members: usize,
 }
 
 /// The chat: every connected client, its name and room, the rooms, and the rules.
@@ -396,6 +399,10 @@ pub struct Hub {
     unsent: VecDeque<Unsent>,
     /// Builds the notices, one work buffer for all.
     notices: Notices,
+    /// By client: it reads JSON events (`/format json`) instead of text lines.
+    json: Vec<bool>,
+    /// How many clients read JSON.
+    json_clients: usize,
 }
 
 impl Hub {
@@ -440,6 +447,8 @@ impl Hub {
             node_id,
             unsent: VecDeque::new(),
             notices: Notices::default(),
+            json: Vec::new(),
+            json_clients: 0,
         };
         hub.lobby = hub.make_room(LOBBY);
         hub
@@ -488,6 +497,7 @@ impl Hub {
     /// (a line's in `commands.rs`, another node's in `remote.rs`), so that no rule depends on
     /// which driver, which transport or which node the event came from.
     pub fn handle(&mut self, event: Event<'_>, out: &mut impl Outbox) {
+        self.notices.now = self.wall_us();
         match event {
             Event::Connected(id, ip) => self.connect(id, ip, out),
             Event::Line(id, bytes) => self.line(id, bytes, out),
@@ -495,8 +505,13 @@ impl Hub {
                 if self.gated.contains_key(&id) {
                     self.gate_line(id, "", out);
                 } else if self.member(id).is_some() {
-                    let msg = format!("! line too long (max {} bytes)\n", self.config.max_line);
-                    out.send(id, &line(msg.as_bytes()));
+                    let max = self.config.max_line;
+                    self.error(
+                        id,
+                        "line_too_long",
+                        &format_args!("line too long (max {max} bytes)"),
+                        out,
+                    );
                 }
             }
             Event::Disconnected(id, why) => self.leave(id, why, out),
@@ -514,6 +529,7 @@ impl Hub {
     /// call it before handling events, and again by [`Hub::next_deadline`].
     pub fn tick(&mut self, now: Instant, out: &mut impl Outbox) {
         self.now = self.now.max(now);
+        self.notices.now = self.wall_us();
         self.lose_silent_nodes(out);
         self.stop_waiting_for_history(out);
         if self.next_gate_deadline.is_none_or(|d| d > self.now) {
@@ -530,7 +546,7 @@ impl Hub {
             if let Some(gate) = self.gated.get(&id)
                 && matches!(gate.why, Held::Password { .. })
             {
-                out.send(id, &line(b"! no password given in time\n"));
+                self.error(id, "password_timeout", &"no password given in time", out);
             }
             self.close_gate(id, out);
         }
@@ -569,10 +585,16 @@ impl Hub {
     pub fn shutdown(&mut self, out: &mut impl Outbox) {
         log::info!("stopping: telling {} clients", self.online);
         self.config.tell_nodes(out, &Body::Bye);
-        let bye = line(b"* server shutting down\n");
+        let bye = self
+            .notices
+            .event("shutdown", "* server shutting down", |o| {
+                o.str("text", "server shutting down")
+            });
+        let json = std::mem::take(&mut self.json);
+        let reads_json = |id: ClientId| json.get(id).copied().unwrap_or(false);
         for (_, room) in self.rooms.iter_mut() {
             for id in room.members.drain(..) {
-                out.send(id, &bye);
+                out.send(id, bye.form(reads_json(id)));
                 out.close(id);
             }
         }
@@ -582,18 +604,48 @@ impl Hub {
         self.pending_joins.clear();
         self.per_ip.clear();
         for (id, _) in self.gated.drain() {
-            out.send(id, &bye);
+            out.send(id, bye.form(reads_json(id)));
             out.close(id);
         }
+        self.json_clients = 0;
     }
 
     fn member(&self, id: ClientId) -> Option<&Member> {
         self.members.get(id).and_then(Option::as_ref)
     }
 
-    fn error(&mut self, id: ClientId, err: &dyn std::fmt::Display, out: &mut impl Outbox) {
-        let msg = format!("! {err}\n");
-        out.send(id, &line(msg.as_bytes()));
+    /// Whether `id` reads JSON events.
+    fn reads_json(&self, id: ClientId) -> bool {
+        self.json.get(id).copied().unwrap_or(false)
+    }
+
+    /// Sends `msg` to `to`, in the form it reads.
+    fn send(&self, to: ClientId, msg: &Msg, out: &mut impl Outbox) {
+        out.send(to, msg.form(self.reads_json(to)));
+    }
+
+    /// `! TEXT` to `id`; `code` says what went wrong to programs (`name_taken`).
+    fn error(
+        &mut self,
+        id: ClientId,
+        code: &str,
+        err: &dyn std::fmt::Display,
+        out: &mut impl Outbox,
+    ) {
+        let msg = self.notices.error(code, &err.to_string());
+        self.send(id, &msg, out);
+    }
+
+    /// `* TEXT` to `id`; `code` says what it is to programs.
+    fn notice(
+        &mut self,
+        id: ClientId,
+        code: &str,
+        text: &dyn std::fmt::Display,
+        out: &mut impl Outbox,
+    ) {
+        let msg = self.notices.notice(code, &text.to_string());
+        self.send(id, &msg, out);
     }
 
     /// Sends `msg` to every member of `room` but `except`, after any pending join notice.
@@ -601,13 +653,47 @@ impl Hub {
         &mut self,
         room: RoomId,
         except: Option<ClientId>,
-        msg: &Line,
+        msg: &Msg,
         out: &mut impl Outbox,
     ) {
         self.announce_joins(out);
-        for &to in &self.rooms[room].members {
+        let room = &self.rooms[room];
+        if room.json_members == 0 {
+            for &to in &room.members {
+                if Some(to) != except {
+                    out.send(to, &msg.text);
+                }
+            }
+            return;
+        }
+        for &to in &room.members {
             if Some(to) != except {
-                out.send(to, msg);
+                out.send(to, msg.form(self.reads_json(to)));
+            }
+        }
+    }
+
+    /// `id` reads JSON events from now on (`true`), or text lines.
+    pub fn set_json(&mut self, id: ClientId, json: bool) {
+        if self.reads_json(id) == json {
+            return;
+        }
+        if self.json.len() <= id {
+            self.json.resize(id + 1, false);
+        }
+        self.json[id] = json;
+        if json {
+            self.json_clients += 1;
+        } else {
+            self.json_clients -= 1;
+        }
+        self.notices.json = self.json_clients > 0;
+        if let Some(room) = self.member(id).map(|m| m.room) {
+            let r = &mut self.rooms[room];
+            if json {
+                r.json_members += 1;
+            } else {
+                r.json_members -= 1;
             }
         }
     }

@@ -4,7 +4,8 @@
 
 use std::collections::VecDeque;
 
-use super::{Body, ClientId, Hub, LOBBY, MAX_HELD_LINES, Outbox, Room, line, remote};
+use super::json::string;
+use super::{Body, ClientId, Hub, LOBBY, MAX_HELD_LINES, Outbox, Room, remote};
 use crate::command::{self, Command, Input};
 
 impl Hub {
@@ -22,8 +23,7 @@ impl Hub {
             return;
         };
         let Ok(text) = std::str::from_utf8(bytes) else {
-            out.send(id, &line(b"! invalid UTF-8, line not relayed\n"));
-            return;
+            return self.error(id, "invalid_utf8", &"invalid UTF-8, line not relayed", out);
         };
         let text = command::sanitize(text);
         log::debug!("{}: {}", member.name, text);
@@ -33,14 +33,11 @@ impl Hub {
             | Ok(Input::Command(Command::Topic(Some(_))))
                 if member.muted =>
             {
-                out.send(id, &line(b"! you are muted\n"));
+                self.error(id, "muted", &"you are muted", out);
             }
-            Ok(Input::Say(said)) => {
-                let msg = self.notices.said(&member.name, said);
-                self.chat(id, msg, out);
-            }
+            Ok(Input::Say(said)) => self.chat(id, false, said, out),
             Ok(Input::Command(cmd)) => self.command(id, cmd, out),
-            Err(err) => self.error(id, &err, out),
+            Err(err) => self.error(id, err.code(), &err, out),
         }
     }
 
@@ -49,7 +46,7 @@ impl Hub {
         let held = self.held.entry(id).or_default();
         if held.len() >= MAX_HELD_LINES {
             let msg = "too many lines while your new name is being asked for; line dropped";
-            return self.error(id, &msg, out);
+            return self.error(id, "too_many_held", &msg, out);
         }
         held.push_back(bytes.into());
     }
@@ -82,31 +79,45 @@ impl Hub {
             Command::Topic(Some(topic)) => self.set_topic(id, &name, topic, out),
             Command::History(n) => self.show_history(id, n, false, out),
             Command::Msg { to, text } => self.private(id, &name, to, text, out),
-            Command::Me(text) => {
-                let msg = self.notices.me(&name, text);
-                self.chat(id, msg, out);
-            }
+            Command::Me(text) => self.chat(id, true, text, out),
             Command::Quit(reason) => {
-                out.send(id, &line(b"* bye\n"));
+                self.notice(id, "bye", &"bye", out);
                 self.remove(id, reason, out);
             }
-            Command::Help => out.send(id, &self.notices.star(command::HELP)),
-            Command::Pass(_) => out.send(id, &line(b"! you are in already\n")),
+            Command::Help => self.notice(id, "help", &command::HELP, out),
+            Command::Pass(_) => self.error(id, "already_in", &"you are in already", out),
+            Command::Format(json) => {
+                self.set_json(id, json);
+                let text = if json { "format: json" } else { "format: text" };
+                self.notice(id, "format", &text, out);
+            }
             Command::Oper(guess) => self.oper(id, guess, out),
             other => self.moderate(id, other, out),
         }
     }
 
     /// `/rooms`: every room, with how many are in it (here and on other nodes).
-    fn list_rooms(&self, id: ClientId, out: &mut impl Outbox) {
+    fn list_rooms(&mut self, id: ClientId, out: &mut impl Outbox) {
         let mut rooms: Vec<&Room> = self.rooms.iter().map(|(_, r)| r).collect();
         rooms.sort_unstable_by_key(|r| r.name.to_ascii_lowercase());
         let list: Vec<String> = rooms
             .iter()
             .map(|r| format!("#{} ({})", r.name, r.members.len() + r.remote))
             .collect();
-        let msg = format!("* rooms ({}): {}\n", list.len(), list.join(", "));
-        out.send(id, &line(msg.as_bytes()));
+        let objects: Vec<String> = rooms
+            .iter()
+            .map(|r| {
+                let mut o = String::from("{\"name\":");
+                string(&mut o, &r.name);
+                o.push_str(&format!(",\"here\":{}}}", r.members.len() + r.remote));
+                o
+            })
+            .collect();
+        let text = format!("* rooms ({}): {}", list.len(), list.join(", "));
+        let msg = self.notices.event("rooms", &text, |o| {
+            o.objs("rooms", objects.iter().map(String::as_str))
+        });
+        self.send(id, &msg, out);
     }
 
     /// `/who [ROOM]`: who is in the client's room, or in the one asked.
@@ -117,7 +128,12 @@ impl Hub {
         };
         let Some(room_id) = room else {
             let asked = asked.unwrap_or_default();
-            return self.error(id, &format_args!("no such room: #{asked}"), out);
+            return self.error(
+                id,
+                "no_such_room",
+                &format_args!("no such room: #{asked}"),
+                out,
+            );
         };
         let room = &self.rooms[room_id];
         let mut names: Vec<&str> = room.members.iter().filter_map(|&i| self.name(i)).collect();
@@ -128,13 +144,19 @@ impl Hub {
                 .map(|r| &*r.name),
         );
         names.sort_unstable_by_key(|n| n.to_ascii_lowercase());
-        let msg = format!(
-            "* online in #{} ({}): {}\n",
+        let text = format!(
+            "* online in #{} ({}): {}",
             room.name,
             names.len(),
             names.join(", ")
         );
-        out.send(id, &line(msg.as_bytes()));
+        let names: Vec<String> = names.into_iter().map(str::to_string).collect();
+        let room = room.name.clone();
+        let msg = self.notices.event("who", &text, |o| {
+            o.str("room", &room)
+                .strs("names", names.iter().map(String::as_str))
+        });
+        self.send(id, &msg, out);
     }
 
     /// `/topic TEXT`: sets the topic of the client's room, tells the room and the other nodes.
@@ -161,8 +183,9 @@ impl Hub {
         let key = to.to_ascii_lowercase();
         if let Some(&target) = self.by_name.get(key.as_str()) {
             self.announce_joins(out);
-            let msg = self.notices.private(name, text);
-            return out.send(target, &msg);
+            let to = self.name(target).unwrap_or_default().to_string();
+            let msg = self.notices.private(name, &to, text);
+            return self.send(target, &msg, out);
         }
         match self.remotes.get(key.as_str()) {
             Some(remote) => self.config.tell_nodes(
@@ -173,7 +196,7 @@ impl Hub {
                     text,
                 },
             ),
-            None => self.error(id, &format_args!("no such user: {to}"), out),
+            None => self.error(id, "no_such_user", &format_args!("no such user: {to}"), out),
         }
     }
 
@@ -181,20 +204,22 @@ impl Hub {
         let key: Box<str> = new.to_ascii_lowercase().into();
         match self.by_name.get(&key) {
             Some(&owner) if owner != id => {
-                return self.error(id, &format_args!("name taken: {new}"), out);
+                return self.error(id, "name_taken", &format_args!("name taken: {new}"), out);
             }
             _ => {}
         }
         if old == new {
-            return out.send(id, &self.notices.you_are_now(new));
+            let msg = self.notices.you_are_now(old, new);
+            return self.send(id, &msg, out);
         }
         if self.remotes.contains_key(&key) {
-            return self.error(id, &format_args!("name taken: {new}"), out);
+            return self.error(id, "name_taken", &format_args!("name taken: {new}"), out);
         }
         if self.config.in_cluster() && is_guest_number(new) && !old.eq_ignore_ascii_case(new) {
             // The cluster hands these out to newcomers, without asking the names store.
             return self.error(
                 id,
+                "name_reserved",
                 &"guestN names are given by the server; pick another",
                 out,
             );
@@ -202,7 +227,7 @@ impl Hub {
         if self.config.in_cluster() && !old.eq_ignore_ascii_case(new) {
             // Free here; the cluster decides, if it can be asked.
             if !self.link_up {
-                return self.error(id, &remote::NAMES_UNREACHABLE, out);
+                return self.error(id, "cluster_unreachable", &remote::NAMES_UNREACHABLE, out);
             }
             self.claims.insert(id, new.into());
             return out.claim(id, new);
@@ -222,7 +247,8 @@ impl Hub {
             self.config.tell_nodes(out, &Body::Renamed { old, new });
         }
         let room = m.room;
-        out.send(id, &self.notices.you_are_now(new));
+        let you = self.notices.you_are_now(old, new);
+        self.send(id, &you, out);
         let notice = self.notices.renamed(old, new);
         self.broadcast(room, Some(id), &notice, out);
     }

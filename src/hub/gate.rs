@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::access::Guess;
-use super::{ClientId, Hub, Outbox, line};
+use super::{ClientId, Hub, Outbox};
 use crate::command::{self, Command, Input};
 
 /// A client that has not given the server's password by then is closed.
@@ -48,6 +48,7 @@ impl Hub {
     pub(super) fn close_gate(&mut self, id: ClientId, out: &mut impl Outbox) {
         if let Some(gate) = self.gated.remove(&id) {
             self.uncount_ip(gate.ip);
+            self.set_json(id, false);
             out.close(id);
         }
     }
@@ -84,13 +85,13 @@ impl Hub {
                 Guess::Wait(_) => {}
             }
             if why == Held::Banned {
-                out.send(id, &line(b"! banned\n"));
+                self.error(id, "banned", &"banned", out);
                 return self.close_gate(id, out);
             }
             return self.wrong_password(id, ip, Guess::Wrong, out);
         }
         if why == Held::Banned {
-            out.send(id, &line(b"! banned\n"));
+            self.error(id, "banned", &"banned", out);
             return self.close_gate(id, out);
         }
         match parsed {
@@ -110,10 +111,11 @@ impl Hub {
                 }
             }
             Ok(Input::Command(Command::Quit(_))) => {
-                out.send(id, &line(b"* bye\n"));
+                self.notice(id, "bye", &"bye", out);
                 self.close_gate(id, out);
             }
-            _ => out.send(id, &line(b"! password required\n")),
+            Ok(Input::Command(Command::Format(json))) => self.set_json(id, json),
+            _ => self.error(id, "password_required", &"password required", out),
         }
     }
 
@@ -128,22 +130,25 @@ impl Hub {
         };
         *tries += 1;
         let left = PASSWORD_TRIES.saturating_sub(*tries);
-        let msg = match guess {
-            Guess::Wait(wait) => format!(
-                "! too many wrong passwords from {ip}; try again in {} s",
-                wait.as_secs().max(1)
+        let (code, msg) = match guess {
+            Guess::Wait(wait) => (
+                "password_wait",
+                format!(
+                    "too many wrong passwords from {ip}; try again in {} s",
+                    wait.as_secs().max(1)
+                ),
             ),
-            _ => "! wrong password".to_string(),
+            _ => ("wrong_password", "wrong password".to_string()),
         };
         if left == 0 {
-            out.send(id, &line(format!("{msg}\n").as_bytes()));
+            self.error(id, code, &msg, out);
             return self.close_gate(id, out);
         }
         let plural = if left == 1 { "" } else { "s" };
         let msg = format!(
-            "{msg} ({left} tr{} left)\n",
+            "{msg} ({left} tr{} left)",
             if plural.is_empty() { "y" } else { "ies" }
         );
-        out.send(id, &line(msg.as_bytes()));
+        self.error(id, code, &msg, out);
     }
 }

@@ -76,6 +76,11 @@ impl History {
     pub fn lines(&self) -> impl Iterator<Item = &Line> {
         self.0.iter().map(|s| &s.line)
     }
+
+    /// The lines with their times and ids, oldest first.
+    pub fn entries(&self) -> impl Iterator<Item = &Said> {
+        self.0.iter()
+    }
 }
 
 #[cfg(test)]

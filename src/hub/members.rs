@@ -4,9 +4,10 @@
 use std::net::IpAddr;
 
 use super::gate::Held;
+use super::notice::Msg;
 use super::{
-    BANNED_GRACE, Body, ClientId, GUEST_BLOCK, Hub, JOIN_NAMES_SHOWN, Leave, Line, Member, Outbox,
-    PASSWORD_TIME, RoomId, line, minutes, remote,
+    BANNED_GRACE, Body, ClientId, GUEST_BLOCK, Hub, JOIN_NAMES_SHOWN, LOBBY, Leave, Member, Outbox,
+    PASSWORD_TIME, RoomId, minutes,
 };
 
 impl Hub {
@@ -16,14 +17,17 @@ impl Hub {
             return;
         }
         if self.online + self.gated.len() >= self.config.max_clients {
-            out.send(id, &line(b"! server full\n"));
+            self.error(id, "server_full", &"server full", out);
+            self.set_json(id, false);
             out.close(id);
             return;
         }
         if self.config.max_per_ip > 0 {
             let count = self.per_ip.entry(ip).or_insert(0);
             if *count >= self.config.max_per_ip {
-                out.send(id, &line(b"! too many connections from your address\n"));
+                let msg = "too many connections from your address";
+                self.error(id, "too_many_connections", &msg, out);
+                self.set_json(id, false);
                 out.close(id);
                 return;
             }
@@ -31,12 +35,13 @@ impl Hub {
         }
         if let Some(left) = self.access.banned(ip, self.now) {
             log::info!("{ip}: banned, refused ({} more minutes)", minutes(left));
-            let msg = format!("! banned ({} more minutes)\n", minutes(left));
-            out.send(id, &line(msg.as_bytes()));
+            let msg = format!("banned ({} more minutes)", minutes(left));
+            self.error(id, "banned", &msg, out);
             return self.hold(id, ip, Held::Banned, BANNED_GRACE);
         }
         if self.config.password.is_some() {
-            out.send(id, &line(b"* password required: send /pass PASSWORD\n"));
+            let msg = "password required: send /pass PASSWORD";
+            self.notice(id, "password_required", &msg, out);
             return self.hold(id, ip, Held::Password { tries: 0 }, PASSWORD_TIME);
         }
         self.admit(id, ip, out);
@@ -45,10 +50,13 @@ impl Hub {
     /// Lets a connection in: a name, the lobby, a welcome.
     pub(super) fn admit(&mut self, id: ClientId, ip: IpAddr, out: &mut impl Outbox) {
         let name = self.guest_name(out);
-        let welcome = format!(
-            "* welcome {name}, {} online; type /help for commands\n",
-            self.online + 1 + self.remotes.len()
-        );
+        let online = self.online + 1 + self.remotes.len();
+        let text = format!("* welcome {name}, {online} online; type /help for commands");
+        let welcome = self.notices.event("welcome", &text, |o| {
+            o.str("name", &name)
+                .num("online", online as u64)
+                .str("room", LOBBY)
+        });
         self.by_name.insert(name.to_ascii_lowercase().into(), id);
         if self.members.len() <= id {
             self.members.resize_with(id + 1, || None);
@@ -67,10 +75,11 @@ impl Hub {
         self.enter(id, lobby);
         self.online += 1;
         self.pending_joins.push(id);
-        out.send(id, &line(welcome.as_bytes()));
+        self.send(id, &welcome, out);
         if self.config.in_cluster() && self.link_seen && !self.link_up {
             // The others were told when it went down; a newcomer is told now.
-            out.send(id, &line(remote::LINK_DOWN));
+            let msg = self.link_notice(false);
+            self.send(id, &msg, out);
         }
         self.show_topic(id, out);
         self.show_history(id, None, true, out);
@@ -151,7 +160,13 @@ impl Hub {
         }
         if matches!(why, Leave::Flooding | Leave::IdleTimeout) {
             let reason = why.reason().unwrap_or_default();
-            out.send(id, &self.notices.dropped(reason));
+            let code = if why == Leave::Flooding {
+                "flooding"
+            } else {
+                "idle_timeout"
+            };
+            let msg = self.notices.error(code, reason);
+            self.send(id, &msg, out);
         }
         self.remove(id, why.reason(), out);
     }
@@ -173,6 +188,7 @@ impl Hub {
             out.release(&member.name);
         }
         self.online -= 1;
+        self.set_json(id, false);
         self.by_name
             .remove(member.name.to_ascii_lowercase().as_str());
         self.uncount_ip(member.ip);
@@ -197,7 +213,8 @@ impl Hub {
         let Some((name, room)) = self.forget(id, reason, out) else {
             return;
         };
-        let msg = self.notices.left(&name, reason);
+        let room_name = self.rooms[room].name.clone();
+        let msg = self.notices.left(&room_name, &name, reason);
         self.broadcast(room, None, &msg, out);
     }
 
@@ -211,12 +228,13 @@ impl Hub {
         let msg = self.joined_line(&joined);
         for &to in &self.rooms[self.lobby].members {
             if self.member(to).is_some_and(|m| m.announced) {
-                out.send(to, &msg);
+                self.send(to, &msg, out);
             }
         }
         for (i, &id) in joined.iter().enumerate() {
             if i + 1 < joined.len() {
-                out.send(id, &self.joined_line(&joined[i + 1..]));
+                let msg = self.joined_line(&joined[i + 1..]);
+                self.send(id, &msg, out);
             }
         }
         let lobby = self.rooms[self.lobby].name.clone();
@@ -235,12 +253,12 @@ impl Hub {
     }
 
     /// `* a, b and 3 more joined`.
-    pub(super) fn joined_line(&mut self, joined: &[ClientId]) -> Line {
+    pub(super) fn joined_line(&mut self, joined: &[ClientId]) -> Msg {
         let members = &self.members;
         let names = joined.iter().map(|&id| match members.get(id) {
             Some(Some(m)) => &*m.name,
             _ => "?",
         });
-        self.notices.joined_many(names, JOIN_NAMES_SHOWN)
+        self.notices.joined_many(LOBBY, names, JOIN_NAMES_SHOWN)
     }
 }

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::access::Guess;
-use super::{Body, ClientId, DEFAULT_BAN_MINUTES, Hub, Outbox, line, minutes};
+use super::{Body, ClientId, DEFAULT_BAN_MINUTES, Hub, Outbox, minutes};
 use crate::command::Command;
 
 impl Hub {
@@ -17,10 +17,10 @@ impl Hub {
         };
         let (name, ip) = (member.name.clone(), member.ip);
         if member.oper {
-            return out.send(id, &line(b"* you are an operator already\n"));
+            return self.notice(id, "operator", &"you are an operator already", out);
         }
         let Some(secret) = &self.config.oper_password else {
-            return out.send(id, &line(b"! no operators on this server\n"));
+            return self.error(id, "no_operators", &"no operators on this server", out);
         };
         match self.access.guess(secret, guess, ip, self.now) {
             Guess::Right => {
@@ -29,15 +29,15 @@ impl Hub {
             }
             Guess::Wrong => {
                 log::warn!("{name} ({ip}): wrong operator password");
-                out.send(id, &line(b"! wrong password\n"));
+                self.error(id, "wrong_password", &"wrong password", out);
             }
             Guess::Wait(wait) => {
                 log::warn!("{name} ({ip}): operator password tried too often");
                 let msg = format!(
-                    "! too many wrong passwords from {ip}; try again in {} s\n",
+                    "too many wrong passwords from {ip}; try again in {} s",
                     wait.as_secs().max(1)
                 );
-                out.send(id, &line(msg.as_bytes()));
+                self.error(id, "password_wait", &msg, out);
             }
         }
     }
@@ -45,7 +45,7 @@ impl Hub {
     pub(super) fn make_oper(&mut self, id: ClientId, out: &mut impl Outbox) {
         if let Some(Some(m)) = self.members.get_mut(id) {
             m.oper = true;
-            out.send(id, &line(b"* you are now an operator\n"));
+            self.notice(id, "operator", &"you are now an operator", out);
         }
     }
 
@@ -56,7 +56,7 @@ impl Hub {
             return;
         };
         if !op.oper {
-            return out.send(id, &line(b"! not an operator\n"));
+            return self.error(id, "not_operator", &"not an operator", out);
         }
         let by = op.name.clone();
         match cmd {
@@ -98,12 +98,14 @@ impl Hub {
                     // find the ban there (the link does its requests in order).
                     out.forget_ban(ip);
                     self.config.tell_nodes(out, &Body::Unbanned { ip });
-                    out.send(
+                    self.notice(
                         id,
-                        &line(format!("* {ip} is no longer banned\n").as_bytes()),
+                        "unbanned",
+                        &format_args!("{ip} is no longer banned"),
+                        out,
                     );
                 } else {
-                    out.send(id, &line(format!("! not banned: {ip}\n").as_bytes()));
+                    self.error(id, "not_banned", &format_args!("not banned: {ip}"), out);
                 }
             }
             Command::Bans => {
@@ -117,10 +119,10 @@ impl Hub {
                     })
                     .collect();
                 let msg = match list.len() {
-                    0 => "* bans (0)\n".to_string(),
-                    n => format!("* bans ({n}): {}\n", list.join(", ")),
+                    0 => "bans (0)".to_string(),
+                    n => format!("bans ({n}): {}", list.join(", ")),
                 };
-                out.send(id, &line(msg.as_bytes()));
+                self.notice(id, "bans", &msg, out);
             }
             Command::Mute(name) | Command::Unmute(name) => {
                 let on = matches!(cmd, Command::Mute(_));
@@ -222,8 +224,8 @@ impl Hub {
             self.name(op).unwrap_or("?")
         );
         self.config.tell_nodes(out, body);
-        let msg = format!("* {name} is on another node: asked it to {verb} them\n");
-        out.send(op, &line(msg.as_bytes()));
+        let msg = format!("{name} is on another node: asked it to {verb} them");
+        self.notice(op, "asked_elsewhere", &msg, out);
     }
 
     fn kick(
@@ -267,17 +269,21 @@ impl Hub {
         let name = m.name.clone();
         if m.muted == on {
             if let Some(op) = op {
-                let msg = format!("! {name} is {verb}d already\n");
-                out.send(op, &line(msg.as_bytes()));
+                let code = if on {
+                    "muted_already"
+                } else {
+                    "unmuted_already"
+                };
+                self.error(op, code, &format_args!("{name} is {verb}d already"), out);
             }
             return;
         }
         m.muted = on;
         log::info!("{by} {verb}d {name} ({})", m.ip);
-        let told = format!("* you were {verb}d by {by}\n");
-        out.send(target, &line(told.as_bytes()));
+        let code = if on { "muted" } else { "unmuted" };
+        self.notice(target, code, &format_args!("you were {verb}d by {by}"), out);
         if let Some(op) = op {
-            out.send(op, &line(format!("* {name} is {verb}d\n").as_bytes()));
+            self.notice(op, code, &format_args!("{name} is {verb}d"), out);
         }
     }
 
@@ -300,8 +306,8 @@ impl Hub {
         let closed = self.close_address(ip, minutes, by, op, first, out);
         log::info!("{by} banned {name} ({ip}) for {minutes} minutes; {closed} connections closed");
         if let Some(op) = op {
-            let msg = format!("* {ip} is banned for {minutes} minutes\n");
-            out.send(op, &line(msg.as_bytes()));
+            let msg = format!("{ip} is banned for {minutes} minutes");
+            self.notice(op, "banned", &msg, out);
         }
         // The store first: a node that reads it after missing the message must find the ban.
         out.store_ban(ip, secs, by);
@@ -344,7 +350,7 @@ impl Hub {
             .map(|(&i, _)| i)
             .collect();
         for who in gated {
-            out.send(who, &line(b"! banned\n"));
+            self.error(who, "banned", &"banned", out);
             self.close_gate(who, out);
         }
         from_there.len()
@@ -365,15 +371,26 @@ impl Hub {
             if let Some(remote) = self.remotes.get(key.as_str()) {
                 return Some(Target::Elsewhere(remote.name.clone()));
             }
-            self.error(op, &format_args!("no such user: {name}"), out);
+            self.error(
+                op,
+                "no_such_user",
+                &format_args!("no such user: {name}"),
+                out,
+            );
             return None;
         };
         if target == op {
-            self.error(op, &format_args!("you cannot {verb} yourself"), out);
+            let msg = format_args!("you cannot {verb} yourself");
+            self.error(op, "not_yourself", &msg, out);
             return None;
         }
         if verb == "ban" && self.member(target).is_some_and(|m| m.oper) {
-            self.error(op, &format_args!("{name} is an operator"), out);
+            self.error(
+                op,
+                "is_operator",
+                &format_args!("{name} is an operator"),
+                out,
+            );
             return None;
         }
         Some(Target::Here(target))
@@ -392,21 +409,29 @@ impl Hub {
     ) {
         // Whoever hears of them has heard of their joins.
         self.announce_joins(out);
-        let told = line(format!("! {told}\n").as_bytes());
+        let code = if told.starts_with("kicked") {
+            "kicked"
+        } else {
+            "banned"
+        };
+        let told_msg = self.notices.error(code, told);
         let mut gone = Vec::new();
         for &target in targets {
-            out.send(target, &told);
-            gone.extend(self.forget(target, seen.strip_prefix("was "), out));
+            self.send(target, &told_msg, out);
+            let room_name = self.member(target).map(|m| self.rooms[m.room].name.clone());
+            if let Some((name, room)) = self.forget(target, seen.strip_prefix("was "), out) {
+                gone.push((name, room, room_name.unwrap_or_default()));
+            }
         }
-        for (name, room) in gone {
-            let msg = self.notices.was(&name, seen);
+        for (name, room, room_name) in gone {
+            let msg = self.notices.was(&room_name, &name, seen, told);
             if self.rooms.contains(room) {
                 self.broadcast(room, None, &msg, out);
             }
             if let Some(op) = op
                 && self.member(op).is_some_and(|m| m.room != room)
             {
-                out.send(op, &msg);
+                self.send(op, &msg, out);
             }
         }
     }

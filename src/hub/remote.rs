@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::history::Said;
-use super::{Body, Claim, ClientId, Hub, Line, Outbox, RoomId, line};
+use super::notice::{Msg, line_id};
+use super::{Body, Claim, ClientId, Hub, Outbox, RoomId};
 use crate::node_wire::Kept;
 use crate::node_wire::Message;
 
@@ -83,14 +84,16 @@ impl Hub {
             Body::Roster(members) => self.reconcile(node, members, out),
             Body::Joined { name, room } => {
                 self.announce_joins(out);
-                if let Some(room) = self.add_remote(node, name, room) {
-                    let msg = self.notices.joined(name);
-                    self.broadcast(room, None, &msg, out);
+                if let Some(room_id) = self.add_remote(node, name, room) {
+                    let room = self.rooms[room_id].name.clone();
+                    let msg = self.notices.joined(&room, name);
+                    self.broadcast(room_id, None, &msg, out);
                 }
             }
             Body::Left { name, reason } => {
+                let room_name = self.remote_room(name);
                 if let Some(room) = self.remove_remote(node, name) {
-                    let msg = self.notices.left(name, *reason);
+                    let msg = self.notices.left(&room_name, name, *reason);
                     self.broadcast_remote(room, &msg, out);
                 }
             }
@@ -107,12 +110,11 @@ impl Hub {
                 }
             }
             Body::Moved { name, from, to } => {
+                let (went, came) = self.notices.moved(name, from, to);
                 if let Some(room) = self.remove_remote(node, name) {
-                    let went = self.notices.went_to(name, to);
                     self.broadcast_remote(room, &went, out);
                 }
                 if let Some(room) = self.add_remote(node, name, to) {
-                    let came = self.notices.came_from(name, from);
                     self.broadcast(room, None, &came, out);
                 }
             }
@@ -133,8 +135,11 @@ impl Hub {
                     Some(room) => {
                         // A line said during an outage is for the history: it is not news;
                         // nor is one this node has (it read the room's history meanwhile).
-                        let msg = said.line.clone();
+                        let text = said.line.clone();
                         if self.remember(room, said) && !late {
+                            let name = self.rooms[room].name.clone();
+                            let id = line_id(node, *seq);
+                            let msg = self.notices.said_line(&name, text, *at, &id);
                             self.broadcast_said(room, None, &msg, out);
                         }
                     }
@@ -162,8 +167,8 @@ impl Hub {
             Body::Private { from, to, text } => {
                 if let Some(&target) = self.by_name.get(to.to_ascii_lowercase().as_str()) {
                     self.announce_joins(out);
-                    let msg = self.notices.private(from, text);
-                    out.send(target, &msg);
+                    let msg = self.notices.private(from, to, text);
+                    self.send(target, &msg, out);
                 }
             }
         }
@@ -232,12 +237,12 @@ impl Hub {
         out: &mut impl Outbox,
     ) {
         match claim {
-            Claim::Taken => self.error(id, &format_args!("name taken: {name}"), out),
-            Claim::Unavailable => self.error(id, &NAMES_UNREACHABLE, out),
+            Claim::Taken => self.error(id, "name_taken", &format_args!("name taken: {name}"), out),
+            Claim::Unavailable => self.error(id, "cluster_unreachable", &NAMES_UNREACHABLE, out),
             Claim::Granted if self.name_taken(name) => {
                 // Someone came in with it meanwhile (a default name can look like anything).
                 out.release(name);
-                self.error(id, &format_args!("name taken: {name}"), out);
+                self.error(id, "name_taken", &format_args!("name taken: {name}"), out);
             }
             Claim::Granted => {
                 let was_claimed = self.member(id).is_some_and(|m| m.claimed);
@@ -281,11 +286,7 @@ impl Hub {
             self.publish_roster(out);
             return self.publish_unsent(out);
         }
-        let notice: Line = if up {
-            line(b"* cluster link back: lines reach every node again\n")
-        } else {
-            line(LINK_DOWN)
-        };
+        let notice = self.link_notice(up);
         self.announce_joins(out);
         for room in self.rooms.iter().map(|(id, _)| id).collect::<Vec<_>>() {
             self.broadcast(room, None, &notice, out);
@@ -367,8 +368,9 @@ impl Hub {
             // Its names are free again (claimed or not: letting go of one never claimed is
             // nothing).
             out.release(&name);
+            let room_name = self.remote_room(&name);
             if let Some(room) = self.remove_remote(node, &name) {
-                let msg = self.notices.left(&name, Some(reason));
+                let msg = self.notices.left(&room_name, &name, Some(reason));
                 self.broadcast_remote(room, &msg, out);
             }
         }
@@ -394,10 +396,11 @@ impl Hub {
             .map(|&(name, room)| (name.to_ascii_lowercase(), (name, room)))
             .collect();
         for (key, (name, _)) in &before {
+            let room_name = self.remote_room(name);
             if !now.contains_key(&**key)
                 && let Some(room) = self.remove_remote(node, name)
             {
-                let msg = self.notices.left(name, None);
+                let msg = self.notices.left(&room_name, name, None);
                 self.broadcast_remote(room, &msg, out);
             }
         }
@@ -406,12 +409,11 @@ impl Hub {
             match before.get(name.to_ascii_lowercase().as_str()) {
                 Some((_, was_in)) if was_in.eq_ignore_ascii_case(room) => {}
                 Some((_, was_in)) => {
+                    let (went, came) = self.notices.moved(name, was_in, room);
                     if let Some(from) = self.remove_remote(node, name) {
-                        let went = self.notices.went_to(name, room);
                         self.broadcast_remote(from, &went, out);
                     }
                     if let Some(to) = self.add_remote(node, name, room) {
-                        let came = self.notices.came_from(name, was_in);
                         self.broadcast(to, None, &came, out);
                     }
                 }
@@ -424,9 +426,12 @@ impl Hub {
         }
         for (room, names) in joined {
             if self.rooms.contains(room) && !self.rooms[room].members.is_empty() {
-                let msg = self
-                    .notices
-                    .joined_many(names.into_iter(), super::JOIN_NAMES_SHOWN);
+                let room_name = self.rooms[room].name.clone();
+                let msg = self.notices.joined_many(
+                    &room_name,
+                    names.into_iter(),
+                    super::JOIN_NAMES_SHOWN,
+                );
                 self.broadcast(room, None, &msg, out);
             }
         }
@@ -504,8 +509,31 @@ impl Hub {
         Some(room)
     }
 
+    /// The name of the room a client of another node is in ("" if unknown).
+    fn remote_room(&self, name: &str) -> String {
+        let key = name.to_ascii_lowercase();
+        self.remotes
+            .get(key.as_str())
+            .and_then(|r| self.rooms.get(r.room))
+            .map_or(String::new(), |r| r.name.to_string())
+    }
+
+    /// `* cluster link down...` or `* cluster link back...`, and in JSON a `link` event.
+    pub(super) fn link_notice(&mut self, up: bool) -> Msg {
+        let text = if up {
+            "* cluster link back: lines reach every node again"
+        } else {
+            std::str::from_utf8(LINK_DOWN)
+                .unwrap_or_default()
+                .trim_end()
+        };
+        let words = text.strip_prefix("* ").unwrap_or(text);
+        self.notices
+            .event("link", text, |o| o.bool("up", up).str("text", words))
+    }
+
     /// A notice about a remote client to the room it was in.
-    fn broadcast_remote(&mut self, room: RoomId, msg: &Line, out: &mut impl Outbox) {
+    fn broadcast_remote(&mut self, room: RoomId, msg: &Msg, out: &mut impl Outbox) {
         if self.rooms.contains(room) {
             self.broadcast(room, None, msg, out);
         }

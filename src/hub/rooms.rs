@@ -1,18 +1,32 @@
 //! Rooms: entering and leaving them, moving between them, their topics and their history.
 
 use super::history::Said;
-use super::{Body, CATCH_UP, ClientId, Hub, Line, MAX_UNSENT, Outbox, Room, RoomId, Unsent, line};
+use super::json::Obj;
+use super::notice::{Msg, line_id, said_json};
+use super::{Body, CATCH_UP, ClientId, Hub, MAX_UNSENT, Outbox, Room, RoomId, Unsent};
 use crate::node_wire::Kept;
 
 impl Hub {
-    /// A chat line (`<NAME> TEXT` or a `/me`): to the sender's room, and into its history.
-    pub(super) fn chat(&mut self, id: ClientId, msg: Line, out: &mut impl Outbox) {
+    /// A chat line (`<NAME> TEXT`, or `* NAME TEXT` for a `/me`): to the sender's room, and
+    /// into its history.
+    pub(super) fn chat(&mut self, id: ClientId, me: bool, text: &str, out: &mut impl Outbox) {
         let Some(room) = self.member(id).map(|m| m.room) else {
             return;
         };
-        self.broadcast_said(room, Some(id), &msg, out);
         let (at, seq) = (self.wall_us(), self.said + 1);
         self.said = seq;
+        // Borrowed, not copied: nothing is allocated for the JSON form unless someone reads it.
+        let Some(Some(member)) = self.members.get(id) else {
+            return;
+        };
+        let node = &self.node_id;
+        let msg = self
+            .notices
+            .said(me, &self.rooms[room].name, &member.name, text, || {
+                line_id(node, seq)
+            });
+        self.broadcast_said(room, Some(id), &msg, out);
+        let msg = msg.text;
         if self.config.in_cluster()
             && let Ok(text) = std::str::from_utf8(&msg[..msg.len() - 1])
         {
@@ -63,7 +77,7 @@ impl Hub {
         &mut self,
         room: RoomId,
         except: Option<ClientId>,
-        msg: &Line,
+        msg: &Msg,
         out: &mut impl Outbox,
     ) {
         if self.rooms[room].waiting.is_empty() {
@@ -73,7 +87,7 @@ impl Hub {
         let room = &self.rooms[room];
         for &to in &room.members {
             if Some(to) != except && !room.waiting.contains(&to) {
-                out.send(to, msg);
+                self.send(to, msg, out);
             }
         }
     }
@@ -111,6 +125,7 @@ impl Hub {
             history,
             waiting: Vec::new(),
             caught_up_by: None,
+            json_members: 0,
         });
         self.by_room.insert(name.to_ascii_lowercase().into(), id);
         id
@@ -125,7 +140,11 @@ impl Hub {
             m.slot = members.len();
         }
         members.push(id);
-        members.len() == 1
+        let first = members.len() == 1;
+        if self.reads_json(id) {
+            self.rooms[room].json_members += 1;
+        }
+        first
     }
 
     /// Takes `id` out of its room's member list; removes the room if that left it empty (the
@@ -139,6 +158,9 @@ impl Hub {
             && let Some(Some(m)) = self.members.get_mut(moved)
         {
             m.slot = slot;
+        }
+        if self.reads_json(id) {
+            self.rooms[room].json_members -= 1;
         }
         if !self.rooms[room].waiting.is_empty() {
             self.rooms[room].waiting.retain(|&w| w != id);
@@ -166,12 +188,17 @@ impl Hub {
         };
         let target = self.room_id(to);
         if target == Some(from) {
-            let msg = format!("! you are already in #{}\n", self.rooms[from].name);
-            return out.send(id, &line(msg.as_bytes()));
+            let msg = format!("you are already in #{}", self.rooms[from].name);
+            return self.error(id, "already_there", &msg, out);
         }
         if target.is_none() && self.rooms.len() >= self.config.max_rooms {
-            let msg = format!("! too many rooms (max {})\n", self.config.max_rooms);
-            return out.send(id, &line(msg.as_bytes()));
+            let max = self.config.max_rooms;
+            return self.error(
+                id,
+                "too_many_rooms",
+                &format_args!("too many rooms (max {max})"),
+                out,
+            );
         }
         // Whoever is about to hear of the move has heard of the joins before it.
         self.announce_joins(out);
@@ -182,12 +209,11 @@ impl Hub {
             None => self.make_room(to),
         };
         let to_name = self.rooms[target].name.clone();
+        let (went, came) = self.notices.moved(&name, &from_name, &to_name);
         if let Some(from) = self.exit(id, out) {
-            let went = self.notices.went_to(&name, &to_name);
             self.broadcast(from, None, &went, out);
         }
         let first = self.enter(id, target);
-        let came = self.notices.came_from(&name, &from_name);
         self.broadcast(target, Some(id), &came, out);
         self.config.tell_nodes(
             out,
@@ -197,11 +223,12 @@ impl Hub {
                 to: &to_name,
             },
         );
-        let here = format!(
-            "* you are in #{to_name} ({} here)\n",
-            self.rooms[target].members.len() + self.rooms[target].remote
-        );
-        out.send(id, &line(here.as_bytes()));
+        let n = self.rooms[target].members.len() + self.rooms[target].remote;
+        let text = format!("* you are in #{to_name} ({n} here)");
+        let here = self.notices.event("room", &text, |o| {
+            o.str("room", &to_name).num("here", n as u64)
+        });
+        self.send(id, &here, out);
         self.show_topic(id, out);
         if first && target != self.lobby && self.config.in_cluster() {
             // Its lines did not come here until now: its history is the cluster's to tell.
@@ -265,24 +292,34 @@ impl Hub {
     }
 
     /// The topic of the client's room, if it has one.
-    pub(super) fn show_topic(&self, id: ClientId, out: &mut impl Outbox) {
+    pub(super) fn show_topic(&mut self, id: ClientId, out: &mut impl Outbox) {
         let Some(room) = self.member(id).map(|m| &self.rooms[m.room]) else {
             return;
         };
         if let Some(topic) = &room.topic {
-            let msg = format!("* topic of #{}: {topic}\n", room.name);
-            out.send(id, &line(msg.as_bytes()));
+            let text = format!("* topic of #{}: {topic}", room.name);
+            let (name, topic) = (room.name.clone(), topic.clone());
+            let msg = self.notices.event("topic", &text, |o| {
+                o.str("room", &name)
+                    .opt("by", None)
+                    .opt("text", Some(&topic))
+            });
+            self.send(id, &msg, out);
         }
     }
 
     /// `/topic`: the topic, or that there is none.
-    pub(super) fn show_topic_always(&self, id: ClientId, out: &mut impl Outbox) {
+    pub(super) fn show_topic_always(&mut self, id: ClientId, out: &mut impl Outbox) {
         let Some(room) = self.member(id).map(|m| &self.rooms[m.room]) else {
             return;
         };
         if room.topic.is_none() {
-            let msg = format!("* #{} has no topic\n", room.name);
-            return out.send(id, &line(msg.as_bytes()));
+            let name = room.name.clone();
+            let text = format!("* #{name} has no topic");
+            let msg = self.notices.event("topic", &text, |o| {
+                o.str("room", &name).opt("by", None).opt("text", None)
+            });
+            return self.send(id, &msg, out);
         }
         self.show_topic(id, out);
     }
@@ -304,12 +341,29 @@ impl Hub {
         if shown == 0 && entering {
             return;
         }
+        if self.reads_json(id) {
+            // One event, each line with its own time and id.
+            let lines: Vec<String> = room
+                .history
+                .entries()
+                .skip(kept - shown)
+                .map(|s| {
+                    let text = std::str::from_utf8(&s.line).unwrap_or_default();
+                    said_json(&room.name, text, s.at, &line_id(&s.node, s.seq))
+                })
+                .collect();
+            let event = Obj::new("history", self.notices.now)
+                .str("room", &room.name)
+                .objs("lines", lines.iter().map(String::as_str))
+                .line();
+            return out.send(id, &super::line(event.as_bytes()));
+        }
         let plural = if shown == 1 { "" } else { "s" };
         let head = format!("* history of #{}: {shown} line{plural}\n", room.name);
-        out.send(id, &line(head.as_bytes()));
+        out.send(id, &super::line(head.as_bytes()));
         for msg in room.history.lines().skip(kept - shown) {
             out.send(id, msg);
         }
-        out.send(id, &line(b"* end of history\n"));
+        out.send(id, &super::line(b"* end of history\n"));
     }
 }

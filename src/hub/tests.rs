@@ -4,7 +4,7 @@ use super::*;
 use crate::command;
 use crate::hub::Claim;
 use proptest::prelude::*;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
 /// Records what the hub asks for, and checks that nothing is sent to a closed client.
@@ -1866,4 +1866,176 @@ fn operators_act_on_any_nodes_clients() {
     d.hub.handle(Event::Bans(&[(LOCAL, 60, "op")]), &mut d.out);
     d.hub.handle(Event::Connected(0, LOCAL), &mut d.out);
     assert_eq!(d.out.take(0), ["! banned (1 more minutes)"]);
+}
+
+// JSON events (`/format json`).
+
+/// The types and codes the README documents in "JSON events".
+fn documented_events() -> (BTreeSet<String>, BTreeSet<String>) {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("### JSON events")
+        .nth(1)
+        .and_then(|s| s.split("\nBad input").next())
+        .expect("README has a JSON events section");
+    let types = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_string)
+        .collect();
+    let codes_text: String = section
+        .split("Codes of `notice`:")
+        .nth(1)
+        .and_then(|s| s.split("The\n`text`").next())
+        .expect("README lists the codes")
+        .to_string();
+    let codes = codes_text
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|c| c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'))
+        .map(str::to_string)
+        .collect();
+    (types, codes)
+}
+
+/// Every line sent to `id` as a JSON object, checked: one object, a type, an RFC 3339 time.
+fn events(r: &mut Recorder, id: ClientId) -> Vec<serde_json::Value> {
+    r.take(id)
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+            let time = v["time"].as_str().unwrap_or_else(|| panic!("no time: {l}"));
+            assert!(
+                time.len() == 24 && time.ends_with('Z') && time.as_bytes()[10] == b'T',
+                "{time}"
+            );
+            assert!(v["type"].is_string(), "{l}");
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn a_json_client_gets_every_event_the_readme_lists() {
+    let t = t0();
+    let mut h = Hub::new(
+        HubConfig {
+            history: 5,
+            ..guarded()
+        },
+        t,
+    );
+    h.set_clock(WallClock {
+        at: t,
+        unix_us: 1_795_982_400_123_456,
+    });
+    let mut r = Recorder::default();
+    let mut seen: Vec<serde_json::Value> = Vec::new();
+    // Client 0 reads JSON from its first line (as a WebSocket client does); 1 and 2 text.
+    h.set_json(0, true);
+    h.handle(Event::Connected(0, LOCAL), &mut r);
+    h.end_turn(&mut r);
+    let welcome = events(&mut r, 0);
+    assert_eq!(welcome[0]["type"], "welcome");
+    assert_eq!(welcome[0]["time"], "2026-11-29T20:00:00.123Z");
+    assert_eq!(welcome[0]["name"], "guest1");
+    seen.extend(welcome);
+    for id in [1, 2] {
+        h.handle(Event::Connected(id, LOCAL), &mut r);
+    }
+    h.end_turn(&mut r);
+    let script: &[(ClientId, &str)] = &[
+        (1, "hi"),
+        (1, "/me is now admin"),
+        (1, "/me left"),
+        (1, "/msg guest1 psst"),
+        (1, "/nick bob"),
+        (0, "/nick ana"),
+        (0, "/who"),
+        (0, "/rooms"),
+        (0, "/topic"),
+        (0, "/topic plans"),
+        (0, "/help"),
+        (0, "/bogus"),
+        (0, "/nick bob"),
+        (0, "/oper op-pw"),
+        (0, "/mute bob"),
+        (1, "muted words"),
+        (0, "/unmute bob"),
+        (0, "/join dev"),
+        (1, "/join dev"),
+        (1, "in dev"),
+        (0, "/history"),
+        (0, "/part"),
+        (0, "/kick guest3 bye"),
+    ];
+    for &(id, line) in script {
+        say(&mut h, &mut r, id, line);
+        h.end_turn(&mut r);
+        r.take(1);
+        r.take(2);
+        seen.extend(events(&mut r, 0));
+    }
+    h.handle(Event::Disconnected(1, Leave::TooSlow), &mut r);
+    seen.extend(events(&mut r, 0));
+    h.shutdown(&mut r);
+    seen.extend(events(&mut r, 0));
+
+    // The forged `/me`s are `me`, with the sender's name, never a rename or a leave.
+    let mes: Vec<&serde_json::Value> = seen.iter().filter(|v| v["type"] == "me").collect();
+    assert_eq!(mes.len(), 2, "{mes:?}");
+    assert_eq!(mes[0]["from"], "guest2");
+    assert_eq!(mes[0]["text"], "is now admin");
+    assert_eq!(mes[1]["text"], "left");
+    assert!(
+        !seen
+            .iter()
+            .any(|v| v["type"] == "rename" && v["new"] == "admin")
+    );
+    // History keeps each line's own time and id.
+    let history = seen.iter().find(|v| v["type"] == "history").unwrap();
+    assert_eq!(history["room"], "dev");
+    assert_eq!(history["lines"][0]["type"], "chat");
+    assert_eq!(history["lines"][0]["text"], "in dev");
+    assert_eq!(history["lines"][0]["from"], "bob");
+    assert!(history["lines"][0]["id"].is_string());
+    let chat = seen.iter().find(|v| v["type"] == "chat").unwrap();
+    assert_eq!(
+        (&chat["room"], &chat["from"], &chat["text"]),
+        (&"lobby".into(), &"guest2".into(), &"hi".into())
+    );
+
+    let (types, codes) = documented_events();
+    let got: BTreeSet<String> = seen
+        .iter()
+        .map(|v| v["type"].as_str().unwrap().to_string())
+        .collect();
+    // `link` needs a cluster: the next test.
+    let mut expected = types.clone();
+    expected.remove("link");
+    assert_eq!(got, expected, "types sent vs the README's table");
+    for v in &seen {
+        if let Some(code) = v["code"].as_str() {
+            assert!(codes.contains(code), "code {code} is not in the README");
+        }
+    }
+}
+
+#[test]
+fn a_json_client_in_a_cluster_is_told_of_the_link() {
+    let t = t0();
+    let mut a = node("a", t);
+    a.hub.set_json(0, true);
+    a.hub.handle(Event::Connected(0, LOCAL), &mut a.out);
+    a.out.take(0);
+    a.hub.handle(Event::Link(false), &mut a.out);
+    let got = events(&mut a.out, 0);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["type"], "link");
+    assert_eq!(got[0]["up"], false);
+    let (types, _) = documented_events();
+    assert!(types.contains("link"));
 }

@@ -48,6 +48,9 @@ pub fn run(session: Session) -> io::Result<ExitCode> {
         writer.write_all(format!("{line}\n").as_bytes())?;
         writer.flush()
     };
+    // Events a program can trust from now on (a `/me` cannot pass for a leave), then the
+    // room's members.
+    let _ = send("/format json");
     let _ = send("/who");
 
     let mut terminal = ratatui::try_init()?;

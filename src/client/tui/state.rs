@@ -134,9 +134,15 @@ impl App {
         }
     }
 
-    /// Takes one line from the server. Returns a line to send back, if the online list needs
-    /// reloading (a join notice that did not name everyone, or a new room).
+    /// Takes one line from the server: a JSON event (the TUI asks for them, `/format json`)
+    /// or a text line (before it has asked). Returns a line to send back, if the online list
+    /// needs reloading (a text join notice that did not name everyone, or a new room).
     pub fn server_line(&mut self, line: &str) -> Option<String> {
+        if line.starts_with('{')
+            && let Ok(event) = serde_json::from_str::<serde_json::Value>(line)
+        {
+            return self.server_event(&event);
+        }
         let mut reload = None;
         match server_line::parse(line) {
             ServerLine::Chat { from, text } => self.push(
@@ -237,6 +243,157 @@ impl App {
             ServerLine::Other(o) => self.push(Kind::Notice, o),
         }
         reload
+    }
+
+    /// Takes one JSON event: the online list follows `join`, `leave`, `rename`, `move` and
+    /// `who` only, so what anyone types (a `/me left`) cannot change it.
+    pub fn server_event(&mut self, e: &serde_json::Value) -> Option<String> {
+        let s = |key: &str| e[key].as_str().unwrap_or_default();
+        let names = |key: &str| -> Vec<&str> {
+            e[key]
+                .as_array()
+                .map(|a| a.iter().filter_map(|n| n.as_str()).collect())
+                .unwrap_or_default()
+        };
+        let in_my_room = |app: &App, key: &str| s(key).eq_ignore_ascii_case(&app.room);
+        match s("type") {
+            "chat" => self.push(
+                Kind::Chat {
+                    from: s("from").into(),
+                    own: false,
+                },
+                s("text"),
+            ),
+            "me" => self.push(Kind::Notice, format!("{} {}", s("from"), s("text"))),
+            "private" => self.push(
+                Kind::Private {
+                    from: s("from").into(),
+                    to: String::new(),
+                },
+                s("text"),
+            ),
+            "welcome" => self.push(
+                Kind::Notice,
+                format!("welcome {}, {} online", s("name"), e["online"]),
+            ),
+            "join" => {
+                let names = names("names");
+                if in_my_room(self, "room") {
+                    for n in &names {
+                        self.online.insert(n.to_ascii_lowercase(), n.to_string());
+                    }
+                }
+                self.push(Kind::Notice, format!("{} joined", names.join(", ")));
+            }
+            "leave" => {
+                self.online.remove(&s("name").to_ascii_lowercase());
+                let text = match e["reason"].as_str() {
+                    Some(r) => format!("{} left ({r})", s("name")),
+                    None => format!("{} left", s("name")),
+                };
+                let kind = if e["reason"].as_str().is_some_and(|r| r.contains(" by ")) {
+                    Kind::Alert
+                } else {
+                    Kind::Notice
+                };
+                self.push(kind, text);
+            }
+            "rename" => {
+                self.rename(s("old"), s("new"));
+                let text = if e["you"] == true {
+                    format!("you are now {}", s("new"))
+                } else {
+                    format!("{} is now {}", s("old"), s("new"))
+                };
+                self.push(Kind::Notice, text);
+            }
+            "move" => {
+                let name = s("name");
+                if in_my_room(self, "to") {
+                    self.online.insert(name.to_ascii_lowercase(), name.into());
+                    self.push(Kind::Notice, format!("{name} came from #{}", s("from")));
+                } else {
+                    self.online.remove(&name.to_ascii_lowercase());
+                    self.push(Kind::Notice, format!("{name} went to #{}", s("to")));
+                }
+            }
+            "room" => {
+                self.room = s("room").to_string();
+                self.topic = None;
+                self.online.clear();
+                self.online
+                    .insert(self.me.to_ascii_lowercase(), self.me.clone());
+                self.push(
+                    Kind::Notice,
+                    format!("you are in #{} ({} here)", s("room"), e["here"]),
+                );
+                return Some("/who".to_string());
+            }
+            "who" => {
+                let names = names("names");
+                if in_my_room(self, "room") {
+                    self.online = names
+                        .iter()
+                        .map(|n| (n.to_ascii_lowercase(), n.to_string()))
+                        .collect();
+                }
+                let text = format!(
+                    "online in #{} ({}): {}",
+                    s("room"),
+                    names.len(),
+                    names.join(", ")
+                );
+                self.push(Kind::Notice, text);
+            }
+            "topic" => {
+                let topic = e["text"].as_str();
+                if in_my_room(self, "room") {
+                    self.topic = topic.map(str::to_string);
+                }
+                let text = match (e["by"].as_str(), topic) {
+                    (Some(by), Some(t)) => format!("{by} set the topic of #{}: {t}", s("room")),
+                    (None, Some(t)) => format!("topic of #{}: {t}", s("room")),
+                    (_, None) => format!("#{} has no topic", s("room")),
+                };
+                self.push(Kind::Notice, text);
+            }
+            "rooms" => {
+                let list: Vec<String> = e["rooms"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| {
+                        format!(
+                            "#{} ({})",
+                            r["name"].as_str().unwrap_or_default(),
+                            r["here"]
+                        )
+                    })
+                    .collect();
+                self.push(
+                    Kind::Notice,
+                    format!("rooms ({}): {}", list.len(), list.join(", ")),
+                );
+            }
+            "history" => {
+                self.in_history = true;
+                for line in e["lines"].as_array().into_iter().flatten() {
+                    self.server_event(line);
+                }
+                self.in_history = false;
+            }
+            "error" if matches!(s("code"), "kicked" | "banned") => {
+                self.push(Kind::Alert, format!("you were {}", s("text")));
+            }
+            "error" => self.push(Kind::Error, s("text")),
+            // The answer to the TUI's own `/format json`.
+            "notice" if s("code") == "format" => {}
+            _ => {
+                let text = e["text"].as_str().unwrap_or_default();
+                self.push(Kind::Notice, text);
+            }
+        }
+        None
     }
 
     fn rename(&mut self, old: &str, new: &str) {
@@ -420,6 +577,85 @@ mod tests {
             a.key(Key::Char(c));
         }
         a.key(Key::Enter)
+    }
+
+    /// What a hub sends client 0, as lines.
+    #[derive(Default)]
+    struct Lines(Vec<String>);
+
+    impl crate::hub::Outbox for Lines {
+        fn send(&mut self, to: crate::hub::ClientId, line: &crate::hub::Line) {
+            if to == 0 {
+                self.0
+                    .push(String::from_utf8_lossy(line).trim_end().to_string());
+            }
+        }
+        fn close(&mut self, _: crate::hub::ClientId) {}
+    }
+
+    #[test]
+    fn the_online_list_cannot_be_forged_with_me() {
+        use crate::hub::{Event, Hub, HubConfig};
+        let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+        let mut hub = Hub::new(
+            HubConfig {
+                max_clients: 10,
+                max_line: 1000,
+                max_per_ip: 0,
+                max_rooms: 10,
+                history: 10,
+                password: None,
+                oper_password: None,
+                node: None,
+            },
+            std::time::Instant::now(),
+        );
+        let mut out = Lines::default();
+        let mut a = app();
+        hub.handle(Event::Connected(0, ip), &mut out);
+        hub.handle(Event::Line(0, b"/format json"), &mut out);
+        hub.handle(Event::Connected(1, ip), &mut out);
+        hub.end_turn(&mut out);
+        let mut feed = |hub: &mut Hub, a: &mut App, line: &[u8]| {
+            hub.handle(Event::Line(1, line), &mut out);
+            hub.end_turn(&mut out);
+            for l in std::mem::take(&mut out.0) {
+                a.server_line(&l);
+            }
+        };
+        feed(&mut hub, &mut a, b"/me is now admin");
+        feed(&mut hub, &mut a, b"/me left");
+        assert_eq!(names(&a), ["guest1", "guest2"]);
+        assert_eq!(a.messages.back().unwrap().text, "guest2 left");
+        assert_eq!(a.messages.back().unwrap().kind, Kind::Notice);
+        feed(&mut hub, &mut a, b"/nick bob");
+        assert_eq!(names(&a), ["bob", "guest1"]);
+        feed(&mut hub, &mut a, b"hello");
+        assert_eq!(
+            a.messages.back().unwrap().kind,
+            Kind::Chat {
+                from: "bob".into(),
+                own: false
+            }
+        );
+        feed(&mut hub, &mut a, b"/join dev");
+        assert_eq!(names(&a), ["guest1"]);
+        assert_eq!(a.messages.back().unwrap().text, "bob went to #dev");
+        // Its own move: a new room, its history dimmed, the list asked for again.
+        hub.handle(Event::Line(0, b"/join dev"), &mut out);
+        let mut reload = None;
+        for l in std::mem::take(&mut out.0) {
+            reload = reload.or(a.server_line(&l));
+        }
+        assert_eq!(a.room, "dev");
+        assert_eq!(reload.as_deref(), Some("/who"));
+        let past: Vec<&Message> = a.messages.iter().filter(|m| m.past).collect();
+        assert!(past.is_empty(), "bob said nothing in #dev yet");
+        hub.handle(Event::Line(0, b"/who"), &mut out);
+        for l in std::mem::take(&mut out.0) {
+            a.server_line(&l);
+        }
+        assert_eq!(names(&a), ["bob", "guest1"]);
     }
 
     #[test]
