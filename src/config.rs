@@ -30,6 +30,7 @@ impl std::fmt::Display for Mode {
 /// chatd: a group chat over TCP. Every line a client sends reaches every other client.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "chatd", version)]
+#[command(group(clap::ArgGroup::new("tls_listener").args(["tls_port", "web_port"]).multiple(true)))]
 pub struct ServerConfig {
     /// Address to listen on (IPv4 or IPv6, e.g. ::1).
     #[arg(long, default_value = "127.0.0.1")]
@@ -40,12 +41,21 @@ pub struct ServerConfig {
     /// Also serve TLS on this port (0 picks a free one); needs --tls-cert and --tls-key.
     #[arg(long, requires_all = ["tls_cert", "tls_key"])]
     pub tls_port: Option<u16>,
-    /// The server's certificate chain, PEM, leaf first.
-    #[arg(long, requires = "tls_port")]
+    /// The server's certificate chain, PEM, leaf first (for --tls-port, and --web-port).
+    #[arg(long, requires = "tls_listener", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// The certificate's private key, PEM (PKCS#8, PKCS#1 or SEC1).
-    #[arg(long, requires = "tls_port")]
+    #[arg(long, requires = "tls_listener", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Also serve the chat to browsers on this port (0 picks a free one): the page at `/`,
+    /// WebSocket clients at `/ws` (JSON events). Over TLS (https, wss) when --tls-cert and
+    /// --tls-key are given.
+    #[arg(long)]
+    pub web_port: Option<u16>,
+    /// An origin (`https://chat.example.org`) whose pages may open WebSockets here, besides
+    /// the page's own; repeatable. Browsers from any other are refused (403).
+    #[arg(long, requires = "web_port")]
+    pub web_origin: Vec<String>,
     /// Serve TLS only: no plain listener.
     #[arg(long, requires = "tls_port")]
     pub no_plain: bool,

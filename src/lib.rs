@@ -3,8 +3,9 @@
 //! checks it; docs/ARCHITECTURE.md walks a line through them):
 //!
 //! - [`framing`], [`command`], [`rate`]: the clients' protocol and flood control, as pure
-//!   functions; [`tls`], [`net`], [`shutdown`], [`memory`]: TLS settings and state, socket
-//!   plumbing, graceful stop, allocator settings.
+//!   functions; [`http`]: the web listener's requests and answers, pure; [`tls`], [`net`],
+//!   [`shutdown`], [`memory`]: TLS settings and state, socket plumbing, graceful stop,
+//!   allocator settings.
 //! - [`node_wire`]: what nodes of a cluster say to each other, pure.
 //! - [`hub`]: the chat rules, sans-IO: events in, deliveries out.
 //! - [`connection`]: what one client connection does, written once for both models: its
@@ -21,6 +22,7 @@ pub mod command;
 pub mod config;
 pub mod connection;
 pub mod framing;
+pub mod http;
 pub mod hub;
 pub mod memory;
 pub mod net;

@@ -25,11 +25,19 @@ pub fn listen(host: &str, port: u16, backlog: i32) -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
-/// What a server listens on: plain TCP, TLS, or both.
+/// What a server listens on: plain TCP, TLS, the web (any of them).
 pub struct Listeners {
     pub plain: Option<TcpListener>,
     /// The TLS listener and its settings.
     pub tls: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
+    pub web: Option<WebListener>,
+}
+
+/// The web listener (`--web-port`): the page and WebSocket clients, over TLS or not.
+pub struct WebListener {
+    pub listener: TcpListener,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub site: Arc<crate::http::Site>,
 }
 
 /// Options for an accepted connection: no Nagle delay (chat lines are small and latency

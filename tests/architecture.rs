@@ -7,10 +7,10 @@ use std::path::Path;
 
 /// Lowest first. A module may use the modules of the layers before its own.
 const LAYERS: &[&[&str]] = &[
-    // Pure protocol and plumbing: no chat, no connections.
-    &[
-        "framing", "command", "rate", "memory", "shutdown", "net", "tls",
-    ],
+    // Pure protocol: the clients' lines and commands, flood control, the web's HTTP.
+    &["framing", "command", "rate", "http"],
+    // Plumbing: no chat, no connections.
+    &["memory", "shutdown", "net", "tls"],
     // What nodes say to each other: the hub's language, like `command` is the clients'.
     &["node_wire"],
     // The chat rules, sans-IO.

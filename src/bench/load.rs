@@ -21,6 +21,7 @@ use super::histogram::Histogram;
 use super::mark::{self, parse_mark};
 use super::procstat::{self, Sampler};
 use super::timer::{TIMER, Timer};
+use super::ws::{Fed, WsClient};
 use crate::tls::Tls;
 
 /// What to run.
@@ -61,6 +62,9 @@ pub struct LoadConfig {
     /// Rooms the clients are spread over (`/join benchR` after the hello); 0 or 1: all stay
     /// in the room they start in. A line is expected by the readers of its sender's room.
     pub rooms: usize,
+    /// The first `ws` clients (senders first) are WebSocket clients of `web`.
+    pub ws: usize,
+    pub web: Option<SocketAddr>,
 }
 
 /// The room of client `i` among `rooms`: spread by a hash, so that with several nodes a room
@@ -178,6 +182,8 @@ struct Client {
     /// Per sender: the next sequence number expected from it.
     next_seq: Vec<u32>,
     sent: usize,
+    /// A WebSocket client's framing (its lines are framed on their way out of `out`).
+    ws: Option<Box<WsClient>>,
 }
 
 pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
@@ -197,6 +203,7 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
             partial: Vec::new(),
             next_seq: Vec::new(),
             sent: 0,
+            ws: None,
         })
         .collect();
     let mut report = LoadReport {
@@ -219,7 +226,14 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
         while in_flight < cfg.connect_concurrency.max(1) && next_to_start < total {
             let i = next_to_start;
             next_to_start += 1;
-            match TcpStream::connect(cfg.addrs[i % cfg.addrs.len()]) {
+            let addr = match cfg.web {
+                Some(web) if i < cfg.ws => web,
+                _ => cfg.addrs[i % cfg.addrs.len()],
+            };
+            if i < cfg.ws {
+                clients[i].ws = Some(Box::new(WsClient::new(&addr.to_string())));
+            }
+            match TcpStream::connect(addr) {
                 Ok(mut s) => {
                     poll.registry().register(
                         &mut s,
@@ -576,6 +590,13 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
 /// Writes what the socket takes of `c.out` (through TLS, with what the handshake has to send).
 fn flush(c: &mut Client) {
     let Some(s) = c.stream.as_mut() else { return };
+    if let Some(ws) = c.ws.as_mut() {
+        ws.frame_lines(&mut c.out);
+        if write_wire(s, &mut ws.wire).is_err() {
+            c.phase = Phase::Closed;
+        }
+        return;
+    }
     if let Some(tls) = c.tls.as_mut() {
         match tls.send(s, &c.out) {
             Ok(n) => drop(c.out.drain(..n)),
@@ -598,6 +619,24 @@ fn flush(c: &mut Client) {
     c.out.drain(..written);
 }
 
+/// Writes what a WebSocket client has framed until the socket would block.
+fn write_wire(s: &mut TcpStream, wire: &mut Vec<u8>) -> io::Result<()> {
+    let mut written = 0;
+    let result = loop {
+        if written == wire.len() {
+            break Ok(());
+        }
+        match s.write(&wire[written..]) {
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    wire.drain(..written);
+    result
+}
+
 /// Reads until the socket would block, calling `on_line` for each complete line. Returns the
 /// number of bytes read.
 fn read_lines(c: &mut Client, scratch: &mut [u8], mut on_line: impl FnMut(&[u8])) -> usize {
@@ -612,6 +651,21 @@ fn read_lines(c: &mut Client, scratch: &mut [u8], mut on_line: impl FnMut(&[u8])
             Ok(0) => {
                 c.phase = Phase::Closed;
                 return total;
+            }
+            Ok(n) if c.ws.is_some() => {
+                total += n;
+                let ws = c.ws.as_mut().unwrap();
+                let was_upgraded = ws.upgraded;
+                if ws.feed(&scratch[..n], &mut on_line) == Fed::Closed {
+                    c.phase = Phase::Closed;
+                }
+                if !was_upgraded && ws.upgraded {
+                    // The lines that waited for the upgrade.
+                    ws.frame_lines(&mut c.out);
+                    if write_wire(s, &mut ws.wire).is_err() {
+                        c.phase = Phase::Closed;
+                    }
+                }
             }
             Ok(n) => {
                 total += n;

@@ -8,6 +8,7 @@ pub mod mark;
 pub mod procstat;
 pub mod relay;
 pub mod timer;
+pub mod ws;
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -59,6 +60,18 @@ pub struct BenchArgs {
     /// --nodes, the report says per node how many lines it needed from the others.
     #[arg(long, default_value_t = 1)]
     pub rooms: usize,
+    /// Make the first N clients (the senders first) WebSocket clients of --web-port: they
+    /// send lines as text frames and read the JSON events chatd sends them.
+    #[arg(
+        long,
+        default_value_t = 0,
+        requires = "web_port",
+        conflicts_with = "tls"
+    )]
+    pub ws: usize,
+    /// The server's web port (chatd --web-port), for --ws.
+    #[arg(long)]
+    pub web_port: Option<u16>,
     /// Connect over TLS. Without --tls-ca any certificate is taken (a benchmark on loopback).
     #[arg(long)]
     pub tls: bool,
@@ -133,6 +146,11 @@ impl BenchArgs {
             time_limit: (self.time_limit > 0.0).then(|| Duration::from_secs_f64(self.time_limit)),
             server_pid: self.server_pid,
             rooms: self.rooms,
+            ws: self.ws,
+            web: match self.web_port {
+                Some(port) => Some(resolve(&format!("{}:{port}", self.host))?),
+                None => None,
+            },
             tls: match (self.tls, &self.tls_ca) {
                 (false, _) => None,
                 (true, ca) => {

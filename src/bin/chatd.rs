@@ -22,17 +22,39 @@ fn main() -> ExitCode {
         net::listen(&config.host, port, config.listen_backlog)
             .map_err(|e| format!("cannot listen on {}:{port}: {e}", config.host))
     };
-    let tls = match (config.tls_port, &config.tls_cert, &config.tls_key) {
-        (Some(port), Some(cert), Some(key)) => {
-            match tls::server_config(cert, key).and_then(|c| Ok((listen(port)?, c))) {
-                Ok(tls) => Some(tls),
-                Err(e) => {
-                    eprintln!("chatd: TLS: {e}");
-                    return ExitCode::FAILURE;
-                }
+    let tls_config = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => match tls::server_config(cert, key) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("chatd: TLS: {e}");
+                return ExitCode::FAILURE;
             }
-        }
+        },
         _ => None,
+    };
+    let tls = match (config.tls_port, &tls_config) {
+        (Some(port), Some(c)) => match listen(port) {
+            Ok(l) => Some((l, c.clone())),
+            Err(e) => {
+                eprintln!("chatd: TLS: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    let web = match config.web_port.map(listen).transpose() {
+        Ok(web) => web.map(|listener| net::WebListener {
+            listener,
+            tls: tls_config.clone(),
+            site: std::sync::Arc::new(chatd::http::Site {
+                origins: config.web_origin.clone(),
+                tls: tls_config.is_some(),
+            }),
+        }),
+        Err(e) => {
+            eprintln!("chatd: web: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     let plain = if config.no_plain {
         None
@@ -45,7 +67,7 @@ fn main() -> ExitCode {
             }
         }
     };
-    let listeners = net::Listeners { plain, tls };
+    let listeners = net::Listeners { plain, tls, web };
     let stop = match shutdown::on_signals() {
         Ok(s) => s,
         Err(e) => {
@@ -53,10 +75,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // The plain address first, as tests and scripts expect; then the TLS one.
+    // The plain address first, as tests and scripts expect; then the TLS one, the web one.
+    let web_kind = if tls_config.is_some() {
+        ", web, tls"
+    } else {
+        ", web"
+    };
     let addrs = [
         listeners.plain.as_ref().map(|l| (l, "")),
         listeners.tls.as_ref().map(|(l, _)| (l, ", tls")),
+        listeners.web.as_ref().map(|w| (&w.listener, web_kind)),
     ];
     for (listener, tls) in addrs.into_iter().flatten() {
         match listener.local_addr() {

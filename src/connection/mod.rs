@@ -1,6 +1,7 @@
 //! What one client connection does, written once and driven by both concurrency models.
 //!
-//! A connection is a stack: a TCP socket, its [`Transport`] layers (TLS, and room for more),
+//! A connection is a stack: a TCP socket, its [`Transport`] layers (TLS; the web layer, HTTP
+//! then WebSocket, above plain or TLS),
 //! then the [`Intake`] that turns plaintext into hub events (framing, flood control, the last
 //! line), and on the way out an [`Output`] queue (owed a stretch of a shared batch, or a copy
 //! of its own, or dropped as too slow). None of these touch a socket's readiness or a thread:
@@ -11,13 +12,14 @@ pub mod batch;
 pub mod intake;
 pub mod output;
 pub mod transport;
+pub mod web;
 
 use std::time::Duration;
 
 pub use batch::Batch;
 pub use intake::{Intake, Rules, Verdict};
 pub use output::{BufPool, Output, Outputs, Queued};
-pub use transport::Transport;
+pub use transport::{Served, Transport};
 
 /// How long a connection the hub closed may take to take its last lines and close its side,
 /// before it is cut.

@@ -1,8 +1,8 @@
-//! What lies between a connection's socket and its framer: nothing (plain TCP) or TLS, one
-//! shape for both. A layer takes the socket's bytes and gives plaintext, takes plaintext and
-//! gives the socket's bytes, and may hold bytes of its own to write (a handshake, an alert). A
-//! new layer (a WebSocket one, above either) is one more variant here; the servers only ask a
-//! [`Transport`] to read, write, say whether it is ready, and close.
+//! What lies between a connection's socket and its framer: nothing (plain TCP), TLS, or the
+//! web layer (HTTP, then WebSocket: [`super::web`]) above either, one shape for all. A layer
+//! takes the socket's bytes and gives plaintext, takes plaintext and gives the socket's bytes,
+//! and may hold bytes of its own to write (a handshake, an alert, a pong). The servers only ask
+//! a [`Transport`] to read, write, say whether it is ready, and close.
 //!
 //! Poll mode drives it over a non-blocking socket ([`Transport::read`], [`Transport::write`]);
 //! threads mode feeds it what a blocking read returned ([`Transport::receive`]) and writes
@@ -12,13 +12,36 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::web::Web;
+use crate::http::Site;
 use crate::tls::Tls;
 
 /// A connection's layers above TCP.
 pub enum Transport {
     Plain,
     Tls(Box<Tls>),
+    /// The web layer above `below` (plain or TLS).
+    Web(Box<Stacked>),
 }
+
+/// The web layer and the layer under it.
+pub struct Stacked {
+    web: Web,
+    below: Transport,
+}
+
+/// What [`Transport::handshake`] returns for a web connection that asked for a file (or was
+/// refused): it was answered, and is to be closed; it never joins the chat.
+#[derive(Debug)]
+pub struct Served;
+
+impl std::fmt::Display for Served {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("answered over HTTP")
+    }
+}
+
+impl std::error::Error for Served {}
 
 impl Transport {
     /// A server-side TLS layer, its handshake not begun.
@@ -26,11 +49,19 @@ impl Transport {
         Ok(Transport::Tls(Box::new(Tls::server(config)?)))
     }
 
-    /// How the log names it: `""` or `" over TLS"`.
+    /// The web layer above `below` (plain or TLS), waiting for its HTTP request.
+    pub fn web(below: Transport, site: &Arc<Site>, max_line: usize) -> Transport {
+        let web = Web::new(Arc::clone(site), max_line);
+        Transport::Web(Box::new(Stacked { web, below }))
+    }
+
+    /// How the log names it: `""`, `" over TLS"`, `" over WebSocket"`...
     pub fn over(&self) -> &'static str {
         match self {
             Transport::Plain => "",
             Transport::Tls(_) => " over TLS",
+            Transport::Web(s) if s.below.is_plain() => " over WebSocket",
+            Transport::Web(_) => " over WebSocket over TLS",
         }
     }
 
@@ -38,11 +69,22 @@ impl Transport {
         matches!(self, Transport::Plain)
     }
 
+    /// A WebSocket (or a web request not answered yet): its client reads JSON events.
+    pub fn is_web(&self) -> bool {
+        matches!(self, Transport::Web(_))
+    }
+
+    /// A web connection answered with a file or a refusal: to be closed once written.
+    pub fn served(&self) -> bool {
+        matches!(self, Transport::Web(s) if s.web.served())
+    }
+
     /// Still in a handshake: no lines yet.
     pub fn is_handshaking(&self) -> bool {
         match self {
             Transport::Plain => false,
             Transport::Tls(tls) => tls.is_handshaking(),
+            Transport::Web(s) => s.below.is_handshaking() || s.web.is_handshaking(),
         }
     }
 
@@ -52,6 +94,19 @@ impl Transport {
         match self {
             Transport::Plain => sock.read(buf),
             Transport::Tls(tls) => tls.read_from(sock, buf),
+            Transport::Web(s) => loop {
+                if s.web.has_lines() {
+                    return Ok(s.web.give(buf));
+                }
+                if s.web.ended() {
+                    return Ok(0);
+                }
+                let n = s.below.read(sock, buf)?;
+                if n == 0 {
+                    return Ok(0);
+                }
+                s.web.take(&buf[..n]);
+            },
         }
     }
 
@@ -64,6 +119,13 @@ impl Transport {
                 Ok(true)
             }
             Transport::Tls(tls) => tls.receive(raw, plain),
+            Transport::Web(s) => {
+                let mut below = Vec::new();
+                let open = s.below.receive(raw, &mut below)?;
+                s.web.take(&below);
+                s.web.give_all(plain);
+                Ok(open && !s.web.ended())
+            }
         }
     }
 
@@ -74,6 +136,19 @@ impl Transport {
         match self {
             Transport::Plain => write_until_blocked(sock, bytes),
             Transport::Tls(tls) => tls.send(sock, bytes),
+            Transport::Web(s) => {
+                // Frames as long as the socket takes them all: stopping while it could take
+                // more would wait for a writable edge that never comes.
+                let mut taken = 0;
+                loop {
+                    let n = s.web.send(&bytes[taken..]);
+                    taken += n;
+                    s.drain(sock)?;
+                    if n == 0 || taken == bytes.len() || !s.web.out().is_empty() {
+                        return Ok(taken);
+                    }
+                }
+            }
         }
     }
 
@@ -82,28 +157,45 @@ impl Transport {
         match self {
             Transport::Plain => false,
             Transport::Tls(tls) => tls.wants_write(),
+            Transport::Web(s) => !s.web.out().is_empty() || s.below.wants_write(),
         }
     }
 
     /// Writes what the layers hold for the socket (an alert, a handshake message), as far as
     /// it takes them.
     pub fn flush(&mut self, sock: &mut impl Write) {
-        if let Transport::Tls(tls) = self {
-            let _ = tls.write_to(sock);
+        match self {
+            Transport::Plain => {}
+            Transport::Tls(tls) => {
+                let _ = tls.write_to(sock);
+            }
+            Transport::Web(s) => {
+                let _ = s.drain(sock);
+                s.below.flush(sock);
+            }
         }
     }
 
-    /// The end of what this side sends, in the layers' own terms (TLS: `close_notify`); the
-    /// caller then shuts the socket's write side.
+    /// The end of what this side sends, in the layers' own terms (TLS: `close_notify`; a
+    /// WebSocket: a close frame); the caller then shuts the socket's write side.
     pub fn close(&mut self, sock: &mut impl Write) {
-        if let Transport::Tls(tls) = self {
-            tls.close();
-            let _ = tls.write_to(sock);
+        match self {
+            Transport::Plain => {}
+            Transport::Tls(tls) => {
+                tls.close();
+                let _ = tls.write_to(sock);
+            }
+            Transport::Web(s) => {
+                s.web.close();
+                let _ = s.drain(sock);
+                s.below.close(sock);
+            }
         }
     }
 
     /// Completes a handshake on a blocking socket within `limit` (see [`Tls::handshake`]); a
-    /// plain connection has none.
+    /// plain connection has none. A web connection's is TLS's if any, then its HTTP request:
+    /// a request for a file is answered and ends in [`Served`].
     pub fn handshake<S: Read + Write, P>(
         &mut self,
         sock: &mut S,
@@ -114,7 +206,74 @@ impl Transport {
         match self {
             Transport::Plain => Ok(()),
             Transport::Tls(tls) => tls.handshake(sock, set_timeout, limit, permit),
+            Transport::Web(s) => {
+                let deadline = Instant::now() + limit;
+                if let Transport::Tls(tls) = &mut s.below {
+                    tls.handshake(sock, &set_timeout, limit, permit)?;
+                }
+                s.http_handshake(sock, set_timeout, deadline)
+            }
         }
+    }
+}
+
+impl Stacked {
+    /// Writes what the web layer made through the layer below, as far as the socket takes it.
+    fn drain(&mut self, sock: &mut impl Write) -> io::Result<()> {
+        // Even with nothing of its own: the layer below may hold bytes (TLS's handshake).
+        let n = self.below.write(sock, self.web.out())?;
+        self.web.sent(n);
+        Ok(())
+    }
+
+    /// On a blocking socket: reads the HTTP request until `deadline` and writes the answer.
+    fn http_handshake<S: Read + Write>(
+        &mut self,
+        sock: &mut S,
+        set_timeout: impl Fn(&mut S, Duration) -> io::Result<()>,
+        deadline: Instant,
+    ) -> io::Result<()> {
+        let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "no whole HTTP request in time");
+        let mut raw = [0u8; 4096];
+        while self.web.is_handshaking() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(timed_out());
+            }
+            set_timeout(sock, left)?;
+            let n = match sock.read(&mut raw) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(timed_out());
+                }
+                Err(e) => return Err(e),
+            };
+            let mut plain = Vec::new();
+            self.below.receive(&raw[..n], &mut plain)?;
+            self.web.take(&plain);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        set_timeout(sock, left.max(Duration::from_millis(100)))?;
+        while !self.web.out().is_empty() {
+            let n = self.below.write(sock, self.web.out())?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.web.sent(n);
+        }
+        self.below.flush(sock);
+        if self.web.served() {
+            self.below.close(sock);
+            return Err(io::Error::other(Served));
+        }
+        Ok(())
     }
 }
 

@@ -8,22 +8,31 @@ use mio::{Interest, Token};
 
 use super::conn::{Conn, State};
 use super::timers::Timer;
-use super::{Server, interrupted, would_block};
+use super::{Listener, Server, interrupted, would_block};
 use crate::connection::Transport;
 use crate::hub::{Event, Leave};
 use crate::net::{self, AfterAcceptError};
 
 impl Server {
-    /// Accepts what waits on the plain listener, or on the TLS one.
-    pub(super) fn accept(&mut self, tls: bool) {
+    /// Accepts what waits on one of the listeners.
+    pub(super) fn accept(&mut self, which: Listener) {
         if self.accept_paused_until.is_some() {
             return;
         }
         loop {
-            let (listener, tls_config) = match (tls, &self.listener, &self.tls_listener) {
-                (false, Some(l), _) => (l, None),
-                (true, _, Some((l, config))) => (l, Some(config)),
-                _ => return,
+            let (listener, tls_config) = match which {
+                Listener::Plain => match &self.listener {
+                    Some(l) => (l, None),
+                    None => return,
+                },
+                Listener::Tls => match &self.tls_listener {
+                    Some((l, config)) => (l, Some(config)),
+                    None => return,
+                },
+                Listener::Web => match &self.web_listener {
+                    Some(w) => (&w.listener, w.tls.as_ref()),
+                    None => return,
+                },
             };
             let (mut stream, peer) = match listener.accept() {
                 Ok(accepted) => accepted,
@@ -47,6 +56,10 @@ impl Server {
                     continue;
                 }
             };
+            let transport = match (which, &self.web_listener) {
+                (Listener::Web, Some(w)) => Transport::web(transport, &w.site, self.rules.max_line),
+                _ => transport,
+            };
             let entry = self.io.conns.vacant_entry();
             let key = entry.key();
             let registered =
@@ -62,7 +75,7 @@ impl Server {
             self.next_serial += 1;
             let conn = entry.insert(Conn::new(stream, transport, peer, serial, now));
             if conn.state == State::Handshaking {
-                log::debug!("{peer}: TLS handshake (client {key})");
+                log::debug!("{peer}: handshake{} (client {key})", conn.transport.over());
                 let deadline = now + self.handshake_time;
                 self.io.timers.add(deadline, key, serial, Timer::Handshake);
             } else {
@@ -78,6 +91,10 @@ impl Server {
         conn.state = State::Open;
         let peer = conn.peer;
         log::info!("{peer} connected{} (client {key})", conn.transport.over());
+        if conn.transport.is_web() {
+            // A WebSocket client reads JSON events from its first line on.
+            self.hub.set_json(key, true);
+        }
         if let Some(idle) = self.idle_timeout {
             let (at, serial) = (conn.last_input + idle, conn.serial);
             self.io.timers.add(at, key, serial, Timer::Idle);
@@ -90,6 +107,11 @@ impl Server {
     /// done (returns true: go on with what was read), or ends it if the read says it failed.
     pub(super) fn handshake_step(&mut self, key: usize, read: &io::Result<usize>) -> bool {
         let conn = &mut self.io.conns[key];
+        if conn.transport.served() {
+            // A file, or a refusal, was answered: closed once written; never a client.
+            self.io.finish(key);
+            return false;
+        }
         if !conn.transport.is_handshaking() {
             self.opened(key);
             return self.io.conns.get(key).is_some_and(Conn::is_open);
@@ -98,7 +120,11 @@ impl Server {
             Err(e) if would_block(e) || interrupted(e) => {}
             Ok(_) => self.io.kill(key, Leave::Closed),
             Err(e) => {
-                log::info!("{}: TLS handshake failed: {e}", conn.peer);
+                log::info!(
+                    "{}: handshake failed{}: {e}",
+                    conn.peer,
+                    conn.transport.over()
+                );
                 conn.transport.flush(&mut conn.stream);
                 self.io.kill(key, Leave::Closed);
             }

@@ -50,6 +50,7 @@ const STOP: Token = Token(usize::MAX - 2);
 const TLS_LISTENER: Token = Token(usize::MAX - 3);
 /// The cluster link has something for the loop.
 const CLUSTER: Token = Token(usize::MAX - 4);
+const WEB_LISTENER: Token = Token(usize::MAX - 5);
 /// The loop-wide read buffer.
 const SCRATCH: usize = 64 * 1024;
 /// Reads of one socket per turn before the others get their turn.
@@ -87,6 +88,14 @@ pub fn run(
         Some((l, config)) => Some((open(l, TLS_LISTENER)?, config)),
         None => None,
     };
+    let web = match listeners.web {
+        Some(w) => Some(WebListener {
+            listener: open(w.listener, WEB_LISTENER)?,
+            tls: w.tls,
+            site: w.site,
+        }),
+        None => None,
+    };
     let mut stop = UnixStream::from_std(stop);
     poll.registry()
         .register(&mut stop, STOP, Interest::READABLE)?;
@@ -120,6 +129,7 @@ pub fn run(
         poll,
         listener: plain,
         tls_listener: tls,
+        web_listener: web,
         handshake_time: config.handshake_limit(),
         handshake_budget: 0,
         _stop: stop,
@@ -142,6 +152,21 @@ pub fn run(
     server.run()
 }
 
+/// Which listener a connection came to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listener {
+    Plain,
+    Tls,
+    Web,
+}
+
+/// The web listener, as the loop keeps it.
+struct WebListener {
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    site: Arc<crate::http::Site>,
+}
+
 /// The loop's state. Connections are looked up by slab key in each step, since handing an
 /// event to the hub may close or drop any of them, the one being read included.
 struct Server {
@@ -152,6 +177,8 @@ struct Server {
     listener: Option<TcpListener>,
     /// The TLS listener and its settings; None once stopping, or without `--tls-port`.
     tls_listener: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
+    /// The web listener; None once stopping, or without `--web-port`.
+    web_listener: Option<WebListener>,
     handshake_time: Duration,
     /// Handshake steps this turn may still take (see [`HANDSHAKES_PER_TURN`]).
     handshake_budget: usize,
@@ -219,8 +246,9 @@ impl Server {
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(false),
-                    TLS_LISTENER => self.accept(true),
+                    LISTENER => self.accept(Listener::Plain),
+                    TLS_LISTENER => self.accept(Listener::Tls),
+                    WEB_LISTENER => self.accept(Listener::Web),
                     STOP => self.begin_stop(),
                     CLUSTER => self.take_cluster_news(),
                     Token(key) => {
@@ -239,8 +267,9 @@ impl Server {
                 .is_some_and(|t| Instant::now() >= t)
             {
                 self.accept_paused_until = None;
-                self.accept(false);
-                self.accept(true);
+                self.accept(Listener::Plain);
+                self.accept(Listener::Tls);
+                self.accept(Listener::Web);
             }
             self.end_turn();
         }
@@ -373,6 +402,9 @@ impl Server {
 
     /// The client closed its side: what it said last still counts.
     fn end_of_input(&mut self, key: usize) {
+        let conn = &mut self.io.conns[key];
+        // What its layers still have to say (a WebSocket's close frame), if the socket takes it.
+        conn.transport.flush(&mut conn.stream);
         let mut intake = std::mem::take(&mut self.io.conns[key].intake);
         let (hub, io) = (&mut self.hub, &mut self.io);
         intake.finish(key, &self.rules, |event| {
@@ -413,7 +445,12 @@ impl Server {
                     self.readable(key);
                 }
                 Timer::Handshake if conn.state == State::Handshaking => {
-                    log::info!("{}: TLS handshake timed out", conn.peer);
+                    let what = if conn.transport.is_web() {
+                        "web request"
+                    } else {
+                        "TLS handshake"
+                    };
+                    log::info!("{}: {what} timed out", conn.peer);
                     self.io.kill(key, Leave::Closed);
                 }
                 Timer::Handshake => {}
@@ -549,6 +586,9 @@ impl Server {
         }
         if let Some((mut listener, _)) = self.tls_listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
+        }
+        if let Some(mut web) = self.web_listener.take() {
+            let _ = self.poll.registry().deregister(&mut web.listener);
         }
         self.hub.shutdown(&mut self.io);
     }

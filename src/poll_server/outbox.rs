@@ -55,6 +55,21 @@ impl Io {
     }
 }
 
+impl Io {
+    /// Closes a connection once what it is owed is written (and its layers' own bytes: a web
+    /// answer, a close frame), within [`LINGER`].
+    pub fn finish(&mut self, key: usize) {
+        if let Some(c) = self.conns.get_mut(key) {
+            if matches!(c.state, State::Open | State::Handshaking) {
+                let now = Instant::now();
+                c.state = State::Flushing { since: now };
+                self.timers.add(now + LINGER, key, c.serial, Timer::Linger);
+            }
+            self.mark_dirty(key);
+        }
+    }
+}
+
 impl Outbox for Io {
     fn send(&mut self, to: ClientId, line: &Line) {
         let Some(c) = self.conns.get_mut(to) else {
@@ -78,13 +93,11 @@ impl Outbox for Io {
     }
 
     fn close(&mut self, who: ClientId) {
-        if let Some(c) = self.conns.get_mut(who) {
-            if c.state == State::Open {
-                let now = Instant::now();
-                c.state = State::Flushing { since: now };
-                self.timers.add(now + LINGER, who, c.serial, Timer::Linger);
-            }
-            self.mark_dirty(who);
+        match self.conns.get(who).map(|c| c.state) {
+            Some(State::Open) => self.finish(who),
+            // A dead one is removed when written.
+            Some(_) => self.mark_dirty(who),
+            None => {}
         }
     }
 

@@ -183,9 +183,12 @@ pub(super) fn join(
         return None;
     }
     let over = transport.over();
+    let web = transport.is_web();
     let peer = Arc::new(Peer::new(stream, addr, transport));
     let id = room.room.peers.insert(Arc::clone(&peer));
     log::info!("{addr} connected{over} (client {id})");
+    // A WebSocket client reads JSON events from its first line on.
+    room.room.hub.set_json(id, web);
     room.handle_in_turn(Event::Connected(id, addr.ip()));
     Some((id, peer))
 }

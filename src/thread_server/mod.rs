@@ -11,7 +11,7 @@
 //!
 //! By job:
 //! - [`accept`]: the accept loop, admission, visits that need no thread;
-//! - [`tls_clients`]: TLS clients, a thread each from accept, handshakes a core at a time;
+//! - [`layered_clients`]: TLS and web clients, a thread each from accept, handshakes a core at a time;
 //! - [`reader`]: a client's thread;
 //! - [`room`]: the room lock around the hub, and what every thread shares;
 //! - [`delivery`]: how the thread that handled an event writes its consequences;
@@ -25,9 +25,9 @@
 mod accept;
 mod budget;
 mod delivery;
+mod layered_clients;
 mod reader;
 mod room;
-mod tls_clients;
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::link::{self, Inbound, Inbox};
 use crate::config::ServerConfig;
-use crate::connection::{LINGER, Outputs, Rules};
+use crate::connection::{LINGER, Outputs, Rules, Transport};
 use crate::hub::{Hub, WallClock};
 use crate::memory;
 use crate::net::{self, Listeners};
@@ -105,6 +105,7 @@ pub fn run(listeners: Listeners, config: &ServerConfig, stop: UnixStream) -> io:
         .plain
         .iter()
         .chain(listeners.tls.iter().map(|(l, _)| l))
+        .chain(listeners.web.iter().map(|w| &w.listener))
     {
         wake.push(net::local_peer(listener.local_addr()?));
     }
@@ -112,27 +113,42 @@ pub fn run(listeners: Listeners, config: &ServerConfig, stop: UnixStream) -> io:
         wait_for_stop(stop, shared, wake)
     })?;
     spawn_helper("tidy", &shared, tidy)?;
-    let tls_loop = match (listeners.tls, &listeners.plain) {
-        (Some((listener, config)), Some(_)) => {
-            let shared = Arc::clone(&shared);
-            Some(
-                thread::Builder::new()
-                    .name("accept-tls".into())
-                    .stack_size(256 * 1024)
-                    .spawn(move || tls_clients::tls_accept_loop(&listener, &config, &shared))?,
-            )
-        }
-        (Some((listener, config)), None) => {
-            tls_clients::tls_accept_loop(&listener, &config, &shared);
-            None
-        }
-        (None, _) => None,
-    };
+    // The layered listeners' accept loops on threads of their own; the plain one on this one.
+    let mut loops = Vec::new();
+    if let Some((listener, config)) = listeners.tls {
+        let shared = Arc::clone(&shared);
+        let make = move || Transport::tls(&config);
+        loops.push(
+            thread::Builder::new()
+                .name("accept-tls".into())
+                .stack_size(256 * 1024)
+                .spawn(move || layered_clients::layered_accept_loop(&listener, make, &shared))?,
+        );
+    }
+    if let Some(web) = listeners.web {
+        let shared = Arc::clone(&shared);
+        let max_line = shared.rules.max_line;
+        let make = move || {
+            let below = web.tls.as_ref().map(Transport::tls).transpose()?;
+            Ok(Transport::web(
+                below.unwrap_or(Transport::Plain),
+                &web.site,
+                max_line,
+            ))
+        };
+        let listener = web.listener;
+        loops.push(
+            thread::Builder::new()
+                .name("accept-web".into())
+                .stack_size(256 * 1024)
+                .spawn(move || layered_clients::layered_accept_loop(&listener, make, &shared))?,
+        );
+    }
     if let Some(listener) = listeners.plain {
         accept::accept_loop(&listener, &shared);
     }
-    if let Some(tls_loop) = tls_loop {
-        let _ = tls_loop.join();
+    for accept_loop in loops {
+        let _ = accept_loop.join();
     }
     drain(&shared);
     let link = shared.room().link.clone();

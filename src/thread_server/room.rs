@@ -10,7 +10,7 @@ use slab::Slab;
 
 use super::budget::Budget;
 use super::delivery::{Courier, Peer, Post, Writers};
-use super::tls_clients::Arrivals;
+use super::layered_clients::Arrivals;
 use crate::cluster::link::Link;
 use crate::connection::{Outputs, Rules};
 use crate::hub::{Event, Hub, Leave};
@@ -114,7 +114,7 @@ pub struct Shared {
     pub handshaking: Mutex<usize>,
     pub handshake_done: Condvar,
     pub max_handshakes: usize,
-    /// TLS clients waiting to join (see `tls_clients`).
+    /// TLS clients waiting to join (see `layered_clients`).
     pub arrivals: Mutex<Arrivals>,
     /// Signalled when waiting TLS clients have joined.
     pub joins_done: Condvar,

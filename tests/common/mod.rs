@@ -3,6 +3,7 @@
 //! hanging it.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod certs;
 pub mod nats;
 
@@ -49,6 +50,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The TLS listener's address, with `--tls-port`.
     pub tls_addr: Option<SocketAddr>,
+    /// The web listener's address, with `--web-port`.
+    pub web_addr: Option<SocketAddr>,
     pub mode: Mode,
 }
 
@@ -111,7 +114,8 @@ impl Server {
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         let has = |flag: &str| args.iter().any(|a| a == flag);
-        let listeners = 1 + usize::from(has("--tls-port")) - usize::from(has("--no-plain"));
+        let listeners = 1 + usize::from(has("--tls-port")) + usize::from(has("--web-port"))
+            - usize::from(has("--no-plain"));
         let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn chatd");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
@@ -123,7 +127,7 @@ impl Server {
                 let _ = tx.send(line);
             }
         });
-        let (mut addr, mut tls_addr) = (None, None);
+        let (mut addr, mut tls_addr, mut web_addr) = (None, None, None);
         for _ in 0..listeners {
             let line = rx
                 .recv_timeout(DEADLINE)
@@ -134,7 +138,9 @@ impl Server {
                 .and_then(|a| a.parse().ok())
                 .unwrap_or_else(|| panic!("unexpected line: {line:?}"));
             assert!(line.contains(&format!("(mode: {}", mode.flag())), "{line}");
-            if line.contains(", tls)") {
+            if line.contains(", web") {
+                web_addr = Some(at);
+            } else if line.contains(", tls)") {
                 tls_addr = Some(at);
             } else {
                 addr = Some(at);
@@ -142,8 +148,9 @@ impl Server {
         }
         Server {
             child,
-            addr: addr.or(tls_addr).expect("an address"),
+            addr: addr.or(tls_addr).or(web_addr).expect("an address"),
             tls_addr,
+            web_addr,
             mode,
         }
     }

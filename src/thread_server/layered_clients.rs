@@ -1,6 +1,7 @@
-//! TLS clients in threads mode: each gets its thread at accept, which does the handshake (the
-//! public-key steps one per core but one at a time, so that a storm of them leaves a core to
-//! the chat) and then joins, with the others whose handshakes finished within
+//! Clients with layers in threads mode (TLS, the web listener's): each gets its thread at
+//! accept, which does the handshake (TLS's public-key steps one per core but one at a time, so
+//! that a storm of them leaves a core to the chat; a web request's HTTP, answered there when
+//! it asks for a file) and then joins, with the others whose handshakes finished within
 //! [`GATHER_JOINS`], in one turn.
 
 use std::io;
@@ -14,7 +15,7 @@ use super::accept::{Early, after_error, join};
 use super::delivery::Peer;
 use super::reader::read_loop;
 use super::room::Shared;
-use crate::connection::Transport;
+use crate::connection::{Served, Transport};
 use crate::hub::ClientId;
 use crate::net::{self, SpareFd};
 
@@ -131,12 +132,14 @@ fn join_after_handshake(
     shared.arrivals().joined.remove(&ticket).flatten()
 }
 
-/// Accepts TLS clients: each gets its thread at once, which does the handshake and then joins.
-pub(super) fn tls_accept_loop(
+/// Accepts clients whose layers `make` makes (TLS, web): each gets its thread at once, which
+/// does the handshake and then joins.
+pub(super) fn layered_accept_loop(
     listener: &TcpListener,
-    config: &Arc<rustls::ServerConfig>,
+    make: impl Fn() -> io::Result<Transport> + Send + Sync + 'static,
     shared: &Arc<Shared>,
 ) {
+    let make = Arc::new(make);
     let mut spare = SpareFd::new();
     loop {
         let accepted = listener.accept();
@@ -146,12 +149,13 @@ pub(super) fn tls_accept_loop(
         match accepted {
             Ok((stream, addr)) => {
                 if !shared.threads.reserve(shared.threads.max_readers) {
-                    log::info!("{addr}: TLS client refused: no thread left for it");
+                    log::info!("{addr}: refused: no thread left for it");
                     continue;
                 }
-                let config = Arc::clone(config);
-                shared.spawn(format!("tls-{addr}"), move |shared| {
-                    tls_client(stream, addr, &config, shared)
+                let make = Arc::clone(&make);
+                shared.spawn(format!("layered-{addr}"), move |shared| match make() {
+                    Ok(transport) => layered_client(stream, addr, transport, shared),
+                    Err(e) => log::warn!("{addr}: {e}"),
                 });
             }
             Err(e) => after_error(&e, listener, &mut spare),
@@ -159,31 +163,33 @@ pub(super) fn tls_accept_loop(
     }
 }
 
-/// A TLS client's thread: the handshake, then the chat.
-fn tls_client(
+/// A layered client's thread: the handshake, then the chat.
+fn layered_client(
     stream: TcpStream,
     addr: SocketAddr,
-    config: &Arc<rustls::ServerConfig>,
+    mut transport: Transport,
     shared: &Arc<Shared>,
 ) {
     net::tune(&stream);
-    let handshake = Transport::tls(config).and_then(|mut transport| {
+    let handshake = {
         let set_timeout = |s: &mut &TcpStream, t: Duration| {
             s.set_read_timeout(Some(t))?;
             s.set_write_timeout(Some(t))
         };
         let slot = |deadline| shared.handshake_slot(deadline);
-        transport.handshake(&mut &stream, set_timeout, shared.handshake_time, slot)?;
-        stream.set_write_timeout(None)?;
-        Ok(transport)
-    });
-    let transport = match handshake {
-        Ok(transport) => transport,
-        Err(e) => {
-            log::info!("{addr}: TLS handshake failed: {e}");
-            return;
-        }
+        transport
+            .handshake(&mut &stream, set_timeout, shared.handshake_time, slot)
+            .and_then(|()| stream.set_write_timeout(None))
+            .and_then(|()| stream.set_read_timeout(None))
     };
+    if let Err(e) = handshake {
+        if e.get_ref().is_some_and(|inner| inner.is::<Served>()) {
+            log::debug!("{addr}: {e}");
+        } else {
+            log::info!("{addr}: handshake failed{}: {e}", transport.over());
+        }
+        return;
+    }
     if let Some((id, peer)) = join_after_handshake(stream, addr, transport, shared) {
         read_loop(id, &peer, Early::none(), shared);
     }
