@@ -5,8 +5,10 @@
 #   scripts/web-bench.sh [--repeat R (3)] [--out FILE] [--modes "poll threads"]
 #
 # Each run: a fresh chatd (--msg-rate 0) with a plain and a web listener, and chatbench:
-#   flat  1,000 clients, 1 sender, 3,000 messages (about 3 M deliveries), all TCP or all
-#         WebSocket (chatbench --ws 1000: lines out as text frames, JSON events in)
+#   flat  1,000 clients, 1 sender, 3,000 messages (about 3 M deliveries), all TCP (text lines),
+#         all TCP reading JSON events (/format json: the same bytes as WebSocket clients get,
+#         without the frames), or all WebSocket (chatbench --ws 1000: lines out as text frames,
+#         JSON events in)
 #   idle  5,000 clients connected, then one message: the server's RSS per connection
 # The two transports alternate within each repetition; the report gives medians and the
 # WebSocket/TCP ratio. chatbench parses the JSON events' marks as it does the text lines.
@@ -56,16 +58,19 @@ print(json.dumps(row))' "$@" >>"$raw"
 for rep in $(seq "$repeat"); do
     for mode in $modes; do
         for work in flat idle; do
-            for transport in tcp ws; do
+            for transport in tcp json ws; do
+                [ "$work" = idle ] && [ "$transport" = json ] && continue
                 serve "$mode"
                 n=1000 args="-s 1 -m 3000"
                 [ "$work" = idle ] && n=5000 args="-s 1 -m 1"
-                ws=
-                [ "$transport" = ws ] && ws="--web-port $WEB_PORT --ws $n"
+                extra=()
+                [ "$transport" = ws ] && extra=(--web-port "$WEB_PORT" --ws "$n")
+                [ "$transport" = json ] && extra=(--hello "/format json")
                 echo "== $mode $work $transport, run $rep"
                 # shellcheck disable=SC2086
-                "$CHATBENCH" --port "$SERVER_PORT" $ws -n "$n" $args --server-pid "$SERVER_PID" \
-                    --json | record mode="$mode" work="$work" transport="$transport" rep="$rep"
+                "$CHATBENCH" --port "$SERVER_PORT" "${extra[@]}" -n "$n" $args \
+                    --server-pid "$SERVER_PID" --json \
+                    | record mode="$mode" work="$work" transport="$transport" rep="$rep"
                 stop_server
             done
         done
@@ -87,14 +92,14 @@ lines = [
     "chatd --msg-rate 0 with a plain and a web listener; chatbench on the same two cores (it frames",
     "and parses the WebSocket side itself, so its own cost is in the WebSocket figures too).",
     "",
-    "| mode | work | TCP | WebSocket | WebSocket / TCP |",
-    "|---|---|---:|---:|---:|",
+    "| mode | work | TCP, text | TCP, JSON | WebSocket | WebSocket / TCP text |",
+    "|---|---|---:|---:|---:|---:|",
 ]
 for mode in modes.split():
-    t, w = med(mode, "flat", "tcp", "deliveries_per_sec"), med(mode, "flat", "ws", "deliveries_per_sec")
-    lines.append(f"| {mode} | flat out, 1,000 clients, deliveries/s | {t:,.0f} | {w:,.0f} | {w / t:.2f} |")
+    t, j, w = (med(mode, "flat", x, "deliveries_per_sec") for x in ("tcp", "json", "ws"))
+    lines.append(f"| {mode} | flat out, 1,000 clients, deliveries/s | {t:,.0f} | {j:,.0f} | {w:,.0f} | {w / t:.2f} |")
     t, w = med(mode, "idle", "tcp", "server_rss_per_conn_bytes"), med(mode, "idle", "ws", "server_rss_per_conn_bytes")
-    lines.append(f"| {mode} | idle, 5,000 clients, RSS per connection | {t:,.0f} B | {w:,.0f} B | {w / t:.1f} |")
+    lines.append(f"| {mode} | idle, 5,000 clients, RSS per connection | {t:,.0f} B | | {w:,.0f} B | {w / t:.1f}x |")
 lost = sum(int(r["lost"]) for r in rows)
 lines += ["", f"Lost deliveries over all runs: {lost}."]
 open(out, "w").write("\n".join(lines) + "\n")

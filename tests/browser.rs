@@ -132,4 +132,30 @@ fn a_person_in_a_browser_chats_with_nc_users(mode: Mode) {
         )
         .unwrap();
     }
+    // The server goes away and comes back on the same port: the page says so, reconnects by
+    // itself, and comes back with the same name, in the same room.
+    browser.eval(&alice, &submit("room", "dev"));
+    browser.until(
+        &alice,
+        "alice moved",
+        "document.getElementById('title').innerText === 'chatd: #dev'",
+    );
+    let web_port = server.web_addr.unwrap().port().to_string();
+    drop(server);
+    browser.until(
+        &alice,
+        "the page says it is disconnected",
+        "document.getElementById('status').innerText.startsWith('disconnected')",
+    );
+    let server = Server::start_with(mode, &["--web-port", &web_port]);
+    let mut nc = server.client();
+    browser.until(
+        &alice,
+        "the page is back, as alice, in #dev",
+        "document.getElementById('status').innerText.startsWith('connected') && \
+         document.getElementById('title').innerText === 'chatd: #dev' && \
+         document.getElementById('online').innerText.includes('alice (you)')",
+    );
+    nc.send("/who dev");
+    assert_eq!(nc.line(), "* online in #dev (1): alice");
 }

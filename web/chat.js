@@ -97,7 +97,10 @@ const handlers = {
     if (ev.room.toLowerCase() === state.room.toLowerCase())
       ev.names.forEach((n) => state.online.set(n.toLowerCase(), n));
     renderOnline();
-    show("notice", `${ev.names.join(", ")} joined`, ev);
+    // A storm of joins names the first few: the rest are asked for.
+    if (ev.more > 0) send("/who");
+    const more = ev.more > 0 ? ` and ${ev.more} more` : "";
+    show("notice", `${ev.names.join(", ")}${more} joined`, ev);
   },
   leave(ev) {
     state.online.delete(ev.name.toLowerCase());

@@ -15,7 +15,15 @@ pub fn run_id() -> u32 {
 
 /// Finds `#cb RUN SENDER SEQ MICROS` of run `run` in a line: (sender, seq, micros).
 pub fn parse_mark(line: &[u8], run: u32) -> Option<(usize, u32, u64)> {
-    let at = line.windows(MARK.len()).position(|w| w == MARK)?;
+    // A byte search for '#' then a look at what follows: a JSON event has the mark far in.
+    let mut at = 0;
+    loop {
+        at += line[at..].iter().position(|&b| b == b'#')?;
+        if line[at..].starts_with(MARK) {
+            break;
+        }
+        at += 1;
+    }
     let mut fields = line[at + MARK.len()..].split(|&b| b == b' ');
     let mut num = || -> Option<u64> { std::str::from_utf8(fields.next()?).ok()?.parse().ok() };
     if num()? != u64::from(run) {

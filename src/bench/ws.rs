@@ -61,6 +61,12 @@ impl WsClient {
 
     /// Takes bytes read; calls `on_line` with each text frame's payload.
     pub fn feed(&mut self, data: &[u8], mut on_line: impl FnMut(&[u8])) -> Fed {
+        if self.upgraded && self.inbuf.is_empty() {
+            // The common case: frames straight from what was read, only a torn last one kept.
+            let (fed, used) = frames(data, &mut on_line);
+            self.inbuf.extend_from_slice(&data[used..]);
+            return fed;
+        }
         self.inbuf.extend_from_slice(data);
         let mut at = 0;
         if !self.upgraded {
@@ -73,18 +79,25 @@ impl WsClient {
             self.upgraded = true;
             at = end + 4;
         }
-        let mut fed = Fed::Open;
-        while let Some((opcode, payload, next)) = next_frame(&self.inbuf[at..]) {
-            match opcode {
-                1 => on_line(payload),
-                8 => fed = Fed::Closed,
-                _ => {}
-            }
-            at += next;
-        }
-        self.inbuf.drain(..at);
+        let (fed, used) = frames(&self.inbuf[at..], &mut on_line);
+        self.inbuf.drain(..at + used);
         fed
     }
+}
+
+/// The whole frames at the start of `buf`, text ones to `on_line`; and how many bytes they took.
+fn frames(buf: &[u8], on_line: &mut impl FnMut(&[u8])) -> (Fed, usize) {
+    let mut fed = Fed::Open;
+    let mut at = 0;
+    while let Some((opcode, payload, next)) = next_frame(&buf[at..]) {
+        match opcode {
+            1 => on_line(payload),
+            8 => fed = Fed::Closed,
+            _ => {}
+        }
+        at += next;
+    }
+    (fed, at)
 }
 
 /// A masked text frame of `payload`, appended to `out`.
@@ -141,7 +154,10 @@ mod tests {
         );
         c.frame_lines(&mut text);
         assert_eq!(text, b"partial");
-        assert_eq!(c.wire, [0x81, 0x82, 0x37, 0xfa, b'h' ^ 0x37, b'i' ^ 0xfa]);
+        assert_eq!(
+            c.wire,
+            [0x81, 0x82, 0x37, 0xfa, 0x21, 0x3d, b'h' ^ 0x37, b'i' ^ 0xfa]
+        );
     }
 
     #[test]

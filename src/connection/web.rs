@@ -12,7 +12,8 @@
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::frame::FrameHeader;
+use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::{CloseFrame, Message, Role, WebSocket, WebSocketConfig};
 
 use crate::http::{self, Answer, Site};
@@ -238,19 +239,25 @@ impl Web {
         let Phase::Open(ws) = &mut self.phase else {
             return bytes.len();
         };
+        // What the codec has queued (a pong) goes first, whole: frames never interleave.
+        let _ = ws.flush();
+        self.out.append(&mut ws.get_mut().outbound);
+        // The lines are the hub's, UTF-8 already, shared by every recipient: each becomes a
+        // text frame with tungstenite's header and the line copied once, with no message to
+        // build per recipient.
+        let text = FrameHeader {
+            opcode: OpCode::Data(Data::Text),
+            ..FrameHeader::default()
+        };
         let mut taken = 0;
-        while self.out.len() < OUT_CAP {
-            let rest = &bytes[taken..];
-            let Some(end) = rest.iter().position(|&b| b == b'\n') else {
+        for end in memchr::memchr_iter(b'\n', bytes) {
+            if self.out.len() >= OUT_CAP {
                 break;
-            };
-            let line = String::from_utf8_lossy(&rest[..end]).into_owned();
-            if ws.write(Message::text(line)).is_err() {
-                return bytes.len();
             }
-            taken += end + 1;
-            let _ = ws.flush();
-            self.out.append(&mut ws.get_mut().outbound);
+            let line = &bytes[taken..end];
+            let _ = text.format(line.len() as u64, &mut self.out);
+            self.out.extend_from_slice(line);
+            taken = end + 1;
         }
         taken
     }

@@ -142,7 +142,11 @@ impl Notices {
     /// `* NAME joined`: one client of another node, in `room`.
     pub fn joined(&mut self, room: &str, name: &str) -> Msg {
         let line = self.build(&[b"* ", name.as_bytes(), b" joined"]);
-        self.msg(line, |o| o.str("room", room).strs("names", [name]), "join")
+        self.msg(
+            line,
+            |o| o.str("room", room).strs("names", [name]).num("more", 0),
+            "join",
+        )
     }
 
     /// `* NAME left` or `* NAME left (REASON)`, in `room`.
@@ -241,7 +245,8 @@ impl Notices {
     }
 
     /// `* a, b and 3 more joined`: the clients who joined `room` in one turn, at most `shown`
-    /// names (the JSON form names them all: a program keeps a roster from it).
+    /// names (in JSON too, with `more`: a storm of joins costs every member a bounded line,
+    /// and a program that keeps a roster asks `/who` when `more` is not 0).
     pub fn joined_many<'a>(
         &mut self,
         room: &str,
@@ -263,7 +268,16 @@ impl Notices {
         }
         s.extend_from_slice(b" joined\n");
         let line = Line::from(&s[..]);
-        self.msg(line, |o| o.str("room", room).strs("names", names), "join")
+        let more = total.saturating_sub(shown) as u64;
+        self.msg(
+            line,
+            |o| {
+                o.str("room", room)
+                    .strs("names", names.take(shown))
+                    .num("more", more)
+            },
+            "join",
+        )
     }
 }
 
@@ -352,10 +366,9 @@ mod tests {
         assert!(json(n.error("name_taken", "name taken: x")).contains(r#""code":"name_taken""#));
         let names = ["a", "b", "c"];
         let many = json(n.joined_many("lobby", names.iter().copied(), 1));
-        assert!(
-            many.contains(r#""names":["a","b","c"]"#),
-            "all named: {many}"
-        );
+        assert!(many.contains(r#""names":["a"],"more":2"#), "{many}");
+        let all = json(n.joined_many("lobby", names.iter().copied(), 20));
+        assert!(all.contains(r#""names":["a","b","c"],"more":0"#), "{all}");
     }
 
     #[test]

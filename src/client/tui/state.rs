@@ -283,6 +283,14 @@ impl App {
                         self.online.insert(n.to_ascii_lowercase(), n.to_string());
                     }
                 }
+                let more = e["more"].as_u64().unwrap_or(0);
+                if more > 0 {
+                    self.push(
+                        Kind::Notice,
+                        format!("{} and {more} more joined", names.join(", ")),
+                    );
+                    return Some("/who".to_string());
+                }
                 self.push(Kind::Notice, format!("{} joined", names.join(", ")));
             }
             "leave" => {
