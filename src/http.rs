@@ -1,7 +1,8 @@
 //! The web listener's HTTP (`--web-port`): one request per connection, parsed with `httparse`
 //! and answered: the page and its two files, the upgrade to a WebSocket at `/ws` (RFC 6455:
-//! the key, the version, the `Origin` checked against the allowed ones), and a short refusal
-//! for anything else. Pure: the request's bytes in, the answer's bytes out.
+//! the key, the version, the `Origin` checked against the allowed ones), the operator's
+//! `/metrics` (Prometheus) and `/healthz`, and a short refusal for anything else. The request's
+//! bytes in, the answer's bytes out (the metrics read as they are).
 
 /// Longest request taken (its line and headers); a longer one is refused (431).
 pub const MAX_REQUEST: usize = 8192;
@@ -68,6 +69,27 @@ pub fn answer(buf: &[u8], site: &Site) -> Answer {
         "/chat.js" => file("text/javascript; charset=utf-8", SCRIPT),
         "/chat.css" => file("text/css; charset=utf-8", STYLE),
         "/ws" => upgrade(&header, site, consumed),
+        "/metrics" => file(
+            "text/plain; version=0.0.4; charset=utf-8",
+            &crate::metrics::METRICS.render(),
+        ),
+        "/healthz" => {
+            let (code, body) = crate::metrics::METRICS.health();
+            let reason = if code == 200 {
+                "OK"
+            } else {
+                "Service Unavailable"
+            };
+            let response = format!(
+                "HTTP/1.1 {code} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+                 Content-Length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            Answer::Close {
+                response: response.into_bytes(),
+                refused: None,
+            }
+        }
         _ => refuse(404, "Not Found", &format!("no {path}")),
     }
 }

@@ -3,7 +3,8 @@
 //! checks it; docs/ARCHITECTURE.md walks a line through them):
 //!
 //! - [`framing`], [`command`], [`rate`]: the clients' protocol and flood control, as pure
-//!   functions; [`http`]: the web listener's requests and answers, pure; [`tls`], [`net`],
+//!   functions; [`metrics`]: what an operator watches; [`http`]: the web listener's requests
+//!   and answers; [`tls`], [`net`],
 //!   [`shutdown`], [`memory`]: TLS settings and state, socket plumbing, graceful stop,
 //!   allocator settings.
 //! - [`node_wire`]: what nodes of a cluster say to each other, pure.
@@ -25,6 +26,7 @@ pub mod framing;
 pub mod http;
 pub mod hub;
 pub mod memory;
+pub mod metrics;
 pub mod net;
 pub mod node_wire;
 pub mod poll_server;

@@ -8,7 +8,9 @@ use std::path::Path;
 /// Lowest first. A module may use the modules of the layers before its own.
 const LAYERS: &[&[&str]] = &[
     // Pure protocol: the clients' lines and commands, flood control, the web's HTTP.
-    &["framing", "command", "rate", "http"],
+    &["framing", "command", "rate", "metrics"],
+    // The web port's HTTP (it serves the metrics).
+    &["http"],
     // Plumbing: no chat, no connections.
     &["memory", "shutdown", "net", "tls"],
     // What nodes say to each other: the hub's language, like `command` is the clients'.

@@ -68,6 +68,14 @@ fn main() -> ExitCode {
         }
     };
     let listeners = net::Listeners { plain, tls, web };
+    chatd::metrics::METRICS.start(match config.mode {
+        Mode::Poll => "poll",
+        Mode::Threads => "threads",
+    });
+    chatd::metrics::METRICS.in_cluster.store(
+        !config.cluster.is_empty(),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let stop = match shutdown::on_signals() {
         Ok(s) => s,
         Err(e) => {

@@ -23,6 +23,7 @@ use super::broker::{check_broker, connect, connected};
 use super::interest::{Interest, order_headers};
 use super::kv::Kv;
 use crate::hub::{Claim, ClientId, Event, Hub, LOBBY, Nodes, Outbox};
+use crate::metrics::{METRICS, Metrics};
 use crate::node_wire::{self as wire, Body, Message};
 
 /// How often a node says it is alive.
@@ -432,6 +433,7 @@ async fn run(
         tokio::select! {
             batch = interest.next() => match batch {
                 Some(batch) => {
+                    Metrics::add(&METRICS.broker_received, batch.len() as u64);
                     for msg in batch {
                         deliver(Incoming::Message(msg.payload.to_vec()));
                     }
@@ -449,6 +451,7 @@ async fn run(
                 Some(Request::Publish(to, bytes)) => {
                     let to = to.unwrap_or_else(|| subject.clone());
                     published += 1;
+                    Metrics::add(&METRICS.broker_published, 1);
                     let headers = order_headers(published);
                     if let Err(e) = client.publish_with_headers(to, headers, bytes.into()).await {
                         log::debug!("cluster: publish: {e}");

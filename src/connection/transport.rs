@@ -69,6 +69,15 @@ impl Transport {
         matches!(self, Transport::Plain)
     }
 
+    /// How its client is connected, for the metrics.
+    pub fn via(&self) -> crate::metrics::Via {
+        match self {
+            Transport::Plain => crate::metrics::Via::Tcp,
+            Transport::Tls(_) => crate::metrics::Via::Tls,
+            Transport::Web(_) => crate::metrics::Via::WebSocket,
+        }
+    }
+
     /// A WebSocket (or a web request not answered yet): its client reads JSON events.
     pub fn is_web(&self) -> bool {
         matches!(self, Transport::Web(_))

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use super::json::string;
 use super::{Body, ClientId, Hub, LOBBY, MAX_HELD_LINES, Outbox, Room, remote};
 use crate::command::{self, Command, Input};
+use crate::metrics::{METRICS, Metrics};
 
 impl Hub {
     pub(super) fn line(&mut self, id: ClientId, bytes: &[u8], out: &mut impl Outbox) {
@@ -185,6 +186,7 @@ impl Hub {
             self.announce_joins(out);
             let to = self.name(target).unwrap_or_default().to_string();
             let msg = self.notices.private(name, &to, text);
+            Metrics::add(&METRICS.deliveries, 1);
             return self.send(target, &msg, out);
         }
         match self.remotes.get(key.as_str()) {

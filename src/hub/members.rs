@@ -9,6 +9,7 @@ use super::{
     BANNED_GRACE, Body, ClientId, GUEST_BLOCK, Hub, JOIN_NAMES_SHOWN, LOBBY, Leave, Member, Outbox,
     PASSWORD_TIME, RoomId, minutes,
 };
+use crate::metrics::{Dropped, METRICS};
 
 impl Hub {
     pub(super) fn connect(&mut self, id: ClientId, ip: IpAddr, out: &mut impl Outbox) {
@@ -17,6 +18,7 @@ impl Hub {
             return;
         }
         if self.online + self.gated.len() >= self.config.max_clients {
+            METRICS.dropped(Dropped::ServerFull);
             self.error(id, "server_full", &"server full", out);
             self.set_json(id, false);
             out.close(id);
@@ -25,6 +27,7 @@ impl Hub {
         if self.config.max_per_ip > 0 {
             let count = self.per_ip.entry(ip).or_insert(0);
             if *count >= self.config.max_per_ip {
+                METRICS.dropped(Dropped::PerAddress);
                 let msg = "too many connections from your address";
                 self.error(id, "too_many_connections", &msg, out);
                 self.set_json(id, false);
@@ -35,6 +38,7 @@ impl Hub {
         }
         if let Some(left) = self.access.banned(ip, self.now) {
             log::info!("{ip}: banned, refused ({} more minutes)", minutes(left));
+            METRICS.dropped(Dropped::Banned);
             let msg = format!("banned ({} more minutes)", minutes(left));
             self.error(id, "banned", &msg, out);
             return self.hold(id, ip, Held::Banned, BANNED_GRACE);
@@ -157,6 +161,12 @@ impl Hub {
         }
         if self.member(id).is_none() {
             return;
+        }
+        match why {
+            Leave::TooSlow => METRICS.dropped(Dropped::TooSlow),
+            Leave::Flooding => METRICS.dropped(Dropped::Flooding),
+            Leave::IdleTimeout => METRICS.dropped(Dropped::Idle),
+            Leave::Closed => {}
         }
         if matches!(why, Leave::Flooding | Leave::IdleTimeout) {
             let reason = why.reason().unwrap_or_default();

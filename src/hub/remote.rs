@@ -6,9 +6,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use std::sync::atomic::Ordering;
+
 use super::history::Said;
 use super::notice::{Msg, line_id};
 use super::{Body, Claim, ClientId, Hub, Outbox, RoomId};
+use crate::metrics::{METRICS, Metrics};
 use crate::node_wire::Kept;
 use crate::node_wire::Message;
 
@@ -63,6 +66,9 @@ impl Hub {
                     return;
                 }
                 self.nodes.insert(node.into(), self.now);
+                METRICS
+                    .nodes
+                    .store(self.nodes.len() as i64, Ordering::Relaxed);
                 false
             }
         };
@@ -75,6 +81,9 @@ impl Hub {
             Body::Beat => {}
             Body::Bye => {
                 self.nodes.remove(node);
+                METRICS
+                    .nodes
+                    .store(self.nodes.len() as i64, Ordering::Relaxed);
                 if self.stopped_nodes.len() >= MAX_NODES {
                     self.stopped_nodes.pop_front();
                 }
@@ -169,6 +178,7 @@ impl Hub {
                     self.announce_joins(out);
                     let msg = self.notices.private(from, to, text);
                     self.send(target, &msg, out);
+                    Metrics::add(&METRICS.deliveries, 1);
                 }
             }
         }
@@ -263,6 +273,7 @@ impl Hub {
             return;
         }
         self.link_up = up;
+        METRICS.link_up.store(up, Ordering::Relaxed);
         let first = !self.link_seen;
         self.link_seen = true;
         if up {
@@ -358,6 +369,9 @@ impl Hub {
         for node in lost {
             log::warn!("cluster: node {node} lost (silent for {NODE_LOST:?})");
             self.nodes.remove(&node);
+            METRICS
+                .nodes
+                .store(self.nodes.len() as i64, Ordering::Relaxed);
             self.drop_node(&node, "node lost", out);
         }
     }
@@ -503,6 +517,9 @@ impl Hub {
         if self.rooms[room].remote == 0 && self.rooms[room].members.is_empty() && room != self.lobby
         {
             let gone = self.rooms.remove(room);
+            METRICS
+                .rooms
+                .store(self.rooms.len() as i64, Ordering::Relaxed);
             self.by_room.remove(gone.name.to_ascii_lowercase().as_str());
             return None;
         }

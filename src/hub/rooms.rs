@@ -1,9 +1,12 @@
 //! Rooms: entering and leaving them, moving between them, their topics and their history.
 
+use std::sync::atomic::Ordering;
+
 use super::history::Said;
 use super::json::Obj;
 use super::notice::{Msg, line_id, said_json};
 use super::{Body, CATCH_UP, ClientId, Hub, MAX_UNSENT, Outbox, Room, RoomId, Unsent};
+use crate::metrics::{METRICS, Metrics};
 use crate::node_wire::Kept;
 
 impl Hub {
@@ -15,6 +18,7 @@ impl Hub {
         };
         let (at, seq) = (self.wall_us(), self.said + 1);
         self.said = seq;
+        Metrics::add(&METRICS.lines_received, 1);
         // Borrowed, not copied: nothing is allocated for the JSON form unless someone reads it.
         let Some(Some(member)) = self.members.get(id) else {
             return;
@@ -80,6 +84,9 @@ impl Hub {
         msg: &Msg,
         out: &mut impl Outbox,
     ) {
+        let r = &self.rooms[room];
+        let to = r.members.len() - usize::from(except.is_some()) - r.waiting.len();
+        Metrics::add(&METRICS.deliveries, to as u64);
         if self.rooms[room].waiting.is_empty() {
             return self.broadcast(room, except, msg, out);
         }
@@ -128,6 +135,9 @@ impl Hub {
             json_members: 0,
         });
         self.by_room.insert(name.to_ascii_lowercase().into(), id);
+        METRICS
+            .rooms
+            .store(self.rooms.len() as i64, Ordering::Relaxed);
         id
     }
 
@@ -174,6 +184,9 @@ impl Hub {
         if self.rooms[room].members.is_empty() && self.rooms[room].remote == 0 && room != self.lobby
         {
             let gone = self.rooms.remove(room);
+            METRICS
+                .rooms
+                .store(self.rooms.len() as i64, Ordering::Relaxed);
             self.by_room.remove(gone.name.to_ascii_lowercase().as_str());
             return None;
         }

@@ -11,6 +11,7 @@ use super::timers::Timer;
 use super::{Listener, Server, interrupted, would_block};
 use crate::connection::Transport;
 use crate::hub::{Event, Leave};
+use crate::metrics::{METRICS, Metrics};
 use crate::net::{self, AfterAcceptError};
 
 impl Server {
@@ -91,6 +92,9 @@ impl Server {
         conn.state = State::Open;
         let peer = conn.peer;
         log::info!("{peer} connected{} (client {key})", conn.transport.over());
+        let via = conn.transport.via();
+        METRICS.connected(via, 1);
+        conn.counted = Some(via);
         if conn.transport.is_web() {
             // A WebSocket client reads JSON events from its first line on.
             self.hub.set_json(key, true);
@@ -125,6 +129,7 @@ impl Server {
                     conn.peer,
                     conn.transport.over()
                 );
+                Metrics::add(&METRICS.handshakes_failed, 1);
                 conn.transport.flush(&mut conn.stream);
                 self.io.kill(key, Leave::Closed);
             }

@@ -24,6 +24,7 @@ use mio::net::TcpStream;
 
 use crate::connection::Batch;
 use crate::connection::{Intake, Output, Outputs, Transport};
+use crate::metrics::{METRICS, Metrics, Via};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -63,6 +64,16 @@ pub struct Conn {
     pub throttled: bool,
     /// When it last sent anything, for `--idle-timeout`.
     pub last_input: Instant,
+    /// Counted in the metrics as connected (from the hub's hearing of it until it is gone).
+    pub counted: Option<Via>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if let Some(via) = self.counted {
+            METRICS.connected(via, -1);
+        }
+    }
 }
 
 /// What [`Conn::write`] left.
@@ -98,6 +109,7 @@ impl Conn {
             dirty: false,
             throttled: false,
             last_input: now,
+            counted: None,
         }
     }
 
@@ -116,6 +128,7 @@ impl Conn {
         if let Some(owed) = self.output.take_owed(batch) {
             let bytes = &batch.bytes()[owed];
             let n = self.transport.write(&mut self.stream, bytes)?;
+            Metrics::add(&METRICS.bytes_out, n as u64);
             if n < bytes.len() {
                 self.output.unsent(&bytes[n..], outputs);
                 return Ok(Written::Pending);
@@ -126,6 +139,7 @@ impl Conn {
             let n = self
                 .transport
                 .write(&mut self.stream, self.output.pending())?;
+            Metrics::add(&METRICS.bytes_out, n as u64);
             self.output.wrote(n, outputs);
         }
         if self.output.pending().is_empty() && !self.transport.wants_write() {

@@ -39,6 +39,7 @@ use crate::connection::Batch;
 use crate::connection::{Outputs, Rules, Verdict};
 use crate::hub::{Event, Hub, Leave, Outbox, WallClock};
 use crate::memory;
+use crate::metrics::{METRICS, Metrics};
 use crate::net::{Listeners, SpareFd};
 use crate::shutdown::DRAIN_TIME;
 use conn::{State, Written};
@@ -392,6 +393,7 @@ impl Server {
             Verdict::Open => conn.is_open(),
             Verdict::Closed | Verdict::Flooding => false,
             Verdict::Wait(wait) => {
+                Metrics::add(&METRICS.rate_limited_reads, 1);
                 conn.throttled = true;
                 let serial = conn.serial;
                 self.io.timers.add(now + wait, key, serial, Timer::Throttle);
@@ -451,6 +453,7 @@ impl Server {
                         "TLS handshake"
                     };
                     log::info!("{}: {what} timed out", conn.peer);
+                    Metrics::add(&METRICS.handshakes_failed, 1);
                     self.io.kill(key, Leave::Closed);
                 }
                 Timer::Handshake => {}
@@ -581,6 +584,9 @@ impl Server {
             return;
         }
         self.stopping_at = Some(Instant::now());
+        METRICS
+            .stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }

@@ -34,6 +34,7 @@ use crate::cluster::link::Link;
 use crate::connection::Batch;
 use crate::connection::{Output, Outputs, Queued, Transport};
 use crate::hub::{ClientId, Line, Nodes, Outbox};
+use crate::metrics::{METRICS, Metrics, Via};
 
 /// How long a writer thread that caught up waits for its client to fall behind again before
 /// it ends.
@@ -43,6 +44,8 @@ pub const WRITER_PARK: Duration = Duration::from_secs(1);
 pub struct Peer {
     pub stream: TcpStream,
     pub addr: SocketAddr,
+    /// How it is connected (counted in the metrics while it exists).
+    via: Via,
     /// Its layers above TCP (TLS), if any: a plain client's writes take no lock of their own.
     /// Locked after `out` when both are.
     layers: Option<Mutex<Transport>>,
@@ -83,9 +86,12 @@ enum Writer {
 
 impl Peer {
     pub fn new(stream: TcpStream, addr: SocketAddr, transport: Transport) -> Peer {
+        let via = transport.via();
+        METRICS.connected(via, 1);
         Peer {
             stream,
             addr,
+            via,
             layers: (!transport.is_plain()).then(|| Mutex::new(transport)),
             out: Mutex::new(Out::default()),
             wake_writer: Condvar::new(),
@@ -123,10 +129,14 @@ impl Peer {
     /// Sends what it can of `bytes` without blocking; how much was taken. Through layers, what
     /// its socket does not take waits in them ([`Peer::backed_up`]).
     fn send_now(&self, bytes: &[u8]) -> io::Result<usize> {
-        match self.layers() {
+        let sent = match self.layers() {
             None => send_now(&self.stream, bytes),
             Some(mut layers) => layers.write(&mut DontWait(&self.stream), bytes),
+        };
+        if let Ok(n) = sent {
+            Metrics::add(&METRICS.bytes_out, n as u64);
         }
+        sent
     }
 
     /// Bytes wait in its layers for the socket.
@@ -138,7 +148,9 @@ impl Peer {
     /// holding no lock while it waits.
     fn send_all(&self, bytes: &[u8]) -> io::Result<()> {
         if self.layers.is_none() {
-            return (&self.stream).write_all(bytes);
+            (&self.stream).write_all(bytes)?;
+            Metrics::add(&METRICS.bytes_out, bytes.len() as u64);
+            return Ok(());
         }
         let mut sent = 0;
         loop {
@@ -486,5 +498,11 @@ impl Outbox for Post<'_> {
             Writer::Stalled => peer.wake_writer.notify_one(),
             Writer::Courier => {}
         }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        METRICS.connected(self.via, -1);
     }
 }

@@ -17,6 +17,7 @@ use super::reader::read_loop;
 use super::room::Shared;
 use crate::connection::{Served, Transport};
 use crate::hub::ClientId;
+use crate::metrics::{METRICS, Metrics};
 use crate::net::{self, SpareFd};
 
 /// How long the first of the TLS clients ready to join waits for others to join with it.
@@ -187,6 +188,7 @@ fn layered_client(
             log::debug!("{addr}: {e}");
         } else {
             log::info!("{addr}: handshake failed{}: {e}", transport.over());
+            Metrics::add(&METRICS.handshakes_failed, 1);
         }
         return;
     }

@@ -244,6 +244,9 @@ fn wait_for_stop(mut stop: UnixStream, shared: &Arc<Shared>, wake: Vec<SocketAdd
         }
     }
     shared.stopping.store(true, Ordering::SeqCst);
+    crate::metrics::METRICS
+        .stopping
+        .store(true, Ordering::Relaxed);
     shared.with_room(|room| room.with_hub(|hub, post| hub.shutdown(post)));
     // Wake the accept loops, blocked in accept().
     for addr in wake {

@@ -14,6 +14,7 @@ use super::delivery::Peer;
 use super::room::Shared;
 use crate::connection::{Intake, Verdict};
 use crate::hub::{ClientId, Event, Leave};
+use crate::metrics::{METRICS, Metrics};
 use crate::shutdown::DRAIN_TIME;
 
 /// A read of this size fits on a client thread's stack (it is what the report reads).
@@ -170,7 +171,10 @@ impl Reader<'_> {
             });
             match verdict {
                 Verdict::Open | Verdict::Closed => break,
-                Verdict::Wait(wait) => thread::sleep(wait),
+                Verdict::Wait(wait) => {
+                    Metrics::add(&METRICS.rate_limited_reads, 1);
+                    thread::sleep(wait)
+                }
                 Verdict::Flooding => return Some(End::Closed),
             }
         }

@@ -1,0 +1,191 @@
+//! The operator's view over real sockets, in both concurrency models: `GET /metrics` on the web
+//! port, read with a Prometheus text-format parser, against a known state; `GET /healthz`.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+use common::{Client, DEADLINE, Mode, Server};
+
+both_modes!(metrics_count_what_happened, healthz_says_the_server_accepts);
+
+fn get(addr: SocketAddr, path: &str) -> (String, String) {
+    let mut s = TcpStream::connect_timeout(&addr, DEADLINE).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+/// The value of `name` (with the label `key=value`, if given) in a scrape.
+fn value(scrape: &prometheus_parse::Scrape, name: &str, label: Option<(&str, &str)>) -> f64 {
+    let sample = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+        .unwrap_or_else(|| panic!("no {name} {label:?}"));
+    match sample.value {
+        prometheus_parse::Value::Counter(v)
+        | prometheus_parse::Value::Gauge(v)
+        | prometheus_parse::Value::Untyped(v) => v,
+        ref other => panic!("{name}: {other:?}"),
+    }
+}
+
+fn scrape(addr: SocketAddr) -> prometheus_parse::Scrape {
+    let (status, body) = get(addr, "/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let lines = body.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("the Prometheus text format");
+    // Every family has its help text.
+    for sample in &scrape.samples {
+        assert!(
+            scrape.docs.contains_key(&sample.metric),
+            "no HELP for {}",
+            sample.metric
+        );
+    }
+    scrape
+}
+
+const LINES: usize = 200;
+
+fn metrics_count_what_happened(mode: Mode) {
+    let server = Server::start_with(
+        mode,
+        &[
+            "--web-port",
+            "0",
+            "--msg-rate",
+            "0",
+            "--max-backlog",
+            "262144",
+            "--max-line",
+            "60000",
+        ],
+    );
+    let web = server.web_addr.unwrap();
+    let mut sender = server.client();
+    let mut reader = server.client();
+    // A client with a tiny receive window that never reads: dropped as too slow.
+    let slow_sock =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    slow_sock.set_recv_buffer_size(4096).unwrap();
+    slow_sock.connect(&server.addr.into()).unwrap();
+    let slow = Client::new(slow_sock.into());
+    // And a WebSocket client (its handshake answered, it reads nothing more).
+    let mut ws = TcpStream::connect_timeout(&web, DEADLINE).unwrap();
+    ws.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .unwrap();
+    // It reads (and drops) what it gets, so that only the slow one is slow.
+    let mut ws_reader = ws.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        while matches!(ws_reader.read(&mut buf), Ok(n) if n > 0) {}
+    });
+    sender.sync();
+    reader.sync();
+    // 10 MB: more than the slow client's kernel buffers and its backlog can hold. The sender
+    // waits for the reader every WINDOW lines, so only the client that never reads falls behind.
+    let long = "m".repeat(50_000);
+    const WINDOW: usize = 2;
+    let (ack, acks) = std::sync::mpsc::channel::<()>();
+    let mut writer = sender.stream().try_clone().unwrap();
+    let writing = std::thread::spawn(move || {
+        for i in 0..LINES {
+            if i % WINDOW == 0 && i > 0 {
+                acks.recv_timeout(DEADLINE).expect("the reader stalled");
+            }
+            writer
+                .write_all(format!("{i} {long}\n").as_bytes())
+                .unwrap();
+        }
+    });
+    let mut slow_left = false;
+    let mut next = 0;
+    while next < LINES {
+        let line = reader.line();
+        if line.ends_with(" left (too slow)") {
+            slow_left = true;
+        } else if line.starts_with('<') {
+            assert!(line.starts_with(&format!("<{}> {next} ", sender.name)));
+            next += 1;
+            if next % WINDOW == 0 {
+                let _ = ack.send(());
+            }
+        }
+    }
+    writing.join().unwrap();
+    if !slow_left {
+        loop {
+            if reader.line().ends_with(" left (too slow)") {
+                break;
+            }
+        }
+    }
+    let s = scrape(web);
+    assert_eq!(
+        value(&s, "chatd_clients_connected", Some(("transport", "tcp"))),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &s,
+            "chatd_clients_connected",
+            Some(("transport", "websocket"))
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&s, "chatd_clients_connected", Some(("transport", "tls"))),
+        0.0
+    );
+    assert_eq!(value(&s, "chatd_lines_received_total", None), LINES as f64);
+    let deliveries = value(&s, "chatd_deliveries_total", None);
+    // Every line to the reader and the WebSocket client, and to the slow one until dropped.
+    let lines = LINES as f64;
+    assert!(
+        (2.0 * lines..3.0 * lines).contains(&deliveries),
+        "{deliveries}"
+    );
+    assert_eq!(
+        value(
+            &s,
+            "chatd_clients_dropped_total",
+            Some(("reason", "too_slow"))
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &s,
+            "chatd_clients_dropped_total",
+            Some(("reason", "flooding"))
+        ),
+        0.0
+    );
+    assert!(value(&s, "chatd_sent_bytes_total", None) >= 2.0 * lines * 50_000.0);
+    assert_eq!(value(&s, "chatd_rooms", None), 1.0);
+    assert_eq!(value(&s, "chatd_cluster_link_up", None), 0.0);
+    let build = s
+        .samples
+        .iter()
+        .find(|x| x.metric == "chatd_build_info")
+        .unwrap();
+    assert_eq!(build.labels.get("mode"), Some(mode.flag()));
+    assert!(value(&s, "chatd_uptime_seconds", None) > 0.0);
+    drop((slow, ws));
+}
+
+fn healthz_says_the_server_accepts(mode: Mode) {
+    let server = Server::start_with(mode, &["--web-port", "0"]);
+    let (status, body) = get(server.web_addr.unwrap(), "/healthz");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(body, "ok\n");
+}
