@@ -123,9 +123,17 @@ pub struct ServerConfig {
     /// seconds; 0: never, it is only paced.
     #[arg(long, default_value_t = 0.0)]
     pub flood_after: f64,
-    /// Most connections from one IP address; 0 means no limit.
-    #[arg(long, default_value_t = 0)]
+    /// Most connections from one IP address; 0 means no limit. Loopback addresses are exempt
+    /// unless --limit-loopback.
+    #[arg(long, default_value_t = 16)]
     pub max_per_ip: usize,
+    /// Most new connections from one IP address in a minute (`! too many connections from your
+    /// address; try again later`); 0 means no limit. Loopback exempt unless --limit-loopback.
+    #[arg(long, default_value_t = 60)]
+    pub max_connects_per_ip: u32,
+    /// Apply --max-per-ip and --max-connects-per-ip to loopback addresses too.
+    #[arg(long)]
+    pub limit_loopback: bool,
     /// Most rooms at once, the lobby included; one more is refused with `! too many rooms`.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_rooms: u32,
@@ -176,6 +184,8 @@ impl ServerConfig {
             max_clients: self.max_clients,
             max_line: self.max_line as usize,
             max_per_ip: self.max_per_ip,
+            max_connects_per_minute: self.max_connects_per_ip,
+            limit_loopback: self.limit_loopback,
             max_rooms: self.max_rooms as usize,
             history: self.history as usize,
             password: self.password.clone(),

@@ -274,6 +274,11 @@ pub struct HubConfig {
     pub max_line: usize,
     /// Most clients from one address; 0 means no limit.
     pub max_per_ip: usize,
+    /// Most new connections from one address in a minute; 0 means no limit.
+    pub max_connects_per_minute: u32,
+    /// The two limits above apply to loopback addresses too (by default they do not: a
+    /// reverse proxy, or a test, connects from there).
+    pub limit_loopback: bool,
     /// Most rooms at once, the lobby included.
     pub max_rooms: usize,
     /// Chat lines each room keeps for whoever enters it; 0 keeps none.

@@ -14,6 +14,8 @@ both_modes!(
     a_sustained_flooder_is_dropped_and_the_others_are_unaffected,
     a_silent_client_is_closed_when_idle_timeout_is_set,
     connections_per_address_are_limited_when_asked,
+    new_connections_per_address_are_paced,
+    loopback_is_exempt_from_the_address_limits_by_default,
     accepted_sockets_have_tcp_keepalive,
     descriptor_exhaustion_neither_spins_nor_kills_the_server,
     a_churn_of_short_connections_disturbs_no_one,
@@ -133,7 +135,7 @@ fn connect_from(server: &Server, source: &str) -> Client {
 }
 
 fn connections_per_address_are_limited_when_asked(mode: Mode) {
-    let server = Server::start_with(mode, &["--max-per-ip", "2"]);
+    let server = Server::start_with(mode, &["--max-per-ip", "2", "--limit-loopback"]);
     let mut first = server.client();
     let second = server.client();
     let mut third = server.connect();
@@ -153,6 +155,28 @@ fn connections_per_address_are_limited_when_asked(mode: Mode) {
         again.line().starts_with("* welcome "),
         "the freed place is not taken back"
     );
+}
+
+fn new_connections_per_address_are_paced(mode: Mode) {
+    let server = Server::start_with(mode, &["--max-connects-per-ip", "3", "--limit-loopback"]);
+    // Three connections in a row, each closed at once: the fourth is one too many this minute.
+    for _ in 0..3 {
+        drop(server.client());
+    }
+    let mut fourth = server.connect();
+    assert_eq!(
+        fourth.until_closed(),
+        ["! too many connections from your address; try again later"]
+    );
+    let mut other = connect_from(&server, "127.0.0.3");
+    assert!(other.line().starts_with("* welcome "));
+}
+
+fn loopback_is_exempt_from_the_address_limits_by_default(mode: Mode) {
+    let server = Server::start_with(mode, &["--max-per-ip", "2", "--max-connects-per-ip", "2"]);
+    // Five at once, from 127.0.0.1 (a reverse proxy, a test): all let in.
+    let clients = server.clients(5);
+    assert_eq!(clients.len(), 5);
 }
 
 fn accepted_sockets_have_tcp_keepalive(mode: Mode) {

@@ -49,6 +49,8 @@ fuzz_target!(|data: &[u8]| {
             max_clients: 6,
             max_line: 64,
             max_per_ip: 4,
+            max_connects_per_minute: 8,
+            limit_loopback: true,
             max_rooms: 3,
             history: 3,
             password: gate.then(|| Secret::new("pw")),

@@ -74,9 +74,42 @@ pub struct Access {
     /// The bans that came from the cluster's store (see [`Access::keep_only`]), not from a
     /// live ban of this node's or another's.
     kept: std::collections::HashSet<IpAddr>,
+    /// New connections by address: tokens left, and when they were counted.
+    connects: HashMap<IpAddr, (f64, Instant)>,
 }
 
+/// Most addresses whose recent connections are counted at once: past it, those whose tokens
+/// are back to full are forgotten, then, should that not be enough, all (a flood of addresses
+/// is not slowed by this limit, only bounded in memory).
+const MAX_CONNECTERS: usize = 16_384;
+
 impl Access {
+    /// Whether `ip` may open one more connection now, at `per_minute` new connections a minute
+    /// (a bucket of as many, refilled evenly).
+    pub fn may_connect(&mut self, ip: IpAddr, now: Instant, per_minute: u32) -> bool {
+        if per_minute == 0 {
+            return true;
+        }
+        let full = f64::from(per_minute);
+        let refill = |(tokens, last): (f64, Instant)| {
+            let minutes = now.saturating_duration_since(last).as_secs_f64() / 60.0;
+            (tokens + minutes * full).min(full)
+        };
+        if self.connects.len() >= MAX_CONNECTERS && !self.connects.contains_key(&ip) {
+            self.connects.retain(|_, &mut seen| refill(seen) < full);
+            if self.connects.len() >= MAX_CONNECTERS {
+                self.connects.clear();
+            }
+        }
+        let tokens = self.connects.get(&ip).map_or(full, |&seen| refill(seen));
+        if tokens < 1.0 {
+            self.connects.insert(ip, (tokens, now));
+            return false;
+        }
+        self.connects.insert(ip, (tokens - 1.0, now));
+        true
+    }
+
     /// How much longer `ip` is banned, if it is.
     pub fn banned(&mut self, ip: IpAddr, now: Instant) -> Option<Duration> {
         let ban = self.bans.get(&ip)?;
@@ -181,6 +214,25 @@ fn guess_wait(wrong: u32) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn new_connections_are_paced_per_address() {
+        let mut a = Access::default();
+        let t = Instant::now();
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        let other: IpAddr = "203.0.113.8".parse().unwrap();
+        for _ in 0..3 {
+            assert!(a.may_connect(ip, t, 3));
+        }
+        assert!(!a.may_connect(ip, t, 3), "a fourth in the same minute");
+        assert!(a.may_connect(other, t, 3), "another address");
+        // A third of a minute later, one token is back.
+        let later = t + Duration::from_secs(20);
+        assert!(a.may_connect(ip, later, 3));
+        assert!(!a.may_connect(ip, later, 3));
+        assert!(a.may_connect(ip, t, 0), "0: no limit");
+    }
+
     use super::*;
 
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));

@@ -24,7 +24,20 @@ impl Hub {
             out.close(id);
             return;
         }
-        if self.config.max_per_ip > 0 {
+        let limited = self.config.limit_loopback || !ip.is_loopback();
+        if limited
+            && !self
+                .access
+                .may_connect(ip, self.now, self.config.max_connects_per_minute)
+        {
+            METRICS.dropped(Dropped::PerAddress);
+            let msg = "too many connections from your address; try again later";
+            self.error(id, "too_many_connections", &msg, out);
+            self.set_json(id, false);
+            out.close(id);
+            return;
+        }
+        if self.config.max_per_ip > 0 && limited {
             let count = self.per_ip.entry(ip).or_insert(0);
             if *count >= self.config.max_per_ip {
                 METRICS.dropped(Dropped::PerAddress);

@@ -85,6 +85,9 @@ fn config() -> HubConfig {
         max_clients: 100,
         max_line: 4096,
         max_per_ip: 0,
+        max_connects_per_minute: 0,
+        // The tests' clients connect from loopback.
+        limit_loopback: true,
         max_rooms: 100,
         history: 0,
         password: None,

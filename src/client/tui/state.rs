@@ -610,6 +610,8 @@ mod tests {
                 max_clients: 10,
                 max_line: 1000,
                 max_per_ip: 0,
+                max_connects_per_minute: 0,
+                limit_loopback: false,
                 max_rooms: 10,
                 history: 10,
                 password: None,
