@@ -10,7 +10,14 @@ use chatd::{net, poll_server, shutdown, thread_server, tls};
 
 fn main() -> ExitCode {
     chatd::memory::keep_freed_memory();
-    let mut config = ServerConfig::parse();
+    let args = match chatd::config::file::with_config_file(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("chatd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut config = ServerConfig::parse_from(args);
     let _ = simple_logger::SimpleLogger::new()
         .with_level(config.effective_log_level())
         .init();

@@ -9,6 +9,8 @@ use crate::hub::HubConfig;
 use crate::hub::access::Secret;
 use crate::rate::RateLimit;
 
+pub mod file;
+
 /// Which concurrency model serves the clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -29,9 +31,13 @@ impl std::fmt::Display for Mode {
 
 /// chatd: a group chat over TCP. Every line a client sends reaches every other client.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "chatd", version)]
+#[command(name = "chatd", version, args_override_self = true)]
 #[command(group(clap::ArgGroup::new("tls_listener").args(["tls_port", "web_port"]).multiple(true)))]
 pub struct ServerConfig {
+    /// Read settings from this TOML file first (every option below, by its name: `port =
+    /// 12345`, `max_per_ip = 16`); flags override them. See chatd.toml.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Address to listen on (IPv4 or IPv6, e.g. ::1).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,

@@ -1,0 +1,108 @@
+//! `--config FILE` over a real server, in both concurrency models: the file's settings take
+//! effect, a flag overrides one, and a bad file stops chatd at start with one line naming the
+//! key and its line.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{Mode, Server};
+
+both_modes!(
+    a_config_file_sets_what_flags_set,
+    a_bad_config_file_is_refused_at_start
+);
+
+fn file(name: &str, text: &str) -> std::path::PathBuf {
+    let path =
+        std::env::temp_dir().join(format!("chatd-config-{}-{name}.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn a_config_file_sets_what_flags_set(mode: Mode) {
+    let path = file(
+        &format!("good-{}", mode.flag()),
+        "history = 2\nmax_line = 64\n",
+    );
+    let config = path.display().to_string();
+    // The flag wins over the file's history.
+    let server = Server::start_with(mode, &["--config", &config, "--history", "1"]);
+    let mut a = server.client();
+    a.send(&"x".repeat(65));
+    assert_eq!(a.line(), "! line too long (max 64 bytes)");
+    a.send("one");
+    a.send("two");
+    a.sync();
+    let mut b = server.client();
+    b.send("/history");
+    assert_eq!(b.line(), "* history of #lobby: 1 line");
+    let _ = std::fs::remove_file(path);
+}
+
+fn a_bad_config_file_is_refused_at_start(mode: Mode) {
+    let path = file(
+        &format!("bad-{}", mode.flag()),
+        "port = 0\n# limits\nmax_per_ipp = 3\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_chatd"))
+        .args(["--mode", mode.flag(), "--config"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "chatd: {}:3: unknown setting `max_per_ipp` (see chatd --help)",
+            path.display()
+        )
+    );
+    std::fs::write(&path, "port = 0\nmsg_rate = \"fast\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_chatd"))
+        .args(["--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(":2: `msg_rate`: "), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let _ = std::fs::remove_file(path);
+}
+
+/// contrib/chatd.service, checked by `systemd-analyze verify` (with this build's binary in
+/// its ExecStart) where systemd is installed.
+#[test]
+fn the_systemd_unit_is_valid() {
+    let Ok(out) = Command::new("systemd-analyze").arg("--version").output() else {
+        eprintln!("SKIPPED: systemd-analyze is not installed");
+        return;
+    };
+    assert!(out.status.success());
+    let unit = include_str!("../contrib/chatd.service")
+        .replace("/usr/local/bin/chatd", env!("CARGO_BIN_EXE_chatd"));
+    for hardening in [
+        "DynamicUser=yes",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "LimitNOFILE=",
+    ] {
+        assert!(unit.contains(hardening), "{hardening}");
+    }
+    let dir = std::env::temp_dir().join(format!("chatd-unit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("chatd.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(!said.contains("chatd.service:"), "{said}");
+    let _ = std::fs::remove_dir_all(dir);
+}
