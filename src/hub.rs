@@ -471,6 +471,17 @@ impl Hub {
         self.clock.unix_us + since.as_micros() as u64
     }
 
+    /// New settings (a reload): the limits and passwords from now on. The node's id and the
+    /// longest line stay as they were (the framing and the cluster were set up with them).
+    pub fn reconfigure(&mut self, mut config: HubConfig) {
+        config.node = self.config.node.clone();
+        config.max_line = self.config.max_line;
+        if config.max_per_ip == 0 {
+            self.per_ip.clear();
+        }
+        self.config = config;
+    }
+
     /// How many clients are connected, in all rooms.
     pub fn online(&self) -> usize {
         self.online

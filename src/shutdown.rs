@@ -13,5 +13,12 @@ pub fn on_signals() -> io::Result<UnixStream> {
     Ok(read)
 }
 
+/// Returns a stream that becomes readable when SIGHUP arrives: read the settings again.
+pub fn on_reload() -> io::Result<UnixStream> {
+    let (read, write) = UnixStream::pair()?;
+    signal_hook::low_level::pipe::register(signal_hook::consts::SIGHUP, write)?;
+    Ok(read)
+}
+
 /// How long a stopping server keeps flushing what its clients have not received yet.
 pub const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);

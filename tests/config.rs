@@ -1,16 +1,19 @@
 //! `--config FILE` over a real server, in both concurrency models: the file's settings take
 //! effect, a flag overrides one, and a bad file stops chatd at start with one line naming the
-//! key and its line.
+//! key and its line; SIGHUP reads it again.
 
 mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{Mode, Server};
+use std::time::{Duration, Instant};
+
+use common::{DEADLINE, Mode, Server, signal};
 
 both_modes!(
     a_config_file_sets_what_flags_set,
-    a_bad_config_file_is_refused_at_start
+    a_bad_config_file_is_refused_at_start,
+    sighup_reloads_the_limits,
 );
 
 fn file(name: &str, text: &str) -> std::path::PathBuf {
@@ -105,4 +108,43 @@ fn the_systemd_unit_is_valid() {
     assert!(out.status.success(), "{said}");
     assert!(!said.contains("chatd.service:"), "{said}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+fn sighup_reloads_the_limits(mode: Mode) {
+    let path = file(
+        &format!("reload-{}", mode.flag()),
+        "max_per_ip = 1\nlimit_loopback = true\n",
+    );
+    let config = path.display().to_string();
+    let server = Server::start_with(mode, &["--config", &config]);
+    let _first = server.client();
+    let mut second = server.connect();
+    assert_eq!(
+        second.until_closed(),
+        ["! too many connections from your address"]
+    );
+    std::fs::write(&path, "max_per_ip = 3\nlimit_loopback = true\n").unwrap();
+    signal(server.pid(), "HUP");
+    // Taken at once, but the signal and the reload are not the test's to wait on: try again
+    // until a second client is let in.
+    let until = Instant::now() + DEADLINE;
+    loop {
+        use std::io::BufRead;
+        let s = std::net::TcpStream::connect(server.addr).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        let mut first = String::new();
+        let _ = std::io::BufReader::new(s).read_line(&mut first);
+        if first.starts_with("* welcome ") {
+            break;
+        }
+        assert!(Instant::now() < until, "the new limit never took effect");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A broken file changes nothing, and stops nothing.
+    std::fs::write(&path, "max_per_ip = \"lots\"\n").unwrap();
+    signal(server.pid(), "HUP");
+    let mut c = server.client();
+    c.send("/who");
+    assert!(c.line().starts_with("* online in #lobby "));
+    let _ = std::fs::remove_file(path);
 }

@@ -10,7 +10,8 @@ use chatd::{net, poll_server, shutdown, thread_server, tls};
 
 fn main() -> ExitCode {
     chatd::memory::keep_freed_memory();
-    let args = match chatd::config::file::with_config_file(std::env::args_os().collect()) {
+    let command_line: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let args = match chatd::config::file::with_config_file(command_line.clone()) {
         Ok(args) => args,
         Err(e) => {
             eprintln!("chatd: {e}");
@@ -111,9 +112,20 @@ fn main() -> ExitCode {
         }
     }
     let _ = std::io::stdout().flush();
+    // SIGHUP reads the settings again (see config/reload.rs).
+    let reload = match shutdown::on_reload() {
+        Ok(signal) => Some(chatd::config::reload::Reload {
+            signal,
+            reloader: chatd::config::reload::Reloader::new(command_line, config.clone()),
+        }),
+        Err(e) => {
+            log::warn!("SIGHUP will not reload the settings: {e}");
+            None
+        }
+    };
     let result = match config.mode {
-        Mode::Poll => poll_server::run(listeners, &config, stop),
-        Mode::Threads => thread_server::run(listeners, &config, stop),
+        Mode::Poll => poll_server::run(listeners, &config, stop, reload),
+        Mode::Threads => thread_server::run(listeners, &config, stop, reload),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,6 +10,7 @@ use crate::hub::access::Secret;
 use crate::rate::RateLimit;
 
 pub mod file;
+pub mod reload;
 
 /// Which concurrency model serves the clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

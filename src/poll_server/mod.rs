@@ -24,7 +24,7 @@ mod conn;
 mod outbox;
 mod timers;
 
-use std::io;
+use std::io::{self, Read};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +35,7 @@ use slab::Slab;
 
 use crate::cluster::link::{self, Inbound, Inbox};
 use crate::config::ServerConfig;
+use crate::config::reload::Reload;
 use crate::connection::Batch;
 use crate::connection::{Outputs, Rules, Verdict};
 use crate::hub::{Event, Hub, Leave, Outbox, WallClock};
@@ -52,6 +53,7 @@ const TLS_LISTENER: Token = Token(usize::MAX - 3);
 /// The cluster link has something for the loop.
 const CLUSTER: Token = Token(usize::MAX - 4);
 const WEB_LISTENER: Token = Token(usize::MAX - 5);
+const RELOAD: Token = Token(usize::MAX - 6);
 /// The loop-wide read buffer.
 const SCRATCH: usize = 64 * 1024;
 /// Reads of one socket per turn before the others get their turn.
@@ -74,6 +76,7 @@ pub fn run(
     listeners: Listeners,
     config: &ServerConfig,
     stop: std::os::unix::net::UnixStream,
+    reload: Option<Reload>,
 ) -> io::Result<()> {
     stop.set_nonblocking(true)?;
     let poll = Poll::new()?;
@@ -95,6 +98,16 @@ pub fn run(
             tls: w.tls,
             site: w.site,
         }),
+        None => None,
+    };
+    let reload = match reload {
+        Some(r) => {
+            r.signal.set_nonblocking(true)?;
+            let mut signal = UnixStream::from_std(r.signal.try_clone()?);
+            poll.registry()
+                .register(&mut signal, RELOAD, Interest::READABLE)?;
+            Some((signal, r))
+        }
         None => None,
     };
     let mut stop = UnixStream::from_std(stop);
@@ -131,6 +144,7 @@ pub fn run(
         listener: plain,
         tls_listener: tls,
         web_listener: web,
+        reload,
         handshake_time: config.handshake_limit(),
         handshake_budget: 0,
         _stop: stop,
@@ -180,6 +194,8 @@ struct Server {
     tls_listener: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
     /// The web listener; None once stopping, or without `--web-port`.
     web_listener: Option<WebListener>,
+    /// SIGHUP's socket (registered) and what reads the settings again.
+    reload: Option<(UnixStream, Reload)>,
     handshake_time: Duration,
     /// Handshake steps this turn may still take (see [`HANDSHAKES_PER_TURN`]).
     handshake_budget: usize,
@@ -251,6 +267,16 @@ impl Server {
                     TLS_LISTENER => self.accept(Listener::Tls),
                     WEB_LISTENER => self.accept(Listener::Web),
                     STOP => self.begin_stop(),
+                    RELOAD => {
+                        if let Some((signal, reload)) = &mut self.reload {
+                            // Several SIGHUPs at once are one reload.
+                            let mut buf = [0u8; 64];
+                            while matches!(signal.read(&mut buf), Ok(n) if n > 0) {}
+                            if let Some(hub_config) = reload.take() {
+                                self.hub.reconfigure(hub_config);
+                            }
+                        }
+                    }
                     CLUSTER => self.take_cluster_news(),
                     Token(key) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {

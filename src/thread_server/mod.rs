@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::link::{self, Inbound, Inbox};
 use crate::config::ServerConfig;
+use crate::config::reload::Reload;
 use crate::connection::{LINGER, Outputs, Rules, Transport};
 use crate::hub::{Hub, WallClock};
 use crate::memory;
@@ -52,7 +53,12 @@ use room::{Room, Settings, Shared};
 const NEWS_PER_HOLD: usize = 1024;
 
 /// Runs the threads server until SIGINT or SIGTERM arrives on `stop`.
-pub fn run(listeners: Listeners, config: &ServerConfig, stop: UnixStream) -> io::Result<()> {
+pub fn run(
+    listeners: Listeners,
+    config: &ServerConfig,
+    stop: UnixStream,
+    reload: Option<Reload>,
+) -> io::Result<()> {
     memory::limit_arenas(thread::available_parallelism().map_or(2, |n| n.get()));
     let threads = Budget::new(config.max_threads, config.thread_stack as usize * 1024);
     let mut hub_config = config.hub_config();
@@ -113,6 +119,20 @@ pub fn run(listeners: Listeners, config: &ServerConfig, stop: UnixStream) -> io:
         wait_for_stop(stop, shared, wake)
     })?;
     spawn_helper("tidy", &shared, tidy)?;
+    if let Some(mut reload) = reload {
+        // Reading the settings (clap, TOML) takes more stack than the other helpers.
+        spawn_helper_with("reload", 1 << 20, &shared, move |shared| {
+            use std::io::Read;
+            let mut byte = [0u8; 1];
+            // One SIGHUP at a time; the stop ends the process, and this thread with it.
+            while let Ok(1) = (&reload.signal).read(&mut byte) {
+                if let Some(mut hub_config) = reload.take() {
+                    hub_config.max_clients = hub_config.max_clients.min(shared.threads.max_readers);
+                    shared.with_room(|room| room.room.hub.reconfigure(hub_config));
+                }
+            }
+        })?;
+    }
     // The layered listeners' accept loops on threads of their own; the plain one on this one.
     let mut loops = Vec::new();
     if let Some((listener, config)) = listeners.tls {
@@ -164,10 +184,20 @@ fn spawn_helper(
     shared: &Arc<Shared>,
     body: impl FnOnce(&Arc<Shared>) + Send + 'static,
 ) -> io::Result<()> {
+    spawn_helper_with(name, 64 * 1024, shared, body)
+}
+
+/// Like [`spawn_helper`], with a stack of `stack` bytes.
+fn spawn_helper_with(
+    name: &str,
+    stack: usize,
+    shared: &Arc<Shared>,
+    body: impl FnOnce(&Arc<Shared>) + Send + 'static,
+) -> io::Result<()> {
     let shared = Arc::clone(shared);
     thread::Builder::new()
         .name(name.into())
-        .stack_size(64 * 1024)
+        .stack_size(stack)
         .spawn(move || body(&shared))
         .map(drop)
 }
