@@ -83,7 +83,16 @@ fn metrics_count_what_happened(mode: Mode) {
           Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
     )
     .unwrap();
-    // It reads (and drops) what it gets, so that only the slow one is slow.
+    // In once its welcome has come (a WebSocket client's join takes its own thread in threads
+    // mode); then it reads (and drops) what it gets, so that only the slow one is slow.
+    ws.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut got = Vec::new();
+    while !got.windows(9).any(|w| w == b"\"welcome\"") {
+        let mut buf = [0u8; 4096];
+        let n = ws.read(&mut buf).expect("a welcome within the deadline");
+        assert!(n > 0, "closed before its welcome");
+        got.extend_from_slice(&buf[..n]);
+    }
     let mut ws_reader = ws.try_clone().unwrap();
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 1 << 16];
@@ -129,7 +138,17 @@ fn metrics_count_what_happened(mode: Mode) {
             }
         }
     }
-    let s = scrape(web);
+    // The dropped client counts until its socket is gone (threads mode's reaper lets it
+    // linger a moment): scraped until it is.
+    let until = std::time::Instant::now() + DEADLINE;
+    let s = loop {
+        let s = scrape(web);
+        let tcp = value(&s, "chatd_clients_connected", Some(("transport", "tcp")));
+        if tcp == 2.0 || std::time::Instant::now() > until {
+            break s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     assert_eq!(
         value(&s, "chatd_clients_connected", Some(("transport", "tcp"))),
         2.0
