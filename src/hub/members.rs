@@ -12,17 +12,25 @@ use super::{
 use crate::metrics::{Dropped, METRICS};
 
 impl Hub {
+    /// Turns a new connection away: counted, told why, closed.
+    fn refuse(&mut self, id: ClientId, why: Dropped, text: &str, out: &mut impl Outbox) {
+        METRICS.dropped(why);
+        let code = match why {
+            Dropped::ServerFull => "server_full",
+            _ => "too_many_connections",
+        };
+        self.error(id, code, &text, out);
+        self.set_json(id, false);
+        out.close(id);
+    }
+
     pub(super) fn connect(&mut self, id: ClientId, ip: IpAddr, out: &mut impl Outbox) {
         if self.member(id).is_some() || self.gated.contains_key(&id) {
             debug_assert!(false, "client {id} connected twice");
             return;
         }
         if self.online + self.gated.len() >= self.config.max_clients {
-            METRICS.dropped(Dropped::ServerFull);
-            self.error(id, "server_full", &"server full", out);
-            self.set_json(id, false);
-            out.close(id);
-            return;
+            return self.refuse(id, Dropped::ServerFull, "server full", out);
         }
         let limited = self.config.limit_loopback || !ip.is_loopback();
         if limited
@@ -30,22 +38,14 @@ impl Hub {
                 .access
                 .may_connect(ip, self.now, self.config.max_connects_per_minute)
         {
-            METRICS.dropped(Dropped::PerAddress);
             let msg = "too many connections from your address; try again later";
-            self.error(id, "too_many_connections", &msg, out);
-            self.set_json(id, false);
-            out.close(id);
-            return;
+            return self.refuse(id, Dropped::PerAddress, msg, out);
         }
         if self.config.max_per_ip > 0 && limited {
             let count = self.per_ip.entry(ip).or_insert(0);
             if *count >= self.config.max_per_ip {
-                METRICS.dropped(Dropped::PerAddress);
                 let msg = "too many connections from your address";
-                self.error(id, "too_many_connections", &msg, out);
-                self.set_json(id, false);
-                out.close(id);
-                return;
+                return self.refuse(id, Dropped::PerAddress, msg, out);
             }
             *count += 1;
         }
