@@ -2,8 +2,8 @@
 # Source it; it defines start_server and stop_server.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-CHATD=${CHATD:-$ROOT/target/release/chatd}
-CHATBENCH=${CHATBENCH:-$ROOT/target/release/chatbench}
+CHATD=${CHATD:-${CARGO_TARGET_DIR:-$ROOT/target}/release/chatd}
+CHATBENCH=${CHATBENCH:-${CARGO_TARGET_DIR:-$ROOT/target}/release/chatbench}
 
 # start_server LOGFILE CMD...: runs CMD, waits (at most 10 s) for its "listening on ADDR" line,
 # and sets SERVER_PID and SERVER_PORT.

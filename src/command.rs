@@ -145,6 +145,17 @@ pub fn parse(line: &str) -> Result<Input<'_>, CommandError<'_>> {
     if line.trim().is_empty() {
         return Ok(Input::Empty);
     }
+    // `  /who` is a command too (typed with a space first, or pasted): blanks before a `/` are
+    // not text anyone meant to say.
+    let blanks = line.len() - line.trim_start().len();
+    if line[blanks..].starts_with('/') {
+        return parse_command(&line[blanks..]);
+    }
+    Ok(Input::Say(line))
+}
+
+/// A line starting with `/`.
+fn parse_command(line: &str) -> Result<Input<'_>, CommandError<'_>> {
     if line.starts_with("//") {
         return Ok(if line.len() > 2 {
             Input::Say(&line[1..])
@@ -187,7 +198,7 @@ pub fn parse(line: &str) -> Result<Input<'_>, CommandError<'_>> {
         match args {
             "" => Command::History(None),
             n => match n.parse::<usize>() {
-                Ok(n) if n > 0 => Command::History(Some(n)),
+                Ok(n) => Command::History(Some(n)),
                 _ => return Err(CommandError::Usage("/history [N]")),
             },
         }
@@ -500,8 +511,16 @@ mod tests {
         assert_eq!(parse("/who b@d"), Err(CommandError::BadRoom("b@d")));
         assert_eq!(
             parse("/history 0"),
+            Ok(Input::Command(Command::History(Some(0))))
+        );
+        assert_eq!(
+            parse("/history -1"),
             Err(CommandError::Usage("/history [N]"))
         );
+        // Blanks before a command do not make it chat text; blanks before text stay.
+        assert_eq!(parse("   /who"), Ok(Input::Command(Command::Who(None))));
+        assert_eq!(parse("\t//x"), Ok(Input::Say("/x")));
+        assert_eq!(parse("  hi"), Ok(Input::Say("  hi")));
         assert_eq!(
             parse("/history x"),
             Err(CommandError::Usage("/history [N]"))

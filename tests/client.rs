@@ -10,7 +10,8 @@ use common::{Mode, Server, chat, finish};
 
 both_modes!(
     pipe_mode_sends_its_lines_and_exits_once_delivered,
-    a_taken_name_keeps_the_servers_name,
+    a_taken_name_asked_for_on_the_command_line_is_an_error,
+    a_bad_name_or_room_is_refused_before_anything_is_sent,
     room_puts_the_client_in_a_room_first,
     a_refused_connection_is_one_clear_line,
     the_server_going_away_is_reported,
@@ -44,7 +45,7 @@ fn pipe_mode_sends_its_lines_and_exits_once_delivered(mode: Mode) {
     watcher.expect("* bot left");
 }
 
-fn a_taken_name_keeps_the_servers_name(mode: Mode) {
+fn a_taken_name_asked_for_on_the_command_line_is_an_error(mode: Mode) {
     let server = Server::start(mode);
     let mut first = server.client();
     first.send("/nick bot");
@@ -55,14 +56,44 @@ fn a_taken_name_keeps_the_servers_name(mode: Mode) {
         .unwrap();
     child.stdin.take().unwrap().write_all(b"hi\n").unwrap();
     let out = finish(child);
-    assert!(out.status.success());
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("! name taken: BOT; you are guest2"),
-        "{stdout}"
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "chat: cannot be BOT: name taken: BOT\n"
     );
+    // It came and went, and said nothing.
     first.expect("* guest2 joined");
-    first.expect("<guest2> hi");
+    first.expect("* guest2 left");
+}
+
+fn a_bad_name_or_room_is_refused_before_anything_is_sent(mode: Mode) {
+    let server = Server::start(mode);
+    let mut watcher = server.client();
+    for (args, said) in [
+        (
+            ["--name", "bad name"],
+            "chat: invalid name: \"bad name\" (1 to 32 letters, digits, _ or -)\n",
+        ),
+        (
+            ["--room", "bad!room"],
+            "chat: invalid room: \"bad!room\" (1 to 32 letters, digits, _ or -)\n",
+        ),
+    ] {
+        let mut child = chat(server.addr.port(), &args)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"z\n").unwrap();
+        let out = finish(child);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), said);
+    }
+    // Nobody came: the watcher's /who sees itself alone.
+    let who = watcher.sync_lines();
+    assert_eq!(
+        who.last().unwrap(),
+        &format!("* online in #lobby (1): {}", watcher.name)
+    );
 }
 
 fn room_puts_the_client_in_a_room_first(mode: Mode) {

@@ -201,13 +201,13 @@ fn a_ban_expires(mode: Mode) {
     let banned_at = Instant::now();
     op.send(&format!("/ban {} 1", x.name));
     op.expect(&format!(
-        "* {} was banned by {} (1 minutes)",
+        "* {} was banned by {} (1 minute)",
         x.name, op.name
     ));
-    op.expect("* 127.0.0.4 is banned for 1 minutes");
+    op.expect("* 127.0.0.4 is banned for 1 minute");
     x.until_closed();
     let mut refused = server.connect_from("127.0.0.4");
-    assert_eq!(refused.line(), "! banned (1 more minutes)");
+    assert_eq!(refused.line(), "! banned (1 more minute)");
     // Time passing is what this test is about: nothing to wait on but the clock.
     let over = banned_at + Duration::from_secs(61);
     std::thread::sleep(over.saturating_duration_since(Instant::now()));

@@ -199,10 +199,33 @@ fn chat_connects_over_tls_and_refuses_bad_certificates(mode: Mode) {
         stderr.contains("tls") && stderr.contains("issuer"),
         "{stderr}"
     );
-    // Only when asked for by name.
-    let out = run(&untrusted, &["--tls", "--tls-insecure", "--name", "carol"]);
+    // Only when asked for by name (which asks for TLS: --tls may be left out).
+    let out = run(&untrusted, &["--tls-insecure", "--name", "carol"]);
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("* bye"));
+    let out = run(&server, &["--tls-ca", &ca, "--name", "dave"]);
+    assert!(out.status.success(), "{out:?}");
+    // The wrong way round, each is told what is likely wrong.
+    let out = run(&server, &["--name", "eve"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("if this is a TLS port, try --tls"),
+        "{stderr}"
+    );
+    let plain = server.addr.port();
+    let mut child = chat(plain, &["--tls-insecure", "--name", "eve"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(b"hello\n");
+    let out = finish(child);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("this is not a TLS server: leave out --tls"),
+        "{stderr}"
+    );
 }
 
 fn openssl_s_client_is_a_client_too(mode: Mode) {

@@ -31,19 +31,43 @@ struct Args {
     /// Connect over TLS, checking the server's certificate against the system's roots.
     #[arg(long)]
     tls: bool,
-    /// Check the server's certificate against these CA certificates (PEM) instead.
-    #[arg(long, requires = "tls", conflicts_with = "tls_insecure")]
+    /// Check the server's certificate against these CA certificates (PEM) instead (TLS).
+    #[arg(long, conflicts_with = "tls_insecure")]
     tls_ca: Option<PathBuf>,
-    /// Take any certificate the server shows: encrypted, but not safe from someone in between.
-    #[arg(long, requires = "tls")]
+    /// Take any certificate the server shows: encrypted, but not safe from someone in between
+    /// (TLS).
+    #[arg(long)]
     tls_insecure: bool,
     /// A file whose first line is the server's password, for a server that asks for one.
     #[arg(long)]
     password_file: Option<PathBuf>,
 }
 
+/// The text after `! ` for a name or room that the server would refuse.
+fn check_name(kind: &str, name: &str) -> Result<(), String> {
+    if chatd::command::valid_name(name) {
+        return Ok(());
+    }
+    Err(format!(
+        "invalid {kind}: {name:?} (1 to {} letters, digits, _ or -)",
+        chatd::command::MAX_NAME
+    ))
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    // What the server would refuse is refused before anything is sent.
+    let asked = args.name.as_deref().map(|n| check_name("name", n));
+    let room = args
+        .room
+        .as_deref()
+        .map(|r| check_name("room", r.strip_prefix('#').unwrap_or(r)));
+    for refused in [asked, room].into_iter().flatten() {
+        if let Err(e) = refused {
+            eprintln!("chat: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let name = args.name.clone().or_else(|| {
         if !io::stdin().is_terminal() {
             return None;
@@ -54,7 +78,8 @@ fn main() -> ExitCode {
         io::stdin().lock().read_line(&mut line).ok()?;
         Some(line.trim().to_string()).filter(|n| !n.is_empty())
     });
-    let tls = if args.tls {
+    // --tls-ca and --tls-insecure only make sense over TLS: they ask for it.
+    let tls = if args.tls || args.tls_ca.is_some() || args.tls_insecure {
         let trust = match (&args.tls_ca, args.tls_insecure) {
             (Some(ca), _) => Trust::Ca(ca),
             (None, true) => Trust::Insecure,
@@ -80,12 +105,22 @@ fn main() -> ExitCode {
         },
         None => None,
     };
+    // On a terminal, a server's password is asked for without echo (--password-file is for
+    // scripts).
+    let ask = || {
+        io::stdin()
+            .is_terminal()
+            .then(|| client::read_hidden("Password: ").ok())
+            .flatten()
+            .filter(|p| !p.is_empty())
+    };
     let options = client::Options {
         host: &args.host,
         port: args.port,
         name: name.as_deref(),
         tls,
         password: password.as_deref(),
+        ask_password: Some(&ask),
     };
     let mut session = match client::connect(&options) {
         Ok(s) => s,
@@ -94,11 +129,32 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(room) = &args.room
-        && let Err(e) = session.join(room)
+    // A name asked for on the command line, and not obtained: a script should know.
+    if let Some(wanted) = &args.name
+        && !session.name.eq_ignore_ascii_case(wanted)
     {
-        eprintln!("chat: {e}");
+        let why = session
+            .greeting
+            .iter()
+            .rev()
+            .find_map(|l| l.strip_prefix("! "))
+            .map(|e| e.split("; you are").next().unwrap_or(e).to_string())
+            .unwrap_or_else(|| "refused".into());
+        eprintln!("chat: cannot be {wanted}: {why}");
         return ExitCode::FAILURE;
+    }
+    if let Some(room) = args.room.as_ref().filter(|r| {
+        !r.trim_start_matches('#')
+            .eq_ignore_ascii_case(chatd::hub::LOBBY)
+    }) {
+        if let Err(e) = session.join(room) {
+            eprintln!("chat: {e}");
+            return ExitCode::FAILURE;
+        }
+        if let Some(e) = session.greeting.last().and_then(|l| l.strip_prefix("! ")) {
+            eprintln!("chat: cannot join {room}: {e}");
+            return ExitCode::FAILURE;
+        }
     }
     if args.tui {
         client::tui::run(session).unwrap_or_else(|e| {

@@ -17,6 +17,9 @@ use crate::tls::Tls;
 use link::{LinkReader, LinkWriter};
 use server_line::ServerLine;
 
+/// How long `connect` waits for the server's welcome.
+const WELCOME_WAIT: Duration = Duration::from_secs(5);
+
 /// A connection past its welcome line, named as asked if the name was free.
 pub struct Session {
     pub addr: SocketAddr,
@@ -47,7 +50,15 @@ impl std::fmt::Display for ConnectError {
                 )
             }
             ConnectError::Connect(a, e) => write!(f, "cannot connect to {a}: {e}"),
-            ConnectError::Tls(a, e) => write!(f, "TLS with {a} failed: {e}"),
+            ConnectError::Tls(a, e) => {
+                write!(f, "TLS with {a} failed: {e}")?;
+                // A plain chatd answers a ClientHello with its welcome, in the clear.
+                let said = e.to_string();
+                if said.contains("InvalidContentType") || said.contains("corrupt message") {
+                    write!(f, "; this is not a TLS server: leave out --tls")?;
+                }
+                Ok(())
+            }
             ConnectError::Protocol(m) => f.write_str(m),
         }
     }
@@ -63,6 +74,9 @@ pub struct Options<'a> {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// The server's password, sent first (`/pass`).
     pub password: Option<&'a str>,
+    /// Asked when the server wants a password and none was given (on a terminal: a prompt
+    /// that does not echo); `None`: none to be had.
+    pub ask_password: Option<&'a dyn Fn() -> Option<String>>,
 }
 
 /// Connects, reads the welcome, and asks for `name` if one is given. If the name is refused,
@@ -117,9 +131,36 @@ pub fn connect(opts: &Options<'_>) -> Result<Session, ConnectError> {
         greeting: Vec::new(),
     };
     let lost = || ConnectError::Protocol(format!("{shown} closed the connection"));
-    let mut welcome = session.read_line().map_err(|_| lost())?.ok_or_else(lost)?;
+    // A chatd greets at once; a TLS port waits for a handshake a plain client never starts.
+    let _ = session.writer.set_read_timeout(Some(WELCOME_WAIT));
+    let mut welcome = match session.read_line() {
+        Ok(Some(line)) => line,
+        Ok(None) => return Err(lost()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            let hint = if over_tls {
+                ""
+            } else {
+                ": if this is a TLS port, try --tls"
+            };
+            return Err(ConnectError::Protocol(format!(
+                "{shown} said nothing within {} s{hint}",
+                WELCOME_WAIT.as_secs()
+            )));
+        }
+        Err(_) => return Err(lost()),
+    };
+    let _ = session.writer.set_read_timeout(None);
     if let ServerLine::PasswordRequired = server_line::parse(&welcome) {
-        let Some(password) = opts.password else {
+        let asked = match opts.password {
+            Some(_) => None,
+            None => opts.ask_password.and_then(|ask| ask()),
+        };
+        let Some(password) = opts.password.or(asked.as_deref()) else {
             return Err(ConnectError::Protocol(format!(
                 "{shown} asks for a password: use --password-file"
             )));
@@ -165,6 +206,36 @@ pub fn connect(opts: &Options<'_>) -> Result<Session, ConnectError> {
         }
     }
     Ok(session)
+}
+
+/// Reads a line from the terminal without showing it (a password): echo is off while it is
+/// typed, and back on after, whatever happens.
+pub fn read_hidden(prompt: &str) -> io::Result<String> {
+    use std::os::fd::AsRawFd;
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")?;
+    let fd = tty.as_raw_fd();
+    // SAFETY: tcgetattr and tcsetattr on a descriptor we hold open, with a termios they fill.
+    let mut before: libc::termios = unsafe { std::mem::zeroed() };
+    if unsafe { libc::tcgetattr(fd, &mut before) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut hidden = before;
+    hidden.c_lflag &= !libc::ECHO;
+    hidden.c_lflag |= libc::ECHONL;
+    let mut out = &tty;
+    write!(out, "{prompt}")?;
+    out.flush()?;
+    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &hidden) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut line = String::new();
+    let read = BufReader::new(&tty).read_line(&mut line);
+    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &before) };
+    read?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 impl Session {

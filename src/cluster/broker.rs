@@ -73,6 +73,13 @@ pub(super) async fn check_broker(config: &ClusterConfig) -> std::io::Result<Star
         Ok(Ok(client)) => {
             let jetstream = async_nats::jetstream::new(client);
             let learn = async {
+                // The history stream exists before anyone is served: no line said in the
+                // node's first moments is missing from the cluster's history.
+                if config.history > 0
+                    && let Err(e) = super::link::history_stream(&jetstream, config).await
+                {
+                    log::warn!("cluster: history stream: {e}");
+                }
                 let guests = Kv::names(jetstream.clone(), &config.name)
                     .reserve_guests()
                     .await;

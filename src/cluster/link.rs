@@ -318,6 +318,26 @@ impl Nodes for Link {
     }
 }
 
+/// The cluster's history stream, made if there is none yet: the last `--history` lines of
+/// every room subject.
+pub(super) async fn history_stream(
+    jetstream: &async_nats::jetstream::Context,
+    config: &ClusterConfig,
+) -> Result<async_nats::jetstream::stream::Stream, String> {
+    use async_nats::jetstream::stream;
+    jetstream
+        .get_or_create_stream(stream::Config {
+            name: format!("chatd_history_{}", config.name),
+            subjects: vec![format!("chatd.{}.room.*", config.name)],
+            max_messages_per_subject: config.history as i64,
+            storage: stream::StorageType::File,
+            discard: stream::DiscardPolicy::Old,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// The history stream (made if there is none yet), and what it keeps: the last lines of every
 /// room, or of one (`room`: its subject), oldest first. Empty if the broker has no JetStream or
 /// does not answer in time.
@@ -326,20 +346,10 @@ async fn load_history(
     config: &ClusterConfig,
     room: Option<String>,
 ) -> Vec<Vec<u8>> {
-    use async_nats::jetstream::{consumer, stream};
+    use async_nats::jetstream::consumer;
     let name = format!("chatd_history_{}", config.name);
     let load = async {
-        let stream = jetstream
-            .get_or_create_stream(stream::Config {
-                name: name.clone(),
-                subjects: vec![format!("chatd.{}.room.*", config.name)],
-                max_messages_per_subject: config.history as i64,
-                storage: stream::StorageType::File,
-                discard: stream::DiscardPolicy::Old,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+        let stream = history_stream(jetstream, config).await?;
         let reader = stream
             .create_consumer(consumer::pull::OrderedConfig {
                 filter_subject: room.clone().unwrap_or_default(),

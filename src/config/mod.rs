@@ -17,7 +17,8 @@ pub mod reload;
 pub enum Mode {
     /// One thread, one mio::Poll loop, every socket non-blocking.
     Poll,
-    /// The report's design: blocking sockets, a thread per client.
+    /// A thread per client on blocking sockets: the design of the Python server chatd
+    /// started from, done properly.
     Threads,
 }
 
@@ -30,7 +31,8 @@ impl std::fmt::Display for Mode {
     }
 }
 
-/// chatd: a group chat over TCP. Every line a client sends reaches every other client.
+/// chatd: a group chat over TCP. Every line a client sends reaches every other client in its
+/// room.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "chatd", version, args_override_self = true)]
 #[command(group(clap::ArgGroup::new("tls_listener").args(["tls_port", "web_port"]).multiple(true)))]
@@ -40,59 +42,79 @@ pub struct ServerConfig {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Address to listen on (IPv4 or IPv6, e.g. ::1).
-    #[arg(long, default_value = "127.0.0.1")]
+    #[arg(help_heading = "Listeners", long, default_value = "127.0.0.1")]
     pub host: String,
     /// Port to listen on; 0 picks a free one (the address is printed on start).
-    #[arg(long, default_value_t = 12345)]
+    #[arg(help_heading = "Listeners", long, default_value_t = 12345)]
     pub port: u16,
     /// Also serve TLS on this port (0 picks a free one); needs --tls-cert and --tls-key.
-    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    #[arg(help_heading = "Listeners", long, requires_all = ["tls_cert", "tls_key"])]
     pub tls_port: Option<u16>,
     /// The server's certificate chain, PEM, leaf first (for --tls-port, and --web-port).
-    #[arg(long, requires = "tls_listener", requires = "tls_key")]
+    #[arg(
+        help_heading = "TLS",
+        long,
+        requires = "tls_listener",
+        requires = "tls_key"
+    )]
     pub tls_cert: Option<PathBuf>,
     /// The certificate's private key, PEM (PKCS#8, PKCS#1 or SEC1).
-    #[arg(long, requires = "tls_listener", requires = "tls_cert")]
+    #[arg(
+        help_heading = "TLS",
+        long,
+        requires = "tls_listener",
+        requires = "tls_cert"
+    )]
     pub tls_key: Option<PathBuf>,
     /// Also serve the chat to browsers on this port (0 picks a free one): the page at `/`,
     /// WebSocket clients at `/ws` (JSON events). Over TLS (https, wss) when --tls-cert and
     /// --tls-key are given.
-    #[arg(long)]
+    #[arg(help_heading = "Listeners", long)]
     pub web_port: Option<u16>,
     /// An origin (`https://chat.example.org`) whose pages may open WebSockets here, besides
     /// the page's own; repeatable. Browsers from any other are refused (403).
-    #[arg(long, requires = "web_port")]
+    #[arg(help_heading = "Listeners", long, requires = "web_port")]
     pub web_origin: Vec<String>,
     /// Serve TLS only: no plain listener.
-    #[arg(long, requires = "tls_port")]
+    #[arg(help_heading = "Listeners", long, requires = "tls_port")]
     pub no_plain: bool,
     /// A TLS client must finish its handshake within this many seconds.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(help_heading = "TLS", long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub tls_handshake_timeout: u64,
     /// A file whose first line is the server's password: every client must send
     /// `/pass PASSWORD` before anything else (three wrong tries close it).
-    #[arg(long)]
+    #[arg(help_heading = "Who may come in", long)]
     pub password_file: Option<PathBuf>,
     /// A file whose first line is the operators' password, for `/oper PASSWORD`; without it
     /// there are no operators.
-    #[arg(long)]
+    #[arg(help_heading = "Who may come in", long)]
     pub oper_password_file: Option<PathBuf>,
     /// Join a cluster of nodes through these NATS brokers (`nats://HOST:PORT`, comma-separated):
     /// every node's clients share one chat.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(help_heading = "Cluster", long, value_delimiter = ',')]
     pub cluster: Vec<String>,
     /// The cluster's name: clusters sharing one broker are kept apart by it.
-    #[arg(long, default_value = "chatd", requires = "cluster", value_parser = cluster_name)]
+    #[arg(help_heading = "Cluster", long, default_value = "chatd", requires = "cluster", value_parser = cluster_name)]
     pub cluster_name: String,
     /// How this node proves itself to the broker: a NATS credentials file (a user JWT and its
     /// NKey seed, as `nsc` writes them) or a file whose first line is a token. A user and a
     /// password go in the URL instead (`nats://USER:PASS@HOST:PORT`).
-    #[arg(long, value_name = "FILE", requires = "cluster")]
+    #[arg(
+        help_heading = "Cluster",
+        long,
+        value_name = "FILE",
+        requires = "cluster"
+    )]
     pub cluster_creds: Option<PathBuf>,
     /// Check the broker's TLS certificate against these CA certificates (PEM); TLS to the
     /// broker is then required (`tls://` URLs require it too, checked against the system's
     /// roots without this).
-    #[arg(long, value_name = "FILE", requires = "cluster")]
+    #[arg(
+        help_heading = "Cluster",
+        long,
+        value_name = "FILE",
+        requires = "cluster"
+    )]
     pub cluster_ca: Option<PathBuf>,
     /// This node's id in the cluster, made at start.
     #[arg(skip)]
@@ -107,70 +129,70 @@ pub struct ServerConfig {
     #[arg(skip)]
     pub oper_password: Option<Secret>,
     /// Concurrency model.
-    #[arg(long, value_enum, default_value_t = Mode::Poll)]
+    #[arg(help_heading = "Listeners", long, value_enum, default_value_t = Mode::Poll)]
     pub mode: Mode,
     /// Longest accepted line, in bytes (without its newline).
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(help_heading = "Limits", long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_line: u32,
     /// Most bytes queued for one client before it is dropped as too slow.
-    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(help_heading = "Limits", long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_backlog: u32,
     /// Most clients at once; one more is told `! server full` and closed.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(help_heading = "Limits", long, default_value_t = 10_000)]
     pub max_clients: usize,
     /// Lines per second a client may send, on average; 0 turns flood control off. A client
     /// over it is read no faster (the rest waits in its socket): a pipe into the chat is paced,
     /// never cut short.
-    #[arg(long, default_value_t = 50.0)]
+    #[arg(help_heading = "Limits", long, default_value_t = 50.0)]
     pub msg_rate: f64,
     /// Lines a client may send at once before --msg-rate applies (a paste, say).
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(help_heading = "Limits", long, default_value_t = 100.0)]
     pub msg_burst: f64,
     /// Drop a client (`! flooding`) that stays over --msg-rate, without a pause, for this many
     /// seconds; 0: never, it is only paced.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(help_heading = "Limits", long, default_value_t = 0.0)]
     pub flood_after: f64,
     /// Most connections from one IP address; 0 means no limit. Loopback addresses are exempt
     /// unless --limit-loopback.
-    #[arg(long, default_value_t = 16)]
+    #[arg(help_heading = "Limits", long, default_value_t = 16)]
     pub max_per_ip: usize,
     /// Most new connections from one IP address in a minute (`! too many connections from your
     /// address; try again later`); 0 means no limit. Loopback exempt unless --limit-loopback.
-    #[arg(long, default_value_t = 60)]
+    #[arg(help_heading = "Limits", long, default_value_t = 60)]
     pub max_connects_per_ip: u32,
     /// Apply --max-per-ip and --max-connects-per-ip to loopback addresses too.
-    #[arg(long)]
+    #[arg(help_heading = "Limits", long)]
     pub limit_loopback: bool,
     /// Most rooms at once, the lobby included; one more is refused with `! too many rooms`.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(help_heading = "Limits", long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_rooms: u32,
     /// Chat lines each room keeps and shows whoever enters it; 0 keeps none.
-    #[arg(long, default_value_t = 50)]
+    #[arg(help_heading = "Limits", long, default_value_t = 50)]
     pub history: u32,
     /// Close a connection that sent nothing for this many seconds (`! idle timeout`); 0: never.
-    #[arg(long, default_value_t = 0)]
+    #[arg(help_heading = "Limits", long, default_value_t = 0)]
     pub idle_timeout: u64,
     /// Length of the kernel's queue of connections not yet accepted (capped by
     /// net.core.somaxconn).
-    #[arg(long, default_value_t = 4096)]
+    #[arg(help_heading = "Listeners", long, default_value_t = 4096)]
     pub listen_backlog: i32,
     /// Stack size of each thread in threads mode, in KiB.
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(16..))]
+    #[arg(help_heading = "Threads mode", long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(16..))]
     pub thread_stack: u32,
     /// Most client threads at once in threads mode: one per client, and one more for a client
     /// while it is behind (an eighth of them are kept for that); 0: as many as this system
     /// allows (from vm.max_map_count, kernel.threads-max and the process limit). Clients past it
     /// are told `! server full`.
-    #[arg(long, default_value_t = 0)]
+    #[arg(help_heading = "Threads mode", long, default_value_t = 0)]
     pub max_threads: usize,
     /// Log level: error, warn, info, debug or trace.
-    #[arg(long, default_value = "info")]
+    #[arg(help_heading = "Logging", long, default_value = "info")]
     pub log_level: log::LevelFilter,
     /// Log more: each message at debug (-v), or everything (-vv).
-    #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    #[arg(help_heading = "Logging", short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
     /// Log only warnings and errors.
-    #[arg(short, long)]
+    #[arg(help_heading = "Logging", short, long)]
     pub quiet: bool,
 }
 

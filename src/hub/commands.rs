@@ -183,6 +183,9 @@ impl Hub {
     fn private(&mut self, id: ClientId, name: &str, to: &str, text: &str, out: &mut impl Outbox) {
         let key = to.to_ascii_lowercase();
         if let Some(&target) = self.by_name.get(key.as_str()) {
+            if target == id {
+                return self.error(id, "not_yourself", &"that is you", out);
+            }
             self.announce_joins(out);
             let to = self.name(target).unwrap_or_default().to_string();
             let msg = self.notices.private(name, &to, text);

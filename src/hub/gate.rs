@@ -130,16 +130,22 @@ impl Hub {
         };
         *tries += 1;
         let left = PASSWORD_TRIES.saturating_sub(*tries);
-        let (code, msg) = match guess {
-            Guess::Wait(wait) => (
-                "password_wait",
-                format!(
+        let msg = match guess {
+            // One thing at a time: how long to wait, rounded up (not the tries left).
+            Guess::Wait(wait) => {
+                let msg = format!(
                     "too many wrong passwords from {ip}; try again in {} s",
-                    wait.as_secs().max(1)
-                ),
-            ),
-            _ => ("wrong_password", "wrong password".to_string()),
+                    seconds_up(wait)
+                );
+                self.error(id, "password_wait", &msg, out);
+                if left == 0 {
+                    self.close_gate(id, out);
+                }
+                return;
+            }
+            _ => "wrong password".to_string(),
         };
+        let code = "wrong_password";
         if left == 0 {
             self.error(id, code, &msg, out);
             return self.close_gate(id, out);
@@ -151,4 +157,9 @@ impl Hub {
         );
         self.error(id, code, &msg, out);
     }
+}
+
+/// Whole seconds, rounded up (1.2 s is 2 s): never "try again in 1 s" with more to wait.
+pub(super) fn seconds_up(d: std::time::Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }

@@ -52,7 +52,8 @@ impl Hub {
         if let Some(left) = self.access.banned(ip, self.now) {
             log::info!("{ip}: banned, refused ({} more minutes)", minutes(left));
             METRICS.dropped(Dropped::Banned);
-            let msg = format!("banned ({} more minutes)", minutes(left));
+            let n = minutes(left);
+            let msg = format!("banned ({n} more minute{})", if n == 1 { "" } else { "s" });
             self.error(id, "banned", &msg, out);
             return self.hold(id, ip, Held::Banned, BANNED_GRACE);
         }

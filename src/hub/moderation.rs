@@ -35,7 +35,7 @@ impl Hub {
                 log::warn!("{name} ({ip}): operator password tried too often");
                 let msg = format!(
                     "too many wrong passwords from {ip}; try again in {} s",
-                    wait.as_secs().max(1)
+                    super::gate::seconds_up(wait)
                 );
                 self.error(id, "password_wait", &msg, out);
             }
@@ -306,7 +306,7 @@ impl Hub {
         let closed = self.close_address(ip, minutes, by, op, first, out);
         log::info!("{by} banned {name} ({ip}) for {minutes} minutes; {closed} connections closed");
         if let Some(op) = op {
-            let msg = format!("{ip} is banned for {minutes} minutes");
+            let msg = format!("{ip} is banned for {}", minutes_text(minutes.into()));
             self.notice(op, "banned", &msg, out);
         }
         // The store first: a node that reads it after missing the message must find the ban.
@@ -339,8 +339,8 @@ impl Hub {
         self.expel(
             op,
             &from_there,
-            &format!("banned by {by} for {minutes} minutes"),
-            &format!("was banned by {by} ({minutes} minutes)"),
+            &format!("banned by {by} for {}", minutes_text(minutes.into())),
+            &format!("was banned by {by} ({})", minutes_text(minutes.into())),
             out,
         );
         let gated: Vec<ClientId> = self
@@ -443,4 +443,13 @@ enum Target {
     Here(ClientId),
     /// A client of another node, by its name there.
     Elsewhere(Box<str>),
+}
+
+/// `1 minute`, `5 minutes`.
+pub(super) fn minutes_text(n: u64) -> String {
+    if n == 1 {
+        "1 minute".to_string()
+    } else {
+        format!("{n} minutes")
+    }
 }

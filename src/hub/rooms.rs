@@ -85,7 +85,13 @@ impl Hub {
         out: &mut impl Outbox,
     ) {
         let r = &self.rooms[room];
-        let to = r.members.len() - usize::from(except.is_some()) - r.waiting.len();
+        let to = if r.waiting.is_empty() {
+            // The sender, if any, is a member.
+            r.members.len() - usize::from(except.is_some())
+        } else {
+            let counted = |m: &&ClientId| Some(**m) != except && !r.waiting.contains(m);
+            r.members.iter().filter(counted).count()
+        };
         Metrics::add(&METRICS.deliveries, to as u64);
         if self.rooms[room].waiting.is_empty() {
             return self.broadcast(room, except, msg, out);

@@ -1235,6 +1235,9 @@ fn a_node_receives_the_lines_of_the_rooms_its_clients_are_in() {
     // Bob enters: b follows #dev and waits for its history.
     say(&mut b.hub, &mut b.out, 0, "/join DEV");
     assert_eq!(b.out.take(0), ["* you are in #dev (2 here)"]);
+    // What he says meanwhile goes out (to no one here: he is b's only client in #dev).
+    say(&mut b.hub, &mut b.out, 0, "early");
+    assert!(b.out.take(0).is_empty());
     assert_eq!(b.out.follow_asked, ["dev"], "the room as it was made");
     assert_eq!(b.hub.next_deadline(), Some(t + CATCH_UP));
     // A line heard live meanwhile is not shown now: it is in the history to come, once.
@@ -1245,10 +1248,12 @@ fn a_node_receives_the_lines_of_the_rooms_its_clients_are_in() {
     assert_eq!(
         b.out.take(0),
         [
-            "* history of #dev: 3 lines",
+            "* history of #dev: 4 lines",
             "<ana> one",
             "<ana> two",
             "<ana> three",
+            // His own, said while he waited: in the room's history, like anyone's.
+            "<bob> early",
             "* end of history"
         ]
     );
@@ -1280,7 +1285,7 @@ fn a_node_receives_the_lines_of_the_rooms_its_clients_are_in() {
     let got = b.out.take(0);
     assert_eq!(
         got.first().map(String::as_str),
-        Some("* history of #dev: 4 lines")
+        Some("* history of #dev: 5 lines")
     );
     assert_eq!(b.hub.next_deadline(), Some(t + remote::NODE_LOST));
     // Its last client gone, b follows only the lobby, which it always does.
@@ -1868,7 +1873,7 @@ fn operators_act_on_any_nodes_clients() {
     let mut d = node("d", t);
     d.hub.handle(Event::Bans(&[(LOCAL, 60, "op")]), &mut d.out);
     d.hub.handle(Event::Connected(0, LOCAL), &mut d.out);
-    assert_eq!(d.out.take(0), ["! banned (1 more minutes)"]);
+    assert_eq!(d.out.take(0), ["! banned (1 more minute)"]);
 }
 
 // JSON events (`/format json`).
@@ -2041,4 +2046,16 @@ fn a_json_client_in_a_cluster_is_told_of_the_link() {
     assert_eq!(got[0]["up"], false);
     let (types, _) = documented_events();
     assert!(types.contains("link"));
+}
+
+#[test]
+fn msg_to_oneself_is_refused_and_a_wait_is_one_message_rounded_up() {
+    let (mut h, mut r) = room(1);
+    say(&mut h, &mut r, 0, "/msg GUEST1 hi me");
+    assert_eq!(r.take(0), ["! that is you"]);
+    assert_eq!(gate::seconds_up(Duration::from_millis(1700)), 2);
+    assert_eq!(gate::seconds_up(Duration::from_secs(2)), 2);
+    assert_eq!(gate::seconds_up(Duration::from_millis(1)), 1);
+    assert_eq!(moderation::minutes_text(1), "1 minute");
+    assert_eq!(moderation::minutes_text(60), "60 minutes");
 }

@@ -499,7 +499,8 @@ impl App {
         if line.trim().is_empty() {
             return Action::None;
         }
-        if self.history.last() != Some(&line) {
+        // A password is not kept for Up to bring back.
+        if self.history.last() != Some(&line) && !is_secret(&line) {
             self.history.push(line.clone());
         }
         self.scroll = 0;
@@ -549,6 +550,20 @@ fn strip_command<'a>(line: &'a str, cmd: &str) -> Option<&'a str> {
     let head = line.get(..cmd.len())?;
     let rest = line.get(cmd.len()..)?;
     (head.eq_ignore_ascii_case(cmd) && rest.starts_with(' ')).then(|| rest.trim_start())
+}
+
+/// `/oper PASSWORD` or `/pass PASSWORD`: a line whose rest is a secret.
+pub fn is_secret(line: &str) -> bool {
+    secret_from(line).is_some()
+}
+
+/// Where the secret starts in a line that carries one (after `/oper ` or `/pass `), in chars.
+pub fn secret_from(line: &str) -> Option<usize> {
+    let lower = line.to_ascii_lowercase();
+    ["/oper ", "/pass "]
+        .iter()
+        .find(|p| lower.starts_with(*p))
+        .map(|p| p.len())
 }
 
 #[cfg(test)]
@@ -801,6 +816,19 @@ mod tests {
         a.key(Key::ClearLine);
         assert!(a.input.is_empty() && a.cursor == 0);
         assert_eq!(a.key(Key::Backspace), Action::None);
+    }
+
+    #[test]
+    fn a_password_is_not_kept_in_the_history_nor_shown() {
+        let mut a = app();
+        assert_eq!(
+            typed(&mut a, "/oper s3cret"),
+            Action::Send("/oper s3cret".into())
+        );
+        a.key(Key::Up);
+        assert!(a.input.is_empty(), "not brought back");
+        assert_eq!(secret_from("/OPER x"), Some(6));
+        assert_eq!(secret_from("/operator"), None);
     }
 
     #[test]

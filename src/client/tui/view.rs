@@ -190,7 +190,17 @@ fn render_input(frame: &mut Frame, app: &App, area: Rect) {
         .max(1);
     // Keep the cursor in view on long lines.
     let start = app.cursor.saturating_sub(room);
-    let shown: String = app.input.iter().skip(start).take(room + 1).collect();
+    // A password being typed after /oper or /pass shows as stars.
+    let typed: String = app.input.iter().collect();
+    let hidden_from = super::state::secret_from(&typed).unwrap_or(usize::MAX);
+    let shown: String = app
+        .input
+        .iter()
+        .enumerate()
+        .skip(start)
+        .take(room + 1)
+        .map(|(i, &c)| if i >= hidden_from { '*' } else { c })
+        .collect();
     frame.render_widget(
         Paragraph::new(format!("{prompt}{shown}")).block(block),
         area,
