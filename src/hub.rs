@@ -321,7 +321,12 @@ struct Member {
     muted: bool,
     /// In a cluster: its name was claimed for it (and must be let go of).
     claimed: bool,
+    /// When it last moved to another room (a muted client moves at most once a minute).
+    moved_at: Option<Instant>,
 }
+
+/// How often a muted client may move to another room: each move is told to two rooms.
+pub const MUTED_MOVE_EVERY: Duration = Duration::from_secs(60);
 
 struct Room {
     /// As it was first joined, without its `#`.

@@ -30,8 +30,9 @@ impl Hub {
         log::debug!("{}: {}", member.name, text);
         match command::parse(&text) {
             Ok(Input::Empty) => {}
+            // Muted: no word to anyone, and no new name to say one under.
             Ok(Input::Say(_) | Input::Command(Command::Me(_) | Command::Msg { .. }))
-            | Ok(Input::Command(Command::Topic(Some(_))))
+            | Ok(Input::Command(Command::Topic(Some(_)) | Command::Nick(_)))
                 if member.muted =>
             {
                 self.error(id, "muted", &"you are muted", out);
@@ -248,12 +249,15 @@ impl Hub {
             return;
         };
         m.name = new.into();
-        if m.announced {
-            self.config.tell_nodes(out, &Body::Renamed { old, new });
-        }
-        let room = m.room;
+        let (room, announced) = (m.room, m.announced);
         let you = self.notices.you_are_now(old, new);
         self.send(id, &you, out);
+        if !announced {
+            // Its join is still to be told (a `/pass` and a `/nick` in one write): the others
+            // hear of it once, under the name it has by then.
+            return;
+        }
+        self.config.tell_nodes(out, &Body::Renamed { old, new });
         let notice = self.notices.renamed(old, new);
         self.broadcast(room, Some(id), &notice, out);
     }

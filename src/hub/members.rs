@@ -89,6 +89,7 @@ impl Hub {
             oper: false,
             muted: false,
             claimed: false,
+            moved_at: None,
         });
         self.enter(id, lobby);
         self.online += 1;

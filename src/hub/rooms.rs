@@ -5,7 +5,9 @@ use std::sync::atomic::Ordering;
 use super::history::Said;
 use super::json::Obj;
 use super::notice::{Msg, line_id, said_json};
-use super::{Body, CATCH_UP, ClientId, Hub, MAX_UNSENT, Outbox, Room, RoomId, Unsent};
+use super::{
+    Body, CATCH_UP, ClientId, Hub, MAX_UNSENT, MUTED_MOVE_EVERY, Outbox, Room, RoomId, Unsent,
+};
 use crate::metrics::{METRICS, Metrics};
 use crate::node_wire::Kept;
 
@@ -209,6 +211,18 @@ impl Hub {
         if target == Some(from) {
             let msg = format!("you are already in #{}", self.rooms[from].name);
             return self.error(id, "already_there", &msg, out);
+        }
+        let now = self.now;
+        if let Some(m) = self.member(id)
+            && m.muted
+            && m.moved_at
+                .is_some_and(|t| now.saturating_duration_since(t) < MUTED_MOVE_EVERY)
+        {
+            let msg = "you are muted: one room move a minute";
+            return self.error(id, "muted", &msg, out);
+        }
+        if let Some(Some(m)) = self.members.get_mut(id) {
+            m.moved_at = Some(now);
         }
         if target.is_none() && self.rooms.len() >= self.config.max_rooms {
             let max = self.config.max_rooms;

@@ -959,11 +959,26 @@ fn muted_clients_cannot_talk_to_anyone() {
     say(&mut h, &mut r, 0, "/mute guest2");
     assert_eq!(r.take(0), ["* guest2 is muted"]);
     assert_eq!(r.take(1), ["* you were muted by guest1"]);
-    for line in ["hello", "/me waves", "/msg guest1 psst", "/topic mine"] {
+    for line in [
+        "hello",
+        "/me waves",
+        "/msg guest1 psst",
+        "/topic mine",
+        "/nick loud",
+    ] {
         say(&mut h, &mut r, 1, line);
         assert_eq!(r.take(1), ["! you are muted"], "{line}");
         assert!(r.take(0).is_empty() && r.take(2).is_empty(), "{line}");
     }
+    // A room move a minute: each is told to two rooms.
+    say(&mut h, &mut r, 1, "/join a");
+    assert_eq!(r.take(1), ["* you are in #a (1 here)"]);
+    say(&mut h, &mut r, 1, "/join b");
+    assert_eq!(r.take(1), ["! you are muted: one room move a minute"]);
+    h.tick(t0() + MUTED_MOVE_EVERY + Duration::from_secs(1), &mut r);
+    say(&mut h, &mut r, 1, "/part");
+    assert_eq!(r.take(1), ["* you are in #lobby (3 here)"]);
+    r.sent.clear();
     // Commands that reach no one still work.
     say(&mut h, &mut r, 1, "/who");
     assert!(r.take(1)[0].starts_with("* online in #lobby"));
@@ -2058,4 +2073,18 @@ fn msg_to_oneself_is_refused_and_a_wait_is_one_message_rounded_up() {
     assert_eq!(gate::seconds_up(Duration::from_millis(1)), 1);
     assert_eq!(moderation::minutes_text(1), "1 minute");
     assert_eq!(moderation::minutes_text(60), "60 minutes");
+}
+
+#[test]
+fn a_newcomer_that_renames_at_once_is_announced_once_under_its_name() {
+    let (mut h, mut r) = room(1);
+    // Its welcome and its /nick in the same turn (a /pass and a /nick in one write, say).
+    h.handle(Event::Connected(1, LOCAL), &mut r);
+    say(&mut h, &mut r, 1, "/nick quick");
+    h.end_turn(&mut r);
+    assert_eq!(r.take(0), ["* quick joined"]);
+    assert_eq!(
+        r.take(1).last().map(String::as_str),
+        Some("* you are now quick")
+    );
 }
