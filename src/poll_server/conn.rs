@@ -24,7 +24,7 @@ use mio::net::TcpStream;
 
 use crate::connection::Batch;
 use crate::connection::{Intake, Output, Outputs, Transport};
-use crate::metrics::{METRICS, Metrics, Via};
+use crate::metrics::{METRICS, Via};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -128,7 +128,7 @@ impl Conn {
         if let Some(owed) = self.output.take_owed(batch) {
             let bytes = &batch.bytes()[owed];
             let n = self.transport.write(&mut self.stream, bytes)?;
-            Metrics::add(&METRICS.bytes_out, n as u64);
+            METRICS.sent_bytes(n as u64);
             if n < bytes.len() {
                 self.output.unsent(&bytes[n..], outputs);
                 return Ok(Written::Pending);
@@ -139,7 +139,7 @@ impl Conn {
             let n = self
                 .transport
                 .write(&mut self.stream, self.output.pending())?;
-            Metrics::add(&METRICS.bytes_out, n as u64);
+            METRICS.sent_bytes(n as u64);
             self.output.wrote(n, outputs);
         }
         if self.output.pending().is_empty() && !self.transport.wants_write() {

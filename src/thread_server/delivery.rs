@@ -34,7 +34,7 @@ use crate::cluster::link::Link;
 use crate::connection::Batch;
 use crate::connection::{Output, Outputs, Queued, Transport};
 use crate::hub::{ClientId, Line, Nodes, Outbox};
-use crate::metrics::{METRICS, Metrics, Via};
+use crate::metrics::{METRICS, Via};
 
 /// How long a writer thread that caught up waits for its client to fall behind again before
 /// it ends.
@@ -134,7 +134,7 @@ impl Peer {
             Some(mut layers) => layers.write(&mut DontWait(&self.stream), bytes),
         };
         if let Ok(n) = sent {
-            Metrics::add(&METRICS.bytes_out, n as u64);
+            METRICS.sent_bytes(n as u64);
         }
         sent
     }
@@ -149,7 +149,7 @@ impl Peer {
     fn send_all(&self, bytes: &[u8]) -> io::Result<()> {
         if self.layers.is_none() {
             (&self.stream).write_all(bytes)?;
-            Metrics::add(&METRICS.bytes_out, bytes.len() as u64);
+            METRICS.sent_bytes(bytes.len() as u64);
             return Ok(());
         }
         let mut sent = 0;
