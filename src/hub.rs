@@ -34,8 +34,10 @@ mod json;
 mod members;
 mod moderation;
 mod notice;
+mod outbox;
 mod remote;
 mod rooms;
+mod send;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -49,7 +51,8 @@ use access::{Access, Secret};
 pub use gate::{BANNED_GRACE, PASSWORD_TIME, PASSWORD_TRIES};
 use gate::{Gate, Held};
 use history::History;
-use notice::{Msg, Notices};
+use notice::Notices;
+pub use outbox::{Nodes, Outbox};
 
 /// A client, as numbered by the driver (its slab key). Ids may be reused after a disconnect.
 pub type ClientId = usize;
@@ -108,100 +111,6 @@ pub const CATCH_UP: Duration = Duration::from_secs(2);
 
 /// How long `/ban` bans without a number of minutes.
 pub const DEFAULT_BAN_MINUTES: u32 = 60;
-
-/// Where the hub's decisions go. Implemented by each concurrency model.
-pub trait Outbox {
-    /// Queue `line` for `to`. Must not block; a driver that cannot take it (the client's backlog is
-    /// full) drops the client later, reporting [`Event::Disconnected`] with [`Leave::TooSlow`].
-    fn send(&mut self, to: ClientId, line: &Line);
-    /// Flush what is queued for `who`, then close it. The hub has already forgotten `who`.
-    fn close(&mut self, who: ClientId);
-    /// The other nodes, when this node is one of a cluster's.
-    fn nodes(&self) -> Option<&dyn Nodes> {
-        None
-    }
-    /// Tell the other nodes of the cluster (a node's hub calls it only when it is in one).
-    fn publish(&mut self, body: &Body<'_>) {
-        if let Some(nodes) = self.nodes() {
-            nodes.publish(body);
-        }
-    }
-    /// In a cluster: ask for `name` for `id`, for good across the cluster; the answer comes
-    /// back as [`Event::Claimed`].
-    fn claim(&mut self, id: ClientId, name: &str) {
-        if let Some(nodes) = self.nodes() {
-            nodes.claim(id, name);
-        }
-    }
-    /// In a cluster: let go of a name claimed before.
-    fn release(&mut self, name: &str) {
-        if let Some(nodes) = self.nodes() {
-            nodes.release(name);
-        }
-    }
-    /// In a cluster: ask for the next [`GUEST_BLOCK`] guest numbers; they come back as
-    /// [`Event::Guests`].
-    fn reserve_guests(&mut self) {
-        if let Some(nodes) = self.nodes() {
-            nodes.reserve_guests();
-        }
-    }
-    /// In a cluster: keep a ban where a node that starts later finds it.
-    fn store_ban(&mut self, ip: IpAddr, secs: u64, by: &str) {
-        if let Some(nodes) = self.nodes() {
-            nodes.store_ban(ip, secs, by);
-        }
-    }
-    /// In a cluster: a ban lifted.
-    fn forget_ban(&mut self, ip: IpAddr) {
-        if let Some(nodes) = self.nodes() {
-            nodes.forget_ban(ip);
-        }
-    }
-    /// In a cluster: read the rooms' history from the cluster again; it comes back as
-    /// [`Event::Stored`].
-    fn reload_history(&mut self) {
-        if let Some(nodes) = self.nodes() {
-            nodes.reload_history();
-        }
-    }
-    /// In a cluster: a client here is in `room` now, the first: its lines are wanted here,
-    /// and its history, which comes back as [`Event::Followed`].
-    fn follow(&mut self, room: &str) {
-        if let Some(nodes) = self.nodes() {
-            nodes.follow(room);
-        }
-    }
-    /// In a cluster: no client here is in `room` any more: its lines are not wanted here.
-    fn unfollow(&mut self, room: &str) {
-        if let Some(nodes) = self.nodes() {
-            nodes.unfollow(room);
-        }
-    }
-}
-
-/// The way to the other nodes of a cluster, as the hub sees it: the cluster's link implements
-/// it, and a driver's [`Outbox`] hands it over. None of it may wait.
-pub trait Nodes {
-    /// Tell the other nodes.
-    fn publish(&self, body: &Body<'_>);
-    /// Ask for `name` for `id`; the answer comes back as [`Event::Claimed`].
-    fn claim(&self, id: ClientId, name: &str);
-    /// Let go of a name claimed before.
-    fn release(&self, name: &str);
-    /// Ask for the next guest numbers; they come back as [`Event::Guests`].
-    fn reserve_guests(&self);
-    /// Keep a ban of `ip` for `secs` seconds from now, for nodes that start later.
-    fn store_ban(&self, ip: IpAddr, secs: u64, by: &str);
-    /// Forget a kept ban.
-    fn forget_ban(&self, ip: IpAddr);
-    /// Read the rooms' history again.
-    fn reload_history(&self);
-    /// Start receiving `room`'s lines (a client here entered it) and read its history.
-    fn follow(&self, room: &str);
-    /// Stop receiving `room`'s lines (no client here is in it).
-    fn unfollow(&self, room: &str);
-}
 
 /// What the cluster said of a name asked for with [`Outbox::claim`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -633,90 +542,6 @@ impl Hub {
 
     fn member(&self, id: ClientId) -> Option<&Member> {
         self.members.get(id).and_then(Option::as_ref)
-    }
-
-    /// Whether `id` reads JSON events.
-    fn reads_json(&self, id: ClientId) -> bool {
-        self.json.get(id).copied().unwrap_or(false)
-    }
-
-    /// Sends `msg` to `to`, in the form it reads.
-    fn send(&self, to: ClientId, msg: &Msg, out: &mut impl Outbox) {
-        out.send(to, msg.form(self.reads_json(to)));
-    }
-
-    /// `! TEXT` to `id`; `code` says what went wrong to programs (`name_taken`).
-    fn error(
-        &mut self,
-        id: ClientId,
-        code: &str,
-        err: &dyn std::fmt::Display,
-        out: &mut impl Outbox,
-    ) {
-        let msg = self.notices.error(code, &err.to_string());
-        self.send(id, &msg, out);
-    }
-
-    /// `* TEXT` to `id`; `code` says what it is to programs.
-    fn notice(
-        &mut self,
-        id: ClientId,
-        code: &str,
-        text: &dyn std::fmt::Display,
-        out: &mut impl Outbox,
-    ) {
-        let msg = self.notices.notice(code, &text.to_string());
-        self.send(id, &msg, out);
-    }
-
-    /// Sends `msg` to every member of `room` but `except`, after any pending join notice.
-    fn broadcast(
-        &mut self,
-        room: RoomId,
-        except: Option<ClientId>,
-        msg: &Msg,
-        out: &mut impl Outbox,
-    ) {
-        self.announce_joins(out);
-        let room = &self.rooms[room];
-        if room.json_members == 0 {
-            for &to in &room.members {
-                if Some(to) != except {
-                    out.send(to, &msg.text);
-                }
-            }
-            return;
-        }
-        for &to in &room.members {
-            if Some(to) != except {
-                out.send(to, msg.form(self.reads_json(to)));
-            }
-        }
-    }
-
-    /// `id` reads JSON events from now on (`true`), or text lines.
-    pub fn set_json(&mut self, id: ClientId, json: bool) {
-        if self.reads_json(id) == json {
-            return;
-        }
-        if self.json.len() <= id {
-            self.json.resize(id + 1, false);
-        }
-        self.json[id] = json;
-        if json {
-            self.json_clients += 1;
-        } else {
-            self.json_clients -= 1;
-        }
-        self.notices.json = self.json_clients > 0;
-        if let Some(room) = self.member(id).map(|m| m.room) {
-            let r = &mut self.rooms[room];
-            if json {
-                r.json_members += 1;
-            } else {
-                r.json_members -= 1;
-            }
-        }
     }
 }
 

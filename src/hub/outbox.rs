@@ -1,0 +1,100 @@
+//! Where the hub's decisions go: the [`Outbox`] each concurrency model implements, and the
+//! [`Nodes`] a cluster's link implements, reached through it.
+
+use std::net::IpAddr;
+
+use super::{Body, ClientId, Line};
+
+/// Where the hub's decisions go. Implemented by each concurrency model.
+pub trait Outbox {
+    /// Queue `line` for `to`. Must not block; a driver that cannot take it (the client's backlog is
+    /// full) drops the client later, reporting [`Event::Disconnected`] with [`Leave::TooSlow`].
+    fn send(&mut self, to: ClientId, line: &Line);
+    /// Flush what is queued for `who`, then close it. The hub has already forgotten `who`.
+    fn close(&mut self, who: ClientId);
+    /// The other nodes, when this node is one of a cluster's.
+    fn nodes(&self) -> Option<&dyn Nodes> {
+        None
+    }
+    /// Tell the other nodes of the cluster (a node's hub calls it only when it is in one).
+    fn publish(&mut self, body: &Body<'_>) {
+        if let Some(nodes) = self.nodes() {
+            nodes.publish(body);
+        }
+    }
+    /// In a cluster: ask for `name` for `id`, for good across the cluster; the answer comes
+    /// back as [`Event::Claimed`].
+    fn claim(&mut self, id: ClientId, name: &str) {
+        if let Some(nodes) = self.nodes() {
+            nodes.claim(id, name);
+        }
+    }
+    /// In a cluster: let go of a name claimed before.
+    fn release(&mut self, name: &str) {
+        if let Some(nodes) = self.nodes() {
+            nodes.release(name);
+        }
+    }
+    /// In a cluster: ask for the next [`GUEST_BLOCK`] guest numbers; they come back as
+    /// [`Event::Guests`].
+    fn reserve_guests(&mut self) {
+        if let Some(nodes) = self.nodes() {
+            nodes.reserve_guests();
+        }
+    }
+    /// In a cluster: keep a ban where a node that starts later finds it.
+    fn store_ban(&mut self, ip: IpAddr, secs: u64, by: &str) {
+        if let Some(nodes) = self.nodes() {
+            nodes.store_ban(ip, secs, by);
+        }
+    }
+    /// In a cluster: a ban lifted.
+    fn forget_ban(&mut self, ip: IpAddr) {
+        if let Some(nodes) = self.nodes() {
+            nodes.forget_ban(ip);
+        }
+    }
+    /// In a cluster: read the rooms' history from the cluster again; it comes back as
+    /// [`Event::Stored`].
+    fn reload_history(&mut self) {
+        if let Some(nodes) = self.nodes() {
+            nodes.reload_history();
+        }
+    }
+    /// In a cluster: a client here is in `room` now, the first: its lines are wanted here,
+    /// and its history, which comes back as [`Event::Followed`].
+    fn follow(&mut self, room: &str) {
+        if let Some(nodes) = self.nodes() {
+            nodes.follow(room);
+        }
+    }
+    /// In a cluster: no client here is in `room` any more: its lines are not wanted here.
+    fn unfollow(&mut self, room: &str) {
+        if let Some(nodes) = self.nodes() {
+            nodes.unfollow(room);
+        }
+    }
+}
+
+/// The way to the other nodes of a cluster, as the hub sees it: the cluster's link implements
+/// it, and a driver's [`Outbox`] hands it over. None of it may wait.
+pub trait Nodes {
+    /// Tell the other nodes.
+    fn publish(&self, body: &Body<'_>);
+    /// Ask for `name` for `id`; the answer comes back as [`Event::Claimed`].
+    fn claim(&self, id: ClientId, name: &str);
+    /// Let go of a name claimed before.
+    fn release(&self, name: &str);
+    /// Ask for the next guest numbers; they come back as [`Event::Guests`].
+    fn reserve_guests(&self);
+    /// Keep a ban of `ip` for `secs` seconds from now, for nodes that start later.
+    fn store_ban(&self, ip: IpAddr, secs: u64, by: &str);
+    /// Forget a kept ban.
+    fn forget_ban(&self, ip: IpAddr);
+    /// Read the rooms' history again.
+    fn reload_history(&self);
+    /// Start receiving `room`'s lines (a client here entered it) and read its history.
+    fn follow(&self, room: &str);
+    /// Stop receiving `room`'s lines (no client here is in it).
+    fn unfollow(&self, room: &str);
+}
