@@ -25,7 +25,7 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use slab::Slab;
@@ -436,7 +436,7 @@ pub struct Post<'a> {
     /// Clients dropped as too slow, for the hub to be told once the current event is handled.
     pub too_slow: &'a mut Vec<ClientId>,
     /// Clients the hub closed, for the reaper.
-    pub closed: &'a mut Vec<Arc<Peer>>,
+    pub closed: &'a mut Vec<Weak<Peer>>,
     pub outputs: &'a mut Outputs,
     /// To the other nodes, in a cluster.
     pub link: Option<&'a Link>,
@@ -487,7 +487,7 @@ impl Outbox for Post<'_> {
         }
         out.closing = true;
         out.closing_at = Some(Instant::now());
-        self.closed.push(Arc::clone(peer));
+        self.closed.push(Arc::downgrade(peer));
         match out.writer {
             // Nothing pending: this courier closes it.
             Writer::Free => {

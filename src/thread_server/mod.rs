@@ -32,8 +32,8 @@ mod room;
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -260,7 +260,11 @@ fn reap(shared: &Arc<Shared>) {
     if closed.is_empty() {
         return;
     }
-    let waiting: Vec<Arc<Peer>> = closed.into_iter().filter(|p| !p.reap(LINGER)).collect();
+    // Gone already: its threads and the room were done with it, and its socket is closed.
+    let waiting: Vec<Weak<Peer>> = closed
+        .into_iter()
+        .filter(|p| p.upgrade().is_some_and(|p| !p.reap(LINGER)))
+        .collect();
     if !waiting.is_empty() {
         shared.room().closed.extend(waiting);
     }

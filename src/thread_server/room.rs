@@ -3,7 +3,7 @@
 //! once the lock is released the courier makes them, so no write is made under the lock.
 
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use slab::Slab;
@@ -25,8 +25,9 @@ pub struct Room {
     pub outputs: Outputs,
     /// Holds of the room lock so far; a courier's claims are good for one hold.
     rounds: u32,
-    /// Clients the hub closed, for the reaper.
-    pub closed: Vec<Arc<Peer>>,
+    /// Clients the hub closed, for the reaper. Weak: a client whose threads are done with it
+    /// (its input ended, its output written) is closed at once, not when the reaper passes.
+    pub closed: Vec<Weak<Peer>>,
     /// To the other nodes, in a cluster.
     pub link: Option<Link>,
 }
