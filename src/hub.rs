@@ -38,6 +38,7 @@ mod outbox;
 mod remote;
 mod rooms;
 mod send;
+mod silent;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -185,9 +186,9 @@ pub struct HubConfig {
     pub max_per_ip: usize,
     /// Most new connections from one address in a minute; 0 means no limit.
     pub max_connects_per_minute: u32,
-    /// The two limits above apply to loopback addresses too (by default they do not: a
-    /// reverse proxy, or a test, connects from there).
-    pub limit_loopback: bool,
+    /// Addresses the two limits above do not apply to (loopback by default: a reverse proxy,
+    /// or a test, connects from there).
+    pub exempt: Vec<crate::cidr::Cidr>,
     /// Most rooms at once, the lobby included.
     pub max_rooms: usize,
     /// Chat lines each room keeps for whoever enters it; 0 keeps none.
@@ -198,6 +199,9 @@ pub struct HubConfig {
     pub oper_password: Option<Secret>,
     /// This node's id, when it is one of a cluster's.
     pub node: Option<Box<str>>,
+    /// A client that has not sent a line this long after connecting is closed with
+    /// `! idle timeout`; `None`: never.
+    pub first_line: Option<Duration>,
 }
 
 impl HubConfig {
@@ -322,6 +326,8 @@ pub struct Hub {
     json: Vec<bool>,
     /// How many clients read JSON.
     json_clients: usize,
+    /// Connections that have not sent a line yet, for the first-line deadline.
+    silent: silent::Silent,
 }
 
 impl Hub {
@@ -368,6 +374,7 @@ impl Hub {
             notices: Notices::default(),
             json: Vec::new(),
             json_clients: 0,
+            silent: silent::Silent::default(),
         };
         hub.lobby = hub.make_room(LOBBY);
         hub
@@ -392,6 +399,9 @@ impl Hub {
         config.max_line = self.config.max_line;
         if config.max_per_ip == 0 {
             self.per_ip.clear();
+        }
+        if config.first_line.is_none() {
+            self.silent.clear();
         }
         self.config = config;
     }
@@ -429,9 +439,18 @@ impl Hub {
     pub fn handle(&mut self, event: Event<'_>, out: &mut impl Outbox) {
         self.notices.now = self.wall_us();
         match event {
-            Event::Connected(id, ip) => self.connect(id, ip, out),
-            Event::Line(id, bytes) => self.line(id, bytes, out),
+            Event::Connected(id, ip) => {
+                if self.config.first_line.is_some() {
+                    self.silent.connected(id, self.now);
+                }
+                self.connect(id, ip, out)
+            }
+            Event::Line(id, bytes) => {
+                self.silent.spoke(id);
+                self.line(id, bytes, out)
+            }
             Event::LineTooLong(id) => {
+                self.silent.spoke(id);
                 if self.gated.contains_key(&id) {
                     self.gate_line(id, "", out);
                 } else if self.member(id).is_some() {
@@ -444,7 +463,10 @@ impl Hub {
                     );
                 }
             }
-            Event::Disconnected(id, why) => self.leave(id, why, out),
+            Event::Disconnected(id, why) => {
+                self.silent.spoke(id);
+                self.leave(id, why, out)
+            }
             Event::Cluster(msg) => self.remote(msg, out),
             Event::Link(up) => self.link(up, out),
             Event::Claimed(id, name, claim) => self.claimed(id, name, claim, out),
@@ -462,6 +484,7 @@ impl Hub {
         self.notices.now = self.wall_us();
         self.lose_silent_nodes(out);
         self.stop_waiting_for_history(out);
+        self.close_silent(out);
         if self.next_gate_deadline.is_none_or(|d| d > self.now) {
             return;
         }
@@ -483,6 +506,20 @@ impl Hub {
         self.next_gate_deadline = self.gated.values().map(|g| g.deadline).min();
     }
 
+    /// Closes the clients that have said nothing within the first-line deadline (those at a
+    /// gate have the gate's own).
+    fn close_silent(&mut self, out: &mut impl Outbox) {
+        let Some(limit) = self.config.first_line else {
+            return;
+        };
+        for id in self.silent.expired(self.now, limit) {
+            if let Some(m) = self.member(id) {
+                log::info!("{}: nothing said in {} s: closed", m.ip, limit.as_secs());
+                self.leave(id, Leave::IdleTimeout, out);
+            }
+        }
+    }
+
     /// When [`Hub::tick`] next has something to do, if ever.
     pub fn next_deadline(&self) -> Option<Instant> {
         let node_lost = match self.link_down_since {
@@ -500,7 +537,11 @@ impl Hub {
             .iter()
             .filter_map(|&room| self.rooms[room].caught_up_by)
             .min();
-        [self.next_gate_deadline, node_lost, caught_up]
+        let first_line = self
+            .config
+            .first_line
+            .and_then(|limit| self.silent.next_deadline(limit));
+        [self.next_gate_deadline, node_lost, caught_up, first_line]
             .into_iter()
             .flatten()
             .min()

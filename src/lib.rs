@@ -3,7 +3,8 @@
 //! checks it; docs/ARCHITECTURE.md walks a line through them):
 //!
 //! - [`framing`], [`command`], [`rate`]: the clients' protocol and flood control, as pure
-//!   functions; [`metrics`]: what an operator watches; [`http`]: the web listener's requests
+//!   functions; [`cidr`]: address ranges and the per-address limits' key; [`metrics`]: what an
+//!   operator watches; [`http`]: the web listener's requests
 //!   and answers; [`tls`], [`net`],
 //!   [`shutdown`], [`memory`]: TLS settings and state, socket plumbing, graceful stop,
 //!   allocator settings.
@@ -17,6 +18,7 @@
 //!   [`client`]: the `chat` client, line mode and terminal UI; [`bench`]: chatbench.
 
 pub mod bench;
+pub mod cidr;
 pub mod client;
 pub mod cluster;
 pub mod command;

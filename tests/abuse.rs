@@ -13,9 +13,12 @@ both_modes!(
     lines_over_the_rate_are_paced_not_dropped,
     a_sustained_flooder_is_dropped_and_the_others_are_unaffected,
     a_silent_client_is_closed_when_idle_timeout_is_set,
+    a_client_that_never_speaks_is_closed_at_the_first_line_deadline,
     connections_per_address_are_limited_when_asked,
     new_connections_per_address_are_paced,
     loopback_is_exempt_from_the_address_limits_by_default,
+    only_the_ranges_given_are_exempt,
+    the_defaults_refuse_an_address_17th_connection_and_its_flood,
     accepted_sockets_have_tcp_keepalive,
     descriptor_exhaustion_neither_spins_nor_kills_the_server,
     a_churn_of_short_connections_disturbs_no_one,
@@ -126,6 +129,85 @@ fn a_silent_client_is_closed_when_idle_timeout_is_set(mode: Mode) {
     assert!(talker.sync().is_empty(), "the active client was affected");
 }
 
+fn a_client_that_never_speaks_is_closed_at_the_first_line_deadline(mode: Mode) {
+    let server = Server::start_with(mode, &["--first-line-timeout", "1"]);
+    let mut silent = server.client();
+    let mut talker = server.client();
+    let started = Instant::now();
+    // One line is enough: the talker has no deadline after it.
+    assert!(talker.sync().iter().all(|l| l.ends_with(" joined")));
+    let told = silent.until_closed();
+    assert_eq!(
+        told.last().map(String::as_str),
+        Some("! idle timeout"),
+        "{told:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "closed too early"
+    );
+    talker.expect_after_joins(&format!("* {} left (idle timeout)", silent.name));
+    // Silent now for longer than the deadline, and still in.
+    assert_eq!(
+        talker.lines_within(Duration::from_millis(1500)),
+        Vec::<String>::new()
+    );
+    assert_eq!(talker.sync(), Vec::<String>::new());
+}
+
+fn only_the_ranges_given_are_exempt(mode: Mode) {
+    let server = Server::start_with(mode, &["--max-per-ip", "1", "--exempt", "127.0.0.2/32"]);
+    let _first = server.client();
+    let mut second = server.connect();
+    assert_eq!(
+        second.until_closed(),
+        ["! too many connections from your address"],
+        "127.0.0.1 is not in the range given"
+    );
+    let mut exempt: Vec<Client> = (0..3).map(|_| connect_from(&server, "127.0.0.2")).collect();
+    for c in &mut exempt {
+        assert!(c.line().starts_with("* welcome "));
+    }
+}
+
+fn the_defaults_refuse_an_address_17th_connection_and_its_flood(mode: Mode) {
+    // The default limits, with 127.0.0.1 alone exempt: the others of 127/8 stand for the
+    // addresses of the internet.
+    let server = Server::start_with(mode, &["--exempt", "127.0.0.1/32"]);
+    let mut talkers = server.clients(2);
+    let mut held: Vec<Client> = (0..16)
+        .map(|_| connect_from(&server, "127.0.0.2"))
+        .collect();
+    for c in &mut held {
+        assert!(c.line().starts_with("* welcome "));
+    }
+    // It speaks first: the refusal must still reach it (no reset for unread input).
+    let mut seventeenth = connect_from(&server, "127.0.0.2");
+    seventeenth.send("hello");
+    assert_eq!(
+        seventeenth.until_closed(),
+        ["! too many connections from your address"],
+        "the 17th at once"
+    );
+    // A flood from another address: 60 new connections a minute, then refusals.
+    let mut refused = 0;
+    for i in 0..100 {
+        let mut c = connect_from(&server, "127.0.0.3");
+        let first = c.line();
+        if first == "! too many connections from your address; try again later" {
+            refused += 1;
+        } else {
+            assert!(first.starts_with("* welcome "), "{i}: {first}");
+        }
+    }
+    assert_eq!(refused, 40, "60 of the 100 let in");
+    // Everyone else was served meanwhile (past the flood's joins and leaves; `line` fails
+    // after its deadline).
+    let want = format!("<{}> still here", talkers[0].name);
+    talkers[0].send("still here");
+    while talkers[1].line() != want {}
+}
+
 fn connect_from(server: &Server, source: &str) -> Client {
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     let local: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
@@ -135,7 +217,7 @@ fn connect_from(server: &Server, source: &str) -> Client {
 }
 
 fn connections_per_address_are_limited_when_asked(mode: Mode) {
-    let server = Server::start_with(mode, &["--max-per-ip", "2", "--limit-loopback"]);
+    let server = Server::start_with(mode, &["--max-per-ip", "2", "--exempt", "none"]);
     let mut first = server.client();
     let second = server.client();
     let mut third = server.connect();
@@ -158,7 +240,7 @@ fn connections_per_address_are_limited_when_asked(mode: Mode) {
 }
 
 fn new_connections_per_address_are_paced(mode: Mode) {
-    let server = Server::start_with(mode, &["--max-connects-per-ip", "3", "--limit-loopback"]);
+    let server = Server::start_with(mode, &["--max-connects-per-ip", "3", "--exempt", "none"]);
     // Three connections in a row, each closed at once: the fourth is one too many this minute.
     for _ in 0..3 {
         drop(server.client());

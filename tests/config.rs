@@ -113,7 +113,7 @@ fn the_systemd_unit_is_valid() {
 fn sighup_reloads_the_limits(mode: Mode) {
     let path = file(
         &format!("reload-{}", mode.flag()),
-        "max_per_ip = 1\nlimit_loopback = true\n",
+        "max_per_ip = 1\nexempt = \"none\"\n",
     );
     let config = path.display().to_string();
     let server = Server::start_with(mode, &["--config", &config]);
@@ -123,7 +123,7 @@ fn sighup_reloads_the_limits(mode: Mode) {
         second.until_closed(),
         ["! too many connections from your address"]
     );
-    std::fs::write(&path, "max_per_ip = 3\nlimit_loopback = true\n").unwrap();
+    std::fs::write(&path, "max_per_ip = 3\nexempt = \"none\"\n").unwrap();
     signal(server.pid(), "HUP");
     // Taken at once, but the signal and the reload are not the test's to wait on: try again
     // until a second client is let in.

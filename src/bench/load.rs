@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
+use super::connect_flood::ConnectFlood;
 use super::flood::Flooders;
 use super::histogram::Histogram;
 use super::mark::{self, parse_mark};
@@ -42,6 +43,9 @@ pub struct LoadConfig {
     /// Extra clients that send junk lines as fast as they can while the run lasts (and read
     /// and discard what they get), to show their effect on everyone else.
     pub flooders: usize,
+    /// Connections a second, and the address they come from, of a connection flood while
+    /// the run sends (see [`super::connect_flood`]).
+    pub connect_flood: Option<(u32, std::net::IpAddr)>,
     /// Lines each client sends first (e.g. a name); `{i}` becomes the client's number.
     pub hello: Option<String>,
     /// Put before each message (e.g. `PRIVMSG #bench :` for an IRC server).
@@ -130,6 +134,8 @@ pub struct LoadReport {
     pub flood_sent: u64,
     /// Flooders the server disconnected.
     pub flooders_dropped: usize,
+    /// What the connection flood did.
+    pub connect_flood: super::connect_flood::FloodCount,
     /// With several nodes: each one's lines (client `i` is on node `i % nodes`).
     pub nodes: Vec<NodeLines>,
 }
@@ -418,6 +424,9 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
         }
     }
     let flood = Flooders::start(flood_streams);
+    let connect_flood = cfg
+        .connect_flood
+        .map(|(per_sec, from)| ConnectFlood::start(cfg.addrs[0], from, per_sec));
     loop {
         // Generate what is due.
         let now = Instant::now();
@@ -584,6 +593,9 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     report.max_us = hist.max();
     report.server = sampler.map(|s| s.finish());
     (report.flood_sent, report.flooders_dropped) = flood.stop();
+    if let Some(f) = connect_flood {
+        report.connect_flood = f.stop();
+    }
     Ok(report)
 }
 

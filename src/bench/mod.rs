@@ -1,6 +1,7 @@
 //! chatbench: a load generator for line-based chat servers, and the raw relay it is compared
 //! with. See `chatbench --help` and the README's benchmark section.
 
+pub mod connect_flood;
 pub mod flood;
 pub mod histogram;
 pub mod load;
@@ -55,6 +56,14 @@ pub struct BenchArgs {
     /// Extra clients that send junk lines flat out for the whole run (and are not measured).
     #[arg(long, default_value_t = 0, conflicts_with = "tls")]
     pub flooders: usize,
+    /// Open this many connections a second from --connect-flood-from while the run sends (the
+    /// last 1,000 held open), as a flood from one address that the server's per-address
+    /// limits should refuse at no cost to the measured clients; 0: none.
+    #[arg(long, default_value_t = 0)]
+    pub connect_flood: u32,
+    /// The address the connection flood comes from (on loopback, any 127.x.y.z).
+    #[arg(long, default_value = "127.0.0.2")]
+    pub connect_flood_from: std::net::IpAddr,
     /// Spread the clients over this many rooms (each sends `/join benchR` first; rooms picked
     /// by a hash of the client's number): a line is for the readers of its room. With
     /// --nodes, the report says per node how many lines it needed from the others.
@@ -138,6 +147,8 @@ impl BenchArgs {
             connect_concurrency: self.connect_concurrency,
             slow: self.slow,
             flooders: self.flooders,
+            connect_flood: (self.connect_flood > 0)
+                .then_some((self.connect_flood, self.connect_flood_from)),
             hello: self.hello.as_ref().map(|h| h.replace("\\n", "\n")),
             send_prefix: self.send_prefix.clone(),
             settle: Duration::from_millis(self.settle_ms),
@@ -200,6 +211,15 @@ pub fn to_json(r: &LoadReport) -> String {
     field("late", r.late.to_string());
     field("flood_sent", r.flood_sent.to_string());
     field("flooders_dropped", r.flooders_dropped.to_string());
+    field("connect_flood_made", r.connect_flood.made.to_string());
+    field("connect_flood_failed", r.connect_flood.failed.to_string());
+    field(
+        "connect_flood_per_sec",
+        format!(
+            "{:.0}",
+            r.connect_flood.made as f64 / r.connect_flood.secs.max(1e-9)
+        ),
+    );
     field("run_secs", format!("{:.3}", r.run_secs));
     field("deliveries_per_sec", format!("{:.0}", r.deliveries_per_sec));
     field("p50_us", r.p50_us.to_string());
@@ -287,6 +307,17 @@ pub fn to_text(r: &LoadReport) -> String {
             s,
             "flooders    queued {} lines; {} of them disconnected by the server",
             r.flood_sent, r.flooders_dropped
+        );
+    }
+    if r.connect_flood.made + r.connect_flood.failed > 0 {
+        let f = r.connect_flood;
+        let _ = writeln!(
+            s,
+            "flood       {} connections from one address in {:.1} s ({:.0}/s), {} failed to connect",
+            f.made,
+            f.secs,
+            f.made as f64 / f.secs.max(1e-9),
+            f.failed
         );
     }
     for (i, n) in r.nodes.iter().enumerate() {

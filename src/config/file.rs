@@ -166,9 +166,10 @@ mod tests {
 
     #[test]
     fn settings_become_options_and_flags_win() {
-        let file = "port = 4000\nmax_per_ip = 3\nmode = \"threads\"\nweb_port = 0\nweb-origin = [\"https://a\", \"https://b\"]\nlimit_loopback = true\nno_plain = false\n";
+        let file = "port = 4000\nmax_per_ip = 3\nmode = \"threads\"\nweb_port = 0\nweb-origin = [\"https://a\", \"https://b\"]\nexempt = [\"none\"]\nno_plain = false\n";
         let c = parse(file, &[]).unwrap();
-        assert_eq!((c.port, c.max_per_ip, c.limit_loopback), (4000, 3, true));
+        assert_eq!((c.port, c.max_per_ip), (4000, 3));
+        assert_eq!(c.exempt, [crate::cidr::Exempt::None]);
         assert_eq!(c.mode, super::super::Mode::Threads);
         assert_eq!(c.web_origin, ["https://a", "https://b"]);
         let c = parse(file, &["--port", "5000", "--mode", "poll"]).unwrap();
@@ -185,8 +186,11 @@ mod tests {
         let e = settings("# limits\nmax_per_ip = \"many\"\n").unwrap_err();
         assert!(e.starts_with("2: `max_per_ip`: "), "{e}");
         assert!(e.contains("many"), "{e}");
-        let e = settings("limit_loopback = 3\n").unwrap_err();
-        assert_eq!(e, "1: `limit_loopback`: true or false");
+        let e = settings("no_plain = 3\n").unwrap_err();
+        assert_eq!(e, "1: `no_plain`: true or false");
+        let e = settings("\nexempt = [\"10.0.0.0/33\"]\n").unwrap_err();
+        assert!(e.starts_with("2: `exempt`: "), "{e}");
+        assert!(e.contains("the prefix length is 0 to 32"), "{e}");
         let e = settings("port = [1, [2]]\n").unwrap_err();
         assert!(e.starts_with("1: `port`: "), "{e}");
         let e = settings("port = \n").unwrap_err();

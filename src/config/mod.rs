@@ -152,17 +152,19 @@ pub struct ServerConfig {
     /// seconds; 0: never, it is only paced.
     #[arg(help_heading = "Limits", long, default_value_t = 0.0)]
     pub flood_after: f64,
-    /// Most connections from one IP address; 0 means no limit. Loopback addresses are exempt
-    /// unless --limit-loopback.
+    /// Most connections from one IP address (an IPv6 address counts as its /64); 0 means no
+    /// limit. Addresses in --exempt are not limited.
     #[arg(help_heading = "Limits", long, default_value_t = 16)]
     pub max_per_ip: usize,
     /// Most new connections from one IP address in a minute (`! too many connections from your
-    /// address; try again later`); 0 means no limit. Loopback exempt unless --limit-loopback.
+    /// address; try again later`); 0 means no limit. Addresses in --exempt are not limited.
     #[arg(help_heading = "Limits", long, default_value_t = 60)]
     pub max_connects_per_ip: u32,
-    /// Apply --max-per-ip and --max-connects-per-ip to loopback addresses too.
-    #[arg(help_heading = "Limits", long)]
-    pub limit_loopback: bool,
+    /// Addresses that --max-per-ip and --max-connects-per-ip do not apply to (a reverse proxy,
+    /// a test swarm), as CIDR ranges: repeat it for several; `none` for no exemption. Giving it
+    /// replaces the default, loopback.
+    #[arg(help_heading = "Limits", long, value_name = "CIDR", default_values = ["127.0.0.0/8", "::1"])]
+    pub exempt: Vec<crate::cidr::Exempt>,
     /// Most rooms at once, the lobby included; one more is refused with `! too many rooms`.
     #[arg(help_heading = "Limits", long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_rooms: u32,
@@ -172,6 +174,15 @@ pub struct ServerConfig {
     /// Close a connection that sent nothing for this many seconds (`! idle timeout`); 0: never.
     #[arg(help_heading = "Limits", long, default_value_t = 0)]
     pub idle_timeout: u64,
+    /// Close a client that has not sent a line this many seconds after connecting
+    /// (`! idle timeout`), so that idle sockets cannot hold the server's places; 0: never.
+    #[arg(
+        help_heading = "Limits",
+        long,
+        value_name = "SECS",
+        default_value_t = 60
+    )]
+    pub first_line_timeout: u64,
     /// Length of the kernel's queue of connections not yet accepted (capped by
     /// net.core.somaxconn).
     #[arg(help_heading = "Listeners", long, default_value_t = 4096)]
@@ -214,12 +225,14 @@ impl ServerConfig {
             max_line: self.max_line as usize,
             max_per_ip: self.max_per_ip,
             max_connects_per_minute: self.max_connects_per_ip,
-            limit_loopback: self.limit_loopback,
+            exempt: crate::cidr::ranges(&self.exempt),
             max_rooms: self.max_rooms as usize,
             history: self.history as usize,
             password: self.password.clone(),
             oper_password: self.oper_password.clone(),
             node: self.node.as_deref().map(Into::into),
+            first_line: (self.first_line_timeout > 0)
+                .then(|| std::time::Duration::from_secs(self.first_line_timeout)),
         }
     }
 

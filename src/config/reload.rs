@@ -77,7 +77,8 @@ impl Reloader {
         kept.max_clients = new.max_clients;
         kept.max_per_ip = new.max_per_ip;
         kept.max_connects_per_ip = new.max_connects_per_ip;
-        kept.limit_loopback = new.limit_loopback;
+        kept.exempt = new.exempt.clone();
+        kept.first_line_timeout = new.first_line_timeout;
         kept.max_rooms = new.max_rooms;
         kept.history = new.history;
         kept.password_file = new.password_file.clone();
@@ -130,10 +131,17 @@ fn changes(old: &ServerConfig, new: &ServerConfig) -> Vec<String> {
         old.max_connects_per_ip.to_string(),
         new.max_connects_per_ip.to_string(),
     );
+    let list = |e: &[crate::cidr::Exempt]| {
+        e.iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    applied("exempt", list(&old.exempt), list(&new.exempt));
     applied(
-        "limit_loopback",
-        old.limit_loopback.to_string(),
-        new.limit_loopback.to_string(),
+        "first_line_timeout",
+        old.first_line_timeout.to_string(),
+        new.first_line_timeout.to_string(),
     );
     applied(
         "max_rooms",

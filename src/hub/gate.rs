@@ -55,11 +55,11 @@ impl Hub {
 
     pub(super) fn uncount_ip(&mut self, ip: IpAddr) {
         if self.config.max_per_ip > 0
-            && let Some(count) = self.per_ip.get_mut(&ip)
+            && let Some(count) = self.per_ip.get_mut(&crate::cidr::limit_key(ip))
         {
             *count -= 1;
             if *count == 0 {
-                self.per_ip.remove(&ip);
+                self.per_ip.remove(&crate::cidr::limit_key(ip));
             }
         }
     }

@@ -32,17 +32,18 @@ impl Hub {
         if self.online + self.gated.len() >= self.config.max_clients {
             return self.refuse(id, Dropped::ServerFull, "server full", out);
         }
-        let limited = self.config.limit_loopback || !ip.is_loopback();
+        let limited = !self.config.exempt.iter().any(|range| range.contains(ip));
+        let key = crate::cidr::limit_key(ip);
         if limited
             && !self
                 .access
-                .may_connect(ip, self.now, self.config.max_connects_per_minute)
+                .may_connect(key, self.now, self.config.max_connects_per_minute)
         {
             let msg = "too many connections from your address; try again later";
             return self.refuse(id, Dropped::PerAddress, msg, out);
         }
         if self.config.max_per_ip > 0 && limited {
-            let count = self.per_ip.entry(ip).or_insert(0);
+            let count = self.per_ip.entry(key).or_insert(0);
             if *count >= self.config.max_per_ip {
                 let msg = "too many connections from your address";
                 return self.refuse(id, Dropped::PerAddress, msg, out);

@@ -87,7 +87,8 @@ fn config() -> HubConfig {
         max_per_ip: 0,
         max_connects_per_minute: 0,
         // The tests' clients connect from loopback.
-        limit_loopback: true,
+        exempt: Vec::new(),
+        first_line: None,
         max_rooms: 100,
         history: 0,
         password: None,
@@ -338,6 +339,76 @@ fn connections_per_address_are_limited_when_asked() {
         "a place freed by a disconnect can be taken again"
     );
     assert!(!r.closed.contains(&4));
+}
+
+#[test]
+fn exempt_ranges_are_not_limited_and_ipv6_counts_by_its_64() {
+    let mut h = Hub::new(
+        HubConfig {
+            max_per_ip: 1,
+            max_connects_per_minute: 3,
+            exempt: vec!["10.0.0.0/8".parse().unwrap()],
+            ..config()
+        },
+        t0(),
+    );
+    let mut r = Recorder::default();
+    let proxy: IpAddr = "10.1.2.3".parse().unwrap();
+    for id in 0..5 {
+        h.handle(Event::Connected(id, proxy), &mut r);
+    }
+    assert!(r.closed.is_empty(), "an exempt range: neither limit");
+    assert_eq!(h.online(), 5);
+    // Two addresses of one /64 are one for the limits; another /64 is another.
+    let a: IpAddr = "2001:db8:0:1::a".parse().unwrap();
+    let b: IpAddr = "2001:db8:0:1:ffff::b".parse().unwrap();
+    let c: IpAddr = "2001:db8:0:2::a".parse().unwrap();
+    h.handle(Event::Connected(5, a), &mut r);
+    h.handle(Event::Connected(6, b), &mut r);
+    assert_eq!(r.take(6), ["! too many connections from your address"]);
+    h.handle(Event::Connected(7, c), &mut r);
+    assert!(!r.closed.contains(&7));
+    // 5 left: its /64 may have one again (8), but a fourth attempt in the minute (the refused
+    // one counts) is one too many.
+    h.handle(Event::Disconnected(5, Leave::Closed), &mut r);
+    h.handle(Event::Connected(8, b), &mut r);
+    assert!(!r.closed.contains(&8), "a place freed in the /64");
+    h.handle(Event::Disconnected(8, Leave::Closed), &mut r);
+    h.handle(Event::Connected(9, a), &mut r);
+    assert_eq!(
+        r.take(9),
+        ["! too many connections from your address; try again later"]
+    );
+}
+
+#[test]
+fn a_client_silent_past_the_first_line_deadline_is_closed() {
+    let limit = Duration::from_secs(60);
+    let t0 = t0();
+    let mut h = Hub::new(
+        HubConfig {
+            first_line: Some(limit),
+            ..config()
+        },
+        t0,
+    );
+    let mut r = Recorder::default();
+    for id in 0..3 {
+        h.handle(Event::Connected(id, LOCAL), &mut r);
+    }
+    h.end_turn(&mut r);
+    assert_eq!(h.next_deadline(), Some(t0 + limit));
+    say(&mut h, &mut r, 1, "hello");
+    h.handle(Event::LineTooLong(2), &mut r);
+    r.sent.clear();
+    h.tick(t0 + limit - Duration::from_millis(1), &mut r);
+    assert!(r.closed.is_empty(), "not before its deadline");
+    h.tick(t0 + limit, &mut r);
+    assert_eq!(r.take(0), ["! idle timeout"]);
+    assert_eq!(r.take(1), ["* guest1 left (idle timeout)"]);
+    assert!(r.closed.contains(&0) && !r.closed.contains(&1) && !r.closed.contains(&2));
+    assert_eq!(h.online(), 2);
+    assert_eq!(h.next_deadline(), None, "the others have spoken");
 }
 
 #[test]

@@ -89,8 +89,17 @@ fn admit(waiting: Vec<(TcpStream, SocketAddr)>, shared: &Arc<Shared>) {
         let joined: Vec<_> = joiners
             .into_iter()
             .filter_map(|(stream, addr, early)| {
-                join(room, stream, addr, shared, true, Transport::Plain)
-                    .map(|(id, p)| (id, p, early))
+                let (id, peer) = join(room, stream, addr, shared, true, Transport::Plain)?;
+                if !peer.is_closing() {
+                    return Some((id, peer, early));
+                }
+                // Turned away: a thread would only wait for it to close (a flood from one
+                // address would cost a thread a connection); the reaper does that.
+                shared.threads.unreserve();
+                room.handle(Event::Disconnected(id, Leave::Closed));
+                room.room.peers.try_remove(id);
+                room.room.refused.push(peer);
+                None
             })
             .collect();
         room.end_turn();

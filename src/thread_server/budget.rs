@@ -58,6 +58,11 @@ impl Budget {
         true
     }
 
+    /// Uncounts a thread reserved and not started.
+    pub fn unreserve(&self) {
+        self.done();
+    }
+
     fn done(&self) {
         *self.running() -= 1;
         self.ended.fetch_add(1, Ordering::Relaxed);

@@ -303,6 +303,25 @@ impl Peer {
         }
     }
 
+    /// For a client no thread reads (turned away as it came): reads out, without waiting,
+    /// what it sent, so that closing does not reset the connection and destroy the refusal.
+    /// True once it has closed its side, failed, or been closed by the hub longer than
+    /// `linger` ago (then it is cut): it can be dropped.
+    pub fn drained(&self, linger: Duration) -> bool {
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1024];
+        let sock = socket2::SockRef::from(&self.stream);
+        loop {
+            match sock.recv_with_flags(&mut buf, libc::MSG_DONTWAIT) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => return true,
+            }
+        }
+        self.reap(linger)
+    }
+
     /// The body of a writer thread: drains the buffer with blocking writes while the client is
     /// behind, then parks for [`WRITER_PARK`] in case it falls behind again.
     pub fn write_stalled(&self) {

@@ -245,14 +245,23 @@ fn tidy(shared: &Arc<Shared>) {
 /// Cuts the clients the hub closed more than [`LINGER`] ago whose threads have not ended, and
 /// gives the hub its tick when it has something due (a gate's deadline).
 fn reap(shared: &Arc<Shared>) {
-    let (closed, due) = {
+    let (closed, refused, due) = {
         let mut room = shared.room();
         let due = room
             .hub
             .next_deadline()
             .is_some_and(|d| d <= Instant::now());
-        (std::mem::take(&mut room.closed), due)
+        (
+            std::mem::take(&mut room.closed),
+            std::mem::take(&mut room.refused),
+            due,
+        )
     };
+    // Turned away: dropped (and so closed) once it has closed its side, or after the linger.
+    let refused: Vec<Arc<Peer>> = refused.into_iter().filter(|p| !p.drained(LINGER)).collect();
+    if !refused.is_empty() {
+        shared.room().refused.extend(refused);
+    }
     if due {
         // The hub is ticked first whenever it is handed anything.
         shared.with_room(|room| room.with_hub(|_, _| {}));

@@ -28,6 +28,10 @@ pub struct Room {
     /// Clients the hub closed, for the reaper. Weak: a client whose threads are done with it
     /// (its input ended, its output written) is closed at once, not when the reaper passes.
     pub closed: Vec<Weak<Peer>>,
+    /// Connections the hub turned away as they came (server full, per-address limits): they
+    /// get no thread; the reaper reads out what they send and drops each once it has closed
+    /// its side, or after the linger (see [`super::accept`]).
+    pub refused: Vec<Arc<Peer>>,
     /// To the other nodes, in a cluster.
     pub link: Option<Link>,
 }
@@ -40,6 +44,7 @@ impl Room {
             outputs,
             rounds: 0,
             closed: Vec::new(),
+            refused: Vec::new(),
             link,
         }
     }
