@@ -2,11 +2,14 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::Stdio;
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
 
-use common::{Mode, Server, chat, finish};
+use common::pty::Pty;
+use common::{DEADLINE, Mode, Server, chat, finish};
 
 both_modes!(
     pipe_mode_sends_its_lines_and_exits_once_delivered,
@@ -15,7 +18,37 @@ both_modes!(
     room_puts_the_client_in_a_room_first,
     a_refused_connection_is_one_clear_line,
     the_server_going_away_is_reported,
+    the_line_client_comes_back_after_a_restart,
+    a_replayed_history_is_not_shown_twice,
+    the_password_is_asked_on_the_terminal_without_echo,
+    the_tui_comes_back_after_a_restart,
 );
+
+/// The lines `from` gives, on a channel (read with deadlines).
+fn lines_of(from: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Reads `rx` until a line satisfies `want`; returns the lines before it. Panics at DEADLINE.
+fn until_line(rx: &Receiver<String>, want: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut before = Vec::new();
+    loop {
+        match rx.recv_timeout(DEADLINE) {
+            Ok(line) if want(&line) => return before,
+            Ok(line) => before.push(line),
+            Err(e) => panic!("not seen ({e}); before it: {before:?}"),
+        }
+    }
+}
 
 fn pipe_mode_sends_its_lines_and_exits_once_delivered(mode: Mode) {
     let server = Server::start(mode);
@@ -147,7 +180,7 @@ fn the_server_going_away_is_reported(mode: Mode) {
     let mut server = Server::start(mode);
     let mut watcher = server.client();
     // stdin stays open: the client is waiting for input when the server stops.
-    let mut child = chat(server.addr.port(), &["--name", "stay"])
+    let mut child = chat(server.addr.port(), &["--name", "stay", "--no-reconnect"])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
@@ -163,4 +196,143 @@ fn the_server_going_away_is_reported(mode: Mode) {
         "{out:?}"
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("* server shutting down"));
+}
+
+fn the_line_client_comes_back_after_a_restart(mode: Mode) {
+    let mut server = Server::start(mode);
+    let port = server.addr.port();
+    let mut child = chat(port, &["--name", "stay", "--room", "dev"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stderr = lines_of(child.stderr.take().unwrap());
+    until_line(&stderr, |l| l.starts_with("connected to "));
+    assert!(server.stop().success());
+    // Said at once.
+    until_line(&stderr, |l| {
+        l.starts_with("! disconnected: server closed the connection; reconnecting in ")
+    });
+    let server = Server::start_with(mode, &["--port", &port.to_string()]);
+    let mut watcher = server.client();
+    watcher.send("/join dev");
+    until_watcher(&mut watcher, |l| l.starts_with("* you are in #dev"));
+    // Back as the same name, in the same room.
+    let said = until_line(&stderr, |l| {
+        l == format!("reconnected to {} as stay", server.addr)
+    });
+    assert!(
+        said.iter().all(|l| l.starts_with("! disconnected: ")),
+        "{said:?}"
+    );
+    stdin.write_all(b"back again\n").unwrap();
+    until_watcher(&mut watcher, |l| l == "<stay> back again");
+    drop(stdin);
+    assert!(exited(child).success());
+}
+
+/// Waits (bounded) for a child whose output is read elsewhere.
+fn exited(mut child: std::process::Child) -> std::process::ExitStatus {
+    let until = std::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            panic!("chat did not exit in time");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Reads the watcher's lines until one satisfies `want` (each read has the client's deadline).
+fn until_watcher(c: &mut common::Client, want: impl Fn(&str) -> bool) {
+    while !want(&c.line()) {}
+}
+
+fn a_replayed_history_is_not_shown_twice(mode: Mode) {
+    // A client silent for 2 s is closed: the line client's connection ends while the server
+    // and the room's history stay.
+    let server = Server::start_with(mode, &["--idle-timeout", "2"]);
+    let mut child = chat(server.addr.port(), &["--name", "ana"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let stdout = lines_of(child.stdout.take().unwrap());
+    let stderr = lines_of(child.stderr.take().unwrap());
+    until_line(&stderr, |l| l.starts_with("connected to "));
+    let mut bob = server.client();
+    bob.send("one");
+    bob.send("two");
+    until_line(&stdout, |l| l.ends_with("> two"));
+    drop(bob);
+    until_line(&stderr, |l| l.starts_with("reconnected to "));
+    let mut carol = server.client();
+    carol.send("three");
+    carol.sync();
+    drop(stdin);
+    assert!(exited(child).success());
+    // Everything it printed after "two", to its end.
+    let mut shown = Vec::new();
+    while let Ok(line) = stdout.recv_timeout(DEADLINE) {
+        shown.push(line);
+    }
+    let count = |want: &str| shown.iter().filter(|l| l.ends_with(want)).count();
+    assert_eq!(
+        count("> one"),
+        0,
+        "shown before the reconnection already: {shown:?}"
+    );
+    assert_eq!(count("> two"), 0, "{shown:?}");
+    assert_eq!(count("> three"), 1, "{shown:?}");
+}
+
+fn the_password_is_asked_on_the_terminal_without_echo(mode: Mode) {
+    let dir = std::env::temp_dir().join(format!("chatd-pty-pass-{}-{mode:?}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("pass");
+    std::fs::write(&file, "open sesame\n").unwrap();
+    let server = Server::start_with(mode, &["--password-file", &file.display().to_string()]);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chat"));
+    cmd.args(["--port", &server.addr.port().to_string(), "--name", "kim"]);
+    let mut pty = Pty::spawn(&mut cmd);
+    pty.expect("Password: ", DEADLINE);
+    pty.type_text("open sesame\n");
+    pty.expect("as kim", DEADLINE);
+    assert!(
+        !pty.text().contains("open sesame"),
+        "echoed: {}",
+        pty.text()
+    );
+    pty.type_text("/who\n");
+    pty.expect("* online in #lobby (1): kim", DEADLINE);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn the_tui_comes_back_after_a_restart(mode: Mode) {
+    let mut server = Server::start(mode);
+    let port = server.addr.port().to_string();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chat"));
+    cmd.args(["--port", &port, "--name", "tui", "--room", "dev", "--tui"]);
+    let mut pty = Pty::spawn(&mut cmd);
+    pty.expect("#dev", DEADLINE);
+    assert!(server.stop().success());
+    // The screen says so, and stays.
+    pty.expect("reconnecting in", DEADLINE);
+    let server = Server::start_with(mode, &["--port", &port]);
+    pty.expect("reconnected as tui", DEADLINE + Duration::from_secs(2));
+    let mut watcher = server.client();
+    watcher.send("/who dev");
+    until_watcher(&mut watcher, |l| l == "* online in #dev (1): tui");
+    // What it types reaches the room.
+    watcher.send("/join dev");
+    until_watcher(&mut watcher, |l| l.starts_with("* you are in #dev"));
+    pty.type_text("hello from the tui\r");
+    until_watcher(&mut watcher, |l| l == "<tui> hello from the tui");
+    assert!(
+        pty.child.try_wait().unwrap().is_none(),
+        "it is still running"
+    );
 }

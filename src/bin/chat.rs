@@ -41,6 +41,10 @@ struct Args {
     /// A file whose first line is the server's password, for a server that asks for one.
     #[arg(long)]
     password_file: Option<PathBuf>,
+    /// Exit (status 1) when the connection is lost, instead of connecting again with backoff
+    /// as the same name in the same room.
+    #[arg(long)]
+    no_reconnect: bool,
 }
 
 /// The text after `! ` for a name or room that the server would refuse.
@@ -107,18 +111,22 @@ fn main() -> ExitCode {
     };
     // On a terminal, a server's password is asked for without echo (--password-file is for
     // scripts).
+    // Kept for reconnecting.
+    let asked = std::cell::RefCell::new(None);
     let ask = || {
-        io::stdin()
+        let typed = io::stdin()
             .is_terminal()
             .then(|| client::read_hidden("Password: ").ok())
             .flatten()
-            .filter(|p| !p.is_empty())
+            .filter(|p| !p.is_empty());
+        asked.replace(typed.clone());
+        typed
     };
     let options = client::Options {
         host: &args.host,
         port: args.port,
         name: name.as_deref(),
-        tls,
+        tls: tls.clone(),
         password: password.as_deref(),
         ask_password: Some(&ask),
     };
@@ -156,12 +164,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    let redial = (!args.no_reconnect).then(|| client::reconnect::Redial {
+        host: args.host.clone(),
+        port: args.port,
+        tls,
+        password: password.or_else(|| asked.take()),
+    });
     if args.tui {
-        client::tui::run(session).unwrap_or_else(|e| {
+        client::tui::run(session, redial).unwrap_or_else(|e| {
             eprintln!("chat: {e}");
             ExitCode::FAILURE
         })
     } else {
-        client::line::run(session)
+        client::line::run(session, redial)
     }
 }

@@ -1,64 +1,107 @@
 //! The line client, as in the report: one thread prints what arrives, the main thread sends
 //! what is typed. End of input or Ctrl+C sends `/quit`; the client exits once the server has
 //! closed the connection, so everything sent before has been delivered.
+//!
+//! When the connection is lost otherwise (a server restart), the printing thread says so on
+//! stderr and connects again with backoff, as the same name in the same room, printing of the
+//! room's replayed history only what it had not printed; meanwhile what is typed waits. With
+//! `--no-reconnect` (`redial` None) it exits instead, status 1.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
 
-use super::link::LinkWriter;
+use super::link::{LinkReader, LinkWriter};
+use super::reconnect::{Backoff, Redial, Shown, fresh_greeting};
+use super::server_line::{self, ServerLine};
 use super::{Session, read_line};
 
 /// How long to wait for the server to close after `/quit`.
 const QUIT_WAIT: Duration = Duration::from_secs(5);
 
-pub fn run(session: Session) -> ExitCode {
+/// The writing half, while connected; `None` while reconnecting (typed lines wait for it).
+struct Writer {
+    link: Mutex<Option<LinkWriter>>,
+    back: Condvar,
+}
+
+impl Writer {
+    fn lock(&self) -> MutexGuard<'_, Option<LinkWriter>> {
+        self.link.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Where the client is, as the server's lines tell it: what a reconnection asks for again.
+struct Place {
+    name: String,
+    room: String,
+    shown: Shown,
+    /// The last line was a removal (kicked, banned): do not come back by ourselves.
+    removed: bool,
+}
+
+impl Place {
+    fn saw(&mut self, line: &str) {
+        self.removed = false;
+        match server_line::parse(line) {
+            ServerLine::Chat { .. } => self.shown.push(line),
+            ServerLine::YouAre(n) => self.name = n.to_string(),
+            ServerLine::InRoom { room, .. } => {
+                self.room = room.to_string();
+                self.shown.clear();
+            }
+            ServerLine::Error(e) => {
+                self.removed = e.starts_with("kicked by ") || e.starts_with("banned");
+            }
+            _ => {}
+        }
+    }
+}
+
+pub fn run(session: Session, redial: Option<Redial>) -> ExitCode {
     let Session {
         addr,
         name,
-        mut reader,
-        mut writer,
+        reader,
+        writer,
         greeting,
     } = session;
     eprintln!("connected to {addr} as {name}");
+    let mut place = Place {
+        name,
+        room: crate::hub::LOBBY.to_string(),
+        shown: Shown::default(),
+        removed: false,
+    };
     let mut out = io::stdout();
     for line in &greeting {
         let _ = writeln!(out, "{line}");
+        place.saw(line);
     }
     let _ = out.flush();
     let quitting = Arc::new(AtomicBool::new(false));
+    let writer = Arc::new(Writer {
+        link: Mutex::new(Some(writer)),
+        back: Condvar::new(),
+    });
 
     let receiver = {
-        let quitting = Arc::clone(&quitting);
-        thread::spawn(move || {
-            let mut out = io::stdout();
-            while let Ok(Some(line)) = read_line(&mut reader) {
-                let _ = writeln!(out, "{line}");
-                let _ = out.flush();
-            }
-            let _ = out.flush();
-            // The main thread may be blocked reading input: end the process from here.
-            if quitting.load(Ordering::SeqCst) {
-                std::process::exit(0);
-            }
-            eprintln!("server disconnected");
-            std::process::exit(1);
-        })
+        let (quitting, writer) = (Arc::clone(&quitting), Arc::clone(&writer));
+        thread::spawn(move || receive(reader, place, redial, &writer, &quitting))
     };
 
     // Ctrl+C and SIGTERM leave like the end of input does.
     if let Ok(mut signals) = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
-    ]) && let Ok(mut w) = writer.try_clone()
-    {
-        let quitting = Arc::clone(&quitting);
+    ]) {
+        let (quitting, writer) = (Arc::clone(&quitting), Arc::clone(&writer));
         thread::spawn(move || {
             if signals.forever().next().is_some() {
-                quit(&mut w, &quitting);
+                quit(&writer, &quitting);
             }
         });
     }
@@ -78,25 +121,94 @@ pub fn run(session: Session) -> ExitCode {
         }
         let mut bytes = text.as_bytes().to_vec();
         bytes.push(b'\n');
-        if writer
-            .write_all(&bytes)
-            .and_then(|()| writer.flush())
-            .is_err()
+        // Wait while reconnecting; a write that fails is the receiver's to report.
+        let mut link = writer.lock();
+        while link.is_none() {
+            link = writer.back.wait(link).unwrap_or_else(|e| e.into_inner());
+        }
+        if let Some(w) = link.as_mut()
+            && w.write_all(&bytes).and_then(|()| w.flush()).is_err()
         {
-            break; // the receiver reports the disconnection
+            *link = None;
         }
     }
-    quit(&mut writer, &quitting);
+    quit(&writer, &quitting);
     let _ = receiver.join();
     ExitCode::FAILURE // not reached: the receiver exits the process
 }
 
-/// Says `/quit`, and bounds the wait for the server to close.
-fn quit(writer: &mut LinkWriter, quitting: &AtomicBool) {
+/// The printing thread: prints what arrives; at the end of the connection, exits, or
+/// reconnects and goes on.
+fn receive(
+    mut reader: BufReader<LinkReader>,
+    mut place: Place,
+    redial: Option<Redial>,
+    writer: &Writer,
+    quitting: &AtomicBool,
+) {
+    let mut out = io::stdout();
+    loop {
+        while let Ok(Some(line)) = read_line(&mut reader) {
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+            place.saw(&line);
+        }
+        let _ = out.flush();
+        // The main thread may be blocked reading input: end the process from here.
+        if quitting.load(Ordering::SeqCst) {
+            std::process::exit(0);
+        }
+        let Some(redial) = redial.as_ref().filter(|_| !place.removed) else {
+            eprintln!("server disconnected");
+            std::process::exit(1);
+        };
+        *writer.lock() = None;
+        let session = reconnect(redial, &place, quitting);
+        eprintln!("reconnected to {} as {}", session.addr, session.name);
+        place.name.clone_from(&session.name);
+        for line in fresh_greeting(&session.greeting, &place.shown) {
+            let _ = writeln!(out, "{line}");
+            place.saw(&line);
+        }
+        let _ = out.flush();
+        reader = session.reader;
+        *writer.lock() = Some(session.writer);
+        writer.back.notify_all();
+    }
+}
+
+/// Tries until it is back, saying on stderr what it does.
+fn reconnect(redial: &Redial, place: &Place, quitting: &AtomicBool) -> Session {
+    let mut backoff = Backoff::from_clock();
+    let mut why = "server closed the connection".to_string();
+    loop {
+        let wait = backoff.next_wait();
+        eprintln!(
+            "! disconnected: {why}; reconnecting in {:.1} s",
+            wait.as_secs_f64()
+        );
+        thread::sleep(wait);
+        if quitting.load(Ordering::SeqCst) {
+            std::process::exit(0);
+        }
+        match redial.dial(&place.name, &place.room) {
+            Ok(session) => return session,
+            Err(e) => why = e.to_string(),
+        }
+    }
+}
+
+/// Says `/quit`, and bounds the wait for the server to close. While reconnecting there is no
+/// one to tell: the client ends at once.
+fn quit(writer: &Writer, quitting: &AtomicBool) {
     if quitting.swap(true, Ordering::SeqCst) {
         return;
     }
-    let _ = writer.write_all(b"/quit\n");
-    let _ = writer.flush();
-    let _ = writer.set_read_timeout(Some(QUIT_WAIT));
+    let mut link = writer.lock();
+    let Some(w) = link.as_mut() else {
+        std::process::exit(0);
+    };
+    let _ = w.write_all(b"/quit\n");
+    let _ = w.flush();
+    let _ = w.set_read_timeout(Some(QUIT_WAIT));
 }

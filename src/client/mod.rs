@@ -4,6 +4,7 @@
 
 pub mod line;
 pub mod link;
+pub mod reconnect;
 pub mod server_line;
 pub mod tui;
 

@@ -6,6 +6,7 @@
 pub mod browser;
 pub mod certs;
 pub mod nats;
+pub mod pty;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};

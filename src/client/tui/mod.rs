@@ -1,40 +1,35 @@
 //! `chat --tui`: the full-screen client. A thread reads the server's lines into a channel; the
 //! main thread waits for keys (50 ms at a time), applies them and the server's lines to the
 //! [`state::App`], and redraws. The terminal is restored on every way out: normal exit,
-//! error, and panic (ratatui's panic hook).
+//! error, and panic (ratatui's panic hook). When the connection is lost, a thread connects
+//! again with backoff (see [`super::reconnect`]) while the screen says so and stays usable.
 
 pub mod state;
 pub mod view;
 
-use std::io;
+use std::io::{self, BufReader};
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, Sender};
 use std::thread;
 use std::time::Duration;
 
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::link::{LinkReader, LinkWriter};
+use super::reconnect::{Backoff, Redial};
 use super::{Session, read_line};
 use state::{Action, App, Key, Status};
 
 enum FromServer {
     Line(String),
     Closed,
+    /// Reconnecting: the last reason, and the wait before the next attempt.
+    Retry(String, Duration),
+    Back(Session),
 }
 
-pub fn run(session: Session) -> io::Result<ExitCode> {
-    let Session {
-        addr,
-        name,
-        mut reader,
-        mut writer,
-        greeting,
-    } = session;
-    let mut app = App::new(addr.to_string(), name);
-    for line in &greeting {
-        app.server_line(line);
-    }
-    let (tx, rx) = mpsc::channel();
+/// Reads the server's lines into the channel, then says it closed.
+fn spawn_reader(mut reader: BufReader<LinkReader>, tx: Sender<FromServer>) {
     thread::spawn(move || {
         while let Ok(Some(line)) = read_line(&mut reader) {
             if tx.send(FromServer::Line(line)).is_err() {
@@ -43,15 +38,62 @@ pub fn run(session: Session) -> io::Result<ExitCode> {
         }
         let _ = tx.send(FromServer::Closed);
     });
-    let mut send = |line: &str| {
-        use std::io::Write;
-        writer.write_all(format!("{line}\n").as_bytes())?;
-        writer.flush()
+}
+
+/// Tries to connect again as `name` in `room` until it succeeds, saying each wait.
+fn spawn_reconnect(redial: Redial, name: String, room: String, tx: Sender<FromServer>) {
+    thread::spawn(move || {
+        let mut backoff = Backoff::from_clock();
+        let mut why = "server closed the connection".to_string();
+        loop {
+            let wait = backoff.next_wait();
+            if tx.send(FromServer::Retry(why.clone(), wait)).is_err() {
+                return;
+            }
+            thread::sleep(wait);
+            match redial.dial(&name, &room) {
+                Ok(session) => {
+                    let _ = tx.send(FromServer::Back(session));
+                    return;
+                }
+                Err(e) => why = e.to_string(),
+            }
+        }
+    });
+}
+
+fn send(writer: &mut Option<LinkWriter>, line: &str) -> io::Result<()> {
+    use std::io::Write;
+    let Some(w) = writer.as_mut() else {
+        return Err(io::ErrorKind::NotConnected.into());
     };
-    // Events a program can trust from now on (a `/me` cannot pass for a leave), then the
-    // room's members.
-    let _ = send("/format json");
-    let _ = send("/who");
+    w.write_all(format!("{line}\n").as_bytes())?;
+    w.flush()
+}
+
+/// Events a program can trust from now on (a `/me` cannot pass for a leave), then the room's
+/// members.
+fn start_session(writer: &mut Option<LinkWriter>) {
+    let _ = send(writer, "/format json");
+    let _ = send(writer, "/who");
+}
+
+pub fn run(session: Session, redial: Option<Redial>) -> io::Result<ExitCode> {
+    let Session {
+        addr,
+        name,
+        reader,
+        writer,
+        greeting,
+    } = session;
+    let mut app = App::new(addr.to_string(), name);
+    for line in &greeting {
+        app.server_line(line);
+    }
+    let (tx, rx) = mpsc::channel();
+    spawn_reader(reader, tx.clone());
+    let mut writer = Some(writer);
+    start_session(&mut writer);
 
     let mut terminal = ratatui::try_init()?;
     let result = (|| -> io::Result<bool> {
@@ -64,18 +106,22 @@ pub fn run(session: Session) -> io::Result<ExitCode> {
             {
                 match app.key(key) {
                     Action::None => {}
+                    Action::Send(_) if writer.is_none() => {
+                        app.not_sent("not connected; reconnecting");
+                    }
                     Action::Send(line) => {
                         quitting |= line.to_ascii_lowercase().starts_with("/quit");
-                        if send(&line).is_err() {
-                            app.disconnected("cannot send: connection lost");
+                        if send(&mut writer, &line).is_err() {
+                            app.not_sent("connection lost");
                         }
                     }
                     Action::Quit => {
                         if app.status == Status::Connected {
-                            let _ = send("/quit");
+                            let _ = send(&mut writer, "/quit");
                             return Ok(true);
                         }
-                        return Ok(quitting);
+                        // Leaving while disconnected (or reconnecting) is leaving.
+                        return Ok(quitting || redial.is_some());
                     }
                 }
             }
@@ -83,14 +129,33 @@ pub fn run(session: Session) -> io::Result<ExitCode> {
                 match msg {
                     FromServer::Line(line) => {
                         if let Some(reply) = app.server_line(&line) {
-                            let _ = send(&reply);
+                            let _ = send(&mut writer, &reply);
                         }
                     }
                     FromServer::Closed => {
                         if quitting {
                             return Ok(true);
                         }
-                        app.disconnected("server closed the connection");
+                        writer = None;
+                        match redial.as_ref().filter(|_| !app.removed) {
+                            Some(r) => {
+                                let r = Redial {
+                                    host: r.host.clone(),
+                                    port: r.port,
+                                    tls: r.tls.clone(),
+                                    password: r.password.clone(),
+                                };
+                                spawn_reconnect(r, app.me.clone(), app.room.clone(), tx.clone());
+                            }
+                            None => app.disconnected("server closed the connection"),
+                        }
+                    }
+                    FromServer::Retry(why, wait) => app.reconnecting(&why, wait),
+                    FromServer::Back(session) => {
+                        spawn_reader(session.reader, tx.clone());
+                        writer = Some(session.writer);
+                        app.reconnected(session.addr.to_string(), session.name, &session.greeting);
+                        start_session(&mut writer);
                     }
                 }
             }

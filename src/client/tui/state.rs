@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::client::reconnect::{Shown, fresh_greeting};
 use crate::client::server_line::{self, ServerLine};
 
 /// Messages kept for scrolling back.
@@ -95,6 +96,11 @@ pub struct App {
     pub scroll: usize,
     /// Rows a PageUp/PageDown moves (set by the view to the pane's height).
     pub page: usize,
+    /// The chat lines shown lately in this room, to show of a replayed history (after a
+    /// reconnection) only what was missed.
+    shown: Shown,
+    /// The server removed this client (kicked, banned): it does not come back by itself.
+    pub removed: bool,
 }
 
 impl App {
@@ -117,6 +123,8 @@ impl App {
             draft: Vec::new(),
             scroll: 0,
             page: 10,
+            shown: Shown::default(),
+            removed: false,
         }
     }
 
@@ -145,13 +153,16 @@ impl App {
         }
         let mut reload = None;
         match server_line::parse(line) {
-            ServerLine::Chat { from, text } => self.push(
-                Kind::Chat {
-                    from: from.into(),
-                    own: false,
-                },
-                text,
-            ),
+            ServerLine::Chat { from, text } => {
+                self.shown.push(line);
+                self.push(
+                    Kind::Chat {
+                        from: from.into(),
+                        own: false,
+                    },
+                    text,
+                )
+            }
             ServerLine::Private { from, text } => self.push(
                 Kind::Private {
                     from: from.into(),
@@ -160,6 +171,7 @@ impl App {
                 text,
             ),
             ServerLine::Error(e) if e.starts_with("kicked by ") || e.starts_with("banned") => {
+                self.removed = true;
                 self.push(Kind::Alert, format!("you were {e}"));
             }
             ServerLine::Error(e) => self.push(Kind::Error, e),
@@ -202,6 +214,7 @@ impl App {
                 self.push(Kind::Notice, &line[2..]);
             }
             ServerLine::InRoom { room, .. } => {
+                self.shown.clear();
                 self.room = room.to_string();
                 self.topic = None;
                 self.online.clear();
@@ -257,13 +270,17 @@ impl App {
         };
         let in_my_room = |app: &App, key: &str| s(key).eq_ignore_ascii_case(&app.room);
         match s("type") {
-            "chat" => self.push(
-                Kind::Chat {
-                    from: s("from").into(),
-                    own: false,
-                },
-                s("text"),
-            ),
+            "chat" => {
+                // As the server writes it in text, the form a replayed history is matched in.
+                self.shown.push(&format!("<{}> {}", s("from"), s("text")));
+                self.push(
+                    Kind::Chat {
+                        from: s("from").into(),
+                        own: false,
+                    },
+                    s("text"),
+                )
+            }
             "me" => self.push(Kind::Notice, format!("{} {}", s("from"), s("text"))),
             "private" => self.push(
                 Kind::Private {
@@ -326,6 +343,7 @@ impl App {
                 }
             }
             "room" => {
+                self.shown.clear();
                 self.room = s("room").to_string();
                 self.topic = None;
                 self.online.clear();
@@ -391,6 +409,7 @@ impl App {
                 self.in_history = false;
             }
             "error" if matches!(s("code"), "kicked" | "banned") => {
+                self.removed = true;
                 self.push(Kind::Alert, format!("you were {}", s("text")));
             }
             "error" => self.push(Kind::Error, s("text")),
@@ -417,6 +436,32 @@ impl App {
         self.status = Status::Disconnected(why.to_string());
         self.online.clear();
         self.push(Kind::Error, format!("disconnected: {why}"));
+    }
+
+    /// A line typed could not be sent.
+    pub fn not_sent(&mut self, why: &str) {
+        self.push(Kind::Error, format!("not sent: {why}"));
+    }
+
+    /// The connection is lost and the client tries again after `wait`.
+    pub fn reconnecting(&mut self, why: &str, wait: std::time::Duration) {
+        let text = format!("{why}; reconnecting in {:.1} s", wait.as_secs_f64());
+        self.online.clear();
+        self.push(Kind::Error, format!("disconnected: {text}"));
+        self.status = Status::Disconnected(text);
+    }
+
+    /// Back, as `name`: the greeting is shown without the history lines shown already.
+    pub fn reconnected(&mut self, server: String, name: String, greeting: &[String]) {
+        self.status = Status::Connected;
+        self.server = server;
+        self.push(Kind::Notice, format!("reconnected as {name}"));
+        self.me = name;
+        self.online
+            .insert(self.me.to_ascii_lowercase(), self.me.clone());
+        for line in fresh_greeting(greeting, &self.shown) {
+            self.server_line(&line);
+        }
     }
 
     pub fn key(&mut self, key: Key) -> Action {
@@ -626,7 +671,8 @@ mod tests {
                 max_line: 1000,
                 max_per_ip: 0,
                 max_connects_per_minute: 0,
-                limit_loopback: false,
+                exempt: Vec::new(),
+                first_line: None,
                 max_rooms: 10,
                 history: 10,
                 password: None,
