@@ -106,6 +106,16 @@ pub fn accept_failed<S: Write>(
     }
 }
 
+/// Bytes written to `stream` that its peer has not acknowledged yet (SIOCOUTQ); `None` if
+/// the kernel will not say. Zero once everything written has reached the peer's TCP: then
+/// closing cannot lose any of it.
+pub fn unacknowledged(stream: &impl std::os::fd::AsRawFd) -> Option<usize> {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int through the pointer given.
+    let r = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+    (r == 0).then_some(queued.max(0) as usize)
+}
+
 /// True for "this process (or the system) has no descriptor left".
 pub fn out_of_descriptors(err: &io::Error) -> bool {
     matches!(err.raw_os_error(), Some(code) if code == 24 /* EMFILE */ || code == 23 /* ENFILE */)

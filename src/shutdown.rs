@@ -22,3 +22,6 @@ pub fn on_reload() -> io::Result<UnixStream> {
 
 /// How long a stopping server keeps flushing what its clients have not received yet.
 pub const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often a stopping server looks for clients whose goodbye has been acknowledged, to let
+/// go of them before the drain time ends.
+pub const STOP_CHECK: std::time::Duration = std::time::Duration::from_millis(10);

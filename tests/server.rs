@@ -28,6 +28,7 @@ both_modes!(
     abrupt_resets_mid_traffic_disturb_no_one,
     a_half_closed_clients_last_line_is_delivered,
     shutdown_tells_clients_and_exits_zero,
+    a_stop_ends_once_every_goodbye_is_delivered,
     a_busy_port_is_a_clear_error,
     ipv6_loopback_works,
 );
@@ -534,6 +535,59 @@ fn shutdown_tells_clients_and_exits_zero(mode: Mode) {
     for client in &mut c {
         assert_eq!(client.until_closed(), ["* server shutting down"]);
     }
+}
+
+fn a_stop_ends_once_every_goodbye_is_delivered(mode: Mode) {
+    let dir = std::env::temp_dir().join(format!("chatd-stop-{}-{mode:?}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("chatd.log");
+    // Clients that keep their side open (as an interactive nc does) and read: let go of as
+    // soon as their goodbye is acknowledged, well before the drain time (2 s) ends. (The
+    // span is the server's own, from its log: from the stop to the end.)
+    let mut server = Server::start_logged(mode, &[], &log);
+    let mut c = server.clients(3);
+    assert!(server.stop().success());
+    for client in &mut c {
+        assert_eq!(client.until_closed(), ["* server shutting down"]);
+    }
+    let took = stop_span(&log);
+    assert!(took < Duration::from_millis(1500), "the stop took {took:?}");
+    // One that reads nothing while its socket is full is still owed lines: the stop waits
+    // for it until the drain time ends.
+    let mut server = Server::start_logged(mode, &["--msg-rate", "0"], &log);
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&server.addr.into()).unwrap();
+    let mut talker = server.client();
+    let line = format!("{}\n", "x".repeat(100));
+    for _ in 0..20 {
+        talker.send_bytes(line.repeat(100).as_bytes());
+    }
+    talker.sync();
+    assert!(server.stop().success());
+    let took = stop_span(&log);
+    assert!(
+        took >= Duration::from_millis(1900),
+        "the stop took {took:?}"
+    );
+    drop(sock);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// From the log's `stopping:` line to its `stopped;` line, by their time stamps
+/// (`2026-11-30T01:48:29.478Z`).
+fn stop_span(log: &std::path::Path) -> Duration {
+    let said = std::fs::read_to_string(log).unwrap();
+    let at = |what: &str| -> Duration {
+        let line = said
+            .lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what:?} in {said}"));
+        let time = &line[line.find('T').unwrap() + 1..line.find('Z').unwrap()];
+        let parts: Vec<f64> = time.split(':').map(|p| p.parse().unwrap()).collect();
+        Duration::from_secs_f64(parts[0] * 3600.0 + parts[1] * 60.0 + parts[2])
+    };
+    at("] stopped;").saturating_sub(at("stopping: telling"))
 }
 
 fn a_busy_port_is_a_clear_error(mode: Mode) {

@@ -42,7 +42,7 @@ use crate::hub::{Event, Hub, Leave, Outbox, WallClock};
 use crate::memory;
 use crate::metrics::{METRICS, Metrics};
 use crate::net::{Listeners, SpareFd};
-use crate::shutdown::DRAIN_TIME;
+use crate::shutdown::{DRAIN_TIME, STOP_CHECK};
 use conn::{State, Written};
 use outbox::Io;
 use timers::Timer;
@@ -232,6 +232,9 @@ impl Server {
     fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
+            if self.stopping_at.is_some() {
+                self.let_go_of_delivered();
+            }
             if let Some(at) = self.stopping_at
                 && (self.io.conns.is_empty() || at.elapsed() > DRAIN_TIME)
             {
@@ -317,6 +320,8 @@ impl Server {
             hub,
             self.accept_paused_until,
             self.stopping_at.map(|t| t + DRAIN_TIME),
+            // Stopping: look again soon for goodbyes acknowledged (no event says so).
+            self.stopping_at.map(|_| Instant::now() + STOP_CHECK),
         ]
         .into_iter()
         .flatten()
@@ -603,6 +608,27 @@ impl Server {
         let _ = self.poll.registry().deregister(&mut conn.stream);
         conn.output.clear(&mut self.io.outputs);
         log::info!("{} disconnected (client {key})", conn.peer);
+    }
+
+    /// Stopping: a connection whose goodbye has reached the client (its output written, our
+    /// side shut, all of it acknowledged) is let go of at once, rather than when the client
+    /// closes its side or the drain time ends (a `nc` keeps its side open).
+    fn let_go_of_delivered(&mut self) {
+        let delivered: Vec<usize> = self
+            .io
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                matches!(c.state, State::Draining { .. })
+                    && crate::net::unacknowledged(&c.stream) == Some(0)
+            })
+            .map(|(key, _)| key)
+            .collect();
+        for key in delivered {
+            // Read out what it sent meanwhile: closing with unread input would reset it.
+            self.discard_input(key);
+            self.remove(key);
+        }
     }
 
     fn begin_stop(&mut self) {

@@ -322,6 +322,15 @@ impl Peer {
         self.reap(linger)
     }
 
+    /// Cuts it if all it was owed has reached it: written, our side shut, and acknowledged
+    /// by its TCP (the stop lets go of such clients at once).
+    pub fn let_go_if_delivered(&self) {
+        let mut out = self.out();
+        if out.shut && !out.dead && crate::net::unacknowledged(&self.stream) == Some(0) {
+            self.cut_locked(&mut out);
+        }
+    }
+
     /// The body of a writer thread: drains the buffer with blocking writes while the client is
     /// behind, then parks for [`WRITER_PARK`] in case it falls behind again.
     pub fn write_stalled(&self) {

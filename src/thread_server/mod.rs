@@ -44,7 +44,7 @@ use crate::connection::{LINGER, Outputs, Rules, Transport};
 use crate::hub::{Hub, WallClock};
 use crate::memory;
 use crate::net::{self, Listeners};
-use crate::shutdown::DRAIN_TIME;
+use crate::shutdown::{DRAIN_TIME, STOP_CHECK};
 use budget::Budget;
 use delivery::Peer;
 use room::{Room, Settings, Shared};
@@ -297,9 +297,26 @@ fn wait_for_stop(mut stop: UnixStream, shared: &Arc<Shared>, wake: Vec<SocketAdd
     }
 }
 
-/// Waits for the clients to take their last lines, then cuts whoever is left.
+/// Waits for the clients to take their last lines, then cuts whoever is left. A client whose
+/// goodbye has reached it (written, our side shut, all of it acknowledged) is cut at once: a
+/// `nc` keeps its side open, and its thread would wait for it until the drain time ends.
 fn drain(shared: &Arc<Shared>) {
-    shared.threads.wait_for_all(Instant::now() + DRAIN_TIME);
+    let deadline = Instant::now() + DRAIN_TIME;
+    loop {
+        let next = (Instant::now() + STOP_CHECK).min(deadline);
+        if shared.threads.wait_for_all(next) == 0 || Instant::now() >= deadline {
+            break;
+        }
+        let peers: Vec<Arc<Peer>> = shared
+            .room()
+            .peers
+            .iter()
+            .map(|(_, p)| Arc::clone(p))
+            .collect();
+        for peer in &peers {
+            peer.let_go_if_delivered();
+        }
+    }
     let peers: Vec<Arc<Peer>> = shared
         .room()
         .peers
