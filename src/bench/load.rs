@@ -105,8 +105,11 @@ pub struct LoadReport {
     /// Seconds from the first connect until every admitted reading client was greeted.
     pub greet_secs: f64,
     /// Bytes the server sent each reading client, on average, before sending began: the
-    /// welcome and the join notices (the cost of a join storm to each member).
+    /// welcome and the join notices (the cost of a join storm to each member), its room's
+    /// history apart.
     pub join_bytes_per_client: f64,
+    /// Bytes of room history each reading client was shown before sending began, on average.
+    pub history_bytes_per_client: f64,
     /// Reading clients still connected when sending began (the others were turned away).
     pub admitted: usize,
     pub disconnected_during_run: usize,
@@ -223,6 +226,9 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     // Reading clients the server has sent anything to.
     let mut greeted = vec![false; total];
     let mut join_bytes = 0usize;
+    // Within a room's history block, by client; and the history's bytes, counted apart.
+    let mut in_history = vec![false; total];
+    let mut history_bytes = 0usize;
 
     // Phase 1: connect, a bounded number at a time.
     let mut next_to_start = 0;
@@ -293,8 +299,12 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
                     c.stream = None;
                 }
             } else if ev.is_readable() {
-                let n = read_lines(c, &mut scratch, |_| {});
-                join_bytes += n;
+                let mut hist = 0;
+                let n = read_lines(c, &mut scratch, |l| {
+                    hist += history_part(l, &mut in_history[i])
+                });
+                join_bytes += n.saturating_sub(hist);
+                history_bytes += hist;
                 if n > 0 && i < cfg.clients {
                     greeted[i] = true;
                 }
@@ -324,13 +334,17 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
         for ev in events.iter() {
             let i = ev.token().0;
             let c = &mut clients[i];
+            let mut hist = 0;
             let n = if c.phase == Phase::Open && c.reads {
-                read_lines(c, &mut scratch, |_| {})
+                read_lines(c, &mut scratch, |l| {
+                    hist += history_part(l, &mut in_history[i])
+                })
             } else {
                 0
             };
             if n > 0 {
-                join_bytes += n;
+                join_bytes += n.saturating_sub(hist);
+                history_bytes += hist;
                 last_byte = Instant::now();
                 if i < cfg.clients && !greeted[i] {
                     greeted[i] = true;
@@ -350,6 +364,7 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
         report.greet_secs = start.elapsed().as_secs_f64();
     }
     report.join_bytes_per_client = join_bytes as f64 / report.greeted.max(1) as f64;
+    report.history_bytes_per_client = history_bytes as f64 / report.greeted.max(1) as f64;
     if let Some(s) = sampler.as_mut() {
         s.sample_connected(report.connected);
     }
@@ -651,6 +666,22 @@ fn write_wire(s: &mut TcpStream, wire: &mut Vec<u8>) -> io::Result<()> {
 
 /// Reads until the socket would block, calling `on_line` for each complete line. Returns the
 /// number of bytes read.
+/// The bytes of `line` (and its newline) that are a room's history: a text client's block,
+/// from `* history of #ROOM` to `* end of history`, or a JSON client's one `history` event.
+fn history_part(line: &[u8], inside: &mut bool) -> usize {
+    if line.starts_with(b"{\"type\":\"history\"") {
+        return line.len() + 1;
+    }
+    if line.starts_with(b"* history of #") {
+        *inside = true;
+    }
+    let counted = *inside;
+    if line == b"* end of history" {
+        *inside = false;
+    }
+    if counted { line.len() + 1 } else { 0 }
+}
+
 fn read_lines(c: &mut Client, scratch: &mut [u8], mut on_line: impl FnMut(&[u8])) -> usize {
     let Some(s) = c.stream.as_mut() else { return 0 };
     let mut total = 0;
@@ -706,5 +737,25 @@ fn read_lines(c: &mut Client, scratch: &mut [u8], mut on_line: impl FnMut(&[u8])
                 return total;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::history_part;
+
+    #[test]
+    fn history_is_counted_apart_from_the_welcome() {
+        let mut inside = false;
+        let lines: [&[u8]; 6] = [
+            b"* welcome guest1, 2 online; type /help for commands",
+            b"* history of #lobby: 1 line",
+            b"<ana> hi",
+            b"* end of history",
+            b"* guest2 joined",
+            b"{\"type\":\"history\",\"time\":\"x\",\"room\":\"lobby\",\"lines\":[]}",
+        ];
+        let counted: Vec<usize> = lines.iter().map(|l| history_part(l, &mut inside)).collect();
+        assert_eq!(counted, [0, 28, 9, 17, 0, lines[5].len() + 1]);
     }
 }

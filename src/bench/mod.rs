@@ -195,6 +195,10 @@ pub fn to_json(r: &LoadReport) -> String {
         "join_bytes_per_client",
         format!("{:.0}", r.join_bytes_per_client),
     );
+    field(
+        "history_bytes_per_client",
+        format!("{:.0}", r.history_bytes_per_client),
+    );
     field("admitted", r.admitted.to_string());
     field(
         "disconnected_during_run",
@@ -266,8 +270,8 @@ pub fn to_text(r: &LoadReport) -> String {
     let _ = writeln!(
         s,
         "joining     all greeted {:.2} s after the first connect; {:.0} bytes of welcome and \
-         join notices per client",
-        r.greet_secs, r.join_bytes_per_client
+         join notices per client, and {:.0} of room history",
+        r.greet_secs, r.join_bytes_per_client, r.history_bytes_per_client
     );
     let _ = writeln!(
         s,
