@@ -87,6 +87,9 @@ pub enum Command<'a> {
     Unmute(&'a str),
     /// `/format json` (`true`) or `/format text`.
     Format(bool),
+    /// The server's limits on what a client sends (its line rate, so that a client can pace
+    /// itself and say so).
+    Limits,
 }
 
 /// Why a `/command` line was refused. `Display` gives the text after `! `.
@@ -135,7 +138,7 @@ impl std::fmt::Display for CommandError<'_> {
 /// The `/help` text, one line.
 pub const HELP: &str = "commands: /nick NAME, /join ROOM, /part, /rooms, /who [ROOM], \
                         /topic [TEXT], /history [N], /msg NAME TEXT, /me TEXT, /quit [REASON], \
-                        /format json|text, \
+                        /format json|text, /limits, \
                         /help; operators: /oper PASSWORD, /kick NAME [REASON], \
                         /ban NAME [MINUTES], /unban ADDRESS, /bans, /mute NAME, /unmute NAME; \
                         a line starting with // sends text starting with /";
@@ -220,6 +223,8 @@ fn parse_command(line: &str) -> Result<Input<'_>, CommandError<'_>> {
         Command::Quit(Some(args).filter(|a| !a.is_empty()))
     } else if is("help") {
         Command::Help
+    } else if is("limits") {
+        Command::Limits
     } else if is("format") {
         match args.to_ascii_lowercase().as_str() {
             "json" => Command::Format(true),
@@ -370,6 +375,7 @@ mod tests {
         );
         assert_eq!(parse("/part"), Ok(Input::Command(Command::Part)));
         assert_eq!(parse("/rooms"), Ok(Input::Command(Command::Rooms)));
+        assert_eq!(parse("/LIMITS"), Ok(Input::Command(Command::Limits)));
         assert_eq!(parse("/topic"), Ok(Input::Command(Command::Topic(None))));
         assert_eq!(
             parse("/topic  release on friday "),

@@ -180,8 +180,12 @@ pub enum Event<'a> {
 #[derive(Debug, Clone)]
 pub struct HubConfig {
     pub max_clients: usize,
-    /// Only quoted in the `! line too long` error; framing enforces it.
+    /// Only quoted in the `! line too long` error and `/limits`; framing enforces it.
     pub max_line: usize,
+    /// Lines a second a client may send, and at once (0: no limit): only told (`/limits`);
+    /// each connection's intake enforces them.
+    pub rate: f64,
+    pub burst: f64,
     /// Most clients from one address; 0 means no limit.
     pub max_per_ip: usize,
     /// Most new connections from one address in a minute; 0 means no limit.

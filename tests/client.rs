@@ -22,6 +22,7 @@ both_modes!(
     a_replayed_history_is_not_shown_twice,
     the_password_is_asked_on_the_terminal_without_echo,
     the_tui_comes_back_after_a_restart,
+    a_pipe_is_paced_at_the_server_rate_and_says_so,
 );
 
 /// The lines `from` gives, on a channel (read with deadlines).
@@ -335,4 +336,32 @@ fn the_tui_comes_back_after_a_restart(mode: Mode) {
         pty.child.try_wait().unwrap().is_none(),
         "it is still running"
     );
+}
+
+fn a_pipe_is_paced_at_the_server_rate_and_says_so(mode: Mode) {
+    let server = Server::start_with(mode, &["--msg-rate", "20", "--msg-burst", "5"]);
+    let mut watcher = server.client();
+    let mut child = chat(server.addr.port(), &["--name", "piper"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines: String = (0..45).map(|i| format!("line {i}\n")).collect();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(lines.as_bytes())
+        .unwrap();
+    let out = finish(child);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // 5 at once; the 6th waits, with 39 more behind it.
+    assert!(
+        stderr.contains("sending paced at 20 lines a second: 40 lines waiting (about 2 s)\n"),
+        "{stderr}"
+    );
+    assert!(stderr.ends_with("all lines sent\n"), "{stderr}");
+    for i in 0..45 {
+        until_watcher(&mut watcher, |l| l == format!("<piper> line {i}"));
+    }
 }

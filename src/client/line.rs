@@ -2,19 +2,26 @@
 //! what is typed. End of input or Ctrl+C sends `/quit`; the client exits once the server has
 //! closed the connection, so everything sent before has been delivered.
 //!
+//! What is typed or piped goes out at the server's line rate (`/limits`): a paste or a pipe of
+//! more lines than its burst waits here, read ahead from the input, and stderr says so (`sending
+//! paced at 50 lines a second: 1900 lines waiting (about 38 s)`, every 2 s, then `all lines
+//! sent`).
+//!
 //! When the connection is lost otherwise (a server restart), the printing thread says so on
 //! stderr and connects again with backoff, as the same name in the same room, printing of the
 //! room's replayed history only what it had not printed; meanwhile what is typed waits. With
 //! `--no-reconnect` (`redial` None) it exits instead, status 1.
 
+use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::link::{LinkReader, LinkWriter};
+use super::pace::{Limits, Pacer, waiting_text};
 use super::reconnect::{Backoff, Redial, Shown, fresh_greeting};
 use super::server_line::{self, ServerLine};
 use super::{Session, read_line};
@@ -22,10 +29,71 @@ use super::{Session, read_line};
 /// How long to wait for the server to close after `/quit`.
 const QUIT_WAIT: Duration = Duration::from_secs(5);
 
+/// How often stderr says how many lines wait, while they do.
+const SAY_WAITING_EVERY: Duration = Duration::from_secs(2);
+/// Most input lines read ahead of the pacing; the input is read no faster past it.
+const READ_AHEAD: usize = 100_000;
+
 /// The writing half, while connected; `None` while reconnecting (typed lines wait for it).
 struct Writer {
     link: Mutex<Option<LinkWriter>>,
     back: Condvar,
+    /// The current connection's limits.
+    limits: Mutex<Option<Limits>>,
+}
+
+/// Input lines read and not sent yet, and whether the input has ended.
+#[derive(Default)]
+struct Input {
+    lines: Mutex<(VecDeque<String>, bool)>,
+    changed: Condvar,
+}
+
+impl Input {
+    fn lock(&self) -> MutexGuard<'_, (VecDeque<String>, bool)> {
+        self.lines.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads stdin into the queue, at most [`READ_AHEAD`] lines ahead.
+    fn read_stdin(&self) {
+        let stdin = io::stdin();
+        let mut input = stdin.lock();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match input.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let text = line.trim_end_matches(['\n', '\r']);
+            if text.is_empty() {
+                continue;
+            }
+            let mut q = self.lock();
+            while q.0.len() >= READ_AHEAD {
+                q = self.changed.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+            q.0.push_back(text.to_string());
+            self.changed.notify_all();
+        }
+        self.lock().1 = true;
+        self.changed.notify_all();
+    }
+
+    /// The next line, and how many wait after it; `None` at the end of the input.
+    fn next(&self) -> Option<(String, usize)> {
+        let mut q = self.lock();
+        loop {
+            if let Some(line) = q.0.pop_front() {
+                self.changed.notify_all();
+                return Some((line, q.0.len()));
+            }
+            if q.1 {
+                return None;
+            }
+            q = self.changed.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+    }
 }
 
 impl Writer {
@@ -68,6 +136,7 @@ pub fn run(session: Session, redial: Option<Redial>) -> ExitCode {
         reader,
         writer,
         greeting,
+        limits,
     } = session;
     eprintln!("connected to {addr} as {name}");
     let mut place = Place {
@@ -86,6 +155,7 @@ pub fn run(session: Session, redial: Option<Redial>) -> ExitCode {
     let writer = Arc::new(Writer {
         link: Mutex::new(Some(writer)),
         back: Condvar::new(),
+        limits: Mutex::new(limits),
     });
 
     let receiver = {
@@ -106,20 +176,34 @@ pub fn run(session: Session, redial: Option<Redial>) -> ExitCode {
         });
     }
 
-    let stdin = io::stdin();
-    let mut lines = stdin.lock();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        match lines.read_line(&mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
+    let input = Arc::new(Input::default());
+    {
+        let input = Arc::clone(&input);
+        thread::spawn(move || input.read_stdin());
+    }
+    let mut limits = *writer.limits.lock().unwrap_or_else(|e| e.into_inner());
+    let mut pacer = Pacer::new(limits);
+    // When stderr last said how many lines wait (and that it has said so).
+    let mut said_waiting: Option<Instant> = None;
+    while let Some((text, after)) = input.next() {
+        let now_limits = *writer.limits.lock().unwrap_or_else(|e| e.into_inner());
+        if now_limits != limits {
+            limits = now_limits;
+            pacer = Pacer::new(limits);
         }
-        let text = line.trim_end_matches(['\n', '\r']);
-        if text.is_empty() {
-            continue;
+        while let Err(wait) = pacer.next(Instant::now()) {
+            if let Some(rate) = pacer.rate()
+                && said_waiting.is_none_or(|t| t.elapsed() >= SAY_WAITING_EVERY)
+            {
+                eprintln!(
+                    "sending paced at {rate} lines a second: {}",
+                    waiting_text(after + 1, rate)
+                );
+                said_waiting = Some(Instant::now());
+            }
+            thread::sleep(wait);
         }
-        let mut bytes = text.as_bytes().to_vec();
+        let mut bytes = text.into_bytes();
         bytes.push(b'\n');
         // Wait while reconnecting; a write that fails is the receiver's to report.
         let mut link = writer.lock();
@@ -130,6 +214,10 @@ pub fn run(session: Session, redial: Option<Redial>) -> ExitCode {
             && w.write_all(&bytes).and_then(|()| w.flush()).is_err()
         {
             *link = None;
+        }
+        drop(link);
+        if after == 0 && said_waiting.take().is_some() {
+            eprintln!("all lines sent");
         }
     }
     quit(&writer, &quitting);
@@ -173,6 +261,7 @@ fn receive(
         let _ = out.flush();
         reader = session.reader;
         *writer.lock() = Some(session.writer);
+        *writer.limits.lock().unwrap_or_else(|e| e.into_inner()) = session.limits;
         writer.back.notify_all();
     }
 }

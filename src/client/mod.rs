@@ -4,6 +4,7 @@
 
 pub mod line;
 pub mod link;
+pub mod pace;
 pub mod reconnect;
 pub mod server_line;
 pub mod tui;
@@ -29,6 +30,8 @@ pub struct Session {
     pub writer: LinkWriter,
     /// What the server said while the name was being settled, for the front end to show.
     pub greeting: Vec<String>,
+    /// What the server lets a client send (`/limits`); `None` if it does not say.
+    pub limits: Option<pace::Limits>,
 }
 
 /// Why a session could not start. `Display` is the one line a user sees.
@@ -130,6 +133,7 @@ pub fn connect(opts: &Options<'_>) -> Result<Session, ConnectError> {
         reader: BufReader::new(reader),
         writer,
         greeting: Vec::new(),
+        limits: None,
     };
     let lost = || ConnectError::Protocol(format!("{shown} closed the connection"));
     // A chatd greets at once; a TLS port waits for a handshake a plain client never starts.
@@ -206,6 +210,7 @@ pub fn connect(opts: &Options<'_>) -> Result<Session, ConnectError> {
             }
         }
     }
+    session.limits = session.ask_limits().map_err(|_| lost())?;
     Ok(session)
 }
 
@@ -254,6 +259,25 @@ impl Session {
             self.greeting.push(line);
             if done {
                 return Ok(());
+            }
+        }
+    }
+
+    /// Asks the server's limits (`/limits`), keeping other lines that come first for the
+    /// front end; `None` from a server that does not know the command.
+    fn ask_limits(&mut self) -> io::Result<Option<pace::Limits>> {
+        self.send("/limits")?;
+        let lost = || io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed");
+        loop {
+            let line = self.read_line()?.ok_or_else(lost)?;
+            match server_line::parse(&line) {
+                ServerLine::Limits { rate, burst } => {
+                    return Ok(Some(pace::Limits { rate, burst }));
+                }
+                ServerLine::Error(e) if e.starts_with("unknown command: /limits") => {
+                    return Ok(None);
+                }
+                _ => self.greeting.push(line),
             }
         }
     }

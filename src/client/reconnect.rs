@@ -23,9 +23,13 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(seed: u64) -> Backoff {
+        // splitmix64: neighbouring seeds (two clients' clocks) give unrelated sequences.
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         Backoff {
             failures: 0,
-            seed: seed | 1,
+            seed: (z ^ (z >> 31)) | 1,
         }
     }
 

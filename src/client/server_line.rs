@@ -3,7 +3,7 @@
 
 use crate::command::valid_name;
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum ServerLine<'a> {
     Chat {
         from: &'a str,
@@ -78,6 +78,11 @@ pub enum ServerLine<'a> {
     PasswordRequired,
     /// This client is now an operator.
     Oper,
+    /// `/limits`: lines a second a client may send, and at once (`rate` 0: no limit).
+    Limits {
+        rate: f64,
+        burst: f64,
+    },
     /// Any other `* ` line (a `/me` action, help, bye, shutdown).
     Notice(&'a str),
     Error(&'a str),
@@ -119,6 +124,19 @@ fn notice_kind(n: &str) -> Option<ServerLine<'_>> {
     }
     if n == "you are now an operator" {
         return Some(ServerLine::Oper);
+    }
+    if let Some(rest) = n.strip_prefix("limits: ") {
+        if rest.starts_with("no line rate") {
+            return Some(ServerLine::Limits {
+                rate: 0.0,
+                burst: 0.0,
+            });
+        }
+        let (rate, rest) = rest.split_once(" lines a second after ")?;
+        let (burst, _) = rest.split_once(" at once")?;
+        let (rate, burst): (f64, f64) = (rate.parse().ok()?, burst.parse().ok()?);
+        return (rate.is_finite() && burst.is_finite() && rate >= 0.0)
+            .then_some(ServerLine::Limits { rate, burst });
     }
     if let Some((name, how)) = n.split_once(" was ")
         && valid_name(name)
@@ -234,6 +252,24 @@ mod tests {
             PasswordRequired
         );
         assert_eq!(parse("* you are now an operator"), Oper);
+        assert_eq!(
+            parse("* limits: 2.5 lines a second after 100 at once; lines up to 4096 bytes"),
+            Limits {
+                rate: 2.5,
+                burst: 100.0
+            }
+        );
+        assert_eq!(
+            parse("* limits: no line rate; lines up to 4096 bytes"),
+            Limits {
+                rate: 0.0,
+                burst: 0.0
+            }
+        );
+        assert_eq!(
+            parse("* limits: NaN lines a second after 1 at once"),
+            Notice("limits: NaN lines a second after 1 at once")
+        );
         assert_eq!(
             parse("* bob was kicked by ann (spam)"),
             Removed {

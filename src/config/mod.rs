@@ -223,6 +223,8 @@ impl ServerConfig {
         HubConfig {
             max_clients: self.max_clients,
             max_line: self.max_line as usize,
+            rate: self.msg_rate,
+            burst: self.msg_burst,
             max_per_ip: self.max_per_ip,
             max_connects_per_minute: self.max_connects_per_ip,
             exempt: crate::cidr::ranges(&self.exempt),

@@ -76,6 +76,7 @@ impl Hub {
             Command::Join(room) => self.join(id, room, out),
             Command::Part => self.join(id, LOBBY, out),
             Command::Rooms => self.list_rooms(id, out),
+            Command::Limits => self.limits(id, out),
             Command::Who(asked) => self.who(id, asked, out),
             Command::Topic(None) => self.show_topic_always(id, out),
             Command::Topic(Some(topic)) => self.set_topic(id, &name, topic, out),
@@ -118,6 +119,25 @@ impl Hub {
         let text = format!("* rooms ({}): {}", list.len(), list.join(", "));
         let msg = self.notices.event("rooms", &text, |o| {
             o.objs("rooms", objects.iter().map(String::as_str))
+        });
+        self.send(id, &msg, out);
+    }
+
+    /// `/limits`: what a client may send, so that it can pace itself (and say so) rather than
+    /// have its lines wait unseen in the server's socket.
+    fn limits(&mut self, id: ClientId, out: &mut impl Outbox) {
+        let (rate, burst, max) = (self.config.rate, self.config.burst, self.config.max_line);
+        let text = if rate > 0.0 {
+            format!(
+                "* limits: {rate} lines a second after {burst} at once; lines up to {max} bytes"
+            )
+        } else {
+            format!("* limits: no line rate; lines up to {max} bytes")
+        };
+        let msg = self.notices.event("limits", &text, |o| {
+            o.float("rate", rate)
+                .float("burst", burst)
+                .num("max_line", max as u64)
         });
         self.send(id, &msg, out);
     }

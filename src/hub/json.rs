@@ -49,6 +49,17 @@ impl Obj {
         self
     }
 
+    /// A number that may have a fraction (`50`, `2.5`); not finite: `null`.
+    pub fn float(mut self, key: &str, value: f64) -> Obj {
+        self.key(key);
+        if value.is_finite() {
+            let _ = write!(self.out, "{value}");
+        } else {
+            self.out.push_str("null");
+        }
+        self
+    }
+
     pub fn bool(mut self, key: &str, value: bool) -> Obj {
         self.key(key);
         self.out.push_str(if value { "true" } else { "false" });

@@ -89,6 +89,8 @@ fn config() -> HubConfig {
         // The tests' clients connect from loopback.
         exempt: Vec::new(),
         first_line: None,
+        rate: 50.0,
+        burst: 100.0,
         max_rooms: 100,
         history: 0,
         password: None,
@@ -409,6 +411,34 @@ fn a_client_silent_past_the_first_line_deadline_is_closed() {
     assert!(r.closed.contains(&0) && !r.closed.contains(&1) && !r.closed.contains(&2));
     assert_eq!(h.online(), 2);
     assert_eq!(h.next_deadline(), None, "the others have spoken");
+}
+
+#[test]
+fn limits_tell_what_a_client_may_send() {
+    let (mut h, mut r) = room(1);
+    say(&mut h, &mut r, 0, "/limits");
+    assert_eq!(
+        r.take(0),
+        ["* limits: 50 lines a second after 100 at once; lines up to 4096 bytes"]
+    );
+    h.reconfigure(HubConfig {
+        rate: 2.5,
+        ..config()
+    });
+    say(&mut h, &mut r, 0, "/limits");
+    assert_eq!(
+        r.take(0),
+        ["* limits: 2.5 lines a second after 100 at once; lines up to 4096 bytes"]
+    );
+    h.reconfigure(HubConfig {
+        rate: 0.0,
+        ..config()
+    });
+    say(&mut h, &mut r, 0, "/limits");
+    assert_eq!(
+        r.take(0),
+        ["* limits: no line rate; lines up to 4096 bytes"]
+    );
 }
 
 #[test]
@@ -2050,6 +2080,7 @@ fn a_json_client_gets_every_event_the_readme_lists() {
         (0, "/nick ana"),
         (0, "/who"),
         (0, "/rooms"),
+        (0, "/limits"),
         (0, "/topic"),
         (0, "/topic plans"),
         (0, "/help"),
@@ -2096,6 +2127,12 @@ fn a_json_client_gets_every_event_the_readme_lists() {
     assert_eq!(history["lines"][0]["text"], "in dev");
     assert_eq!(history["lines"][0]["from"], "bob");
     assert!(history["lines"][0]["id"].is_string());
+    let limits = seen.iter().find(|v| v["type"] == "limits").unwrap();
+    assert_eq!(
+        (&limits["rate"], &limits["burst"]),
+        (&50.into(), &100.into())
+    );
+    assert_eq!(limits["max_line"], 4096);
     let chat = seen.iter().find(|v| v["type"] == "chat").unwrap();
     assert_eq!(
         (&chat["room"], &chat["from"], &chat["text"]),

@@ -16,6 +16,7 @@ use std::time::Duration;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::link::{LinkReader, LinkWriter};
+use super::pace::Pacer;
 use super::reconnect::{Backoff, Redial};
 use super::{Session, read_line};
 use state::{Action, App, Key, Status};
@@ -62,6 +63,24 @@ fn spawn_reconnect(redial: Redial, name: String, room: String, tx: Sender<FromSe
     });
 }
 
+/// Sends the lines waiting that the line rate lets go now; true if one was `/quit`.
+fn send_waiting(app: &mut App, pacer: &mut Pacer, writer: &mut Option<LinkWriter>) -> bool {
+    let mut quit = false;
+    while writer.is_some() && !app.waiting.is_empty() {
+        if pacer.next(std::time::Instant::now()).is_err() {
+            break;
+        }
+        let Some(line) = app.waiting.pop_front() else {
+            break;
+        };
+        quit |= line.to_ascii_lowercase().starts_with("/quit");
+        if send(writer, &line).is_err() {
+            app.not_sent("connection lost");
+        }
+    }
+    quit
+}
+
 fn send(writer: &mut Option<LinkWriter>, line: &str) -> io::Result<()> {
     use std::io::Write;
     let Some(w) = writer.as_mut() else {
@@ -85,8 +104,11 @@ pub fn run(session: Session, redial: Option<Redial>) -> io::Result<ExitCode> {
         reader,
         writer,
         greeting,
+        limits,
     } = session;
     let mut app = App::new(addr.to_string(), name);
+    let mut pacer = Pacer::new(limits);
+    app.paced_at = pacer.rate();
     for line in &greeting {
         app.server_line(line);
     }
@@ -106,15 +128,8 @@ pub fn run(session: Session, redial: Option<Redial>) -> io::Result<ExitCode> {
             {
                 match app.key(key) {
                     Action::None => {}
-                    Action::Send(_) if writer.is_none() => {
-                        app.not_sent("not connected; reconnecting");
-                    }
-                    Action::Send(line) => {
-                        quitting |= line.to_ascii_lowercase().starts_with("/quit");
-                        if send(&mut writer, &line).is_err() {
-                            app.not_sent("connection lost");
-                        }
-                    }
+                    // It goes when the line rate and the connection let it.
+                    Action::Send(line) => app.waiting.push_back(line),
                     Action::Quit => {
                         if app.status == Status::Connected {
                             let _ = send(&mut writer, "/quit");
@@ -125,6 +140,7 @@ pub fn run(session: Session, redial: Option<Redial>) -> io::Result<ExitCode> {
                     }
                 }
             }
+            quitting |= send_waiting(&mut app, &mut pacer, &mut writer);
             while let Ok(msg) = rx.try_recv() {
                 match msg {
                     FromServer::Line(line) => {
@@ -154,6 +170,8 @@ pub fn run(session: Session, redial: Option<Redial>) -> io::Result<ExitCode> {
                     FromServer::Back(session) => {
                         spawn_reader(session.reader, tx.clone());
                         writer = Some(session.writer);
+                        pacer = Pacer::new(session.limits);
+                        app.paced_at = pacer.rate();
                         app.reconnected(session.addr.to_string(), session.name, &session.greeting);
                         start_session(&mut writer);
                     }

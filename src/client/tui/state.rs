@@ -101,6 +101,11 @@ pub struct App {
     shown: Shown,
     /// The server removed this client (kicked, banned): it does not come back by itself.
     pub removed: bool,
+    /// Lines entered and not sent yet: paced at the server's line rate (a paste), or waiting
+    /// for the connection to come back.
+    pub waiting: VecDeque<String>,
+    /// The line rate lines are paced at, if any (for the status line).
+    pub paced_at: Option<f64>,
 }
 
 impl App {
@@ -125,6 +130,8 @@ impl App {
             page: 10,
             shown: Shown::default(),
             removed: false,
+            waiting: VecDeque::new(),
+            paced_at: None,
         }
     }
 
@@ -253,6 +260,7 @@ impl App {
                 self.push(Kind::Notice, &line[2..]);
             }
             ServerLine::Notice(n) => self.push(Kind::Notice, n),
+            ServerLine::Limits { .. } => self.push(Kind::Notice, &line[2..]),
             ServerLine::Other(o) => self.push(Kind::Notice, o),
         }
         reload
@@ -673,6 +681,8 @@ mod tests {
                 max_connects_per_minute: 0,
                 exempt: Vec::new(),
                 first_line: None,
+                rate: 0.0,
+                burst: 0.0,
                 max_rooms: 10,
                 history: 10,
                 password: None,

@@ -214,6 +214,19 @@ fn render_input(frame: &mut Frame, app: &App, area: Rect) {
     }
 }
 
+/// ` · sending paced: 12 lines waiting (about 1 s)`, while lines wait.
+fn waiting(app: &App) -> String {
+    let n = app.waiting.len();
+    match (n, app.paced_at) {
+        (0, _) => String::new(),
+        (_, Some(rate)) => format!(
+            " · sending paced at {rate}/s: {}",
+            crate::client::pace::waiting_text(n, rate)
+        ),
+        (_, None) => format!(" · {n} line{} waiting", if n == 1 { "" } else { "s" }),
+    }
+}
+
 fn render_status(frame: &mut Frame, app: &App, area: Rect) {
     let line = match &app.status {
         Status::Connected => Line::from(vec![
@@ -222,8 +235,10 @@ fn render_status(frame: &mut Frame, app: &App, area: Rect) {
                 Style::default().fg(Color::Black).bg(Color::Green),
             ),
             Span::raw(format!(
-                " {} as {} · PgUp/PgDn scroll · Esc quits",
-                app.server, app.me
+                " {} as {}{} · PgUp/PgDn scroll · Esc quits",
+                app.server,
+                app.me,
+                waiting(app)
             )),
         ]),
         Status::Disconnected(why) => Line::from(vec![
@@ -231,7 +246,7 @@ fn render_status(frame: &mut Frame, app: &App, area: Rect) {
                 " disconnected ",
                 Style::default().fg(Color::White).bg(Color::Red),
             ),
-            Span::raw(format!(" {why} · Esc quits")),
+            Span::raw(format!(" {why}{} · Esc quits", waiting(app))),
         ]),
     };
     frame.render_widget(Paragraph::new(line), area);
@@ -377,5 +392,21 @@ mod tests {
         let s = screen(&mut a, 70, 10);
         assert!(s[9].contains("disconnected") && s[9].contains("server closed the connection"));
         assert!(s[0].contains("#lobby (0)"));
+    }
+
+    #[test]
+    fn lines_waiting_show_in_the_status() {
+        let mut a = app();
+        a.paced_at = Some(50.0);
+        a.waiting.extend((0..120).map(|i| format!("line {i}")));
+        let s = screen(&mut a, 120, 10);
+        assert!(
+            s[9].contains("sending paced at 50/s: 120 lines waiting (about 3 s)"),
+            "{}",
+            s[9]
+        );
+        a.waiting.clear();
+        let s = screen(&mut a, 120, 10);
+        assert!(!s[9].contains("waiting"), "{}", s[9]);
     }
 }
