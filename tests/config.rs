@@ -14,6 +14,7 @@ both_modes!(
     a_config_file_sets_what_flags_set,
     a_bad_config_file_is_refused_at_start,
     sighup_reloads_the_limits,
+    sighup_changes_the_line_rate_of_clients_already_in,
 );
 
 fn file(name: &str, text: &str) -> std::path::PathBuf {
@@ -146,5 +147,50 @@ fn sighup_reloads_the_limits(mode: Mode) {
     let mut c = server.client();
     c.send("/who");
     assert!(c.line().starts_with("* online in #lobby "));
+    let _ = std::fs::remove_file(path);
+}
+
+fn sighup_changes_the_line_rate_of_clients_already_in(mode: Mode) {
+    // One line every 10 s: 20 lines would take over 3 minutes.
+    let path = file(
+        &format!("rate-{}", mode.flag()),
+        "msg_rate = 0.1\nmsg_burst = 1\n",
+    );
+    let config = path.display().to_string();
+    let server = Server::start_with(mode, &["--config", &config]);
+    let mut talker = server.client();
+    let mut reader = server.client();
+    talker.send("/limits");
+    talker
+        .expect_after_joins("* limits: 0.1 lines a second after 1 at once; lines up to 4096 bytes");
+    std::fs::write(&path, "msg_rate = 1000\nmsg_burst = 100\n").unwrap();
+    signal(server.pid(), "HUP");
+    // The signal and the reload are not the test's to wait on: ask until the hub has it.
+    let until = Instant::now() + DEADLINE;
+    loop {
+        talker.send("/limits");
+        let said = talker.line();
+        if said.starts_with("* limits: 1000 lines a second") {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the new rate never took effect: {said}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The talker, connected before, is read at the new rate: 20 lines arrive within the
+    // reader's deadline (at the old rate they would take minutes).
+    let lines: String = (0..20).map(|i| format!("line {i}\n")).collect();
+    talker.send_bytes(lines.as_bytes());
+    for i in 0..20 {
+        loop {
+            let got = reader.line();
+            if got == format!("<{}> line {i}", talker.name) {
+                break;
+            }
+            assert!(!got.starts_with('<'), "out of order: {got}");
+        }
+    }
     let _ = std::fs::remove_file(path);
 }

@@ -1,7 +1,8 @@
 //! SIGHUP: the settings read again (the command line and its `--config` file), and what may
-//! change without a restart applied: the hub's limits and passwords, and the log level. What
-//! cannot (the listeners, the concurrency model, TLS, the cluster, the per-connection limits
-//! the drivers hold) is kept, and the log says which changed and needs a restart.
+//! change without a restart applied: the hub's limits and passwords, the connections' line
+//! rate, idle timeout and backlog, and the log level. What cannot (the listeners, the
+//! concurrency model, TLS, the cluster, the longest line, which the framing was set up with)
+//! is kept, and the log says which changed and needs a restart.
 
 use std::ffi::OsString;
 
@@ -18,9 +19,9 @@ pub struct Reload {
 
 impl Reload {
     /// Reads the settings again (the caller took the signal's bytes), sets the log level and
-    /// logs what changed; the hub's new settings, to give it. `None` if the settings could not
-    /// be read (nothing changed, and the log says why).
-    pub fn take(&mut self) -> Option<HubConfig> {
+    /// logs what changed; the hub's and the connections' new settings, for the driver to
+    /// apply. `None` if the settings could not be read (nothing changed, and the log says why).
+    pub fn take(&mut self) -> Option<Reloaded> {
         match self.reloader.reload() {
             Ok(done) => {
                 log::set_max_level(done.log_level);
@@ -30,7 +31,7 @@ impl Reload {
                 for line in &done.said {
                     log::info!("reload: {line}");
                 }
-                Some(done.hub)
+                Some(done)
             }
             Err(e) => {
                 log::error!("reload: {e}; nothing changed");
@@ -44,6 +45,12 @@ impl Reload {
 pub struct Reloaded {
     /// The hub's settings from now on.
     pub hub: HubConfig,
+    /// Every connection's line rate from now on (their buckets keep their tokens).
+    pub limit: crate::rate::RateLimit,
+    /// The idle timeout of connections from now on.
+    pub idle: Option<std::time::Duration>,
+    /// The most output queued for one client from now on.
+    pub max_backlog: usize,
     pub log_level: log::LevelFilter,
     /// One line per setting, for the log: what changed, and what needs a restart.
     pub said: Vec<String>,
@@ -86,9 +93,17 @@ impl Reloader {
         kept.oper_password_file = new.oper_password_file.clone();
         kept.oper_password = new.oper_password.clone();
         kept.log_level = new.log_level;
+        kept.msg_rate = new.msg_rate;
+        kept.msg_burst = new.msg_burst;
+        kept.flood_after = new.flood_after;
+        kept.idle_timeout = new.idle_timeout;
+        kept.max_backlog = new.max_backlog;
         self.current = kept;
         Ok(Reloaded {
             hub: self.current.hub_config(),
+            limit: self.current.rate_limit(),
+            idle: self.current.idle_limit(),
+            max_backlog: self.current.max_backlog as usize,
             log_level: self.current.effective_log_level(),
             said,
         })
@@ -150,6 +165,31 @@ fn changes(old: &ServerConfig, new: &ServerConfig) -> Vec<String> {
     );
     applied("history", old.history.to_string(), new.history.to_string());
     applied(
+        "msg_rate",
+        old.msg_rate.to_string(),
+        new.msg_rate.to_string(),
+    );
+    applied(
+        "msg_burst",
+        old.msg_burst.to_string(),
+        new.msg_burst.to_string(),
+    );
+    applied(
+        "flood_after",
+        old.flood_after.to_string(),
+        new.flood_after.to_string(),
+    );
+    applied(
+        "idle_timeout",
+        old.idle_timeout.to_string(),
+        new.idle_timeout.to_string(),
+    );
+    applied(
+        "max_backlog",
+        old.max_backlog.to_string(),
+        new.max_backlog.to_string(),
+    );
+    applied(
         "log_level",
         old.log_level.to_string(),
         new.log_level.to_string(),
@@ -188,31 +228,6 @@ fn changes(old: &ServerConfig, new: &ServerConfig) -> Vec<String> {
         "max_line",
         old.max_line.to_string(),
         new.max_line.to_string(),
-    );
-    restart(
-        "max_backlog",
-        old.max_backlog.to_string(),
-        new.max_backlog.to_string(),
-    );
-    restart(
-        "msg_rate",
-        old.msg_rate.to_string(),
-        new.msg_rate.to_string(),
-    );
-    restart(
-        "msg_burst",
-        old.msg_burst.to_string(),
-        new.msg_burst.to_string(),
-    );
-    restart(
-        "flood_after",
-        old.flood_after.to_string(),
-        new.flood_after.to_string(),
-    );
-    restart(
-        "idle_timeout",
-        old.idle_timeout.to_string(),
-        new.idle_timeout.to_string(),
     );
     said
 }

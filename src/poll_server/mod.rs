@@ -275,8 +275,11 @@ impl Server {
                             // Several SIGHUPs at once are one reload.
                             let mut buf = [0u8; 64];
                             while matches!(signal.read(&mut buf), Ok(n) if n > 0) {}
-                            if let Some(hub_config) = reload.take() {
-                                self.hub.reconfigure(hub_config);
+                            if let Some(new) = reload.take() {
+                                self.hub.reconfigure(new.hub);
+                                self.rules.limit = new.limit;
+                                self.idle_timeout = new.idle;
+                                self.io.outputs.max_backlog = new.max_backlog;
                             }
                         }
                     }

@@ -84,7 +84,7 @@ fn admit(waiting: Vec<(TcpStream, SocketAddr)>, shared: &Arc<Shared>) {
             let early = Early::read(&stream);
             (stream, addr, early)
         })
-        .partition(|(_, _, early)| early.is_whole_visit(&shared.rules));
+        .partition(|(_, _, early)| early.is_whole_visit(&shared.rules()));
     let joined = shared.with_room(|room| {
         let joined: Vec<_> = joiners
             .into_iter()
@@ -120,7 +120,7 @@ fn admit(waiting: Vec<(TcpStream, SocketAddr)>, shared: &Arc<Shared>) {
                 .collect();
             room.end_turn();
             for (id, addr, early) in joined {
-                visit(room, (id, addr), early, &shared.rules);
+                visit(room, (id, addr), early, &shared.rules());
             }
         });
     }

@@ -126,9 +126,17 @@ pub fn run(
             let mut byte = [0u8; 1];
             // One SIGHUP at a time; the stop ends the process, and this thread with it.
             while let Ok(1) = (&reload.signal).read(&mut byte) {
-                if let Some(mut hub_config) = reload.take() {
-                    hub_config.max_clients = hub_config.max_clients.min(shared.threads.max_readers);
-                    shared.with_room(|room| room.room.hub.reconfigure(hub_config));
+                if let Some(mut new) = reload.take() {
+                    new.hub.max_clients = new.hub.max_clients.min(shared.threads.max_readers);
+                    shared.set_rules(Rules {
+                        limit: new.limit,
+                        ..shared.rules()
+                    });
+                    shared.set_idle(new.idle);
+                    shared.with_room(|room| {
+                        room.room.hub.reconfigure(new.hub);
+                        room.room.outputs.max_backlog = new.max_backlog;
+                    });
                 }
             }
         })?;
@@ -147,7 +155,7 @@ pub fn run(
     }
     if let Some(web) = listeners.web {
         let shared = Arc::clone(&shared);
-        let max_line = shared.rules.max_line;
+        let max_line = shared.rules().max_line;
         let make = move || {
             let below = web.tls.as_ref().map(Transport::tls).transpose()?;
             Ok(Transport::web(

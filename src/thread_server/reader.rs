@@ -54,7 +54,7 @@ pub(super) fn read_loop(id: ClientId, peer: &Arc<Peer>, early: Early, shared: &A
     let mut large: Option<Box<[u8]>> = None;
     let mut stream = &peer.stream;
     let mut small = [0u8; SMALL_READ];
-    let _ = stream.set_read_timeout(shared.idle);
+    let _ = stream.set_read_timeout(shared.idle());
     let end = loop {
         let buf: &mut [u8] = match &mut large {
             Some(large) => large,
@@ -164,7 +164,7 @@ impl Reader<'_> {
             let now = Instant::now();
             let intake = &mut self.intake;
             let verdict = shared.with_room(|room| {
-                intake.feed(fresh.take(), from, &shared.rules, now, |event| {
+                intake.feed(fresh.take(), from, &shared.rules(), now, |event| {
                     room.handle(event);
                     ControlFlow::Continue(())
                 })
@@ -199,7 +199,7 @@ impl Reader<'_> {
         let intake = &mut self.intake;
         shared.with_room(|room| {
             match end {
-                End::Clean => intake.finish(id, &shared.rules, |event| {
+                End::Clean => intake.finish(id, &shared.rules(), |event| {
                     room.handle(event);
                     ControlFlow::Continue(())
                 }),

@@ -3,7 +3,7 @@
 //! once the lock is released the courier makes them, so no write is made under the lock.
 
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use slab::Slab;
@@ -111,8 +111,9 @@ pub struct Shared {
     couriers: Mutex<Vec<Courier>>,
     pub threads: Arc<Budget>,
     pub stopping: AtomicBool,
-    pub rules: Rules,
-    pub idle: Option<Duration>,
+    /// The connections' rules and idle timeout: read as each is used, replaced by a reload.
+    rules: RwLock<Rules>,
+    idle: RwLock<Option<Duration>>,
     pub handshake_time: Duration,
     /// TLS handshake steps under way (the public-key work, not the waits for the client), at
     /// most one per core but one (one core is left to the chat): the other new TLS clients'
@@ -142,8 +143,8 @@ impl Shared {
             couriers: Mutex::new(Vec::new()),
             threads: Arc::new(settings.threads),
             stopping: AtomicBool::new(false),
-            rules: settings.rules,
-            idle: settings.idle,
+            rules: RwLock::new(settings.rules),
+            idle: RwLock::new(settings.idle),
             handshake_time: settings.handshake_time,
             handshaking: Mutex::new(0),
             handshake_done: Condvar::new(),
@@ -185,6 +186,22 @@ impl Shared {
     }
 
     /// Starts a client thread (already counted with `self.threads.reserve`), running `body`.
+    pub fn rules(&self) -> Rules {
+        *self.rules.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_rules(&self, rules: Rules) {
+        *self.rules.write().unwrap_or_else(|e| e.into_inner()) = rules;
+    }
+
+    pub fn idle(&self) -> Option<Duration> {
+        *self.idle.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_idle(&self, idle: Option<Duration>) {
+        *self.idle.write().unwrap_or_else(|e| e.into_inner()) = idle;
+    }
+
     pub fn spawn(
         self: &Arc<Self>,
         name: String,
