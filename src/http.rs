@@ -171,6 +171,9 @@ fn file(kind: &str, body: &str) -> Answer {
     }
 }
 
+/// A refusal: its status line and a short body. `refused` says why, for the log, after the
+/// status code (`404: no /favicon.ico`), by which the log keeps a browser's routine 404s
+/// (it asks for `/favicon.ico` by itself) at debug level and the rest at info.
 fn refuse(code: u16, reason: &str, why: &str) -> Answer {
     let body = format!("{code} {reason}\n");
     let response = format!(
@@ -180,7 +183,7 @@ fn refuse(code: u16, reason: &str, why: &str) -> Answer {
     );
     Answer::Close {
         response: response.into_bytes(),
-        refused: Some(why.to_string()),
+        refused: Some(format!("{code}: {why}")),
     }
 }
 

@@ -121,8 +121,10 @@ impl Web {
                 match http::answer(request, &self.site) {
                     Answer::Incomplete => {}
                     Answer::Close { response, refused } => {
-                        if let Some(why) = refused {
-                            log::info!("web: {why}");
+                        match refused {
+                            Some(why) if why.starts_with("404") => log::debug!("web: {why}"),
+                            Some(why) => log::info!("web: {why}"),
+                            None => {}
                         }
                         self.out.extend_from_slice(&response);
                         self.phase = Phase::Served;
