@@ -28,6 +28,8 @@ pub enum Transport {
 pub struct Stacked {
     web: Web,
     below: Transport,
+    /// What the layer below gave of the last read (TLS's plaintext), kept for the next.
+    from_below: Vec<u8>,
 }
 
 /// What [`Transport::handshake`] returns for a web connection that asked for a file (or was
@@ -52,7 +54,11 @@ impl Transport {
     /// The web layer above `below` (plain or TLS), waiting for its HTTP request.
     pub fn web(below: Transport, site: &Arc<Site>, max_line: usize) -> Transport {
         let web = Web::new(Arc::clone(site), max_line);
-        Transport::Web(Box::new(Stacked { web, below }))
+        Transport::Web(Box::new(Stacked {
+            web,
+            below,
+            from_below: Vec::new(),
+        }))
     }
 
     /// How the log names it: `""`, `" over TLS"`, `" over WebSocket"`...
@@ -129,9 +135,19 @@ impl Transport {
             }
             Transport::Tls(tls) => tls.receive(raw, plain),
             Transport::Web(s) => {
-                let mut below = Vec::new();
-                let open = s.below.receive(raw, &mut below)?;
-                s.web.take(&below);
+                let open = match &mut s.below {
+                    // Nothing to undo below: the frames are the bytes read.
+                    Transport::Plain => {
+                        s.web.take(raw);
+                        true
+                    }
+                    below => {
+                        s.from_below.clear();
+                        let open = below.receive(raw, &mut s.from_below)?;
+                        s.web.take(&s.from_below);
+                        open
+                    }
+                };
                 s.web.give_all(plain);
                 Ok(open && !s.web.ended())
             }
