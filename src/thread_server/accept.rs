@@ -96,7 +96,8 @@ fn admit(waiting: Vec<(TcpStream, SocketAddr)>, shared: &Arc<Shared>) {
                 // Turned away: a thread would only wait for it to close (a flood from one
                 // address would cost a thread a connection); the reaper does that.
                 shared.threads.unreserve();
-                room.handle(Event::Disconnected(id, Leave::Closed));
+                // In the batch's turn: the others' joins are still announced together.
+                room.handle_in_turn(Event::Disconnected(id, Leave::Closed));
                 room.room.peers.try_remove(id);
                 room.room.refused.push(peer);
                 None
