@@ -20,11 +20,8 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
-(cd "$ROOT" && cargo build --release --quiet --bins)
-mkdir -p "$(dirname "$out")"
-raw=$(mktemp)
-log=$(mktemp)
-trap 'stop_server; rm -f "$raw" "$log"' EXIT
+bench_files "$out"
+raw=$RAW log=$LOG
 
 for rep in $(seq "$repeat"); do
     for hold in 0 20; do

@@ -21,11 +21,8 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
-(cd "$ROOT" && cargo build --release --quiet --bins)
-mkdir -p "$(dirname "$out")"
-raw=$(mktemp)
-log=$(mktemp)
-trap 'stop_server; rm -f "$raw" "$log"' EXIT
+bench_files "$out"
+raw=$RAW log=$LOG
 load=(-n 100 -s 10 -r 400 -m 120)
 
 refused() {

@@ -36,3 +36,14 @@ stop_server() {
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=
 }
+
+# bench_files OUT: what a benchmark script needs first: the release binaries built, OUT's
+# folder made, and two temporary files, RAW (results) and LOG (the server's), removed with the
+# server stopped when the script exits.
+bench_files() {
+    (cd "$ROOT" && cargo build --release --quiet --bins)
+    mkdir -p "$(dirname "$1")"
+    RAW=$(mktemp)
+    LOG=$(mktemp)
+    trap 'stop_server; rm -f "$RAW" "$LOG"' EXIT
+}

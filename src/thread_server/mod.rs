@@ -305,6 +305,12 @@ fn wait_for_stop(mut stop: UnixStream, shared: &Arc<Shared>, wake: Vec<SocketAdd
     }
 }
 
+/// Every client the room has, to act on without the room lock.
+fn connected(shared: &Shared) -> Vec<Arc<Peer>> {
+    let room = shared.room();
+    room.peers.iter().map(|(_, p)| Arc::clone(p)).collect()
+}
+
 /// Waits for the clients to take their last lines, then cuts whoever is left. A client whose
 /// goodbye has reached it (written, our side shut, all of it acknowledged) is cut at once: a
 /// `nc` keeps its side open, and its thread would wait for it until the drain time ends.
@@ -315,22 +321,11 @@ fn drain(shared: &Arc<Shared>) {
         if shared.threads.wait_for_all(next) == 0 || Instant::now() >= deadline {
             break;
         }
-        let peers: Vec<Arc<Peer>> = shared
-            .room()
-            .peers
-            .iter()
-            .map(|(_, p)| Arc::clone(p))
-            .collect();
-        for peer in &peers {
+        for peer in &connected(shared) {
             peer.let_go_if_delivered();
         }
     }
-    let peers: Vec<Arc<Peer>> = shared
-        .room()
-        .peers
-        .iter()
-        .map(|(_, p)| Arc::clone(p))
-        .collect();
+    let peers = connected(shared);
     for peer in &peers {
         peer.cut();
     }
