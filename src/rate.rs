@@ -34,6 +34,9 @@ impl RateLimit {
     }
 }
 
+/// The longest a line waits for a token, whatever the rate: the drivers add it to now.
+pub const LONGEST_WAIT: Duration = Duration::from_secs(24 * 3600);
+
 /// What to do with the next line.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub enum Admit {
@@ -80,7 +83,9 @@ impl Bucket {
         if now.saturating_duration_since(since) >= limit.flood_after {
             return Admit::Flooding;
         }
-        Admit::Wait(Duration::from_secs_f64((1.0 - self.tokens) / limit.rate))
+        // A rate so small (`--msg-rate 1e-300`) that the wait would overflow waits a day.
+        let wait = (1.0 - self.tokens) / limit.rate;
+        Admit::Wait(Duration::try_from_secs_f64(wait).map_or(LONGEST_WAIT, |d| d.min(LONGEST_WAIT)))
     }
 
     /// The driver found no more input from this client: it paused, so it is not flooding.
@@ -103,6 +108,21 @@ mod tests {
         burst: 5.0,
         flood_after: FLOOD_AFTER,
     };
+
+    #[test]
+    fn a_vanishing_rate_waits_long_without_overflowing() {
+        let t0 = Instant::now();
+        let tiny = RateLimit {
+            rate: 1e-300,
+            burst: 1.0,
+            flood_after: Duration::MAX,
+        };
+        let mut b = Bucket::default();
+        assert_eq!(b.admit(tiny, t0), Admit::Go);
+        assert_eq!(b.admit(tiny, t0), Admit::Wait(LONGEST_WAIT));
+        // The driver's deadline does not overflow.
+        assert!(t0.checked_add(LONGEST_WAIT).is_some());
+    }
 
     #[test]
     fn a_burst_passes_then_lines_are_paced() {

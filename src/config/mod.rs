@@ -143,14 +143,14 @@ pub struct ServerConfig {
     /// Lines per second a client may send, on average; 0 turns flood control off. A client
     /// over it is read no faster (the rest waits in its socket): a pipe into the chat is paced,
     /// never cut short.
-    #[arg(help_heading = "Limits", long, default_value_t = 50.0)]
+    #[arg(help_heading = "Limits", long, default_value_t = 50.0, value_parser = finite)]
     pub msg_rate: f64,
     /// Lines a client may send at once before --msg-rate applies (a paste, say).
-    #[arg(help_heading = "Limits", long, default_value_t = 100.0)]
+    #[arg(help_heading = "Limits", long, default_value_t = 100.0, value_parser = finite)]
     pub msg_burst: f64,
     /// Drop a client (`! flooding`) that stays over --msg-rate, without a pause, for this many
     /// seconds; 0: never, it is only paced.
-    #[arg(help_heading = "Limits", long, default_value_t = 0.0)]
+    #[arg(help_heading = "Limits", long, default_value_t = 0.0, value_parser = finite)]
     pub flood_after: f64,
     /// Most connections from one IP address (an IPv6 address counts as its /64); 0 means no
     /// limit. Addresses in --exempt are not limited.
@@ -304,6 +304,15 @@ impl ServerConfig {
     /// `--idle-timeout`, if set.
     pub fn idle_limit(&self) -> Option<std::time::Duration> {
         (self.idle_timeout > 0).then(|| std::time::Duration::from_secs(self.idle_timeout))
+    }
+}
+
+/// A number of lines or seconds: finite, and not below 0 (`inf`, `NaN` and `-1` are refused).
+fn finite(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
+        Ok(_) => Err("a finite number, 0 or more".into()),
+        Err(e) => Err(e.to_string()),
     }
 }
 
