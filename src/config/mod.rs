@@ -79,7 +79,7 @@ pub struct ServerConfig {
     #[arg(help_heading = "Listeners", long, requires = "tls_port")]
     pub no_plain: bool,
     /// A TLS client must finish its handshake within this many seconds.
-    #[arg(help_heading = "TLS", long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(help_heading = "TLS", long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=A_YEAR))]
     pub tls_handshake_timeout: u64,
     /// A file whose first line is the server's password: every client must send
     /// `/pass PASSWORD` before anything else (three wrong tries close it).
@@ -172,7 +172,7 @@ pub struct ServerConfig {
     #[arg(help_heading = "Limits", long, default_value_t = 50)]
     pub history: u32,
     /// Close a connection that sent nothing for this many seconds (`! idle timeout`); 0: never.
-    #[arg(help_heading = "Limits", long, default_value_t = 0)]
+    #[arg(help_heading = "Limits", long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=A_YEAR))]
     pub idle_timeout: u64,
     /// Close a client that has not sent a line this many seconds after connecting
     /// (`! idle timeout`), so that idle sockets cannot hold the server's places; 0: never.
@@ -180,7 +180,8 @@ pub struct ServerConfig {
         help_heading = "Limits",
         long,
         value_name = "SECS",
-        default_value_t = 60
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(..=A_YEAR)
     )]
     pub first_line_timeout: u64,
     /// Length of the kernel's queue of connections not yet accepted (capped by
@@ -306,6 +307,9 @@ impl ServerConfig {
         (self.idle_timeout > 0).then(|| std::time::Duration::from_secs(self.idle_timeout))
     }
 }
+
+/// The longest timeout an option takes, in seconds: deadlines are added to the clock.
+const A_YEAR: u64 = 365 * 24 * 3600;
 
 /// A number of lines or seconds: finite, and not below 0 (`inf`, `NaN` and `-1` are refused).
 fn finite(text: &str) -> Result<f64, String> {
