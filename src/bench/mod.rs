@@ -9,6 +9,7 @@ pub mod mark;
 pub mod procstat;
 pub mod relay;
 pub mod timer;
+mod wire;
 pub mod ws;
 
 use std::fmt::Write as _;
