@@ -12,11 +12,13 @@
 //! enough: by the time a message is in its queue, everything its node published before it is
 //! in theirs.
 
+use std::collections::HashMap;
 use std::future::poll_fn;
 use std::task::Poll;
 
 use async_nats::{HeaderMap, Message, Subscriber};
 use futures_util::StreamExt;
+use futures_util::stream::{AbortHandle, Abortable, SelectAll, abortable};
 
 /// The header with a message's place among all its node published.
 pub const ORDER: &str = "Chatd-Order";
@@ -31,34 +33,45 @@ pub fn order_headers(order: u64) -> HeaderMap {
 /// The subscriptions of one node: the events subject and the rooms followed.
 pub struct Interest {
     events: Subscriber,
-    /// By subject.
-    rooms: Vec<(String, Subscriber)>,
+    /// The rooms' subscriptions, in one stream that polls only those that were woken (a
+    /// node following a thousand rooms does not look at each on every message).
+    rooms: SelectAll<Abortable<Subscriber>>,
+    /// What ends each room's subscription, by subject: once aborted, it ends at its next poll
+    /// and is dropped, which unsubscribes it.
+    followed: HashMap<String, AbortHandle>,
 }
 
 impl Interest {
     pub fn new(events: Subscriber) -> Interest {
         Interest {
             events,
-            rooms: Vec::new(),
+            rooms: SelectAll::new(),
+            followed: HashMap::new(),
         }
     }
 
     pub fn follows(&self, subject: &str) -> bool {
-        self.rooms.iter().any(|(s, _)| s == subject)
+        self.followed.contains_key(subject)
     }
 
     /// How many room subjects are followed.
     pub fn rooms(&self) -> usize {
-        self.rooms.len()
+        self.followed.len()
     }
 
     pub fn add(&mut self, subject: String, subscriber: Subscriber) {
-        self.rooms.push((subject, subscriber));
+        let (stream, handle) = abortable(subscriber);
+        self.rooms.push(stream);
+        if let Some(old) = self.followed.insert(subject, handle) {
+            old.abort();
+        }
     }
 
-    /// Stops receiving `subject` (the subscription ends when dropped).
+    /// Stops receiving `subject`: nothing more of it is taken, and its subscription ends.
     pub fn remove(&mut self, subject: &str) {
-        self.rooms.retain(|(s, _)| s != subject);
+        if let Some(handle) = self.followed.remove(subject) {
+            handle.abort();
+        }
     }
 
     /// Waits for messages, then takes every one that has arrived on any subject, each node's in
@@ -78,12 +91,10 @@ impl Interest {
                     Poll::Pending => break,
                 }
             }
-            for (_, sub) in &mut self.rooms {
-                // A room's subscription that ended (unsubscribed) just stays silent.
-                while let Poll::Ready(Some(m)) = sub.poll_next_unpin(cx) {
-                    batch.push(m);
-                    from_rooms = true;
-                }
+            // Ready(None) when no room is followed (or the last ended): nothing to take.
+            while let Poll::Ready(Some(m)) = self.rooms.poll_next_unpin(cx) {
+                batch.push(m);
+                from_rooms = true;
             }
             if !batch.is_empty() {
                 Poll::Ready(Some(()))
