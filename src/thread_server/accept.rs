@@ -78,13 +78,14 @@ fn waiting_with(
 /// of those that are gone already, a few per hold of the lock (each visit is told to the whole
 /// room, and a hold buffers what it causes until it ends).
 fn admit(waiting: Vec<(TcpStream, SocketAddr)>, shared: &Arc<Shared>) {
+    let rules = shared.room().rules;
     let (mut visits, joiners): (Vec<_>, Vec<_>) = waiting
         .into_iter()
         .map(|(stream, addr)| {
             let early = Early::read(&stream);
             (stream, addr, early)
         })
-        .partition(|(_, _, early)| early.is_whole_visit(&shared.rules()));
+        .partition(|(_, _, early)| early.is_whole_visit(&rules));
     let joined = shared.with_room(|room| {
         let joined: Vec<_> = joiners
             .into_iter()
@@ -121,7 +122,7 @@ fn admit(waiting: Vec<(TcpStream, SocketAddr)>, shared: &Arc<Shared>) {
                 .collect();
             room.end_turn();
             for (id, addr, early) in joined {
-                visit(room, (id, addr), early, &shared.rules());
+                visit(room, (id, addr), early, &rules);
             }
         });
     }

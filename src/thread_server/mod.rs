@@ -81,14 +81,15 @@ pub fn run(
     };
     let mut hub = Hub::new(hub_config, Instant::now());
     hub.set_clock(WallClock::now());
-    let room = Room::new(hub, outputs, link);
+    let rules = Rules {
+        max_line: config.max_line as usize,
+        limit: config.rate_limit(),
+    };
+    let room = Room::new(hub, outputs, link, rules);
     let shared = Arc::new(Shared::new(
         room,
         Settings {
-            rules: Rules {
-                max_line: config.max_line as usize,
-                limit: config.rate_limit(),
-            },
+            max_line: config.max_line as usize,
             idle: config.idle_limit(),
             handshake_time: config.handshake_limit(),
             threads,
@@ -128,12 +129,9 @@ pub fn run(
             while let Ok(1) = (&reload.signal).read(&mut byte) {
                 if let Some(mut new) = reload.take() {
                     new.hub.max_clients = new.hub.max_clients.min(shared.threads.max_readers);
-                    shared.set_rules(Rules {
-                        limit: new.limit,
-                        ..shared.rules()
-                    });
                     shared.set_idle(new.idle);
                     shared.with_room(|room| {
+                        room.room.rules.limit = new.limit;
                         room.room.hub.reconfigure(new.hub);
                         room.room.outputs.max_backlog = new.max_backlog;
                     });
@@ -155,7 +153,7 @@ pub fn run(
     }
     if let Some(web) = listeners.web {
         let shared = Arc::clone(&shared);
-        let max_line = shared.rules().max_line;
+        let max_line = shared.max_line;
         let make = move || {
             let below = web.tls.as_ref().map(Transport::tls).transpose()?;
             Ok(Transport::web(

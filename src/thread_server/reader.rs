@@ -164,7 +164,8 @@ impl Reader<'_> {
             let now = Instant::now();
             let intake = &mut self.intake;
             let verdict = shared.with_room(|room| {
-                intake.feed(fresh.take(), from, &shared.rules(), now, |event| {
+                let rules = room.room.rules;
+                intake.feed(fresh.take(), from, &rules, now, |event| {
                     room.handle(event);
                     ControlFlow::Continue(())
                 })
@@ -198,8 +199,9 @@ impl Reader<'_> {
         let (id, shared, peer) = (self.id, self.shared, self.peer);
         let intake = &mut self.intake;
         shared.with_room(|room| {
+            let rules = room.room.rules;
             match end {
-                End::Clean => intake.finish(id, &shared.rules(), |event| {
+                End::Clean => intake.finish(id, &rules, |event| {
                     room.handle(event);
                     ControlFlow::Continue(())
                 }),

@@ -2,8 +2,8 @@
 //! that holds it hands the hub its event and records the writes that follow in a [`Courier`];
 //! once the lock is released the courier makes them, so no write is made under the lock.
 
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use slab::Slab;
@@ -34,10 +34,13 @@ pub struct Room {
     pub refused: Vec<Arc<Peer>>,
     /// To the other nodes, in a cluster.
     pub link: Option<Link>,
+    /// The connections' input rules: read by whoever feeds the hub, under this lock anyway;
+    /// replaced by a reload.
+    pub rules: Rules,
 }
 
 impl Room {
-    pub fn new(hub: Hub, outputs: Outputs, link: Option<Link>) -> Room {
+    pub fn new(hub: Hub, outputs: Outputs, link: Option<Link>, rules: Rules) -> Room {
         Room {
             hub,
             peers: Slab::new(),
@@ -46,6 +49,7 @@ impl Room {
             closed: Vec::new(),
             refused: Vec::new(),
             link,
+            rules,
         }
     }
 }
@@ -111,9 +115,10 @@ pub struct Shared {
     couriers: Mutex<Vec<Courier>>,
     pub threads: Arc<Budget>,
     pub stopping: AtomicBool,
-    /// The connections' rules and idle timeout: read as each is used, replaced by a reload.
-    rules: RwLock<Rules>,
-    idle: RwLock<Option<Duration>>,
+    /// The longest line (fixed at start: the framing and the web layer are set up with it).
+    pub max_line: usize,
+    /// The idle timeout of new connections, in milliseconds (0: none); a reload replaces it.
+    idle_ms: AtomicU64,
     pub handshake_time: Duration,
     /// TLS handshake steps under way (the public-key work, not the waits for the client), at
     /// most one per core but one (one core is left to the chat): the other new TLS clients'
@@ -127,9 +132,14 @@ pub struct Shared {
     pub joins_done: Condvar,
 }
 
+/// A timeout in milliseconds, at least 1; 0 for none.
+fn millis(timeout: Option<Duration>) -> u64 {
+    timeout.map_or(0, |d| d.as_millis().clamp(1, u64::MAX.into()) as u64)
+}
+
 /// What [`Shared`] is made from.
 pub struct Settings {
-    pub rules: Rules,
+    pub max_line: usize,
     pub idle: Option<Duration>,
     pub handshake_time: Duration,
     pub threads: Budget,
@@ -143,8 +153,8 @@ impl Shared {
             couriers: Mutex::new(Vec::new()),
             threads: Arc::new(settings.threads),
             stopping: AtomicBool::new(false),
-            rules: RwLock::new(settings.rules),
-            idle: RwLock::new(settings.idle),
+            max_line: settings.max_line,
+            idle_ms: AtomicU64::new(millis(settings.idle)),
             handshake_time: settings.handshake_time,
             handshaking: Mutex::new(0),
             handshake_done: Condvar::new(),
@@ -186,20 +196,13 @@ impl Shared {
     }
 
     /// Starts a client thread (already counted with `self.threads.reserve`), running `body`.
-    pub fn rules(&self) -> Rules {
-        *self.rules.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn set_rules(&self, rules: Rules) {
-        *self.rules.write().unwrap_or_else(|e| e.into_inner()) = rules;
-    }
-
     pub fn idle(&self) -> Option<Duration> {
-        *self.idle.read().unwrap_or_else(|e| e.into_inner())
+        let ms = self.idle_ms.load(Ordering::Relaxed);
+        (ms > 0).then(|| Duration::from_millis(ms))
     }
 
     pub fn set_idle(&self, idle: Option<Duration>) {
-        *self.idle.write().unwrap_or_else(|e| e.into_inner()) = idle;
+        self.idle_ms.store(millis(idle), Ordering::Relaxed);
     }
 
     pub fn spawn(
