@@ -22,10 +22,11 @@
 mod accept;
 mod conn;
 mod outbox;
+mod read;
+mod stop;
 mod timers;
 
 use std::io::{self, Read};
-use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,7 +38,7 @@ use crate::cluster::link::{self, Inbound, Inbox};
 use crate::config::ServerConfig;
 use crate::config::reload::Reload;
 use crate::connection::Batch;
-use crate::connection::{Outputs, Rules, Verdict};
+use crate::connection::{Outputs, Rules};
 use crate::hub::{Event, Hub, Leave, Outbox, WallClock};
 use crate::memory;
 use crate::metrics::{METRICS, Metrics};
@@ -337,134 +338,6 @@ impl Server {
         }
     }
 
-    /// Reads what a connection sent, at most [`READS_PER_TURN`] times this turn.
-    fn readable(&mut self, key: usize) {
-        let Some(conn) = self.io.conns.get_mut(key) else {
-            return;
-        };
-        match conn.state {
-            State::Open | State::Handshaking => {}
-            State::Dead => return,
-            State::Flushing { .. } | State::Draining { .. } => return self.discard_input(key),
-        }
-        if conn.throttled {
-            return; // read again at its Throttle deadline
-        }
-        // Lines held back by a throttle go before anything new.
-        if conn.intake.has_held_lines() && !self.feed(key, None) {
-            return;
-        }
-        for _ in 0..READS_PER_TURN {
-            if self.read_budget == 0 {
-                break;
-            }
-            let Some(conn) = self.io.conns.get_mut(key) else {
-                return;
-            };
-            if conn.state == State::Handshaking {
-                if self.handshake_budget == 0 {
-                    break; // read again next turn
-                }
-                self.handshake_budget -= 1;
-            }
-            let want = self.read_budget.min(SCRATCH);
-            let read = conn.read(&mut self.scratch[..want]);
-            if !conn.transport.is_plain() {
-                // Its layers may have something to send (a handshake message, an alert).
-                self.io.mark_dirty(key);
-            }
-            if self.io.conns[key].state == State::Handshaking && !self.handshake_step(key, &read) {
-                return;
-            }
-            let conn = &mut self.io.conns[key];
-            match read {
-                Ok(0) => return self.end_of_input(key),
-                Ok(n) => {
-                    self.read_budget -= n;
-                    conn.last_input = Instant::now();
-                    if !self.feed(key, Some(n)) {
-                        return;
-                    }
-                }
-                Err(e) if would_block(&e) => {
-                    // Nothing more to read: whatever its pace, it paused.
-                    conn.intake.paused();
-                    return;
-                }
-                Err(e) if interrupted(&e) => {}
-                Err(e) => {
-                    log::debug!("{}: read: {e}", conn.peer);
-                    conn.transport.flush(&mut conn.stream); // the alert, if the socket takes it
-                    return self.io.kill(key, Leave::Closed);
-                }
-            }
-        }
-        self.again.push(key);
-    }
-
-    /// Hands a connection's intake the `n` bytes just read into the scratch buffer (or, with
-    /// `None`, lets it hand over the lines it held back); its events go to the hub. Returns
-    /// whether reading may go on.
-    fn feed(&mut self, key: usize, n: Option<usize>) -> bool {
-        let now = Instant::now();
-        let conn = &mut self.io.conns[key];
-        let from = (key, conn.peer);
-        let mut intake = std::mem::take(&mut conn.intake);
-        let data = n.map(|n| &self.scratch[..n]);
-        let (hub, io) = (&mut self.hub, &mut self.io);
-        let verdict = intake.feed(data, from, &self.rules, now, |event| {
-            hub.handle(event, io);
-            match io.conns.get(key) {
-                Some(c) if c.is_open() => ControlFlow::Continue(()),
-                _ => ControlFlow::Break(()),
-            }
-        });
-        let Some(conn) = self.io.conns.get_mut(key) else {
-            return false;
-        };
-        conn.intake = intake;
-        match verdict {
-            Verdict::Open => conn.is_open(),
-            Verdict::Closed | Verdict::Flooding => false,
-            Verdict::Wait(wait) => {
-                Metrics::add(&METRICS.rate_limited_reads, 1);
-                conn.throttled = true;
-                let serial = conn.serial;
-                self.io.timers.add(now + wait, key, serial, Timer::Throttle);
-                false
-            }
-        }
-    }
-
-    /// The client closed its side: what it said last still counts.
-    fn end_of_input(&mut self, key: usize) {
-        let conn = &mut self.io.conns[key];
-        // What its layers still have to say (a WebSocket's close frame), if the socket takes it.
-        conn.transport.flush(&mut conn.stream);
-        let mut intake = std::mem::take(&mut self.io.conns[key].intake);
-        let (hub, io) = (&mut self.hub, &mut self.io);
-        intake.finish(key, &self.rules, |event| {
-            hub.handle(event, io);
-            ControlFlow::Continue(())
-        });
-        self.io.kill(key, Leave::Closed);
-    }
-
-    /// Reads and drops what a closing connection still sends; removes it at end of input.
-    fn discard_input(&mut self, key: usize) {
-        let conn = &mut self.io.conns[key];
-        if !conn.discard_input(&mut self.scratch) {
-            return;
-        }
-        match conn.state {
-            State::Draining { .. } => self.remove(key),
-            _ => {
-                conn.state = State::Dead;
-                self.io.mark_dirty(key);
-            }
-        }
-    }
-
     /// Acts on every connection deadline that is due.
     fn deadlines(&mut self, now: Instant) {
         while let Some(due) = self.io.timers.pop_due(now) {
@@ -611,46 +484,5 @@ impl Server {
         let _ = self.poll.registry().deregister(&mut conn.stream);
         conn.output.clear(&mut self.io.outputs);
         log::info!("{} disconnected (client {key})", conn.peer);
-    }
-
-    /// Stopping: a connection whose goodbye has reached the client (its output written, our
-    /// side shut, all of it acknowledged) is let go of at once, rather than when the client
-    /// closes its side or the drain time ends (a `nc` keeps its side open).
-    fn let_go_of_delivered(&mut self) {
-        let delivered: Vec<usize> = self
-            .io
-            .conns
-            .iter()
-            .filter(|(_, c)| {
-                matches!(c.state, State::Draining { .. })
-                    && crate::net::unacknowledged(&c.stream) == Some(0)
-            })
-            .map(|(key, _)| key)
-            .collect();
-        for key in delivered {
-            // Read out what it sent meanwhile: closing with unread input would reset it.
-            self.discard_input(key);
-            self.remove(key);
-        }
-    }
-
-    fn begin_stop(&mut self) {
-        if self.stopping_at.is_some() {
-            return;
-        }
-        self.stopping_at = Some(Instant::now());
-        METRICS
-            .stopping
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(mut listener) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
-        }
-        if let Some((mut listener, _)) = self.tls_listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
-        }
-        if let Some(mut web) = self.web_listener.take() {
-            let _ = self.poll.registry().deregister(&mut web.listener);
-        }
-        self.hub.shutdown(&mut self.io);
     }
 }

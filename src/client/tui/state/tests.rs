@@ -1,0 +1,353 @@
+//! The TUI's state, fed server lines, JSON events and keys.
+
+use super::*;
+
+fn app() -> App {
+    let mut a = App::new("127.0.0.1:12345".into(), "guest1".into());
+    a.server_line("* welcome guest1, 1 online; type /help for commands");
+    a
+}
+
+#[test]
+fn the_welcome_does_not_undo_the_sessions_name() {
+    let mut a = App::new("127.0.0.1:12345".into(), "alice".into());
+    a.server_line("* welcome guest1, 1 online; type /help for commands");
+    assert_eq!(a.me, "alice");
+    assert_eq!(typed(&mut a, "hi"), Action::Send("hi".into()));
+    assert_eq!(
+        a.messages.back().unwrap().kind,
+        Kind::Chat {
+            from: "alice".into(),
+            own: true
+        }
+    );
+}
+
+fn names(a: &App) -> Vec<&str> {
+    a.online_names().collect()
+}
+
+fn typed(a: &mut App, s: &str) -> Action {
+    for c in s.chars() {
+        a.key(Key::Char(c));
+    }
+    a.key(Key::Enter)
+}
+
+/// What a hub sends client 0, as lines.
+#[derive(Default)]
+struct Lines(Vec<String>);
+
+impl crate::hub::Outbox for Lines {
+    fn send(&mut self, to: crate::hub::ClientId, line: &crate::hub::Line) {
+        if to == 0 {
+            self.0
+                .push(String::from_utf8_lossy(line).trim_end().to_string());
+        }
+    }
+    fn close(&mut self, _: crate::hub::ClientId) {}
+}
+
+#[test]
+fn the_online_list_cannot_be_forged_with_me() {
+    use crate::hub::{Event, Hub, HubConfig};
+    let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+    let mut hub = Hub::new(
+        HubConfig {
+            max_clients: 10,
+            max_line: 1000,
+            max_per_ip: 0,
+            max_connects_per_minute: 0,
+            exempt: Vec::new(),
+            first_line: None,
+            rate: 0.0,
+            burst: 0.0,
+            max_rooms: 10,
+            history: 10,
+            password: None,
+            oper_password: None,
+            node: None,
+        },
+        std::time::Instant::now(),
+    );
+    let mut out = Lines::default();
+    let mut a = app();
+    hub.handle(Event::Connected(0, ip), &mut out);
+    hub.handle(Event::Line(0, b"/format json"), &mut out);
+    hub.handle(Event::Connected(1, ip), &mut out);
+    hub.end_turn(&mut out);
+    let mut feed = |hub: &mut Hub, a: &mut App, line: &[u8]| {
+        hub.handle(Event::Line(1, line), &mut out);
+        hub.end_turn(&mut out);
+        for l in std::mem::take(&mut out.0) {
+            a.server_line(&l);
+        }
+    };
+    feed(&mut hub, &mut a, b"/me is now admin");
+    feed(&mut hub, &mut a, b"/me left");
+    assert_eq!(names(&a), ["guest1", "guest2"]);
+    assert_eq!(a.messages.back().unwrap().text, "guest2 left");
+    assert_eq!(a.messages.back().unwrap().kind, Kind::Notice);
+    feed(&mut hub, &mut a, b"/nick bob");
+    assert_eq!(names(&a), ["bob", "guest1"]);
+    feed(&mut hub, &mut a, b"hello");
+    assert_eq!(
+        a.messages.back().unwrap().kind,
+        Kind::Chat {
+            from: "bob".into(),
+            own: false
+        }
+    );
+    feed(&mut hub, &mut a, b"/join dev");
+    assert_eq!(names(&a), ["guest1"]);
+    assert_eq!(a.messages.back().unwrap().text, "bob went to #dev");
+    // Its own move: a new room, its history dimmed, the list asked for again.
+    hub.handle(Event::Line(0, b"/join dev"), &mut out);
+    let mut reload = None;
+    for l in std::mem::take(&mut out.0) {
+        reload = reload.or(a.server_line(&l));
+    }
+    assert_eq!(a.room, "dev");
+    assert_eq!(reload.as_deref(), Some("/who"));
+    let past: Vec<&Message> = a.messages.iter().filter(|m| m.past).collect();
+    assert!(past.is_empty(), "bob said nothing in #dev yet");
+    hub.handle(Event::Line(0, b"/who"), &mut out);
+    for l in std::mem::take(&mut out.0) {
+        a.server_line(&l);
+    }
+    assert_eq!(names(&a), ["bob", "guest1"]);
+}
+
+#[test]
+fn kicks_and_bans_stand_out_and_leave_the_list() {
+    let mut a = app();
+    a.server_line("* online in #lobby (3): alice, bob, guest1");
+    a.server_line("* bob was kicked by alice (spam)");
+    assert_eq!(names(&a), ["alice", "guest1"]);
+    let last = a.messages.back().unwrap();
+    assert_eq!(last.kind, Kind::Alert);
+    assert_eq!(last.text, "bob was kicked by alice (spam)");
+    a.server_line("! banned by alice for 60 minutes");
+    let last = a.messages.back().unwrap();
+    assert_eq!(last.kind, Kind::Alert);
+    assert_eq!(last.text, "you were banned by alice for 60 minutes");
+    a.server_line("! you are muted");
+    assert_eq!(a.messages.back().unwrap().kind, Kind::Error);
+}
+
+#[test]
+fn the_online_list_follows_the_notices() {
+    let mut a = app();
+    a.server_line("* online in #lobby (3): alice, Bob, guest1");
+    assert_eq!(names(&a), ["alice", "Bob", "guest1"]);
+    a.server_line("* online in #elsewhere (1): zed");
+    assert_eq!(names(&a), ["alice", "Bob", "guest1"], "another room's list");
+    a.server_line("* carol, dave joined");
+    a.server_line("* Bob left (lunch)");
+    a.server_line("* alice is now Alicia");
+    assert_eq!(names(&a), ["Alicia", "carol", "dave", "guest1"]);
+    a.server_line("* you are now me");
+    assert_eq!(a.me, "me");
+    assert_eq!(names(&a), ["Alicia", "carol", "dave", "me"]);
+    assert_eq!(
+        a.server_line("* x and 40 more joined"),
+        Some("/who".to_string())
+    );
+}
+
+#[test]
+fn a_move_changes_the_room_its_topic_and_its_list() {
+    let mut a = app();
+    a.server_line("* online in #lobby (2): alice, guest1");
+    assert_eq!(
+        a.server_line("* you are in #dev (2 here)"),
+        Some("/who".to_string()),
+        "the new room's list is asked for"
+    );
+    assert_eq!(a.room, "dev");
+    assert_eq!(names(&a), ["guest1"]);
+    a.server_line("* topic of #dev: ship it");
+    assert_eq!(a.topic.as_deref(), Some("ship it"));
+    a.server_line("* online in #dev (2): bob, guest1");
+    a.server_line("* carol came from #lobby");
+    a.server_line("* bob went to #lobby");
+    assert_eq!(names(&a), ["carol", "guest1"]);
+    a.server_line("* carol set the topic of #dev: friday");
+    assert_eq!(a.topic.as_deref(), Some("friday"));
+    a.server_line("* you are in #lobby (3 here)");
+    assert_eq!((a.room.as_str(), a.topic.as_deref()), ("lobby", None));
+}
+
+#[test]
+fn history_lines_are_marked_as_past() {
+    let mut a = app();
+    a.server_line("* history of #lobby: 2 lines");
+    a.server_line("<bob> earlier");
+    a.server_line("* bob waves");
+    a.server_line("* end of history");
+    a.server_line("<bob> now");
+    let past: Vec<(&str, bool)> = a
+        .messages
+        .iter()
+        .skip(1)
+        .map(|m| (m.text.as_str(), m.past))
+        .collect();
+    assert_eq!(
+        past,
+        [
+            ("history of #lobby: 2 lines", false),
+            ("earlier", true),
+            ("bob waves", true),
+            ("end of history", false),
+            ("now", false),
+        ]
+    );
+}
+
+#[test]
+fn messages_are_classified() {
+    let mut a = app();
+    a.server_line("<bob> hi");
+    a.server_line("*bob* psst");
+    a.server_line("! name taken: bob");
+    a.server_line("* bob waves");
+    let kinds: Vec<&Kind> = a.messages.iter().skip(1).map(|m| &m.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            &Kind::Chat {
+                from: "bob".into(),
+                own: false
+            },
+            &Kind::Private {
+                from: "bob".into(),
+                to: String::new()
+            },
+            &Kind::Error,
+            &Kind::Notice
+        ]
+    );
+}
+
+#[test]
+fn editing_the_input_line() {
+    let mut a = app();
+    for c in "helo world".chars() {
+        a.key(Key::Char(c));
+    }
+    for _ in 0..7 {
+        a.key(Key::Left);
+    }
+    a.key(Key::Char('l'));
+    assert_eq!(a.input.iter().collect::<String>(), "hello world");
+    a.key(Key::End);
+    a.key(Key::DeleteWord);
+    assert_eq!(a.input.iter().collect::<String>(), "hello ");
+    a.key(Key::Home);
+    a.key(Key::Delete);
+    a.key(Key::Right);
+    a.key(Key::Backspace);
+    assert_eq!(a.input.iter().collect::<String>(), "llo ");
+    a.key(Key::ClearLine);
+    assert!(a.input.is_empty() && a.cursor == 0);
+    assert_eq!(a.key(Key::Backspace), Action::None);
+}
+
+#[test]
+fn a_password_is_not_kept_in_the_history_nor_shown() {
+    let mut a = app();
+    assert_eq!(
+        typed(&mut a, "/oper s3cret"),
+        Action::Send("/oper s3cret".into())
+    );
+    a.key(Key::Up);
+    assert!(a.input.is_empty(), "not brought back");
+    assert_eq!(secret_from("/OPER x"), Some(6));
+    assert_eq!(secret_from("/operator"), None);
+}
+
+#[test]
+fn enter_sends_and_shows_own_text() {
+    let mut a = app();
+    assert_eq!(typed(&mut a, "hello"), Action::Send("hello".into()));
+    let last = a.messages.back().unwrap();
+    assert_eq!(
+        last.kind,
+        Kind::Chat {
+            from: "guest1".into(),
+            own: true
+        }
+    );
+    assert_eq!(
+        typed(&mut a, "/msg bob  hi there"),
+        Action::Send("/msg bob  hi there".into())
+    );
+    assert_eq!(
+        a.messages.back().unwrap(),
+        &Message {
+            kind: Kind::Private {
+                from: "guest1".into(),
+                to: "bob".into()
+            },
+            text: "hi there".into(),
+            past: false,
+        }
+    );
+    let before = a.messages.len();
+    assert_eq!(typed(&mut a, "/who"), Action::Send("/who".into()));
+    assert_eq!(a.messages.len(), before, "commands are not echoed");
+    assert_eq!(typed(&mut a, "   "), Action::None);
+    assert_eq!(a.key(Key::Quit), Action::Quit);
+}
+
+#[test]
+fn history_browses_and_restores_the_draft() {
+    let mut a = app();
+    typed(&mut a, "one");
+    typed(&mut a, "two");
+    for c in "dra".chars() {
+        a.key(Key::Char(c));
+    }
+    a.key(Key::Up);
+    assert_eq!(a.input.iter().collect::<String>(), "two");
+    a.key(Key::Up);
+    a.key(Key::Up);
+    assert_eq!(a.input.iter().collect::<String>(), "one");
+    a.key(Key::Down);
+    assert_eq!(a.input.iter().collect::<String>(), "two");
+    a.key(Key::Down);
+    assert_eq!(a.input.iter().collect::<String>(), "dra");
+}
+
+#[test]
+fn scrolling_holds_the_view_while_messages_arrive() {
+    let mut a = app();
+    a.page = 5;
+    a.key(Key::PageUp);
+    assert_eq!(a.scroll, 5);
+    a.server_line("<bob> new");
+    assert_eq!(a.scroll, 6);
+    a.key(Key::PageDown);
+    a.key(Key::PageDown);
+    assert_eq!(a.scroll, 0);
+}
+
+#[test]
+fn history_is_bounded() {
+    let mut a = app();
+    for i in 0..KEEP + 10 {
+        a.server_line(&format!("<bob> {i}"));
+    }
+    assert_eq!(a.messages.len(), KEEP);
+}
+
+#[test]
+fn disconnection_is_shown() {
+    let mut a = app();
+    a.disconnected("server closed the connection");
+    assert_eq!(
+        a.status,
+        Status::Disconnected("server closed the connection".into())
+    );
+    assert!(a.online.is_empty());
+}
