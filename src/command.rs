@@ -323,6 +323,34 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// Commands whose arguments are a password: a log shows their name, never what follows it.
+/// (`login`, `register`, `password`, `unregister`, `identify`: the accounts' commands, kept
+/// out of logs before they exist.)
+const SECRET_COMMANDS: &[&str] = &[
+    "pass",
+    "oper",
+    "login",
+    "register",
+    "password",
+    "unregister",
+    "identify",
+];
+
+/// A client's line as a log may show it: a command carrying a password (see
+/// [`SECRET_COMMANDS`]) keeps its name only, whether it parses or not, in any case.
+pub fn loggable(line: &str) -> Cow<'_, str> {
+    let body = line.trim_start();
+    let Some(body) = body.strip_prefix('/') else {
+        return Cow::Borrowed(line);
+    };
+    let word = body.split(char::is_whitespace).next().unwrap_or("");
+    if SECRET_COMMANDS.iter().any(|c| c.eq_ignore_ascii_case(word)) {
+        Cow::Owned(format!("/{word} (arguments not logged)"))
+    } else {
+        Cow::Borrowed(line)
+    }
+}
+
 /// Removes every character that could drive a terminal: the C0 controls except tab, DEL, and
 /// the C1 controls (U+0080 to U+009F, which some terminals take as CSI and friends). Borrows when
 /// there is nothing to remove, which is the common case.
@@ -342,6 +370,28 @@ fn is_bidi_control(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_never_reach_a_log() {
+        for line in [
+            "/oper opsecret",
+            "/OPER opsecret",
+            "  /pass opsecret",
+            "/login alice opsecret",
+            "/register opsecret",
+            "/password old opsecret",
+            "/unregister opsecret",
+            "/Identify alice opsecret",
+            "/pass\topsecret",
+        ] {
+            let shown = loggable(line);
+            assert!(!shown.contains("opsecret"), "{line:?} logged as {shown:?}");
+            assert!(shown.contains("arguments not logged"), "{shown}");
+        }
+        for line in ["hello", "/nick bob", "//oper not a command", "/passes x"] {
+            assert_eq!(loggable(line), line);
+        }
+    }
 
     #[test]
     fn plain_text_and_blank_lines() {

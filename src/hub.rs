@@ -163,6 +163,9 @@ pub enum Event<'a> {
     Link(bool),
     /// The cluster's answer to [`Outbox::claim`].
     Claimed(ClientId, &'a str, Claim),
+    /// A name this node's client held is another node's now: the cluster gave it away while
+    /// this node could not renew it.
+    NameLost(&'a str),
     /// The rooms' last lines as the cluster keeps them (in any order): this node's history
     /// starts from them.
     Stored(&'a [wire::Kept<'a>]),
@@ -174,6 +177,8 @@ pub enum Event<'a> {
     Guests(u64, u64),
     /// The bans the cluster keeps: `(address, seconds left, by whom)`.
     Bans(&'a [(IpAddr, u64, &'a str)]),
+    /// The rooms' topics the cluster keeps: `(room, set by, text)`.
+    Topics(&'a [(&'a str, &'a str, &'a str)]),
 }
 
 /// The chat rules' settings.
@@ -314,6 +319,9 @@ pub struct Hub {
     guests_asked: bool,
     /// The cluster's history of rooms that do not exist here yet, by lower-cased name.
     stored: HashMap<Box<str>, History>,
+    /// In a cluster: the last topic of each room the cluster keeps one for, by lower-cased
+    /// name, so that a room made here starts with it (at most [`remote::MAX_TOPICS`]).
+    topics: HashMap<Box<str>, Box<str>>,
     /// Rooms whose history is being read from the cluster for clients waiting in them.
     catching_up: Vec<RoomId>,
     /// The wall clock, as the driver gave it (see [`Hub::set_clock`]).
@@ -367,6 +375,7 @@ impl Hub {
             next_guests: None,
             guests_asked: false,
             stored: HashMap::new(),
+            topics: HashMap::new(),
             catching_up: Vec::new(),
             clock: WallClock {
                 at: now,
@@ -406,6 +415,14 @@ impl Hub {
         }
         if config.first_line.is_none() {
             self.silent.clear();
+        }
+        if config.history < self.config.history {
+            for (_, room) in self.rooms.iter_mut() {
+                room.history.keep(config.history);
+            }
+            for history in self.stored.values_mut() {
+                history.keep(config.history);
+            }
         }
         self.config = config;
     }
@@ -474,10 +491,12 @@ impl Hub {
             Event::Cluster(msg) => self.remote(msg, out),
             Event::Link(up) => self.link(up, out),
             Event::Claimed(id, name, claim) => self.claimed(id, name, claim, out),
+            Event::NameLost(name) => self.name_lost(name, out),
             Event::Stored(lines) => self.stored(lines),
             Event::Followed(room, lines) => self.followed(room, lines, out),
             Event::Guests(start, end) => self.guest_numbers(start..end),
             Event::Bans(bans) => self.kept_bans(bans),
+            Event::Topics(topics) => self.kept_topics(topics),
         }
     }
 

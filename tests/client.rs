@@ -2,14 +2,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::process::Stdio;
-use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
 use common::pty::Pty;
-use common::{DEADLINE, Mode, Server, chat, finish};
+use common::{DEADLINE, Mode, Server, chat, finish, lines_of, until_output as until_line};
 
 both_modes!(
     pipe_mode_sends_its_lines_and_exits_once_delivered,
@@ -24,32 +23,6 @@ both_modes!(
     the_tui_comes_back_after_a_restart,
     a_pipe_is_paced_at_the_server_rate_and_says_so,
 );
-
-/// The lines `from` gives, on a channel (read with deadlines).
-fn lines_of(from: impl Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(from).lines() {
-            let Ok(line) = line else { return };
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    rx
-}
-
-/// Reads `rx` until a line satisfies `want`; returns the lines before it. Panics at DEADLINE.
-fn until_line(rx: &Receiver<String>, want: impl Fn(&str) -> bool) -> Vec<String> {
-    let mut before = Vec::new();
-    loop {
-        match rx.recv_timeout(DEADLINE) {
-            Ok(line) if want(&line) => return before,
-            Ok(line) => before.push(line),
-            Err(e) => panic!("not seen ({e}); before it: {before:?}"),
-        }
-    }
-}
 
 fn pipe_mode_sends_its_lines_and_exits_once_delivered(mode: Mode) {
     let server = Server::start(mode);

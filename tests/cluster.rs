@@ -10,11 +10,17 @@ use common::certs::Certs;
 use std::time::{Duration, Instant};
 
 use common::nats::{Link, Nats};
-use common::{Client, DEADLINE, Mode, Server, signal};
+use common::pty::Pty;
+use common::{Client, DEADLINE, Mode, Server, chat, lines_of, signal, until_output};
 
 both_modes!(
     three_nodes_are_one_chat,
-    a_killed_node_is_lost_within_seconds_and_its_names_freed,
+    a_killed_node_is_lost_within_seconds_and_its_names_kept_until_they_expire,
+    a_node_that_only_seemed_lost_keeps_its_names_until_they_expire,
+    the_names_of_nodes_that_all_stopped_are_free,
+    a_rename_as_a_node_starts_waits_for_its_link,
+    a_restarted_node_takes_its_chat_clients_back_under_their_names,
+    a_node_started_after_a_topic_was_set_knows_it,
     a_stopping_node_says_so_at_once,
     the_broker_restarted_and_every_node_goes_on,
     garbage_on_the_broker_is_ignored,
@@ -165,7 +171,7 @@ fn three_nodes_are_one_chat(mode: Mode) {
     until_line(&mut c[0], "* bee left");
 }
 
-fn a_killed_node_is_lost_within_seconds_and_its_names_freed(mode: Mode) {
+fn a_killed_node_is_lost_within_seconds_and_its_names_kept_until_they_expire(mode: Mode) {
     let Some(nats) = Nats::start() else { return };
     let Pair {
         a: _a,
@@ -173,7 +179,7 @@ fn a_killed_node_is_lost_within_seconds_and_its_names_freed(mode: Mode) {
         mut ca,
         mut cb,
     } = Pair::start(mode, &nats);
-    // A name of its own, claimed in the cluster: the one a lost node must let go of.
+    // A name of its own, claimed in the cluster.
     cb.send("/nick bea");
     until_line(&mut cb, "* you are now bea");
     until_line(&mut ca, &format!("* {} is now bea", cb.name));
@@ -182,8 +188,193 @@ fn a_killed_node_is_lost_within_seconds_and_its_names_freed(mode: Mode) {
     until_line(&mut ca, "* bea left (node lost)");
     let took = killed.elapsed();
     assert!(took <= Duration::from_secs(6), "took {took:?}");
+    // Lost to the others is not given away: across a split, the node still holds it.
     ca.send("/nick bea");
-    ca.expect("* you are now bea");
+    ca.expect("! name taken: bea");
+    // Free once it was not renewed for NAME_TTL (15 s).
+    until_nick(&mut ca, "bea", Duration::from_secs(20));
+    assert!(
+        killed.elapsed() >= Duration::from_secs(10),
+        "free after {:?}",
+        killed.elapsed()
+    );
+}
+
+/// Asks for `name` once a second until it is granted, within `within` (notices meanwhile are
+/// let by).
+fn until_nick(c: &mut Client, name: &str, within: Duration) {
+    let until = Instant::now() + within;
+    let (granted, taken) = (
+        format!("* you are now {name}"),
+        format!("! name taken: {name}"),
+    );
+    loop {
+        c.send(&format!("/nick {name}"));
+        loop {
+            let got = c.line();
+            if got == granted {
+                return;
+            }
+            if got == taken {
+                break;
+            }
+            assert!(got.starts_with("* "), "{}: {got}", c.name);
+        }
+        assert!(
+            Instant::now() < until,
+            "{name} still taken after {within:?}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// A node frozen long enough for the others to take it for lost (SIGSTOP: a split, as the
+/// others see it) keeps its client's name while it is kept; frozen past the names' expiry, it
+/// finds the name someone else's and its client becomes a guest: never two of one name.
+fn a_node_that_only_seemed_lost_keeps_its_names_until_they_expire(mode: Mode) {
+    let Some(nats) = Nats::start() else { return };
+    let Pair {
+        a: _a,
+        b,
+        mut ca,
+        mut cb,
+    } = Pair::start(mode, &nats);
+    cb.send("/nick bea");
+    until_line(&mut cb, "* you are now bea");
+    until_line(&mut ca, &format!("* {} is now bea", cb.name));
+    signal(b.pid(), "STOP");
+    until_line(&mut ca, "* bea left (node lost)");
+    ca.send("/nick bea");
+    ca.expect("! name taken: bea");
+    signal(b.pid(), "CONT");
+    // Back: it renews the name, which it still holds.
+    until_sees(&mut ca, "bea");
+    ca.send("/nick bea");
+    ca.expect("! name taken: bea");
+    // Frozen past the expiry: the name goes to whoever asks.
+    signal(b.pid(), "STOP");
+    until_nick(&mut ca, "bea", Duration::from_secs(25));
+    signal(b.pid(), "CONT");
+    let lost = "! your name bea was given to someone else while this node was cut off from \
+                the cluster; you are ";
+    let until = Instant::now() + DEADLINE;
+    let guest = loop {
+        let got = cb.line();
+        if let Some(guest) = got.strip_prefix(lost) {
+            break guest.strip_suffix(" now").unwrap().to_string();
+        }
+        assert!(Instant::now() < until, "not told: {got}");
+    };
+    until_line(&mut cb, &format!("* you are now {guest}"));
+    // Both nodes see one bea, and the guest.
+    cb.name = guest.clone();
+    for c in [&mut ca, &mut cb] {
+        until_sees(c, &guest);
+        until_sees(c, "bea");
+        let who = c.sync_lines().pop().unwrap();
+        let bea = who.split([' ', ',']).filter(|n| *n == "bea").count();
+        assert_eq!(bea, 1, "{who}");
+    }
+}
+
+fn the_names_of_nodes_that_all_stopped_are_free(mode: Mode) {
+    let Some(nats) = Nats::start() else { return };
+    let Pair {
+        mut a,
+        mut b,
+        mut ca,
+        mut cb,
+    } = Pair::start(mode, &nats);
+    ca.send("/nick ana");
+    until_line(&mut ca, "* you are now ana");
+    cb.send("/nick bea");
+    until_line(&mut cb, "* you are now bea");
+    for node in [&a, &b] {
+        signal(node.pid(), "TERM");
+    }
+    assert!(a.wait().success() && b.wait().success());
+    let c = node(mode, &nats);
+    let mut cc = c.client();
+    for name in ["ana", "bea"] {
+        cc.send(&format!("/nick {name}"));
+        cc.expect(&format!("* you are now {name}"));
+    }
+}
+
+fn a_rename_as_a_node_starts_waits_for_its_link(mode: Mode) {
+    let Some(nats) = Nats::start() else { return };
+    let _first = node(mode, &nats);
+    for i in 0..3 {
+        let started = Instant::now();
+        let n = node(mode, &nats);
+        let mut c = n.connect();
+        c.send(&format!("/nick qa{i}"));
+        let sent = started.elapsed();
+        assert!(c.line().starts_with("* welcome "));
+        loop {
+            let got = c.line();
+            if got == format!("* you are now qa{i}") {
+                break;
+            }
+            assert!(
+                got.starts_with("* "),
+                "sent {sent:?} after the start: {got}"
+            );
+        }
+    }
+}
+
+/// A node restarted (SIGTERM, then the same port) with a line client and a TUI in `#dev`:
+/// both come back under their names, in their room, as the other node sees them.
+fn a_restarted_node_takes_its_chat_clients_back_under_their_names(mode: Mode) {
+    let Some(nats) = Nats::start() else { return };
+    let other = node(mode, &nats);
+    let mut restarted = node(mode, &nats);
+    let port = restarted.addr.port();
+    let mut line = chat(port, &["--name", "stay", "--room", "dev"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = line.stdin.take().unwrap();
+    let stderr = lines_of(line.stderr.take().unwrap());
+    until_output(&stderr, |l| l.starts_with("connected to "));
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chat"));
+    let port_arg = port.to_string();
+    cmd.args([
+        "--port", &port_arg, "--name", "tui", "--room", "dev", "--tui",
+    ]);
+    let mut tui = Pty::spawn(&mut cmd);
+    tui.expect("#dev", DEADLINE);
+    let mut watcher = other.client();
+    until_in_dev(&mut watcher, &["stay", "tui"]);
+    assert!(restarted.stop().success());
+    let cluster = nats.url();
+    let _back = Server::start_with(mode, &["--cluster", &cluster, "--port", &port_arg]);
+    until_output(&stderr, |l| l.ends_with(" as stay"));
+    tui.expect("reconnected as tui", DEADLINE + Duration::from_secs(2));
+    until_in_dev(&mut watcher, &["stay", "tui"]);
+    drop(stdin);
+    let _ = line.wait();
+}
+
+/// Asks `/who dev` until all of `names` are there, within [`DEADLINE`].
+fn until_in_dev(c: &mut Client, names: &[&str]) {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        c.send("/who dev");
+        let who = c.line();
+        let here: Vec<&str> = who
+            .split_once("): ")
+            .map_or(vec![], |(_, list)| list.split(", ").collect());
+        if names.iter().all(|n| here.contains(n)) {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "not all of {names:?} in #dev: {who}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn a_stopping_node_says_so_at_once(mode: Mode) {
@@ -927,4 +1118,44 @@ fn a_node_receives_only_the_rooms_its_clients_are_in(mode: Mode) {
     let received = received_by_b(&nats.nodes()) - before;
     // Beats (one a second from each node) and the move, not the fifty lines.
     assert!(received < 20, "b received {received} messages");
+}
+
+fn a_node_started_after_a_topic_was_set_knows_it(mode: Mode) {
+    let Some(nats) = Nats::start() else { return };
+    let (mut first, mut peer) = (node(mode, &nats), node(mode, &nats));
+    let (mut c1, mut cp) = (first.client(), peer.client());
+    // Both links are up: what c1 does now is published as it does it.
+    until_online(&mut c1, 2);
+    until_online(&mut cp, 2);
+    let me = c1.name.clone();
+    // A room no one will be in any more, then the lobby.
+    c1.send("/join dev");
+    until_line(&mut c1, "* you are in #dev (1 here)");
+    c1.send("/topic dev things");
+    until_line(
+        &mut c1,
+        &format!("* {me} set the topic of #dev: dev things"),
+    );
+    c1.send("/join lobby");
+    until_line(&mut c1, "* you are in #lobby (2 here)");
+    c1.send("/topic release on friday");
+    // Heard on the other node: published, and kept before that.
+    until_line(
+        &mut cp,
+        &format!("* {me} set the topic of #lobby: release on friday"),
+    );
+    let second = node(mode, &nats);
+    let mut c2 = second.client();
+    c2.send("/topic");
+    until_line(&mut c2, "* topic of #lobby: release on friday");
+    // And once every node is gone and one starts again.
+    drop((c1, cp, c2));
+    assert!(first.stop().success() && peer.stop().success());
+    drop(second);
+    let third = node(mode, &nats);
+    let mut c3 = third.client();
+    c3.send("/join dev");
+    until_line(&mut c3, "* you are in #dev (1 here)");
+    c3.send("/topic");
+    until_line(&mut c3, "* topic of #dev: dev things");
 }

@@ -8,7 +8,11 @@ use std::net::{SocketAddr, TcpStream};
 
 use common::{Client, DEADLINE, Mode, Server};
 
-both_modes!(metrics_count_what_happened, healthz_says_the_server_accepts);
+both_modes!(
+    metrics_count_what_happened,
+    healthz_says_the_server_accepts,
+    the_log_names_each_connection_event_once,
+);
 
 fn get(addr: SocketAddr, path: &str) -> (String, String) {
     let mut s = TcpStream::connect_timeout(&addr, DEADLINE).unwrap();
@@ -207,4 +211,47 @@ fn healthz_says_the_server_accepts(mode: Mode) {
     let (status, body) = get(server.web_addr.unwrap(), "/healthz");
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert_eq!(body, "ok\n");
+}
+
+/// At info, a scrape is no client (nothing logged), a connection turned away by a limit is
+/// logged as refused, with why, and a client's arrival and departure once each.
+fn the_log_names_each_connection_event_once(mode: Mode) {
+    let dir = std::env::temp_dir().join(format!("chatd-logevents-{}-{mode:?}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("chatd.log");
+    let args = ["--web-port", "0", "--max-per-ip", "1", "--exempt", "none"];
+    let server = Server::start_logged(mode, &args, &log);
+    let web = server.web_addr.unwrap();
+    scrape(web);
+    scrape(web);
+    let mut client = server.client();
+    let mut refused = server.connect();
+    assert_eq!(
+        refused.until_closed(),
+        ["! too many connections from your address"]
+    );
+    client.send("/quit");
+    client.until_closed();
+    let until = std::time::Instant::now() + DEADLINE;
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        if text.contains("disconnected (client") {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "no departure logged:\n{text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let count = |what: &dyn Fn(&str) -> bool| text.lines().filter(|l| what(l)).count();
+    let arrivals = count(&|l| l.contains(" connected (client"));
+    let departures = count(&|l| l.contains(" disconnected (client"));
+    let refusals = count(&|l| l.contains("refused") && l.contains("too many connections"));
+    assert_eq!(
+        (arrivals, departures, refusals),
+        (1, 1, 1),
+        "the log:\n{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -18,6 +18,7 @@ both_modes!(
     a_ban_expires,
     mute_refuses_lines_and_unmute_lifts_it,
     the_password_gate,
+    a_pass_and_a_nick_in_one_write_are_announced_once,
     chat_gives_the_password_from_a_file,
     operator_actions_are_logged,
 );
@@ -274,6 +275,32 @@ fn the_password_gate(mode: Mode) {
     assert_eq!(before, [format!("* {} joined", second.name)]);
     second.send("hi");
     first.expect(&format!("<{}> hi", second.name));
+}
+
+/// `/pass P` and `/nick N` sent together: the others hear of one newcomer, N, never of its
+/// guest name (in both modes, whatever reads the lines and however they are batched).
+fn a_pass_and_a_nick_in_one_write_are_announced_once(mode: Mode) {
+    let secrets = Secrets::new(&format!("passnick-{mode:?}"));
+    let pass = secrets.pass();
+    let server = start(mode, &secrets, &["--password-file", &pass]);
+    let mut watcher = server.connect();
+    watcher.expect("* password required: send /pass PASSWORD");
+    watcher.send("/pass let me in");
+    watcher.name = common::welcome_name(&watcher.line());
+    let mut kept = Vec::new();
+    for i in 0..5 {
+        let mut quick = server.connect();
+        quick.send_bytes(format!("/pass let me in\n/nick quick{i}\n").as_bytes());
+        quick.expect("* password required: send /pass PASSWORD");
+        assert!(quick.line().starts_with("* welcome guest"));
+        quick.expect(&format!("* you are now quick{i}"));
+        quick.name = format!("quick{i}");
+        assert_eq!(
+            watcher.sync_with(&mut quick),
+            [format!("* quick{i} joined")]
+        );
+        kept.push(quick);
+    }
 }
 
 fn chat_gives_the_password_from_a_file(mode: Mode) {

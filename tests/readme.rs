@@ -1,4 +1,4 @@
-//! What the README says against what the code says: every code the hub gives an error or a
+//! What the protocol reference (docs/protocol.md) says against what the code says: every code the hub gives an error or a
 //! notice, and every fixed message, is in the README (its protocol tables and its list of
 //! codes). Read from the source text of `src/hub/`, so that a new message that the README does
 //! not mention fails here. A message made with `format!` (inline, or in a `let` before the call)
@@ -168,7 +168,7 @@ fn call_args(after_open: &str) -> &str {
 
 #[test]
 fn every_code_and_fixed_message_of_the_hub_is_in_the_readme() {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../docs/protocol.md");
     let found = messages();
     assert!(
         found.len() > 30,
@@ -223,4 +223,75 @@ fn placeholders_match_what_fills_them() {
     assert!(matches("* bye", &p("* bye")));
     assert!(!matches("* bye now", &p("* bye")));
     assert_eq!(literal("\"a \\\"b\\\"\" rest"), Some("a \"b\"".into()));
+}
+
+/// Every relative link of README.md and docs/ points at a file that exists, and a link to a
+/// heading (`#...`) at one that file has.
+#[test]
+fn every_relative_link_points_at_something_that_exists() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pages = vec![root.join("README.md")];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            pages.push(path);
+        }
+    }
+    let mut broken = Vec::new();
+    for page in &pages {
+        let text = std::fs::read_to_string(page).unwrap();
+        for target in link_targets(&text) {
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let (file, anchor) = target.split_once('#').unwrap_or((&target, ""));
+            let file = if file.is_empty() {
+                page.clone()
+            } else {
+                page.parent().unwrap().join(file)
+            };
+            let ok = file.exists()
+                && (anchor.is_empty()
+                    || std::fs::read_to_string(&file)
+                        .unwrap_or_default()
+                        .lines()
+                        .filter_map(|l| {
+                            l.trim_start_matches('#')
+                                .strip_prefix(' ')
+                                .filter(|_| l.starts_with('#'))
+                        })
+                        .any(|heading| slug(heading) == anchor));
+            if !ok {
+                broken.push(format!("{}: {target}", page.display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+/// The targets of the `[text](target)` links of a Markdown text.
+fn link_targets(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("](") {
+        rest = &rest[at + 2..];
+        if let Some(end) = rest.find(')') {
+            let target = &rest[..end];
+            if !target.is_empty() && !target.contains(char::is_whitespace) {
+                found.push(target.to_string());
+            }
+        }
+    }
+    found
+}
+
+/// A heading's anchor as GitHub makes it: lower case, punctuation dropped, spaces as `-`.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
 }

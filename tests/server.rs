@@ -27,6 +27,7 @@ both_modes!(
     a_burst_of_1000_connects_is_admitted_at_once,
     abrupt_resets_mid_traffic_disturb_no_one,
     a_half_closed_clients_last_line_is_delivered,
+    what_a_client_is_told_before_its_input_ends_is_written,
     shutdown_tells_clients_and_exits_zero,
     a_stop_ends_once_every_goodbye_is_delivered,
     a_busy_port_is_a_clear_error,
@@ -525,6 +526,28 @@ fn a_half_closed_clients_last_line_is_delivered(mode: Mode) {
             format!("<{b}> no newline at the end"),
         ]
     );
+}
+
+/// `printf '/help\n/quit' | nc -q 1 HOST PORT`: its input ends right after its last line;
+/// the answers to both lines are written, then the connection closes. Likewise a client whose
+/// last line is answered but does not close it.
+fn what_a_client_is_told_before_its_input_ends_is_written(mode: Mode) {
+    let server = Server::start(mode);
+    for _ in 0..10 {
+        let mut c = server.client();
+        c.send_bytes(b"/limits\n/quit");
+        c.shutdown_write();
+        let lines = c.until_closed();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("* limits: "), "{lines:?}");
+        assert_eq!(lines[1], "* bye");
+        let mut d = server.client();
+        d.send_bytes(b"/nick last_words\n/who");
+        d.shutdown_write();
+        let lines = d.until_closed();
+        assert_eq!(lines[0], "* you are now last_words", "{lines:?}");
+        assert!(lines[1].starts_with("* online in #lobby"), "{lines:?}");
+    }
 }
 
 fn shutdown_tells_clients_and_exits_zero(mode: Mode) {

@@ -27,6 +27,7 @@ both_modes!(
     a_slow_websocket_reader_is_dropped_and_the_others_get_everything,
     the_web_port_speaks_tls_with_a_certificate,
     a_thousand_websocket_clients_beside_a_thousand_tcp_clients_lose_nothing,
+    no_password_reaches_the_log_at_the_highest_level,
 );
 
 /// A WebSocket client of the chat.
@@ -470,4 +471,66 @@ fn a_thousand_websocket_clients_beside_a_thousand_tcp_clients_lose_nothing(mode:
     for key in ["lost", "duplicated", "out_of_order"] {
         assert_eq!(report[key], 0, "{key}: {report}");
     }
+}
+
+/// `chatd -vv` logs every line a client sends, and the crates under it their own details: no
+/// password given over TCP or WebSocket (the server's, the operators') is in that log.
+fn no_password_reaches_the_log_at_the_highest_level(mode: Mode) {
+    let dir = std::env::temp_dir().join(format!("chatd-logsecret-{}-{mode:?}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pass, oper, log) = (dir.join("pass"), dir.join("oper"), dir.join("chatd.log"));
+    std::fs::write(&pass, "Server-S3cret\n").unwrap();
+    std::fs::write(&oper, "Oper-S3cret\n").unwrap();
+    for f in [&pass, &oper] {
+        std::fs::set_permissions(f, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    }
+    let (p, o) = (pass.display().to_string(), oper.display().to_string());
+    let args = [
+        "-vv",
+        "--web-port",
+        "0",
+        "--password-file",
+        &p,
+        "--oper-password-file",
+        &o,
+    ];
+    let server = Server::start_logged(mode, &args, &log);
+    let mut c = server.connect();
+    c.expect("* password required: send /pass PASSWORD");
+    c.send("/pass Wrong-S3cret");
+    c.expect("! wrong password (2 tries left)");
+    c.send("/pass Server-S3cret");
+    assert!(c.line().starts_with("* welcome"));
+    c.send("/oper Wrong-S3cret");
+    c.expect("! wrong password");
+    c.send("/OPER Oper-S3cret");
+    c.expect("* you are now an operator");
+    let addr = web(&server);
+    let mut w = ws_open(&server, Some(&format!("http://{addr}"))).expect("WebSocket handshake");
+    let next = |w: &mut WebSocket<TcpStream>| loop {
+        if let Message::Text(t) = w.read().expect("an event") {
+            return serde_json::from_str::<Value>(&t).unwrap();
+        }
+    };
+    assert_eq!(next(&mut w)["code"], "password_required");
+    w.send(Message::text("/pass Server-S3cret")).unwrap();
+    assert_eq!(next(&mut w)["type"], "welcome");
+    w.send(Message::text("/oper Oper-S3cret")).unwrap();
+    loop {
+        let v = next(&mut w);
+        if v["type"] == "notice" && v["code"] == "operator" {
+            break;
+        }
+    }
+    c.send("/quit");
+    c.until_closed();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("/OPER (arguments not logged)"),
+        "the log is at its highest level and shows the command:\n{text}"
+    );
+    for secret in ["Server-S3cret", "Oper-S3cret", "Wrong-S3cret"] {
+        assert!(!text.contains(secret), "{secret} in the log:\n{text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -19,9 +19,14 @@ fn main() -> ExitCode {
         }
     };
     let mut config = ServerConfig::parse_from(args);
+    // chatd's own modules log at the level asked for; the crates under it at info at most:
+    // some print what a client sends at debug or trace (tungstenite its frames), and that may
+    // be a password.
     let _ = simple_logger::SimpleLogger::new()
-        .with_level(config.effective_log_level())
+        .with_level(log::LevelFilter::Info)
+        .with_module_level("chatd", log::LevelFilter::Trace)
         .init();
+    log::set_max_level(config.effective_log_level());
     if let Err(e) = config.load_secrets() {
         eprintln!("chatd: {e}");
         return ExitCode::FAILURE;

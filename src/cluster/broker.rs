@@ -80,13 +80,17 @@ pub(super) async fn check_broker(config: &ClusterConfig) -> std::io::Result<Star
                 {
                     log::warn!("cluster: history stream: {e}");
                 }
-                let guests = Kv::names(jetstream.clone(), &config.name)
+                let guests = Kv::counters(jetstream.clone(), &config.name)
                     .reserve_guests()
+                    .await;
+                let topics = Kv::topics(jetstream.clone(), &config.name)
+                    .load_values()
                     .await;
                 let bans = Kv::bans(jetstream, &config.name).load_bans().await;
                 Start {
                     guests,
                     bans: bans.unwrap_or_default(),
+                    topics: topics.unwrap_or_default(),
                 }
             };
             // A slow JetStream delays the start by this much at most; the link asks again
@@ -106,7 +110,8 @@ pub(super) async fn check_broker(config: &ClusterConfig) -> std::io::Result<Star
     }
 }
 
-/// How long a node may spend learning its first guest numbers and the bans before it serves.
+/// How long a node may spend learning its first guest numbers, the topics and the bans before
+/// it serves.
 const START_LEARNING: Duration = Duration::from_secs(3);
 
 /// What a node learns from its broker before it serves.
@@ -114,6 +119,8 @@ const START_LEARNING: Duration = Duration::from_secs(3);
 pub(super) struct Start {
     pub guests: Option<(u64, u64)>,
     pub bans: Vec<(IpAddr, u64, String)>,
+    /// The rooms' topics, as kept (node messages, not checked yet).
+    pub topics: Vec<Vec<u8>>,
 }
 
 /// Whether a failed connection failed in TLS (the broker's certificate was not trusted, say):

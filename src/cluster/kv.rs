@@ -1,28 +1,44 @@
-//! The cluster's JetStream key-value buckets: the names claimed, the guest counter, the bans.
+//! The cluster's JetStream key-value buckets, opened or made on first use: the names held
+//! (kept by [`super::names`]), the guest counter, the bans.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use crate::hub::{Claim, GUEST_BLOCK};
+use crate::hub::GUEST_BLOCK;
 
 /// How long a claim or a release may take before the store is taken for unreachable.
 pub(super) const CLAIM_TIME: Duration = Duration::from_secs(5);
 
 /// A JetStream key-value bucket of the cluster's, opened (or made) on first use and again
-/// after an error. Two serve the cluster: the names claimed (`chatd_names_CLUSTER`, one key per
-/// lower-cased name, the owning node as its value; and the guest counter) and the bans
-/// (`chatd_bans_CLUSTER`, one key per address, `UNTIL BY` as its value, UNTIL in Unix seconds).
+/// after an error. Four serve the cluster: the names held (`chatd_names_CLUSTER`, one key per
+/// lower-cased name, the holding node as its value, each forgotten [`super::names::NAME_TTL`]
+/// after it was last written), the counters (`chatd_counters_CLUSTER`: the guest counter, which
+/// must never be forgotten), the rooms' topics (`chatd_topics_CLUSTER`, one key per lower-cased
+/// room, the node message that set it as its value) and the bans (`chatd_bans_CLUSTER`, one key per address, `UNTIL BY`
+/// as its value, UNTIL in Unix seconds).
 pub(super) struct Kv {
     jetstream: async_nats::jetstream::Context,
     bucket: String,
+    /// How long a key is kept after its last write (zero: for good).
+    max_age: Duration,
     store: Option<async_nats::jetstream::kv::Store>,
 }
 
 impl Kv {
     pub(super) fn names(jetstream: async_nats::jetstream::Context, cluster: &str) -> Kv {
-        Kv::new(jetstream, format!("chatd_names_{cluster}"))
+        let mut kv = Kv::new(jetstream, format!("chatd_names_{cluster}"));
+        kv.max_age = super::names::NAME_TTL;
+        kv
+    }
+
+    pub(super) fn counters(jetstream: async_nats::jetstream::Context, cluster: &str) -> Kv {
+        Kv::new(jetstream, format!("chatd_counters_{cluster}"))
+    }
+
+    pub(super) fn topics(jetstream: async_nats::jetstream::Context, cluster: &str) -> Kv {
+        Kv::new(jetstream, format!("chatd_topics_{cluster}"))
     }
 
     pub(super) fn bans(jetstream: async_nats::jetstream::Context, cluster: &str) -> Kv {
@@ -33,14 +49,21 @@ impl Kv {
         Kv {
             jetstream,
             bucket,
+            max_age: Duration::ZERO,
             store: None,
         }
+    }
+
+    /// Opens the bucket again at its next use (after an error).
+    pub(super) fn forget(&mut self) {
+        self.store = None;
     }
 
     /// The bucket, if it can be had within [`CLAIM_TIME`].
     pub(super) async fn store(&mut self) -> Option<&async_nats::jetstream::kv::Store> {
         if self.store.is_none() {
             let (jetstream, bucket) = (&self.jetstream, &self.bucket);
+            let max_age = self.max_age;
             let open = async {
                 if let Ok(kv) = jetstream.get_key_value(bucket).await {
                     return Ok(kv);
@@ -49,6 +72,7 @@ impl Kv {
                     .create_key_value(async_nats::jetstream::kv::Config {
                         bucket: bucket.to_string(),
                         history: 1,
+                        max_age,
                         ..Default::default()
                     })
                     .await;
@@ -60,33 +84,11 @@ impl Kv {
             };
             match tokio::time::timeout(CLAIM_TIME, open).await {
                 Ok(Ok(kv)) => self.store = Some(kv),
-                Ok(Err(e)) => log::warn!("cluster: the names bucket {bucket}: {e}"),
-                Err(_) => log::warn!("cluster: the names bucket {bucket}: no answer"),
+                Ok(Err(e)) => log::warn!("cluster: the bucket {bucket}: {e}"),
+                Err(_) => log::warn!("cluster: the bucket {bucket}: no answer"),
             }
         }
         self.store.as_ref()
-    }
-
-    /// Claims `name` for `node`: `create` succeeds for exactly one of any number of nodes
-    /// asking at once.
-    pub(super) async fn claim(&mut self, node: &str, name: &str) -> Claim {
-        let Some(kv) = self.store().await else {
-            return Claim::Unavailable;
-        };
-        let key = name.to_ascii_lowercase();
-        let owner = node.to_string().into_bytes().into();
-        match tokio::time::timeout(CLAIM_TIME, kv.create(&key, owner)).await {
-            Ok(Ok(_)) => Claim::Granted,
-            Ok(Err(e)) if e.kind() == async_nats::jetstream::kv::CreateErrorKind::AlreadyExists => {
-                Claim::Taken
-            }
-            Ok(Err(e)) => {
-                log::warn!("cluster: claiming {name}: {e}");
-                self.store = None;
-                Claim::Unavailable
-            }
-            Err(_) => Claim::Unavailable,
-        }
     }
 
     /// Takes the next [`GUEST_BLOCK`] guest numbers: the key `guests.next` (a `.`, so no
@@ -138,6 +140,41 @@ impl Kv {
         }
     }
 
+    /// Keeps `room`'s topic: `message`, the node message that set it (encoded).
+    pub(super) async fn put_topic(&mut self, room: &str, message: Vec<u8>) {
+        let Some(kv) = self.store().await else {
+            return;
+        };
+        let key = room.to_ascii_lowercase();
+        if let Ok(Err(e)) = tokio::time::timeout(CLAIM_TIME, kv.put(&key, message.into())).await {
+            log::warn!("cluster: keeping the topic of #{room}: {e}");
+        }
+    }
+
+    /// Every value kept (at most [`MAX_KEPT_TOPICS`]), not checked yet; `None` if they could
+    /// not be read.
+    pub(super) async fn load_values(&mut self) -> Option<Vec<Vec<u8>>> {
+        let kv = self.store().await?;
+        let read = async {
+            let mut found = Vec::new();
+            let mut keys = kv.keys().await.ok()?;
+            while let Some(Ok(key)) = keys.next().await {
+                if let Ok(Some(value)) = kv.get(key).await {
+                    found.push(value.to_vec());
+                }
+                if found.len() >= MAX_KEPT_TOPICS {
+                    break;
+                }
+            }
+            Some(found)
+        };
+        let read = tokio::time::timeout(Duration::from_secs(5), read).await;
+        if !matches!(read, Ok(Some(_))) {
+            log::warn!("cluster: the values in {}: no answer", self.bucket);
+        }
+        read.ok().flatten()
+    }
+
     pub(super) async fn delete_ban(&mut self, ip: IpAddr) {
         if let Some(kv) = self.store().await
             && let Ok(Err(e)) = tokio::time::timeout(CLAIM_TIME, kv.delete(ban_key(ip))).await
@@ -180,17 +217,10 @@ impl Kv {
             }
         }
     }
-
-    /// Lets go of `name`.
-    pub(super) async fn release(&mut self, name: &str) {
-        if let Some(kv) = self.store().await {
-            let key = name.to_ascii_lowercase();
-            if let Ok(Err(e)) = tokio::time::timeout(CLAIM_TIME, kv.delete(&key)).await {
-                log::debug!("cluster: letting go of {name}: {e}");
-            }
-        }
-    }
 }
+
+/// Most topics read from the cluster at start.
+const MAX_KEPT_TOPICS: usize = 100_000;
 
 /// Most bans read from the cluster at start.
 const MAX_KEPT_BANS: usize = 100_000;

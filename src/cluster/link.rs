@@ -5,7 +5,8 @@
 //! its cluster thread (threads mode). It reconnects by itself, forever, and says "beat" every
 //! second so that the others can tell it is alive.
 //!
-//! Names, guest numbers and bans are kept in JetStream key-value buckets ([`super::kv`]);
+//! Guest numbers and bans are kept in JetStream key-value buckets ([`super::kv`]), and the
+//! names this node's clients hold, renewed before they expire, in another ([`super::names`]);
 //! connecting, with credentials and TLS, is in [`super::broker`]; which subjects a node
 //! receives, and in what order, in [`super::interest`].
 
@@ -22,6 +23,7 @@ use super::ClusterConfig;
 use super::broker::{check_broker, connect, connected};
 use super::interest::{Interest, order_headers};
 use super::kv::Kv;
+use super::names::{self, Names};
 use crate::hub::{Claim, ClientId, Event, Hub, LOBBY, Nodes, Outbox};
 use crate::metrics::{METRICS, Metrics};
 use crate::node_wire::{self as wire, Body, Message};
@@ -39,10 +41,15 @@ pub enum Incoming {
     Link(bool),
     /// The answer to [`Link::claim`].
     Claimed(ClientId, String, Claim),
+    /// A name this node held is another node's now (this node was cut off for longer than
+    /// names are kept without renewal).
+    NameLost(String),
     /// Guest numbers for this node, `start..end` (empty: the cluster could not be asked).
     Guests(u64, u64),
     /// The bans the cluster keeps: address, seconds left, by whom.
     Bans(Vec<(IpAddr, u64, String)>),
+    /// The rooms' topics the cluster keeps: the node messages that set them, not checked yet.
+    Topics(Vec<Vec<u8>>),
     /// The rooms' last lines as the cluster keeps them (messages not checked yet): when the
     /// link first comes up, and again when the hub asks (after an outage).
     History(Vec<Vec<u8>>),
@@ -88,6 +95,7 @@ impl Inbound {
             Incoming::Claimed(id, name, claim) => {
                 hub.handle(Event::Claimed(*id, name, *claim), out)
             }
+            Incoming::NameLost(name) => hub.handle(Event::NameLost(name), out),
             Incoming::Guests(start, end) => hub.handle(Event::Guests(*start, *end), out),
             Incoming::Bans(bans) => {
                 let bans: Vec<(IpAddr, u64, &str)> = bans
@@ -95,6 +103,19 @@ impl Inbound {
                     .map(|(ip, secs, by)| (*ip, *secs, by.as_str()))
                     .collect();
                 hub.handle(Event::Bans(&bans), out);
+            }
+            Incoming::Topics(raw) => {
+                let topics: Vec<(&str, &str, &str)> = raw
+                    .iter()
+                    .filter_map(|bytes| match wire::decode(&self.cluster, bytes) {
+                        Ok(Message {
+                            body: Body::Topic { room, by, text },
+                            ..
+                        }) => Some((room, by, text)),
+                        _ => None, // not a topic: another program's key, or a hostile one
+                    })
+                    .collect();
+                hub.handle(Event::Topics(&topics), out);
             }
             Incoming::Message(bytes) => match wire::decode(&self.cluster, bytes) {
                 Ok(msg) => hub.handle(Event::Cluster(&msg), out),
@@ -173,6 +194,8 @@ enum Request {
     /// Keep a ban: address, seconds, by whom.
     StoreBan(IpAddr, u64, String),
     ForgetBan(IpAddr),
+    /// Keep a room's topic: the room, and the node message that set it.
+    StoreTopic(String, Vec<u8>),
     /// Read the history stream again.
     History,
     /// Receive this room's lines, and read its history.
@@ -224,6 +247,9 @@ impl Link {
         }
         if !start.bans.is_empty() {
             deliver(Incoming::Bans(start.bans));
+        }
+        if !start.topics.is_empty() {
+            deliver(Incoming::Topics(start.topics));
         }
         let beat = link.clone();
         thread::Builder::new()
@@ -303,6 +329,15 @@ impl Nodes for Link {
 
     fn forget_ban(&self, ip: IpAddr) {
         self.request(Request::ForgetBan(ip));
+    }
+
+    fn store_topic(&self, room: &str, by: &str, text: &str) {
+        let msg = Message {
+            node: &self.config.node,
+            body: Body::Topic { room, by, text },
+        };
+        let bytes = wire::encode(&self.config.name, &msg);
+        self.request(Request::StoreTopic(room.to_string(), bytes));
     }
 
     fn reload_history(&self) {
@@ -417,8 +452,10 @@ async fn run(
         deliver(Incoming::Link(true));
     }
     let jetstream = async_nats::jetstream::new(client.clone());
-    let mut names = Kv::names(jetstream.clone(), &config.name);
+    let mut names = Names::new(Kv::names(jetstream.clone(), &config.name), &config.node);
+    let mut counters = Kv::counters(jetstream.clone(), &config.name);
     let mut bans = Kv::bans(jetstream.clone(), &config.name);
+    let mut topics = Kv::topics(jetstream.clone(), &config.name);
     if config.history > 0 {
         // The history is read once connected (a node started before its broker waits for it;
         // its own clients are served meanwhile).
@@ -431,8 +468,13 @@ async fn run(
     }
     if connected(&client) {
         // Opened now, not at the first claim.
-        names.store().await;
+        names.open().await;
     }
+    // The names held are written again every RENEW, beside the loop; what it found comes back
+    // here.
+    let mut renew_ticker = tokio::time::interval(names::RENEW);
+    let (renewed_tx, mut renewed_rx) = mpsc::channel(1);
+    let mut renewing = false;
     // The bans were read at start if the broker answered then; if not, at the first beat
     // that finds it.
     let mut bans_read = false;
@@ -455,6 +497,7 @@ async fn run(
             },
             out = outgoing.recv() => match out {
                 Some(Request::Stop) | None => {
+                    names.release_all(Duration::from_millis(800)).await;
                     let _ = tokio::time::timeout(Duration::from_secs(1), client.flush()).await;
                     return;
                 }
@@ -498,12 +541,13 @@ async fn run(
                     }
                 }
                 Some(Request::Claim(id, name)) => {
-                    let claim = names.claim(&config.node, &name).await;
+                    let claim = names.claim(&name).await;
                     deliver(Incoming::Claimed(id, name, claim));
                 }
                 Some(Request::Release(name)) => names.release(&name).await,
                 Some(Request::StoreBan(ip, secs, by)) => bans.put_ban(ip, secs, &by).await,
                 Some(Request::ForgetBan(ip)) => bans.delete_ban(ip).await,
+                Some(Request::StoreTopic(room, bytes)) => topics.put_topic(&room, bytes).await,
                 Some(Request::History) => {
                     // Not waited for here: the chat goes on while it is read.
                     let (jetstream, config, deliver) =
@@ -513,10 +557,26 @@ async fn run(
                     });
                 }
                 Some(Request::Guests) => {
-                    let (start, end) = names.reserve_guests().await.unwrap_or((0, 0));
+                    let (start, end) = counters.reserve_guests().await.unwrap_or((0, 0));
                     deliver(Incoming::Guests(start, end));
                 }
             },
+            _ = renew_ticker.tick(), if !renewing && connected(&client) => {
+                if let Some(renew) = names.renewal().await {
+                    renewing = true;
+                    let renewed_tx = renewed_tx.clone();
+                    tokio::spawn(async move {
+                        let _ = renewed_tx.send(renew.run(names::RENEW).await).await;
+                    });
+                }
+            }
+            Some(found) = renewed_rx.recv() => {
+                renewing = false;
+                for name in names.renewed(found).await {
+                    log::warn!("cluster: the name {name} is another node's now");
+                    deliver(Incoming::NameLost(name));
+                }
+            }
             _ = ticker.tick() => {
                 beat.publish(&Body::Beat);
                 if !bans_read && connected(&client) {
@@ -525,6 +585,10 @@ async fn run(
                     if let Some(kept) = bans.load_bans().await {
                         bans_read = true;
                         deliver(Incoming::Bans(kept));
+                        // Likewise the topics (set before this read, or published after it).
+                        if let Some(kept) = topics.load_values().await {
+                            deliver(Incoming::Topics(kept));
+                        }
                     }
                 }
             }

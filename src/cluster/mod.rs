@@ -6,8 +6,8 @@
 //!
 //! - [`link`]: the NATS client, on a thread of its own with its own async runtime, between the
 //!   broker and the server's loop or threads; `broker.rs` connects it (credentials, TLS, the
-//!   check at start), `kv.rs` keeps the names, the guest counter and the bans in JetStream
-//!   key-value buckets.
+//!   check at start), `kv.rs` keeps the guest counter and the bans in JetStream key-value
+//!   buckets, and `names.rs` the names this node's clients hold, renewed before they expire.
 //!
 //! What the nodes say to each other is the hub's language, so its format is beside the hub and the
 //! clients' protocol, in [`crate::node_wire`]; this folder is the NATS transport only.
@@ -24,6 +24,7 @@ mod broker;
 mod interest;
 mod kv;
 pub mod link;
+mod names;
 
 /// How a node joins its cluster.
 #[derive(Debug, Clone)]

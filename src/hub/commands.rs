@@ -27,7 +27,7 @@ impl Hub {
             return self.error(id, "invalid_utf8", &"invalid UTF-8, line not relayed", out);
         };
         let text = command::sanitize(text);
-        log::debug!("{}: {}", member.name, text);
+        log::debug!("{}: {}", member.name, command::loggable(&text));
         match command::parse(&text) {
             Ok(Input::Empty) => {}
             // Muted: no word to anyone, and no new name to say one under.
@@ -189,11 +189,17 @@ impl Hub {
         self.rooms[room].topic = Some(topic.into());
         let msg = self.notices.topic_set(name, &self.rooms[room].name, topic);
         self.broadcast(room, None, &msg, out);
-        let room = &self.rooms[room].name;
+        let room = self.rooms[room].name.clone();
+        if self.config.in_cluster() {
+            // Kept before it is told: a node that reads the kept topics after hearing of it
+            // reads this one or a later one.
+            out.store_topic(&room, name, topic);
+            self.keep_topic(&room, topic);
+        }
         self.config.tell_nodes(
             out,
             &Body::Topic {
-                room,
+                room: &room,
                 by: name,
                 text: topic,
             },
@@ -251,8 +257,10 @@ impl Hub {
             );
         }
         if self.config.in_cluster() && !old.eq_ignore_ascii_case(new) {
-            // Free here; the cluster decides, if it can be asked.
-            if !self.link_up {
+            // Free here; the cluster decides, if it can be asked. A node whose link has not
+            // come up yet (it is starting) holds the rename until it does: the link answers
+            // once up, or the hub refuses it as soon as the link is known to be down.
+            if !self.link_up && self.link_seen {
                 return self.error(id, "cluster_unreachable", &remote::NAMES_UNREACHABLE, out);
             }
             self.claims.insert(id, new.into());

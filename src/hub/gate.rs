@@ -74,7 +74,8 @@ impl Hub {
         if let Ok(Input::Command(Command::Oper(guess))) = parsed
             && let Some(secret) = &self.config.oper_password
         {
-            match self.access.guess(secret, guess, ip, self.now) {
+            let guess = self.access.guess(secret, guess, ip, self.now);
+            match guess {
                 Guess::Right => {
                     self.gated.remove(&id);
                     log::info!("{ip}: let in as an operator");
@@ -88,7 +89,7 @@ impl Hub {
                 self.error(id, "banned", &"banned", out);
                 return self.close_gate(id, out);
             }
-            return self.wrong_password(id, ip, Guess::Wrong, out);
+            return self.wrong_password(id, ip, guess, out);
         }
         if why == Held::Banned {
             self.error(id, "banned", &"banned", out);
@@ -128,23 +129,17 @@ impl Hub {
         else {
             return;
         };
+        if let Guess::Wait(wait) = guess {
+            // Not checked, so not a try: how long to wait, rounded up (not the tries left).
+            let msg = format!(
+                "too many wrong passwords from {ip}; try again in {} s",
+                seconds_up(wait)
+            );
+            return self.error(id, "password_wait", &msg, out);
+        }
         *tries += 1;
         let left = PASSWORD_TRIES.saturating_sub(*tries);
-        let msg = match guess {
-            // One thing at a time: how long to wait, rounded up (not the tries left).
-            Guess::Wait(wait) => {
-                let msg = format!(
-                    "too many wrong passwords from {ip}; try again in {} s",
-                    seconds_up(wait)
-                );
-                self.error(id, "password_wait", &msg, out);
-                if left == 0 {
-                    self.close_gate(id, out);
-                }
-                return;
-            }
-            _ => "wrong password".to_string(),
-        };
+        let msg = "wrong password";
         let code = "wrong_password";
         if left == 0 {
             self.error(id, code, &msg, out);

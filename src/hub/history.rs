@@ -36,14 +36,13 @@ impl History {
     /// already); a new line older than all `cap` kept is new, and not kept.
     pub fn add(&mut self, said: Said, cap: usize) -> bool {
         if cap == 0 {
+            self.0.clear();
             return true;
         }
         if self.0.back().is_none_or(|last| last.key() < said.key()) {
             // Said after everything kept (every line said here): at the end.
             self.0.push_back(said);
-            if self.0.len() > cap {
-                self.0.pop_front();
-            }
+            self.keep(cap);
             return true;
         }
         let mut pos = self.0.len();
@@ -58,14 +57,20 @@ impl History {
                 pos = i;
             }
         }
-        if pos == 0 && self.0.len() == cap {
+        if pos == 0 && self.0.len() >= cap {
+            self.keep(cap);
             return true; // older than every line kept
         }
         self.0.insert(pos, said);
-        if self.0.len() > cap {
-            self.0.pop_front();
-        }
+        self.keep(cap);
         true
+    }
+
+    /// Keeps only the newest `cap` lines (a reload may have lowered the cap).
+    pub fn keep(&mut self, cap: usize) {
+        if self.0.len() > cap {
+            self.0.drain(..self.0.len() - cap);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -131,6 +136,27 @@ mod tests {
         let mut none = History::default();
         none.add(said(1, "a", 1), 0);
         assert_eq!(none.len(), 0);
+    }
+
+    #[test]
+    fn a_lowered_cap_drops_the_oldest_at_once() {
+        let mut h = History::default();
+        for seq in 0..5 {
+            h.add(said(seq * 10, "a", seq), 5);
+        }
+        // The next line under a cap of 2 leaves 2, not 5 (one dropped per line).
+        h.add(said(50, "a", 5), 2);
+        assert_eq!(texts(&h), ["a4", "a5"]);
+        // A late line under the lower cap, too.
+        h.add(said(45, "b", 1), 1);
+        assert_eq!(texts(&h), ["a5"]);
+        h.add(said(60, "a", 6), 0);
+        assert_eq!(h.len(), 0, "a cap of 0 keeps nothing");
+        for seq in 0..4 {
+            h.add(said(100 + seq, "a", 10 + seq), 4);
+        }
+        h.keep(1);
+        assert_eq!(texts(&h), ["a13"]);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The JSON form of what the hub says (`/format json`, and every WebSocket client): one object
 //! per line, built by hand because every object is flat and small: a `type`, a `time`, and
-//! the fields its type needs (see the README's table). Pure.
+//! the fields its type needs (see the table in docs/protocol.md). Pure.
 
 use std::fmt::Write as _;
 

@@ -13,7 +13,15 @@ use crate::metrics::{Dropped, METRICS};
 
 impl Hub {
     /// Turns a new connection away: counted, told why, closed.
-    fn refuse(&mut self, id: ClientId, why: Dropped, text: &str, out: &mut impl Outbox) {
+    fn refuse(
+        &mut self,
+        id: ClientId,
+        ip: IpAddr,
+        why: Dropped,
+        text: &str,
+        out: &mut impl Outbox,
+    ) {
+        log::info!("{ip}: refused (client {id}): {text}");
         METRICS.dropped(why);
         let code = match why {
             Dropped::ServerFull => "server_full",
@@ -30,7 +38,7 @@ impl Hub {
             return;
         }
         if self.online + self.gated.len() >= self.config.max_clients {
-            return self.refuse(id, Dropped::ServerFull, "server full", out);
+            return self.refuse(id, ip, Dropped::ServerFull, "server full", out);
         }
         let limited = !self.config.exempt.iter().any(|range| range.contains(ip));
         let key = crate::cidr::limit_key(ip);
@@ -40,13 +48,13 @@ impl Hub {
                 .may_connect(key, self.now, self.config.max_connects_per_minute)
         {
             let msg = "too many connections from your address; try again later";
-            return self.refuse(id, Dropped::PerAddress, msg, out);
+            return self.refuse(id, ip, Dropped::PerAddress, msg, out);
         }
         if self.config.max_per_ip > 0 && limited {
             let count = self.per_ip.entry(key).or_insert(0);
             if *count >= self.config.max_per_ip {
                 let msg = "too many connections from your address";
-                return self.refuse(id, Dropped::PerAddress, msg, out);
+                return self.refuse(id, ip, Dropped::PerAddress, msg, out);
             }
             *count += 1;
         }

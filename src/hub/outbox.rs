@@ -54,6 +54,12 @@ pub trait Outbox {
             nodes.forget_ban(ip);
         }
     }
+    /// In a cluster: keep `room`'s topic where a node that starts later finds it.
+    fn store_topic(&mut self, room: &str, by: &str, text: &str) {
+        if let Some(nodes) = self.nodes() {
+            nodes.store_topic(room, by, text);
+        }
+    }
     /// In a cluster: read the rooms' history from the cluster again; it comes back as
     /// [`Event::Stored`].
     fn reload_history(&mut self) {
@@ -91,6 +97,8 @@ pub trait Nodes {
     fn store_ban(&self, ip: IpAddr, secs: u64, by: &str);
     /// Forget a kept ban.
     fn forget_ban(&self, ip: IpAddr);
+    /// Keep `room`'s topic, set by `by`, for nodes that start later.
+    fn store_topic(&self, room: &str, by: &str, text: &str);
     /// Read the rooms' history again.
     fn reload_history(&self);
     /// Start receiving `room`'s lines (a client here entered it) and read its history.

@@ -22,6 +22,8 @@ pub(super) const LINK_DOWN: &[u8] =
 /// Most other nodes known at once: past it, messages from more are ignored (a broker peer
 /// inventing nodes costs a bounded amount of memory).
 pub const MAX_NODES: usize = 256;
+/// Most rooms' topics kept for rooms that do not exist here, likewise.
+pub const MAX_TOPICS: usize = 100_000;
 /// Most clients of other nodes known at once, likewise.
 pub const MAX_REMOTES: usize = 200_000;
 
@@ -73,7 +75,10 @@ impl Hub {
             }
         };
         if !known && !matches!(msg.body, Body::Hello | Body::Roster(_) | Body::Bye) {
-            // A node we did not know of (we started after it, or it after a gap): ask.
+            // A node we did not know of (we started after it, it came back after a gap, or
+            // we took it for lost while we were the silent one): ask for its roster (a hello
+            // asks every node), and tell it ours.
+            self.config.tell_nodes(out, &Body::Hello);
             self.publish_roster(out);
         }
         match &msg.body {
@@ -162,9 +167,13 @@ impl Hub {
             }
             Body::Topic { room, by, text } => {
                 let Some(room) = self.room_id(room) else {
+                    // No one here is in it: kept for when someone is.
+                    self.keep_topic(room, text);
                     return;
                 };
                 self.rooms[room].topic = Some((*text).into());
+                let name = self.rooms[room].name.clone();
+                self.keep_topic(&name, text);
                 let msg = self.notices.topic_set(by, &self.rooms[room].name, text);
                 self.broadcast(room, None, &msg, out);
             }
@@ -207,6 +216,27 @@ impl Hub {
                     self.stored.entry(key).or_default().add(said, keep);
                 }
             }
+        }
+    }
+
+    /// The topics the cluster keeps (read at start, and again once its link is up): each
+    /// room's, for when it is made here, and set now in those that exist with none yet.
+    pub(super) fn kept_topics(&mut self, topics: &[(&str, &str, &str)]) {
+        for &(room, _by, text) in topics {
+            self.keep_topic(room, text);
+            if let Some(id) = self.room_id(room)
+                && self.rooms[id].topic.is_none()
+            {
+                self.rooms[id].topic = Some(text.into());
+            }
+        }
+    }
+
+    /// Remembers `room`'s latest topic (bounded: past [`MAX_TOPICS`] rooms, new ones are not).
+    pub(super) fn keep_topic(&mut self, room: &str, text: &str) {
+        let key: Box<str> = room.to_ascii_lowercase().into();
+        if self.topics.len() < MAX_TOPICS || self.topics.contains_key(&key) {
+            self.topics.insert(key, text.into());
         }
     }
 
@@ -265,6 +295,36 @@ impl Hub {
                 }
             }
         }
+    }
+
+    /// The cluster gave a name of a client here to another node's: this node was cut off for
+    /// longer than the cluster keeps a name unrenewed. The client gets a guest name, and is told.
+    pub(super) fn name_lost(&mut self, name: &str, out: &mut impl Outbox) {
+        let Some(&id) = self.by_name.get(name.to_ascii_lowercase().as_str()) else {
+            return; // gone, or renamed, meanwhile
+        };
+        let Some(old) = self
+            .member(id)
+            .filter(|m| m.claimed)
+            .map(|m| m.name.clone())
+        else {
+            return;
+        };
+        let guest = self.guest_name(out);
+        let msg = format_args!(
+            "your name {old} was given to someone else while this node was cut off from the \
+             cluster; you are {guest} now"
+        );
+        self.error(id, "name_lost", &msg, out);
+        if let Some(Some(m)) = self.members.get_mut(id) {
+            m.claimed = false;
+        }
+        self.rename_now(id, &old, &guest, out);
+        // A node that kept the name meanwhile ignored this one's client under it, and so its
+        // rename: the whole roster says who is here. And this node ignored that node's client
+        // under the name, taken here until now: a hello asks every node for its roster again.
+        self.publish_roster(out);
+        self.config.tell_nodes(out, &Body::Hello);
     }
 
     /// The link to the cluster went down, or came back.
@@ -379,9 +439,8 @@ impl Hub {
     /// Every client of `node` leaves, for `reason`.
     fn drop_node(&mut self, node: &str, reason: &str, out: &mut impl Outbox) {
         for name in self.names_on(node) {
-            // Its names are free again (claimed or not: letting go of one never claimed is
-            // nothing).
-            out.release(&name);
+            // Its names are not let go of here: the cluster forgets them once their node stops
+            // renewing them (a node that only seems lost, across a split, still holds them).
             let room_name = self.remote_room(&name);
             if let Some(room) = self.remove_remote(node, &name) {
                 let msg = self.notices.left(&room_name, &name, Some(reason));

@@ -136,7 +136,7 @@ impl Hub {
             name: name.into(),
             members: Vec::new(),
             remote: 0,
-            topic: None,
+            topic: self.topics.get(name.to_ascii_lowercase().as_str()).cloned(),
             history,
             waiting: Vec::new(),
             caught_up_by: None,
@@ -221,9 +221,6 @@ impl Hub {
             let msg = "you are muted: one room move a minute";
             return self.error(id, "muted", &msg, out);
         }
-        if let Some(Some(m)) = self.members.get_mut(id) {
-            m.moved_at = Some(now);
-        }
         if target.is_none() && self.rooms.len() >= self.config.max_rooms {
             let max = self.config.max_rooms;
             return self.error(
@@ -232,6 +229,10 @@ impl Hub {
                 &format_args!("too many rooms (max {max})"),
                 out,
             );
+        }
+        // Only a move made counts against a muted client's one a minute.
+        if let Some(Some(m)) = self.members.get_mut(id) {
+            m.moved_at = Some(now);
         }
         // Whoever is about to hear of the move has heard of the joins before it.
         self.announce_joins(out);

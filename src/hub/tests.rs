@@ -739,6 +739,37 @@ fn no_history_is_kept_when_it_is_off() {
 }
 
 #[test]
+fn a_lower_history_from_a_reload_shows_at_once() {
+    let (mut h, mut r) = room_with(with_history(5), 2);
+    for i in 0..5 {
+        say(&mut h, &mut r, 0, &format!("line {i}"));
+    }
+    h.reconfigure(with_history(2));
+    r.sent.clear();
+    say(&mut h, &mut r, 1, "/history");
+    assert_eq!(
+        r.take(1),
+        [
+            "* history of #lobby: 2 lines",
+            "<guest1> line 3",
+            "<guest1> line 4",
+            "* end of history"
+        ]
+    );
+    h.reconfigure(with_history(0));
+    say(&mut h, &mut r, 0, "after");
+    say(&mut h, &mut r, 1, "/history");
+    assert_eq!(
+        r.take(1),
+        [
+            "<guest1> after",
+            "* history of #lobby: 0 lines",
+            "* end of history"
+        ]
+    );
+}
+
+#[test]
 fn leaving_is_told_to_the_room_only() {
     let (mut h, mut r) = room(3);
     say(&mut h, &mut r, 0, "/join dev");
@@ -1090,6 +1121,55 @@ fn muted_clients_cannot_talk_to_anyone() {
     assert_eq!(r.take(1), ["* you were unmuted by guest1"]);
     say(&mut h, &mut r, 1, "back");
     assert_eq!(r.take(2), ["<guest2> back"]);
+}
+
+#[test]
+fn a_muted_clients_refused_move_is_not_its_move_of_the_minute() {
+    let (mut h, mut r, _) = moderated(3);
+    h.reconfigure(HubConfig {
+        max_rooms: 2,
+        ..guarded()
+    });
+    say(&mut h, &mut r, 0, "/join full");
+    say(&mut h, &mut r, 0, "/mute guest2");
+    r.sent.clear();
+    // No room left to make: refused, and the move of the minute is still its own.
+    say(&mut h, &mut r, 1, "/join another");
+    assert_eq!(r.take(1), ["! too many rooms (max 2)"]);
+    say(&mut h, &mut r, 1, "/join full");
+    assert_eq!(r.take(1), ["* you are in #full (2 here)"]);
+    say(&mut h, &mut r, 1, "/part");
+    assert_eq!(r.take(1), ["! you are muted: one room move a minute"]);
+}
+
+#[test]
+fn a_throttled_oper_at_the_password_gate_is_told_to_wait_and_uses_no_try() {
+    let mut h = Hub::new(with_password(), t0());
+    let mut r = Recorder::default();
+    h.handle(Event::Connected(0, LOCAL), &mut r);
+    r.take(0);
+    // Wrong operator passwords from this address, over the free ones, on other connections.
+    for id in 1..=access::FREE_GUESSES as usize {
+        h.handle(Event::Connected(id, LOCAL), &mut r);
+        say(&mut h, &mut r, id, "/oper nope");
+    }
+    r.sent.clear();
+    for _ in 0..PASSWORD_TRIES + 1 {
+        say(&mut h, &mut r, 0, "/oper op-pw");
+        let got = r.take(0);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].starts_with("! too many wrong passwords from 127.0.0.1; try again in "),
+            "{got:?}"
+        );
+    }
+    assert!(!r.closed.contains(&0), "a try not checked is not a try");
+    h.tick(t0() + Duration::from_secs(3), &mut r);
+    say(&mut h, &mut r, 0, "/pass open sesame");
+    assert_eq!(
+        r.take(0),
+        ["* welcome guest1, 1 online; type /help for commands"]
+    );
 }
 
 fn with_password() -> HubConfig {
@@ -1468,6 +1548,51 @@ fn two_nodes_are_one_chat() {
     say(&mut a.hub, &mut a.out, 0, "/quit");
     pump(&mut [&mut a, &mut b]);
     assert_eq!(b.out.take(0), ["* ana left"]);
+}
+
+/// A node cut off past the names' expiry hears, when it is back, the other node's client under
+/// the name its own client still has (and ignores it, as a name taken here); once the cluster
+/// tells it the name is lost, it asks for every roster again and so knows the other's client.
+#[test]
+fn a_name_lost_while_cut_off_is_known_as_the_other_nodes_once_let_go_of() {
+    let t = t0();
+    let (mut a, mut b) = (node("a", t), node("b", t));
+    pump(&mut [&mut a, &mut b]);
+    connect(&mut a, 0, "ana");
+    connect(&mut b, 0, "bea");
+    pump(&mut [&mut a, &mut b]);
+    // b goes quiet: a lets go of it, and bea's name expires in the cluster.
+    a.hub.tick(t + remote::NODE_LOST, &mut a.out);
+    NAMES.with(|k| k.borrow_mut().remove("bea"));
+    say(&mut a.hub, &mut a.out, 0, "/nick bea");
+    settle_names(&mut [&mut a]);
+    assert_eq!(a.out.take(0).last().unwrap(), "* you are now bea");
+    // Back: b's beat reaches a (which asks for b's roster and tells its own), and what a says
+    // reaches b, whose own client is still bea.
+    let beat = wire::Message {
+        node: "b",
+        body: Body::Beat,
+    };
+    a.hub.handle(Event::Cluster(&beat), &mut a.out);
+    pump(&mut [&mut a, &mut b]);
+    b.hub.handle(Event::NameLost("bea"), &mut b.out);
+    pump(&mut [&mut a, &mut b]);
+    let told = b.out.take(0);
+    assert!(
+        told.iter()
+            .any(|l| l.starts_with("! your name bea was given")),
+        "{told:?}"
+    );
+    say(&mut b.hub, &mut b.out, 0, "/who");
+    let who = b.out.take(0);
+    assert!(
+        who[0].starts_with("* online in #lobby (2): ") && who[0].contains("bea"),
+        "{who:?}"
+    );
+    a.out.take(0);
+    say(&mut a.hub, &mut a.out, 0, "/who");
+    let who = a.out.take(0);
+    assert_eq!(who[0].matches("bea").count(), 1, "{who:?}");
 }
 
 #[test]
@@ -1994,9 +2119,9 @@ fn operators_act_on_any_nodes_clients() {
 
 // JSON events (`/format json`).
 
-/// The types and codes the README documents in "JSON events".
+/// The types and codes docs/protocol.md documents in "JSON events".
 fn documented_events() -> (BTreeSet<String>, BTreeSet<String>) {
-    let readme = include_str!("../../README.md");
+    let readme = include_str!("../../docs/protocol.md");
     let section = readme
         .split("### JSON events")
         .nth(1)

@@ -91,10 +91,6 @@ impl Server {
         let conn = &mut self.io.conns[key];
         conn.state = State::Open;
         let peer = conn.peer;
-        log::info!("{peer} connected{} (client {key})", conn.transport.over());
-        let via = conn.transport.via();
-        METRICS.connected(via, 1);
-        conn.counted = Some(via);
         if conn.transport.is_web() {
             // A WebSocket client reads JSON events from its first line on.
             self.hub.set_json(key, true);
@@ -105,6 +101,13 @@ impl Server {
         }
         self.hub
             .handle(Event::Connected(key, peer.ip()), &mut self.io);
+        // One the hub turned away (a limit: it logged why) is not logged as a client.
+        if let Some(conn) = self.io.conns.get_mut(key).filter(|c| c.is_open()) {
+            log::info!("{peer} connected{} (client {key})", conn.transport.over());
+            let via = conn.transport.via();
+            METRICS.connected(via, 1);
+            conn.counted = Some(via);
+        }
     }
 
     /// After a read of a connection in its handshake: tells the hub of it if the handshake is

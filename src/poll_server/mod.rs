@@ -483,6 +483,11 @@ impl Server {
         }
         let _ = self.poll.registry().deregister(&mut conn.stream);
         conn.output.clear(&mut self.io.outputs);
-        log::info!("{} disconnected (client {key})", conn.peer);
+        if conn.counted.is_some() {
+            log::info!("{} disconnected (client {key})", conn.peer);
+        } else {
+            // Never a client: a page or a scrape served, a failed handshake, a refusal.
+            log::debug!("{}: closed (connection {key})", conn.peer);
+        }
     }
 }

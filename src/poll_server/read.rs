@@ -9,7 +9,7 @@ use super::conn::State;
 use super::timers::Timer;
 use super::{READS_PER_TURN, SCRATCH, Server, interrupted, would_block};
 use crate::connection::Verdict;
-use crate::hub::Leave;
+use crate::hub::{Event, Leave};
 use crate::metrics::{METRICS, Metrics};
 
 impl Server {
@@ -112,7 +112,9 @@ impl Server {
         }
     }
 
-    /// The client closed its side: what it said last still counts.
+    /// The client closed its side: what it said last still counts, and what the hub wrote it
+    /// before it went (the answer to its last line, a `* bye`) is written before our side
+    /// closes: the connection flushes, as when the hub closes it.
     pub(super) fn end_of_input(&mut self, key: usize) {
         let conn = &mut self.io.conns[key];
         // What its layers still have to say (a WebSocket's close frame), if the socket takes it.
@@ -123,7 +125,12 @@ impl Server {
             hub.handle(event, io);
             ControlFlow::Continue(())
         });
-        self.io.kill(key, Leave::Closed);
+        if self.io.conns.get(key).is_some_and(|c| c.is_open()) {
+            self.hub
+                .handle(Event::Disconnected(key, Leave::Closed), &mut self.io);
+        }
+        // Closed by the hub (flushing), or unknown to it: written, then gone.
+        self.io.finish(key);
     }
 
     /// Reads and drops what a closing connection still sends; removes it at end of input.

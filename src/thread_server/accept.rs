@@ -117,12 +117,12 @@ fn admit(waiting: Vec<(TcpStream, SocketAddr)>, shared: &Arc<Shared>) {
                 .into_iter()
                 .filter_map(|(stream, addr, early)| {
                     join(room, stream, addr, shared, false, Transport::Plain)
-                        .map(|(id, _)| (id, addr, early))
+                        .map(|(id, peer)| (id, addr, early, !peer.is_closing()))
                 })
                 .collect();
             room.end_turn();
-            for (id, addr, early) in joined {
-                visit(room, (id, addr), early, &rules);
+            for (id, addr, early, admitted) in joined {
+                visit(room, (id, addr), early, &rules, admitted);
             }
         });
     }
@@ -197,21 +197,30 @@ pub(super) fn join(
     let web = transport.is_web();
     let peer = Arc::new(Peer::new(stream, addr, transport));
     let id = room.room.peers.insert(Arc::clone(&peer));
-    log::info!("{addr} connected{over} (client {id})");
     // A WebSocket client reads JSON events from its first line on.
     room.room.hub.set_json(id, web);
     room.handle_in_turn(Event::Connected(id, addr.ip()));
+    // One the hub turned away (a limit: it logged why) is not logged as a client.
+    if !peer.is_closing() {
+        log::info!("{addr} connected{over} (client {id})");
+    }
     Some((id, peer))
 }
 
 /// A connection that came, said its lines and left before it was accepted: the accept thread
 /// plays its visit through the hub (joined and announced already) as its thread would have,
 /// and no thread is started for it.
-fn visit(room: &mut Held<'_>, from: (ClientId, SocketAddr), early: Early, rules: &Rules) {
+fn visit(
+    room: &mut Held<'_>,
+    from: (ClientId, SocketAddr),
+    early: Early,
+    rules: &Rules,
+    admitted: bool,
+) {
     let id = from.0;
     let mut intake = Intake::default();
     let mut to_hub = |event: Event<'_>| {
-        room.handle(event);
+        room.handle_in_turn(event);
         ControlFlow::Continue(())
     };
     let _ = intake.feed(Some(&early.bytes), from, rules, Instant::now(), &mut to_hub);
@@ -219,7 +228,7 @@ fn visit(room: &mut Held<'_>, from: (ClientId, SocketAddr), early: Early, rules:
         intake.finish(id, rules, &mut to_hub);
     }
     room.handle(Event::Disconnected(id, Leave::Closed));
-    if let Some(peer) = room.room.peers.try_remove(id) {
+    if let Some(peer) = room.room.peers.try_remove(id).filter(|_| admitted) {
         log::info!("{} disconnected (client {id})", peer.addr);
     }
 }

@@ -46,6 +46,7 @@ pub(super) fn read_loop(id: ClientId, peer: &Arc<Peer>, early: Early, shared: &A
         shared,
         intake: Intake::default(),
         plain: Vec::new(),
+        admitted: !peer.is_closing(),
     };
     if let Some(end) = reader.early(early) {
         return reader.finish(end);
@@ -111,6 +112,8 @@ struct Reader<'a> {
     intake: Intake,
     /// Plaintext from the client's layers, between them and the intake.
     plain: Vec<u8>,
+    /// Let in by the hub (not turned away by a limit as it joined): logged as a client.
+    admitted: bool,
 }
 
 impl Reader<'_> {
@@ -163,12 +166,16 @@ impl Reader<'_> {
         loop {
             let now = Instant::now();
             let intake = &mut self.intake;
+            // The lines of one read are one turn, as in poll mode: a newcomer's `/pass` and
+            // `/nick` in one write are announced once, under the name it has by then.
             let verdict = shared.with_room(|room| {
                 let rules = room.room.rules;
-                intake.feed(fresh.take(), from, &rules, now, |event| {
-                    room.handle(event);
+                let verdict = intake.feed(fresh.take(), from, &rules, now, |event| {
+                    room.handle_in_turn(event);
                     ControlFlow::Continue(())
-                })
+                });
+                room.end_turn();
+                verdict
             });
             match verdict {
                 Verdict::Open | Verdict::Closed => break,
@@ -196,13 +203,13 @@ impl Reader<'_> {
     /// leaves the room.
     #[inline(never)]
     fn finish(mut self, end: End) {
-        let (id, shared, peer) = (self.id, self.shared, self.peer);
+        let (id, shared, peer, admitted) = (self.id, self.shared, self.peer, self.admitted);
         let intake = &mut self.intake;
         shared.with_room(|room| {
             let rules = room.room.rules;
             match end {
                 End::Clean => intake.finish(id, &rules, |event| {
-                    room.handle(event);
+                    room.handle_in_turn(event);
                     ControlFlow::Continue(())
                 }),
                 End::Idle => {
@@ -219,7 +226,11 @@ impl Reader<'_> {
             discard_until_closed(&peer.stream);
         }
         shared.with_room(|room| room.room.peers.try_remove(id));
-        log::info!("{} disconnected (client {id})", peer.addr);
+        if admitted {
+            log::info!("{} disconnected (client {id})", peer.addr);
+        } else {
+            log::debug!("{}: closed (connection {id})", peer.addr);
+        }
     }
 }
 

@@ -522,6 +522,33 @@ pub fn chat(server_port: u16, args: &[&str]) -> Command {
     cmd
 }
 
+/// The lines `from` (a child's output) gives, on a channel, to be read with deadlines.
+pub fn lines_of(from: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Reads `rx` until a line satisfies `want`; returns the lines before it. Panics after
+/// [`DEADLINE`] without one.
+pub fn until_output(rx: &mpsc::Receiver<String>, want: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut before = Vec::new();
+    loop {
+        match rx.recv_timeout(DEADLINE) {
+            Ok(line) if want(&line) => return before,
+            Ok(line) => before.push(line),
+            Err(e) => panic!("not seen ({e}); before it: {before:?}"),
+        }
+    }
+}
+
 /// Waits (bounded) for the child and collects its output.
 pub fn finish(mut child: Child) -> Output {
     let until = Instant::now() + DEADLINE;
