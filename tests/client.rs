@@ -7,6 +7,7 @@ use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::cut::Cut;
 use common::pty::Pty;
 use common::{DEADLINE, Mode, Server, chat, finish, lines_of, until_output as until_line};
 
@@ -19,6 +20,7 @@ both_modes!(
     the_server_going_away_is_reported,
     the_line_client_comes_back_after_a_restart,
     a_replayed_history_is_not_shown_twice,
+    back_in_another_room_it_shows_that_rooms_lines_once,
     the_password_is_asked_on_the_terminal_without_echo,
     the_tui_comes_back_after_a_restart,
     a_pipe_is_paced_at_the_server_rate_and_says_so,
@@ -261,6 +263,57 @@ fn a_replayed_history_is_not_shown_twice(mode: Mode) {
     );
     assert_eq!(count("> two"), 0, "{shown:?}");
     assert_eq!(count("> three"), 1, "{shown:?}");
+}
+
+/// A line client in `#ops` loses its connection (cut on the way) and comes back: of the lobby
+/// it passes through, nothing; of `#ops`, each line once, those said while it was away
+/// included.
+fn back_in_another_room_it_shows_that_rooms_lines_once(mode: Mode) {
+    let server = Server::start(mode);
+    let relay = Cut::to(server.addr);
+    let mut carl = server.client();
+    carl.send("lobby line one");
+    carl.sync();
+    let mut child = chat(relay.addr.port(), &["--name", "lobx", "--room", "ops"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let stdout = lines_of(child.stdout.take().unwrap());
+    let stderr = lines_of(child.stderr.take().unwrap());
+    until_line(&stderr, |l| l.starts_with("connected to "));
+    let mut ana = server.client();
+    ana.send("/nick ana");
+    ana.send("/join ops");
+    ana.send("ops one");
+    until_line(&stdout, |l| l == "<ana> ops one");
+    relay.cut();
+    until_line(&stderr, |l| l.starts_with("! disconnected: "));
+    // Said while it is away (or, should it be back already, live).
+    ana.send("ops two");
+    carl.send("lobby line two");
+    ana.sync();
+    carl.sync();
+    until_line(&stderr, |l| l.starts_with("reconnected to "));
+    ana.send("ops three");
+    let mut shown = until_line(&stdout, |l| l == "<ana> ops three");
+    drop(stdin);
+    assert!(exited(child).success());
+    while let Ok(line) = stdout.recv_timeout(DEADLINE) {
+        shown.push(line);
+    }
+    // Everything after "ops one", to its end.
+    let count = |want: &str| shown.iter().filter(|l| *l == want).count();
+    assert_eq!(count("<ana> ops one"), 0, "shown twice: {shown:?}");
+    assert_eq!(count("<ana> ops two"), 1, "{shown:?}");
+    assert!(
+        shown.iter().all(|l| !l.contains("lobby line")),
+        "the lobby's lines: {shown:?}"
+    );
+    assert!(
+        shown.iter().all(|l| !l.starts_with("* history of #lobby")),
+        "{shown:?}"
+    );
 }
 
 fn the_password_is_asked_on_the_terminal_without_echo(mode: Mode) {

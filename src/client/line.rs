@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use super::link::{LinkReader, LinkWriter};
 use super::pace::{Limits, Pacer, waiting_text};
-use super::reconnect::{Backoff, Redial, Shown, fresh_greeting};
+use super::reconnect::{Backoff, Redial, Replay, Shown};
 use super::server_line::{self, ServerLine};
 use super::{Session, read_line};
 
@@ -118,8 +118,12 @@ impl Place {
             ServerLine::Chat { .. } => self.shown.push(line),
             ServerLine::YouAre(n) => self.name = n.to_string(),
             ServerLine::InRoom { room, .. } => {
+                // Back in the same room after a reconnection, what was shown there stays
+                // shown (its history is replayed against it).
+                if !room.eq_ignore_ascii_case(&self.room) {
+                    self.shown.clear();
+                }
                 self.room = room.to_string();
-                self.shown.clear();
             }
             ServerLine::Error(e) => {
                 self.removed = e.starts_with("kicked by ") || e.starts_with("banned");
@@ -235,11 +239,19 @@ fn receive(
     quitting: &AtomicBool,
 ) {
     let mut out = io::stdout();
+    // After a reconnection, until the room's history has been replayed.
+    let mut replay: Option<Replay> = None;
     loop {
         while let Ok(Some(line)) = read_line(&mut reader) {
-            let _ = writeln!(out, "{line}");
+            let lines = match replay.as_mut() {
+                Some(r) => r.filter(line, &place.shown),
+                None => vec![line],
+            };
+            for line in lines {
+                let _ = writeln!(out, "{line}");
+                place.saw(&line);
+            }
             let _ = out.flush();
-            place.saw(&line);
         }
         let _ = out.flush();
         // The main thread may be blocked reading input: end the process from here.
@@ -254,10 +266,14 @@ fn receive(
         let session = reconnect(redial, &place, quitting);
         eprintln!("reconnected to {} as {}", session.addr, session.name);
         place.name.clone_from(&session.name);
-        for line in fresh_greeting(&session.greeting, &place.shown) {
-            let _ = writeln!(out, "{line}");
-            place.saw(&line);
+        let mut again = Replay::after(&session.greeting, &place.room, &mut place.shown);
+        for line in session.greeting {
+            for line in again.filter(line, &place.shown) {
+                let _ = writeln!(out, "{line}");
+                place.saw(&line);
+            }
         }
+        replay = Some(again);
         let _ = out.flush();
         reader = session.reader;
         *writer.lock() = Some(session.writer);

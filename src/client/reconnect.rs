@@ -135,35 +135,157 @@ impl Shown {
     }
 }
 
-/// The lines of `greeting` to show after a reconnection: its history block without the lines
-/// `shown` already has (the head and end of the block go too, when nothing is left in it).
-pub fn fresh_greeting(greeting: &[String], shown: &Shown) -> Vec<String> {
-    let start = greeting
-        .iter()
-        .position(|l| l.starts_with("* history of #"));
-    let end = start.and_then(|s| {
-        greeting[s..]
-            .iter()
-            .position(|l| l == "* end of history")
-            .map(|e| s + e)
-    });
-    let (Some(start), Some(end)) = (start, end) else {
-        return greeting.to_vec();
-    };
-    let history = &greeting[start + 1..end];
-    let seen = shown.already_shown(history);
-    let mut out = greeting[..start].to_vec();
-    if seen < history.len() {
-        out.push(format!(
-            "* missed while away: {} line{}",
-            history.len() - seen,
-            if history.len() - seen == 1 { "" } else { "s" }
-        ));
-        out.extend_from_slice(&history[seen..]);
-        out.push("* end of history".into());
+/// What a reconnected client shows of what the server says until the room it was in has been
+/// replayed: every history block of another room (the lobby's, sent at connect, when it was
+/// elsewhere) is left out, as are the lobby's lines meanwhile; the block of its own room, when
+/// it comes (at once, or after a cluster's catch-up), is shown without the lines [`Shown`]
+/// already has, under `* missed while away: N lines`, or not at all when nothing was missed.
+///
+/// Lines are recognised by their text, not by their ids: without a store a restarted server
+/// numbers lines from 1 again, and in a cluster ids from different nodes are not ordered, so
+/// "after the last id shown" would hide new lines; the text of the last lines shown is what
+/// does not change.
+pub struct Replay {
+    /// The room rejoined, lower-cased.
+    room: String,
+    /// Its `* you are in` has come (from the start when it is the lobby, the room a
+    /// connection starts in).
+    entered: bool,
+    block: Block,
+}
+
+enum Block {
+    /// Not in a history block.
+    None,
+    /// In another room's: left out.
+    Other,
+    /// In the room's own: held to its end, when what was missed is known.
+    Ours(Vec<String>),
+    /// The room's own was replayed: lines go through as they come.
+    Done,
+}
+
+/// Most lines of a replayed block held (a server keeps fewer); past it, the rest go through.
+const MOST_HELD: usize = 100_000;
+
+impl Replay {
+    /// After a reconnection whose `greeting` was meant to take the client back to `room`: the
+    /// replay of that room, or of the lobby when the way back was refused (the room is full,
+    /// or the client banned from it), in which case nothing shown before is the lobby's.
+    pub fn after(greeting: &[String], room: &str, shown: &mut Shown) -> Replay {
+        use super::server_line::{ServerLine, parse};
+        let back = greeting.iter().any(|l| {
+            matches!(parse(l), ServerLine::InRoom { room: r, .. } if r.eq_ignore_ascii_case(room))
+        });
+        if back || room.eq_ignore_ascii_case(crate::hub::LOBBY) {
+            Replay::new(room)
+        } else {
+            // In the lobby after all: its lines come as they would for a newcomer.
+            shown.clear();
+            Replay {
+                room: crate::hub::LOBBY.into(),
+                entered: true,
+                block: Block::Done,
+            }
+        }
     }
-    out.extend_from_slice(&greeting[end + 1..]);
-    out
+
+    pub fn new(room: &str) -> Replay {
+        Replay {
+            room: room.to_ascii_lowercase(),
+            entered: room.eq_ignore_ascii_case(crate::hub::LOBBY),
+            block: Block::None,
+        }
+    }
+
+    /// Whether a history of `room` that comes whole (a JSON `history` event) is the one this
+    /// replay waits for; if so, the replay is over, and the caller shows of it only what
+    /// [`Shown::already_shown`] leaves.
+    pub fn takes_history_of(&mut self, room: &str) -> bool {
+        let ours = self.entered
+            && matches!(self.block, Block::None)
+            && room.eq_ignore_ascii_case(&self.room);
+        if ours {
+            self.block = Block::Done;
+        }
+        ours
+    }
+
+    /// The lines to show for `line`, which the server sent: none, `line`, or (at the end of the
+    /// room's history block) what was missed of it.
+    pub fn filter(&mut self, line: String, shown: &Shown) -> Vec<String> {
+        use super::server_line::{ServerLine, parse};
+        match &mut self.block {
+            Block::Done => return vec![line],
+            Block::Other => {
+                if parse(&line) == ServerLine::HistoryEnd {
+                    self.block = Block::None;
+                }
+                return Vec::new();
+            }
+            Block::Ours(held) => {
+                if parse(&line) != ServerLine::HistoryEnd {
+                    held.push(line);
+                    if held.len() < MOST_HELD {
+                        return Vec::new();
+                    }
+                    let held = std::mem::take(held);
+                    self.block = Block::Done;
+                    return held;
+                }
+                let held = std::mem::take(held);
+                self.block = Block::Done;
+                let seen = shown.already_shown(&held);
+                if seen == held.len() {
+                    return Vec::new();
+                }
+                let missed = held.len() - seen;
+                let mut out = Vec::with_capacity(missed + 2);
+                out.push(format!(
+                    "* missed while away: {missed} line{}",
+                    if missed == 1 { "" } else { "s" }
+                ));
+                out.extend(held.into_iter().skip(seen));
+                out.push(line);
+                return out;
+            }
+            Block::None => {}
+        }
+        match parse(&line) {
+            ServerLine::HistoryStart { room, .. } => {
+                self.block = if self.entered && room.eq_ignore_ascii_case(&self.room) {
+                    Block::Ours(Vec::new())
+                } else {
+                    Block::Other
+                };
+                Vec::new()
+            }
+            ServerLine::InRoom { room, .. } => {
+                self.entered = room.eq_ignore_ascii_case(&self.room);
+                if !self.entered {
+                    // Somewhere else after all (the room is full, or gone): as it comes.
+                    self.block = Block::Done;
+                }
+                vec![line]
+            }
+            // What is said to it, or of it, goes through on its way back.
+            ServerLine::Welcome { .. }
+            | ServerLine::Error(_)
+            | ServerLine::YouAre(_)
+            | ServerLine::Private { .. }
+            | ServerLine::PasswordRequired
+            | ServerLine::Oper
+            | ServerLine::Limits { .. } => vec![line],
+            // The lobby's lines and news while it passes through on its way back.
+            _ if !self.entered => Vec::new(),
+            // A live line of its room before any history: the room kept none.
+            ServerLine::Chat { .. } => {
+                self.block = Block::Done;
+                vec![line]
+            }
+            _ => vec![line],
+        }
+    }
 }
 
 #[cfg(test)]
@@ -219,37 +341,149 @@ mod tests {
         assert_eq!(s.already_shown(&h), 3);
     }
 
+    /// What `replay` shows of `lines`, one after the other.
+    fn replayed(replay: &mut Replay, shown: &Shown, lines: &[&str]) -> Vec<String> {
+        lines
+            .iter()
+            .flat_map(|l| replay.filter(l.to_string(), shown))
+            .collect()
+    }
+
     #[test]
-    fn the_greeting_keeps_only_what_was_missed() {
+    fn back_in_the_lobby_only_what_was_missed_is_shown() {
         let s = shown(&["<a> 1", "<b> 2"]);
-        let greeting: Vec<String> = [
-            "* welcome ana, 2 online; type /help for commands",
-            "* history of #lobby: 3 lines",
-            "<a> 1",
-            "<b> 2",
-            "<b> 3",
-            "* end of history",
-            "* you are now ana",
-        ]
-        .map(String::from)
-        .to_vec();
+        let mut r = Replay::new("lobby");
+        let got = replayed(
+            &mut r,
+            &s,
+            &[
+                "* welcome ana, 2 online; type /help for commands",
+                "* history of #lobby: 3 lines",
+                "<a> 1",
+                "<b> 2",
+                "<b> 3",
+                "* end of history",
+                "* you are now ana",
+                "<b> live",
+            ],
+        );
         assert_eq!(
-            fresh_greeting(&greeting, &s),
+            got,
             [
                 "* welcome ana, 2 online; type /help for commands",
                 "* missed while away: 1 line",
                 "<b> 3",
                 "* end of history",
                 "* you are now ana",
+                "<b> live",
             ]
         );
+        // Nothing missed: no block at all.
         let s = shown(&["<a> 1", "<b> 2", "<b> 3"]);
+        let mut r = Replay::new("lobby");
+        let got = replayed(
+            &mut r,
+            &s,
+            &[
+                "* history of #lobby: 2 lines",
+                "<b> 2",
+                "<b> 3",
+                "* end of history",
+            ],
+        );
+        assert!(got.is_empty(), "{got:?}");
+    }
+
+    #[test]
+    fn back_in_another_room_nothing_of_the_lobby_is_shown() {
+        let s = shown(&["<ana> ops one"]);
+        let mut r = Replay::new("ops");
+        let got = replayed(
+            &mut r,
+            &s,
+            &[
+                "* welcome lobx, 2 online; type /help for commands",
+                "* history of #lobby: 1 line",
+                "<lobx> lobby line one",
+                "* end of history",
+                "* carl joined",
+                "<carl> in the lobby meanwhile",
+                "*carl* psst",
+                "* you are now lobx",
+                "* you are in #ops (2 here)",
+                "* topic of #ops: deploys",
+                "* history of #ops: 3 lines",
+                "<ana> ops one",
+                "<ana> ops two",
+                "<ana> ops three",
+                "* end of history",
+                "<ana> live",
+                // A later move is as it comes.
+                "* you are in #lobby (3 here)",
+                "* history of #lobby: 1 line",
+                "<lobx> lobby line one",
+                "* end of history",
+            ],
+        );
         assert_eq!(
-            fresh_greeting(&greeting, &s),
+            got,
             [
-                "* welcome ana, 2 online; type /help for commands",
-                "* you are now ana"
+                "* welcome lobx, 2 online; type /help for commands",
+                "*carl* psst",
+                "* you are now lobx",
+                "* you are in #ops (2 here)",
+                "* topic of #ops: deploys",
+                "* missed while away: 2 lines",
+                "<ana> ops two",
+                "<ana> ops three",
+                "* end of history",
+                "<ana> live",
+                "* you are in #lobby (3 here)",
+                "* history of #lobby: 1 line",
+                "<lobx> lobby line one",
+                "* end of history",
             ]
         );
+    }
+
+    #[test]
+    fn a_room_without_history_or_a_refused_way_back_shows_lines_as_they_come() {
+        // The room kept nothing: the first live line ends the replay.
+        let s = shown(&["<a> 1"]);
+        let mut r = Replay::new("ops");
+        let got = replayed(
+            &mut r,
+            &s,
+            &[
+                "* you are in #ops (1 here)",
+                "<b> new",
+                "* history of #ops: 1 line",
+                "<b> new",
+                "* end of history",
+            ],
+        );
+        assert_eq!(got.len(), 5, "{got:?}");
+        // The way back refused: the lobby, as a newcomer sees it; nothing shown is its.
+        let greeting: Vec<String> = [
+            "* welcome ana, 2 online; type /help for commands",
+            "* history of #lobby: 1 line",
+            "<a> 1",
+            "* end of history",
+            "! room full: #ops",
+        ]
+        .map(String::from)
+        .to_vec();
+        let mut s = shown(&["<a> 1"]);
+        let mut r = Replay::after(&greeting, "ops", &mut s);
+        let got: Vec<String> = greeting
+            .iter()
+            .flat_map(|l| r.filter(l.clone(), &s))
+            .collect();
+        assert_eq!(got, greeting);
+        // A JSON history of the room, whole: taken once.
+        let mut r = Replay::new("lobby");
+        assert!(!r.takes_history_of("dev"));
+        assert!(r.takes_history_of("LOBBY"));
+        assert!(!r.takes_history_of("lobby"));
     }
 }

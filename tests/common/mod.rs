@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod certs;
+pub mod cut;
 pub mod nats;
 pub mod pty;
 
@@ -539,9 +540,12 @@ pub fn lines_of(from: impl Read + Send + 'static) -> mpsc::Receiver<String> {
 /// Reads `rx` until a line satisfies `want`; returns the lines before it. Panics after
 /// [`DEADLINE`] without one.
 pub fn until_output(rx: &mpsc::Receiver<String>, want: impl Fn(&str) -> bool) -> Vec<String> {
+    // One deadline for the whole wait: a child that keeps printing other lines does not
+    // extend it.
+    let until = Instant::now() + DEADLINE;
     let mut before = Vec::new();
     loop {
-        match rx.recv_timeout(DEADLINE) {
+        match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
             Ok(line) if want(&line) => return before,
             Ok(line) => before.push(line),
             Err(e) => panic!("not seen ({e}); before it: {before:?}"),

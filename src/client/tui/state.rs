@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::client::reconnect::{Shown, fresh_greeting};
+use crate::client::reconnect::{Replay, Shown};
 
 mod events;
 use crate::client::server_line::{self, ServerLine};
@@ -101,6 +101,8 @@ pub struct App {
     /// The chat lines shown lately in this room, to show of a replayed history (after a
     /// reconnection) only what was missed.
     shown: Shown,
+    /// After a reconnection, until the room's history has been replayed.
+    replay: Option<Replay>,
     /// The server removed this client (kicked, banned): it does not come back by itself.
     pub removed: bool,
     /// Lines entered and not sent yet: paced at the server's line rate (a paste), or waiting
@@ -131,6 +133,7 @@ impl App {
             scroll: 0,
             page: 10,
             shown: Shown::default(),
+            replay: None,
             removed: false,
             waiting: VecDeque::new(),
             paced_at: None,
@@ -155,6 +158,17 @@ impl App {
     /// or a text line (before it has asked). Returns a line to send back, if the online list
     /// needs reloading (a text join notice that did not name everyone, or a new room).
     pub fn server_line(&mut self, line: &str) -> Option<String> {
+        let Some(replay) = self.replay.as_mut().filter(|_| !line.starts_with('{')) else {
+            return self.take_line(line);
+        };
+        let mut reload = None;
+        for line in replay.filter(line.to_string(), &self.shown) {
+            reload = self.take_line(&line).or(reload);
+        }
+        reload
+    }
+
+    fn take_line(&mut self, line: &str) -> Option<String> {
         if line.starts_with('{')
             && let Ok(event) = serde_json::from_str::<serde_json::Value>(line)
         {
@@ -223,7 +237,11 @@ impl App {
                 self.push(Kind::Notice, &line[2..]);
             }
             ServerLine::InRoom { room, .. } => {
-                self.shown.clear();
+                // Back in the same room after a reconnection, what was shown there stays
+                // shown (its history is replayed against it).
+                if !room.eq_ignore_ascii_case(&self.room) {
+                    self.shown.clear();
+                }
                 self.room = room.to_string();
                 self.topic = None;
                 self.online.clear();
@@ -304,8 +322,9 @@ impl App {
         self.me = name;
         self.online
             .insert(self.me.to_ascii_lowercase(), self.me.clone());
-        for line in fresh_greeting(greeting, &self.shown) {
-            self.server_line(&line);
+        self.replay = Some(Replay::after(greeting, &self.room, &mut self.shown));
+        for line in greeting {
+            self.server_line(line);
         }
     }
 

@@ -149,8 +149,25 @@ impl App {
                 );
             }
             "history" => {
+                let lines = e["lines"].as_array().map_or(&[][..], Vec::as_slice);
+                // The room's history replayed after a reconnection (in a cluster, it comes
+                // after the catch-up, in JSON): only what was missed.
+                let mut seen = 0;
+                if self
+                    .replay
+                    .as_mut()
+                    .is_some_and(|r| r.takes_history_of(s("room")))
+                {
+                    let texts: Vec<String> = lines.iter().map(text_form).collect();
+                    seen = self.shown.already_shown(&texts);
+                    if seen < lines.len() {
+                        let missed = lines.len() - seen;
+                        let s = if missed == 1 { "" } else { "s" };
+                        self.push(Kind::Notice, format!("missed while away: {missed} line{s}"));
+                    }
+                }
                 self.in_history = true;
-                for line in e["lines"].as_array().into_iter().flatten() {
+                for line in &lines[seen..] {
                     self.server_event(line);
                 }
                 self.in_history = false;
@@ -168,5 +185,14 @@ impl App {
             }
         }
         None
+    }
+}
+
+/// A history line's text form (`<NAME> TEXT`, `* NAME TEXT`), as [`super::Shown`] has it.
+fn text_form(line: &serde_json::Value) -> String {
+    let s = |key: &str| line[key].as_str().unwrap_or_default();
+    match s("type") {
+        "chat" => format!("<{}> {}", s("from"), s("text")),
+        _ => format!("* {} {}", s("from"), s("text")),
     }
 }

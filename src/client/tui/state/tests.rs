@@ -351,3 +351,65 @@ fn disconnection_is_shown() {
     );
     assert!(a.online.is_empty());
 }
+
+/// The texts of the messages from the `n`th on.
+fn texts_from(a: &App, n: usize) -> Vec<&str> {
+    a.messages.iter().skip(n).map(|m| m.text.as_str()).collect()
+}
+
+#[test]
+fn back_in_its_room_it_shows_what_was_missed_there_once_and_nothing_of_the_lobby() {
+    let mut a = app();
+    a.server_line("* you are in #ops (2 here)");
+    a.server_line(r#"{"type":"chat","room":"ops","from":"ana","text":"one","id":"4"}"#);
+    a.reconnecting("server closed the connection", std::time::Duration::ZERO);
+    let before = a.messages.len();
+    let greeting: Vec<String> = [
+        "* welcome guest1, 2 online; type /help for commands",
+        "* history of #lobby: 1 line",
+        "<guest1> lobby line one",
+        "* end of history",
+        "* carl joined",
+        "* you are in #ops (2 here)",
+    ]
+    .map(String::from)
+    .to_vec();
+    a.reconnected("127.0.0.1:12345".into(), "guest1".into(), &greeting);
+    // The room's history follows the greeting, in text on one node.
+    for line in [
+        "* history of #ops: 2 lines",
+        "<ana> one",
+        "<ana> two",
+        "* end of history",
+    ] {
+        a.server_line(line);
+    }
+    assert_eq!(
+        texts_from(&a, before),
+        [
+            "reconnected as guest1",
+            "welcome guest1, 2 online; type /help for commands",
+            "you are in #ops (2 here)",
+            "missed while away: 1 line",
+            "two",
+            "end of history",
+        ]
+    );
+    assert_eq!(a.room, "ops");
+
+    // In a cluster it comes after the catch-up, in JSON: likewise.
+    a.reconnecting("server closed the connection", std::time::Duration::ZERO);
+    let greeting = ["* you are in #ops (2 here)".to_string()];
+    a.reconnected("127.0.0.1:12345".into(), "guest1".into(), &greeting);
+    let before = a.messages.len();
+    a.server_line(
+        r#"{"type":"history","room":"ops","lines":[
+            {"type":"chat","room":"ops","from":"ana","text":"one","id":"4"},
+            {"type":"chat","room":"ops","from":"ana","text":"two","id":"5"},
+            {"type":"chat","room":"ops","from":"bo","text":"three","id":"6"}]}"#,
+    );
+    assert_eq!(
+        texts_from(&a, before),
+        ["missed while away: 1 line", "three"]
+    );
+}
