@@ -39,6 +39,7 @@ mod remote;
 mod rooms;
 mod send;
 mod silent;
+mod start;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -211,6 +212,10 @@ pub struct HubConfig {
     /// A client that has not sent a line this long after connecting is closed with
     /// `! idle timeout`; `None`: never.
     pub first_line: Option<Duration>,
+    /// In a cluster: the clients that come while the node starts wait, at most
+    /// [`start::START_WAIT`], until it knows the other nodes' clients and the history (see
+    /// [`start`]). `false`: served at once (the hub's own tests, which feed it by hand).
+    pub learn_cluster_first: bool,
 }
 
 impl HubConfig {
@@ -340,6 +345,8 @@ pub struct Hub {
     json_clients: usize,
     /// Connections that have not sent a line yet, for the first-line deadline.
     silent: silent::Silent,
+    /// A cluster node that does not know the cluster yet, and the clients waiting for it.
+    starting: Option<start::Starting>,
 }
 
 impl Hub {
@@ -348,6 +355,8 @@ impl Hub {
         let node_id: Arc<str> = config.node.as_deref().unwrap_or("").into();
         // In a cluster, the link is down until it says it is up.
         let link_up = config.node.is_none();
+        let starting = (config.in_cluster() && config.learn_cluster_first)
+            .then(|| start::Starting::new(now, config.history > 0));
         let mut hub = Hub {
             config,
             members: Vec::new(),
@@ -388,6 +397,7 @@ impl Hub {
             json: Vec::new(),
             json_clients: 0,
             silent: silent::Silent::default(),
+            starting,
         };
         hub.lobby = hub.make_room(LOBBY);
         hub
@@ -464,6 +474,9 @@ impl Hub {
                 if self.config.first_line.is_some() {
                     self.silent.connected(id, self.now);
                 }
+                if self.starting.is_some() {
+                    return self.arrive(id, ip);
+                }
                 self.connect(id, ip, out)
             }
             Event::Line(id, bytes) => {
@@ -488,11 +501,24 @@ impl Hub {
                 self.silent.spoke(id);
                 self.leave(id, why, out)
             }
-            Event::Cluster(msg) => self.remote(msg, out),
-            Event::Link(up) => self.link(up, out),
+            Event::Cluster(msg) => {
+                self.remote(msg, out);
+                self.check_started(out);
+            }
+            Event::Link(up) => {
+                self.link(up, out);
+                if up {
+                    self.start_link_up();
+                }
+                self.check_started(out);
+            }
             Event::Claimed(id, name, claim) => self.claimed(id, name, claim, out),
             Event::NameLost(name) => self.name_lost(name, out),
-            Event::Stored(lines) => self.stored(lines),
+            Event::Stored(lines) => {
+                self.stored(lines);
+                self.start_history_read();
+                self.check_started(out);
+            }
             Event::Followed(room, lines) => self.followed(room, lines, out),
             Event::Guests(start, end) => self.guest_numbers(start..end),
             Event::Bans(bans) => self.kept_bans(bans),
@@ -506,6 +532,7 @@ impl Hub {
         self.now = self.now.max(now);
         self.notices.now = self.wall_us();
         self.lose_silent_nodes(out);
+        self.check_started(out);
         self.stop_waiting_for_history(out);
         self.close_silent(out);
         if self.next_gate_deadline.is_none_or(|d| d > self.now) {
@@ -564,10 +591,17 @@ impl Hub {
             .config
             .first_line
             .and_then(|limit| self.silent.next_deadline(limit));
-        [self.next_gate_deadline, node_lost, caught_up, first_line]
-            .into_iter()
-            .flatten()
-            .min()
+        let started = self.start_deadline();
+        [
+            self.next_gate_deadline,
+            node_lost,
+            caught_up,
+            first_line,
+            started,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The driver finished a batch of events: announce the clients who joined during it.
@@ -599,6 +633,10 @@ impl Hub {
         self.per_ip.clear();
         for (id, _) in self.gated.drain() {
             out.send(id, bye.form(reads_json(id)));
+            out.close(id);
+        }
+        for id in self.take_arrivals() {
+            out.send(id, bye.form(false));
             out.close(id);
         }
         self.json_clients = 0;

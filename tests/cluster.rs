@@ -20,6 +20,7 @@ both_modes!(
     the_names_of_nodes_that_all_stopped_are_free,
     a_rename_as_a_node_starts_waits_for_its_link,
     a_restarted_node_takes_its_chat_clients_back_under_their_names,
+    a_restarted_node_knows_the_cluster_before_its_clients_do,
     a_node_started_after_a_topic_was_set_knows_it,
     a_stopping_node_says_so_at_once,
     the_broker_restarted_and_every_node_goes_on,
@@ -355,6 +356,47 @@ fn a_restarted_node_takes_its_chat_clients_back_under_their_names(mode: Mode) {
     until_in_dev(&mut watcher, &["stay", "tui"]);
     drop(stdin);
     let _ = line.wait();
+}
+
+/// A client back on a restarted node the moment it listens is told what is true: everyone
+/// online across the cluster, what was said while its node was away, and no join for someone
+/// who never left.
+fn a_restarted_node_knows_the_cluster_before_its_clients_do(mode: Mode) {
+    let Some(nats) = Nats::start() else { return };
+    let other = node(mode, &nats);
+    let mut restarted = node(mode, &nats);
+    let mut carl = other.client();
+    carl.send("/nick carl");
+    until_line(&mut carl, "* you are now carl");
+    let port = restarted.addr.port().to_string();
+    assert!(restarted.stop().success());
+    carl.send("said while it was away");
+    carl.sync();
+    let back = Server::start_with(mode, &["--cluster", &nats.url(), "--port", &port]);
+    let mut c = back.connect();
+    c.send("/nick dee");
+    let welcome = c.line();
+    assert!(
+        welcome.starts_with("* welcome ") && welcome.contains(", 2 online;"),
+        "{welcome}"
+    );
+    let mut got = c.sync_lines();
+    assert_eq!(
+        got.drain(..3).collect::<Vec<_>>(),
+        [
+            "* history of #lobby: 1 line",
+            "<carl> said while it was away",
+            "* end of history",
+        ]
+    );
+    assert_eq!(got.first().map(String::as_str), Some("* you are now dee"));
+    assert_eq!(
+        got.last().map(String::as_str),
+        Some("* online in #lobby (2): carl, dee")
+    );
+    assert!(!got.iter().any(|l| l.contains("carl joined")), "{got:?}");
+    // And carl's node knows dee.
+    until_sees(&mut carl, "dee");
 }
 
 /// Asks `/who dev` until all of `names` are there, within [`DEADLINE`].

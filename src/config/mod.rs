@@ -236,6 +236,7 @@ impl ServerConfig {
             node: self.node.as_deref().map(Into::into),
             first_line: (self.first_line_timeout > 0)
                 .then(|| std::time::Duration::from_secs(self.first_line_timeout)),
+            learn_cluster_first: true,
         }
     }
 

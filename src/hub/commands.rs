@@ -20,6 +20,10 @@ impl Hub {
             // name it gets, so it waits for the answer.
             return self.hold_line(id, bytes, out);
         }
+        if self.starting.is_some() && self.is_arrival(id) {
+            // Come while this node learns the cluster: it says it once it is in.
+            return self.hold_line(id, bytes, out);
+        }
         let Some(member) = self.members.get(id).and_then(Option::as_ref) else {
             return;
         };
@@ -43,14 +47,22 @@ impl Hub {
         }
     }
 
-    /// Keeps a line of a client whose name is being asked of the cluster.
+    /// Keeps a line of a client whose name is being asked of the cluster, or that came while
+    /// this node was starting.
     fn hold_line(&mut self, id: ClientId, bytes: &[u8], out: &mut impl Outbox) {
-        let held = self.held.entry(id).or_default();
-        if held.len() >= MAX_HELD_LINES {
-            let msg = "too many lines while your new name is being asked for; line dropped";
+        if self
+            .held
+            .get(&id)
+            .is_some_and(|h| h.len() >= MAX_HELD_LINES)
+        {
+            let msg = if self.claims.contains_key(&id) {
+                "too many lines while your new name is being asked for; line dropped"
+            } else {
+                "too many lines while the server starts; line dropped"
+            };
             return self.error(id, "too_many_held", &msg, out);
         }
-        held.push_back(bytes.into());
+        self.held.entry(id).or_default().push_back(bytes.into());
     }
 
     /// The cluster answered a client's claim: the lines it sent meanwhile take effect now, in

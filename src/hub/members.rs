@@ -184,7 +184,7 @@ impl Hub {
             return self.close_gate(id, out);
         }
         if self.member(id).is_none() {
-            return;
+            return self.depart(id);
         }
         match why {
             Leave::TooSlow => METRICS.dropped(Dropped::TooSlow),

@@ -95,7 +95,10 @@ impl Hub {
                 self.stopped_nodes.push_back(node.into());
                 self.drop_node(node, "node stopped", out);
             }
-            Body::Roster(members) => self.reconcile(node, members, out),
+            Body::Roster(members) => {
+                self.start_rostered(node);
+                self.reconcile(node, members, out)
+            }
             Body::Joined { name, room } => {
                 self.announce_joins(out);
                 if let Some(room_id) = self.add_remote(node, name, room) {

@@ -89,6 +89,7 @@ fn config() -> HubConfig {
         // The tests' clients connect from loopback.
         exempt: Vec::new(),
         first_line: None,
+        learn_cluster_first: false,
         rate: 50.0,
         burst: 100.0,
         max_rooms: 100,
@@ -390,6 +391,7 @@ fn a_client_silent_past_the_first_line_deadline_is_closed() {
     let mut h = Hub::new(
         HubConfig {
             first_line: Some(limit),
+            learn_cluster_first: false,
             ..config()
         },
         t0,
@@ -2320,4 +2322,97 @@ fn a_newcomer_that_renames_at_once_is_announced_once_under_its_name() {
         r.take(1).last().map(String::as_str),
         Some("* you are now quick")
     );
+}
+
+/// A node that starts holds its clients until it knows the cluster: the other nodes' clients
+/// (a welcome that counts them, no join notice for someone who never left) and the history.
+#[test]
+fn a_starting_node_tells_its_clients_nothing_before_it_knows_the_cluster() {
+    let t = t0();
+    let mut a = node("a", t);
+    connect(&mut a, 0, "ana");
+    settle_names(&mut [&mut a]);
+    say(&mut a.hub, &mut a.out, 0, "said before b started");
+    a.out.take(0);
+    let mut b = Node {
+        hub: Hub::new(
+            HubConfig {
+                node: Some("b".into()),
+                history: 5,
+                learn_cluster_first: true,
+                ..config()
+            },
+            t,
+        ),
+        out: Recorder {
+            node: "b".into(),
+            following: HashSet::from([LOBBY.to_string()]),
+            ..Recorder::default()
+        },
+    };
+    // A client comes back at once, and says its name.
+    b.hub.handle(Event::Connected(0, LOCAL), &mut b.out);
+    b.hub.end_turn(&mut b.out);
+    say(&mut b.hub, &mut b.out, 0, "/nick bo");
+    assert!(
+        b.out.take(0).is_empty(),
+        "nothing before it knows the cluster"
+    );
+    assert!(b.out.claims.is_empty(), "its line waits");
+    // The link comes up: the rosters are asked for and come.
+    b.hub.handle(Event::Link(true), &mut b.out);
+    pump(&mut [&mut a, &mut b]);
+    assert!(b.out.take(0).is_empty(), "the history is not read yet");
+    let raw = STREAM.with(|s| s.borrow().clone());
+    let kept = wire::lines("main", &raw);
+    b.hub.handle(Event::Stored(&kept), &mut b.out);
+    assert!(b.out.take(0).is_empty(), "every node has not beaten yet");
+    assert_eq!(b.hub.next_deadline(), Some(t + start::SETTLE));
+    b.hub.tick(t + start::SETTLE, &mut b.out);
+    pump(&mut [&mut a, &mut b]);
+    let got = b.out.take(0);
+    assert_eq!(
+        got,
+        [
+            "* welcome guest1-b, 2 online; type /help for commands",
+            "* history of #lobby: 1 line",
+            "<ana> said before b started",
+            "* end of history",
+            "* you are now bo",
+        ]
+    );
+    say(&mut b.hub, &mut b.out, 0, "/who");
+    assert_eq!(b.out.take(0), ["* online in #lobby (2): ana, bo"]);
+
+    // Without a broker, it serves after START_WAIT, as it is.
+    let mut c = Hub::new(
+        HubConfig {
+            node: Some("c".into()),
+            learn_cluster_first: true,
+            ..config()
+        },
+        t,
+    );
+    let mut r = Recorder::default();
+    c.handle(Event::Connected(0, LOCAL), &mut r);
+    assert_eq!(c.next_deadline(), Some(t + start::START_WAIT));
+    c.tick(t + start::START_WAIT - Duration::from_millis(1), &mut r);
+    assert!(r.take(0).is_empty());
+    c.tick(t + start::START_WAIT, &mut r);
+    assert!(r.take(0)[0].starts_with("* welcome "));
+    // Gone while it waited: forgotten.
+    let mut d = Hub::new(
+        HubConfig {
+            node: Some("d".into()),
+            learn_cluster_first: true,
+            ..config()
+        },
+        t,
+    );
+    let mut r = Recorder::default();
+    d.handle(Event::Connected(0, LOCAL), &mut r);
+    d.handle(Event::Line(0, b"hi"), &mut r);
+    d.handle(Event::Disconnected(0, Leave::Closed), &mut r);
+    d.tick(t + start::START_WAIT, &mut r);
+    assert!(r.sent.is_empty(), "{:?}", r.sent);
 }

@@ -60,6 +60,7 @@ fn the_online_list_cannot_be_forged_with_me() {
             max_connects_per_minute: 0,
             exempt: Vec::new(),
             first_line: None,
+            learn_cluster_first: false,
             rate: 0.0,
             burst: 0.0,
             max_rooms: 10,
