@@ -107,3 +107,88 @@ fn every_top_level_module_is_in_a_layer() {
         );
     }
 }
+
+/// The files of one folder that each file of it uses (`super::NAME`, in code, not comments),
+/// where NAME is a sibling file or folder; `mod.rs`, the folder's own, is left out.
+fn sibling_uses(dir: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        if name != "mod" && (path.is_dir() || path.extension().is_some_and(|e| e == "rs")) {
+            files.push((name, path));
+        }
+    }
+    let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
+    let mut uses = BTreeMap::new();
+    for (name, path) in files.iter().filter(|(_, p)| p.is_file()) {
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut used = Vec::new();
+        for line in text.lines() {
+            let code = line.split("//").next().unwrap_or_default();
+            for (i, _) in code.match_indices("super::") {
+                let rest = &code[i + 7..];
+                let idents: Vec<&str> = match rest.strip_prefix('{') {
+                    Some(list) => list.split('}').next().unwrap_or("").split(',').collect(),
+                    None => vec![rest],
+                };
+                for ident in idents {
+                    let ident: String = ident
+                        .trim()
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    if &ident != name && names.contains(&ident) && !used.contains(&ident) {
+                        used.push(ident);
+                    }
+                }
+            }
+        }
+        uses.insert(name.clone(), used);
+    }
+    uses
+}
+
+/// Within each folder too, files use each other one way: a reader can take them in an order
+/// where each uses only those read before it.
+#[test]
+fn the_files_of_each_folder_use_each_other_one_way() {
+    let mut folders = vec![Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")).to_path_buf()];
+    let mut checked = 0;
+    let mut cycles = Vec::new();
+    while let Some(dir) = folders.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            }
+        }
+        let uses = sibling_uses(&dir);
+        checked += uses.len();
+        // Take away, again and again, the files that use none of those left: what is never
+        // taken is on a cycle.
+        let mut left = uses.clone();
+        loop {
+            let free: Vec<String> = left
+                .iter()
+                .filter(|(_, used)| used.iter().all(|u| !left.contains_key(u)))
+                .map(|(n, _)| n.clone())
+                .collect();
+            if free.is_empty() {
+                break;
+            }
+            for n in free {
+                left.remove(&n);
+            }
+        }
+        if !left.is_empty() {
+            cycles.push(format!("{}: {left:?}", dir.display()));
+        }
+    }
+    assert!(checked > 20, "only {checked} files seen");
+    assert!(
+        cycles.is_empty(),
+        "files that use each other in a circle:\n{}",
+        cycles.join("\n")
+    );
+}

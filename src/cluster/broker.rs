@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::kv::Kv;
-use super::link::Incoming;
 use super::{Auth, ClusterConfig};
 
 /// The options every connection of this node to the broker starts from: its name, its
@@ -76,7 +75,7 @@ pub(super) async fn check_broker(config: &ClusterConfig) -> std::io::Result<Star
                 // The history stream exists before anyone is served: no line said in the
                 // node's first moments is missing from the cluster's history.
                 if config.history > 0
-                    && let Err(e) = super::link::history_stream(&jetstream, config).await
+                    && let Err(e) = super::history::stream(&jetstream, config).await
                 {
                     log::warn!("cluster: history stream: {e}");
                 }
@@ -140,13 +139,13 @@ fn refused_by_tls(e: &async_nats::ConnectError) -> bool {
     false
 }
 
-/// Connects to the broker (and keeps reconnecting, forever), telling the server when the link
-/// is up or down. `None` if the URLs cannot be used at all.
+/// Connects to the broker (and keeps reconnecting, forever), telling `link` when the link is
+/// up (`true`) or down. `None` if the URLs cannot be used at all.
 pub(super) async fn connect(
     config: &ClusterConfig,
-    deliver: &Arc<dyn Fn(Incoming) + Send + Sync>,
+    link: Arc<dyn Fn(bool) + Send + Sync>,
 ) -> Option<async_nats::Client> {
-    let events = Arc::clone(deliver);
+    let events = Arc::clone(&link);
     let options = base_options(config)
         .retry_on_initial_connect()
         .max_reconnects(None)
@@ -159,11 +158,11 @@ pub(super) async fn connect(
                 match event {
                     async_nats::Event::Connected => {
                         log::info!("cluster: connected to the broker");
-                        events(Incoming::Link(true));
+                        events(true);
                     }
                     async_nats::Event::Disconnected => {
                         log::warn!("cluster: lost the broker; reconnecting");
-                        events(Incoming::Link(false));
+                        events(false);
                     }
                     // Each failed reconnect says so: only worth a debug line.
                     async_nats::Event::ClientError(e) => log::debug!("cluster: {e}"),
@@ -180,12 +179,12 @@ pub(super) async fn connect(
         }
     };
     // Not connected within 2 s: the server is told the link is down (and up once it connects).
-    let (watched, deliver, urls) = (client.clone(), Arc::clone(deliver), shown(config));
+    let (watched, urls) = (client.clone(), shown(config));
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(2)).await;
         if watched.connection_state() != async_nats::connection::State::Connected {
             log::warn!("cluster: cannot reach {urls} yet; serving this node's clients alone");
-            deliver(Incoming::Link(false));
+            link(false);
         }
     });
     Some(client)

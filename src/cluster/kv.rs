@@ -13,8 +13,8 @@ pub(super) const CLAIM_TIME: Duration = Duration::from_secs(5);
 
 /// A JetStream key-value bucket of the cluster's, opened (or made) on first use and again
 /// after an error. Four serve the cluster: the names held (`chatd_names_CLUSTER`, one key per
-/// lower-cased name, the holding node as its value, each forgotten [`super::names::NAME_TTL`]
-/// after it was last written), the counters (`chatd_counters_CLUSTER`: the guest counter, which
+/// lower-cased name, the holding node as its value, each forgotten a while
+/// after it was last written: see `names.rs`), the counters (`chatd_counters_CLUSTER`: the guest counter, which
 /// must never be forgotten), the rooms' topics (`chatd_topics_CLUSTER`, one key per lower-cased
 /// room, the node message that set it as its value) and the bans (`chatd_bans_CLUSTER`, one key per address, `UNTIL BY`
 /// as its value, UNTIL in Unix seconds).
@@ -27,9 +27,14 @@ pub(super) struct Kv {
 }
 
 impl Kv {
-    pub(super) fn names(jetstream: async_nats::jetstream::Context, cluster: &str) -> Kv {
+    /// The names bucket, whose keys are forgotten `ttl` after their last write.
+    pub(super) fn names(
+        jetstream: async_nats::jetstream::Context,
+        cluster: &str,
+        ttl: Duration,
+    ) -> Kv {
         let mut kv = Kv::new(jetstream, format!("chatd_names_{cluster}"));
-        kv.max_age = super::names::NAME_TTL;
+        kv.max_age = ttl;
         kv
     }
 

@@ -16,11 +16,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::ClusterConfig;
 use super::broker::{check_broker, connect, connected};
+use super::history;
 use super::interest::{Interest, order_headers};
 use super::kv::Kv;
 use super::names::{self, Names};
@@ -353,79 +353,6 @@ impl Nodes for Link {
     }
 }
 
-/// The cluster's history stream, made if there is none yet: the last `--history` lines of
-/// every room subject.
-pub(super) async fn history_stream(
-    jetstream: &async_nats::jetstream::Context,
-    config: &ClusterConfig,
-) -> Result<async_nats::jetstream::stream::Stream, String> {
-    use async_nats::jetstream::stream;
-    jetstream
-        .get_or_create_stream(stream::Config {
-            name: format!("chatd_history_{}", config.name),
-            subjects: vec![format!("chatd.{}.room.*", config.name)],
-            max_messages_per_subject: config.history as i64,
-            storage: stream::StorageType::File,
-            discard: stream::DiscardPolicy::Old,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| e.to_string())
-}
-
-/// The history stream (made if there is none yet), and what it keeps: the last lines of every
-/// room, or of one (`room`: its subject), oldest first. Empty if the broker has no JetStream or
-/// does not answer in time.
-async fn load_history(
-    jetstream: &async_nats::jetstream::Context,
-    config: &ClusterConfig,
-    room: Option<String>,
-) -> Vec<Vec<u8>> {
-    use async_nats::jetstream::consumer;
-    let name = format!("chatd_history_{}", config.name);
-    let load = async {
-        let stream = history_stream(jetstream, config).await?;
-        let reader = stream
-            .create_consumer(consumer::pull::OrderedConfig {
-                filter_subject: room.clone().unwrap_or_default(),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        let total = reader.cached_info().num_pending as usize;
-        let mut lines = Vec::with_capacity(total.min(1 << 16));
-        if total == 0 {
-            return Ok(lines);
-        }
-        let mut messages = reader.messages().await.map_err(|e| e.to_string())?;
-        while lines.len() < total {
-            match tokio::time::timeout(Duration::from_secs(2), messages.next()).await {
-                Ok(Some(Ok(msg))) => lines.push(msg.payload.to_vec()),
-                _ => break,
-            }
-        }
-        Ok::<_, String>(lines)
-    };
-    let of = room.as_deref().unwrap_or("all rooms");
-    match tokio::time::timeout(Duration::from_secs(10), load).await {
-        Ok(Ok(lines)) => {
-            log::debug!(
-                "cluster: {} lines of history of {of} from {name}",
-                lines.len()
-            );
-            lines
-        }
-        Ok(Err(e)) => {
-            log::warn!("cluster: history stream {name}: {e}");
-            Vec::new()
-        }
-        Err(_) => {
-            log::warn!("cluster: history stream {name}: no answer");
-            Vec::new()
-        }
-    }
-}
-
 /// The link's thread: connect, subscribe, read the history, then pass messages both ways and
 /// beat until told to stop.
 async fn run(
@@ -434,7 +361,11 @@ async fn run(
     deliver: Arc<dyn Fn(Incoming) + Send + Sync>,
     beat: Link,
 ) {
-    let Some(client) = connect(&config, &deliver).await else {
+    let link_state = {
+        let deliver = Arc::clone(&deliver);
+        Arc::new(move |up| deliver(Incoming::Link(up)))
+    };
+    let Some(client) = connect(&config, link_state).await else {
         return;
     };
     let subject = config.subject();
@@ -452,7 +383,10 @@ async fn run(
         deliver(Incoming::Link(true));
     }
     let jetstream = async_nats::jetstream::new(client.clone());
-    let mut names = Names::new(Kv::names(jetstream.clone(), &config.name), &config.node);
+    let mut names = Names::new(
+        Kv::names(jetstream.clone(), &config.name, names::NAME_TTL),
+        &config.node,
+    );
     let mut counters = Kv::counters(jetstream.clone(), &config.name);
     let mut bans = Kv::bans(jetstream.clone(), &config.name);
     let mut topics = Kv::topics(jetstream.clone(), &config.name);
@@ -463,7 +397,7 @@ async fn run(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         deliver(Incoming::History(
-            load_history(&jetstream, &config, None).await,
+            history::load(&jetstream, &config, None).await,
         ));
     }
     if connected(&client) {
@@ -527,7 +461,7 @@ async fn run(
                         (jetstream.clone(), Arc::clone(&config), Arc::clone(&deliver));
                     tokio::spawn(async move {
                         let lines = if config.history > 0 {
-                            load_history(&jetstream, &config, Some(room_subject)).await
+                            history::load(&jetstream, &config, Some(room_subject)).await
                         } else {
                             Vec::new()
                         };
@@ -553,7 +487,7 @@ async fn run(
                     let (jetstream, config, deliver) =
                         (jetstream.clone(), Arc::clone(&config), Arc::clone(&deliver));
                     tokio::spawn(async move {
-                        deliver(Incoming::History(load_history(&jetstream, &config, None).await));
+                        deliver(Incoming::History(history::load(&jetstream, &config, None).await));
                     });
                 }
                 Some(Request::Guests) => {

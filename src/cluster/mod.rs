@@ -5,9 +5,11 @@
 //! leaves through its outbox ([`crate::hub::Outbox::publish`]).
 //!
 //! - [`link`]: the NATS client, on a thread of its own with its own async runtime, between the
-//!   broker and the server's loop or threads; `broker.rs` connects it (credentials, TLS, the
-//!   check at start), `kv.rs` keeps the guest counter and the bans in JetStream key-value
-//!   buckets, and `names.rs` the names this node's clients hold, renewed before they expire.
+//!   broker and the server's loop or threads. Below it, each using only those before it:
+//!   `kv.rs` keeps the guest counter, topics and bans in JetStream key-value buckets,
+//!   `names.rs` the names this node's clients hold, renewed before they expire, `history.rs`
+//!   the stream of the rooms' last lines, `broker.rs` connects (credentials, TLS, the check at
+//!   start), and `interest.rs` keeps what the node reads.
 //!
 //! What the nodes say to each other is the hub's language, so its format is beside the hub and the
 //! clients' protocol, in [`crate::node_wire`]; this folder is the NATS transport only.
@@ -21,6 +23,7 @@
 //! starts following the room), and key-value buckets the names claimed and the bans.
 
 mod broker;
+mod history;
 mod interest;
 mod kv;
 pub mod link;

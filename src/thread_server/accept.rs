@@ -8,7 +8,7 @@
 //! its welcome can count on the others having been told of its join, as in poll mode. A burst
 //! of N joins then costs each member N / [`ACCEPT_BATCH`] notices, not N.
 
-use std::io::{self, Read};
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use std::thread;
 use std::time::Instant;
 
 use super::delivery::{self, Peer};
-use super::reader::{End, SMALL_READ, read_loop};
+use super::reader::{Early, End, read_loop};
 use super::room::{Held, Shared};
 use crate::connection::{Intake, Rules, Transport};
 use crate::hub::{ClientId, Event, Leave};
@@ -125,52 +125,6 @@ fn admit(waiting: Vec<(TcpStream, SocketAddr)>, shared: &Arc<Shared>) {
                 visit(room, (id, addr), early, &rules, admitted);
             }
         });
-    }
-}
-
-/// What a connection had sent by the time it was accepted.
-pub(super) struct Early {
-    pub bytes: Vec<u8>,
-    /// Its input had ended already: `Clean` or `Failed`.
-    pub end: Option<End>,
-}
-
-impl Early {
-    pub fn none() -> Early {
-        Early {
-            bytes: Vec::new(),
-            end: None,
-        }
-    }
-
-    /// Reads, without waiting, what `stream` has sent so far (at most [`SMALL_READ`] bytes).
-    fn read(stream: &TcpStream) -> Early {
-        let mut early = Early::none();
-        if stream.set_nonblocking(true).is_err() {
-            return early;
-        }
-        let mut buf = [0u8; SMALL_READ];
-        while early.bytes.len() < SMALL_READ {
-            match (&*stream).read(&mut buf[..SMALL_READ - early.bytes.len()]) {
-                Ok(0) => early.end = Some(End::Clean),
-                Ok(n) => {
-                    early.bytes.extend_from_slice(&buf[..n]);
-                    continue;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(_) => early.end = Some(End::Failed),
-            }
-            break;
-        }
-        early
-    }
-
-    /// Whether the connection's whole visit is known and needs no thread: its input has
-    /// ended, and flood control lets every line of it through at once.
-    fn is_whole_visit(&self, rules: &Rules) -> bool {
-        let lines = self.bytes.iter().filter(|&&b| b == b'\n').count() + 1;
-        self.end.is_some() && rules.passes_at_once(lines)
     }
 }
 

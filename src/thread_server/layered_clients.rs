@@ -7,13 +7,13 @@
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::accept::{Early, after_error, join};
+use super::accept::{after_error, join};
 use super::delivery::Peer;
-use super::reader::read_loop;
+use super::reader::{Early, read_loop};
 use super::room::Shared;
 use crate::connection::{Served, Transport};
 use crate::hub::ClientId;
@@ -56,9 +56,17 @@ impl Shared {
     }
 }
 
-/// TLS clients whose handshake is done, waiting to join; and what became of those that did.
+/// A listener's clients whose handshake is done, waiting to join; and what became of those
+/// that did.
 #[derive(Default)]
-pub(super) struct Arrivals {
+struct Joins {
+    arrivals: Mutex<Arrivals>,
+    /// Told when a batch has joined.
+    done: Condvar,
+}
+
+#[derive(Default)]
+struct Arrivals {
     waiting: Vec<Arrival>,
     joined: std::collections::HashMap<u64, Option<(ClientId, Arc<Peer>)>>,
     next_ticket: u64,
@@ -71,7 +79,7 @@ struct Arrival {
     transport: Transport,
 }
 
-impl Shared {
+impl Joins {
     fn arrivals(&self) -> MutexGuard<'_, Arrivals> {
         self.arrivals.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -86,10 +94,11 @@ fn join_after_handshake(
     stream: TcpStream,
     addr: SocketAddr,
     transport: Transport,
+    joins: &Joins,
     shared: &Arc<Shared>,
 ) -> Option<(ClientId, Arc<Peer>)> {
     let (ticket, first) = {
-        let mut arrivals = shared.arrivals();
+        let mut arrivals = joins.arrivals();
         let ticket = arrivals.next_ticket;
         arrivals.next_ticket += 1;
         arrivals.waiting.push(Arrival {
@@ -103,9 +112,9 @@ fn join_after_handshake(
     if first {
         thread::sleep(GATHER_JOINS);
     } else {
-        let arrivals = shared.arrivals();
-        let (mut arrivals, _) = shared
-            .joins_done
+        let arrivals = joins.arrivals();
+        let (mut arrivals, _) = joins
+            .done
             .wait_timeout_while(arrivals, GATHER_JOINS * 20, |a| {
                 !a.joined.contains_key(&ticket)
             })
@@ -115,7 +124,7 @@ fn join_after_handshake(
         }
     }
     shared.with_room(|room| {
-        let waiting = std::mem::take(&mut shared.arrivals().waiting);
+        let waiting = std::mem::take(&mut joins.arrivals().waiting);
         if waiting.is_empty() {
             return;
         }
@@ -127,10 +136,10 @@ fn join_after_handshake(
             })
             .collect();
         room.end_turn();
-        shared.arrivals().joined.extend(joined);
+        joins.arrivals().joined.extend(joined);
     });
-    shared.joins_done.notify_all();
-    shared.arrivals().joined.remove(&ticket).flatten()
+    joins.done.notify_all();
+    joins.arrivals().joined.remove(&ticket).flatten()
 }
 
 /// Accepts clients whose layers `make` makes (TLS, web): each gets its thread at once, which
@@ -141,6 +150,7 @@ pub(super) fn layered_accept_loop(
     shared: &Arc<Shared>,
 ) {
     let make = Arc::new(make);
+    let joins = Arc::new(Joins::default());
     let mut spare = SpareFd::new();
     loop {
         let accepted = listener.accept();
@@ -153,9 +163,9 @@ pub(super) fn layered_accept_loop(
                     log::info!("{addr}: refused: no thread left for it");
                     continue;
                 }
-                let make = Arc::clone(&make);
+                let (make, joins) = (Arc::clone(&make), Arc::clone(&joins));
                 shared.spawn(format!("layered-{addr}"), move |shared| match make() {
-                    Ok(transport) => layered_client(stream, addr, transport, shared),
+                    Ok(transport) => layered_client(stream, addr, transport, &joins, shared),
                     Err(e) => log::warn!("{addr}: {e}"),
                 });
             }
@@ -169,6 +179,7 @@ fn layered_client(
     stream: TcpStream,
     addr: SocketAddr,
     mut transport: Transport,
+    joins: &Joins,
     shared: &Arc<Shared>,
 ) {
     net::tune(&stream);
@@ -192,7 +203,7 @@ fn layered_client(
         }
         return;
     }
-    if let Some((id, peer)) = join_after_handshake(stream, addr, transport, shared) {
+    if let Some((id, peer)) = join_after_handshake(stream, addr, transport, joins, shared) {
         read_loop(id, &peer, Early::none(), shared);
     }
 }

@@ -9,13 +9,13 @@
 //! its backlog while it is behind. No lock is held across a write that can block, so one client
 //! that stops reading slows no one; past `--max-backlog` it is dropped, as in poll mode.
 //!
-//! By job:
+//! By job, each file using only those before it:
+//! - [`budget`]: how many threads may run, and starting them;
+//! - [`delivery`]: how the thread that handled an event writes its consequences;
+//! - [`room`]: the room lock around the hub, and what every thread shares;
+//! - [`reader`]: a client's thread, and what a connection had sent when it was accepted;
 //! - [`accept`]: the accept loop, admission, visits that need no thread;
 //! - [`layered_clients`]: TLS and web clients, a thread each from accept, handshakes a core at a time;
-//! - [`reader`]: a client's thread;
-//! - [`room`]: the room lock around the hub, and what every thread shares;
-//! - [`delivery`]: how the thread that handled an event writes its consequences;
-//! - [`budget`]: how many threads may run, and starting them;
 //! - this module: starting the server, and its lifecycle (housekeeping, the stop).
 //!
 //! Cost per connection: one descriptor and one thread, whose stack (`--thread-stack`) is

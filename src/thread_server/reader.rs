@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::accept::Early;
 use super::delivery::Peer;
 use super::room::Shared;
-use crate::connection::{Intake, Verdict};
+use crate::connection::{Intake, Rules, Verdict};
 use crate::hub::{ClientId, Event, Leave};
 use crate::metrics::{METRICS, Metrics};
 use crate::shutdown::DRAIN_TIME;
@@ -252,5 +251,51 @@ fn discard_until_closed(mut stream: &TcpStream) {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
+    }
+}
+
+/// What a connection had sent by the time it was accepted.
+pub(super) struct Early {
+    pub bytes: Vec<u8>,
+    /// Its input had ended already: `Clean` or `Failed`.
+    pub end: Option<End>,
+}
+
+impl Early {
+    pub fn none() -> Early {
+        Early {
+            bytes: Vec::new(),
+            end: None,
+        }
+    }
+
+    /// Reads, without waiting, what `stream` has sent so far (at most [`SMALL_READ`] bytes).
+    pub fn read(stream: &TcpStream) -> Early {
+        let mut early = Early::none();
+        if stream.set_nonblocking(true).is_err() {
+            return early;
+        }
+        let mut buf = [0u8; SMALL_READ];
+        while early.bytes.len() < SMALL_READ {
+            match (&*stream).read(&mut buf[..SMALL_READ - early.bytes.len()]) {
+                Ok(0) => early.end = Some(End::Clean),
+                Ok(n) => {
+                    early.bytes.extend_from_slice(&buf[..n]);
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => early.end = Some(End::Failed),
+            }
+            break;
+        }
+        early
+    }
+
+    /// Whether the connection's whole visit is known and needs no thread: its input has
+    /// ended, and flood control lets every line of it through at once.
+    pub fn is_whole_visit(&self, rules: &Rules) -> bool {
+        let lines = self.bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+        self.end.is_some() && rules.passes_at_once(lines)
     }
 }

@@ -10,7 +10,6 @@ use slab::Slab;
 
 use super::budget::Budget;
 use super::delivery::{Courier, Peer, Post, Writers};
-use super::layered_clients::Arrivals;
 use crate::cluster::link::Link;
 use crate::connection::{Outputs, Rules};
 use crate::hub::{Event, Hub, Leave};
@@ -126,10 +125,6 @@ pub struct Shared {
     pub handshaking: Mutex<usize>,
     pub handshake_done: Condvar,
     pub max_handshakes: usize,
-    /// TLS clients waiting to join (see `layered_clients`).
-    pub arrivals: Mutex<Arrivals>,
-    /// Signalled when waiting TLS clients have joined.
-    pub joins_done: Condvar,
 }
 
 /// A timeout in milliseconds, at least 1; 0 for none.
@@ -159,8 +154,6 @@ impl Shared {
             handshaking: Mutex::new(0),
             handshake_done: Condvar::new(),
             max_handshakes: settings.max_handshakes,
-            arrivals: Mutex::new(Arrivals::default()),
-            joins_done: Condvar::new(),
         }
     }
 
