@@ -27,6 +27,7 @@
 //! a client whose join they have not seen.
 
 pub mod access;
+mod by_name;
 mod commands;
 mod gate;
 mod history;
@@ -286,7 +287,7 @@ pub struct Hub {
     by_room: HashMap<Box<str>, RoomId>,
     lobby: RoomId,
     /// Lower-cased name to id: names are unique ignoring case.
-    by_name: HashMap<Box<str>, ClientId>,
+    by_name: by_name::ByName,
     next_guest: u64,
     /// Connected but not yet announced, in join order (all in the lobby).
     pending_joins: Vec<ClientId>,
@@ -364,7 +365,7 @@ impl Hub {
             rooms: Slab::new(),
             by_room: HashMap::new(),
             lobby: 0,
-            by_name: HashMap::new(),
+            by_name: by_name::ByName::default(),
             next_guest: 1,
             pending_joins: Vec::new(),
             per_ip: HashMap::new(),
@@ -640,6 +641,11 @@ impl Hub {
             out.close(id);
         }
         self.json_clients = 0;
+    }
+
+    /// The client here named `name`, whatever its case.
+    fn client_named(&self, name: &str) -> Option<ClientId> {
+        self.by_name.get(name, &self.members)
     }
 
     fn member(&self, id: ClientId) -> Option<&Member> {

@@ -220,8 +220,7 @@ impl Hub {
 
     /// `/msg NAME TEXT`: to a client here, or through the cluster to one on another node.
     fn private(&mut self, id: ClientId, name: &str, to: &str, text: &str, out: &mut impl Outbox) {
-        let key = to.to_ascii_lowercase();
-        if let Some(&target) = self.by_name.get(key.as_str()) {
+        if let Some(target) = self.client_named(to) {
             if target == id {
                 return self.error(id, "not_yourself", &"that is you", out);
             }
@@ -231,7 +230,7 @@ impl Hub {
             Metrics::add(&METRICS.deliveries, 1);
             return self.send(target, &msg, out);
         }
-        match self.remotes.get(key.as_str()) {
+        match self.remotes.get(to.to_ascii_lowercase().as_str()) {
             Some(remote) => self.config.tell_nodes(
                 out,
                 &Body::Private {
@@ -245,9 +244,9 @@ impl Hub {
     }
 
     pub(super) fn rename(&mut self, id: ClientId, old: &str, new: &str, out: &mut impl Outbox) {
-        let key: Box<str> = new.to_ascii_lowercase().into();
-        match self.by_name.get(&key) {
-            Some(&owner) if owner != id => {
+        let key = new.to_ascii_lowercase();
+        match self.client_named(new) {
+            Some(owner) if owner != id => {
                 return self.error(id, "name_taken", &format_args!("name taken: {new}"), out);
             }
             _ => {}
@@ -256,7 +255,7 @@ impl Hub {
             let msg = self.notices.you_are_now(old, new);
             return self.send(id, &msg, out);
         }
-        if self.remotes.contains_key(&key) {
+        if self.remotes.contains_key(key.as_str()) {
             return self.error(id, "name_taken", &format_args!("name taken: {new}"), out);
         }
         if self.config.in_cluster() && is_guest_number(new) && !old.eq_ignore_ascii_case(new) {
@@ -282,14 +281,17 @@ impl Hub {
     }
 
     pub(super) fn rename_now(&mut self, id: ClientId, old: &str, new: &str, out: &mut impl Outbox) {
-        let key: Box<str> = new.to_ascii_lowercase().into();
-        self.by_name.remove(old.to_ascii_lowercase().as_str());
-        self.by_name.insert(key, id);
+        if self.member(id).is_none() {
+            return;
+        }
+        // Out of the index under the old name, in again under the new one.
+        self.by_name.remove(id, &self.members);
         let Some(Some(m)) = self.members.get_mut(id) else {
             return;
         };
         m.name = new.into();
         let (room, announced) = (m.room, m.announced);
+        self.by_name.insert(id, &self.members);
         let you = self.notices.you_are_now(old, new);
         self.send(id, &you, out);
         if !announced {

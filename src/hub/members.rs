@@ -84,7 +84,6 @@ impl Hub {
                 .num("online", online as u64)
                 .str("room", LOBBY)
         });
-        self.by_name.insert(name.to_ascii_lowercase().into(), id);
         if self.members.len() <= id {
             self.members.resize_with(id + 1, || None);
         }
@@ -100,6 +99,7 @@ impl Hub {
             claimed: false,
             moved_at: None,
         });
+        self.by_name.insert(id, &self.members);
         self.enter(id, lobby);
         self.online += 1;
         self.pending_joins.push(id);
@@ -175,8 +175,10 @@ impl Hub {
 
     /// Whether a client here or on another node has this name (ignoring case).
     pub(super) fn name_taken(&self, name: &str) -> bool {
-        let key = name.to_ascii_lowercase();
-        self.by_name.contains_key(key.as_str()) || self.remotes.contains_key(key.as_str())
+        self.client_named(name).is_some()
+            || self
+                .remotes
+                .contains_key(name.to_ascii_lowercase().as_str())
     }
 
     pub(super) fn leave(&mut self, id: ClientId, why: Leave, out: &mut impl Outbox) {
@@ -215,6 +217,8 @@ impl Hub {
         out: &mut impl Outbox,
     ) -> Option<(Box<str>, RoomId)> {
         let room = self.exit(id, out);
+        self.member(id)?;
+        self.by_name.remove(id, &self.members);
         let member = self.members.get_mut(id).and_then(Option::take)?;
         self.claims.remove(&id);
         self.held.remove(&id);
@@ -223,8 +227,6 @@ impl Hub {
         }
         self.online -= 1;
         self.set_json(id, false);
-        self.by_name
-            .remove(member.name.to_ascii_lowercase().as_str());
         self.uncount_ip(member.ip);
         out.close(id);
         if !member.announced {

@@ -151,8 +151,7 @@ impl Hub {
         body: &Body<'_>,
         out: &mut impl Outbox,
     ) {
-        let here =
-            |hub: &Self, name: &str| hub.by_name.get(name.to_ascii_lowercase().as_str()).copied();
+        let here = |hub: &Self, name: &str| hub.client_named(name);
         match *body {
             Body::Kick { target, by, reason } => {
                 if let Some(id) = here(self, target) {
@@ -367,7 +366,7 @@ impl Hub {
         out: &mut impl Outbox,
     ) -> Option<Target> {
         let key = name.to_ascii_lowercase();
-        let Some(&target) = self.by_name.get(key.as_str()) else {
+        let Some(target) = self.client_named(name) else {
             if let Some(remote) = self.remotes.get(key.as_str()) {
                 return Some(Target::Elsewhere(remote.name.clone()));
             }

@@ -186,7 +186,7 @@ impl Hub {
             | Body::Banned { .. }
             | Body::Unbanned { .. } => self.moderated_elsewhere(node, &msg.body, out),
             Body::Private { from, to, text } => {
-                if let Some(&target) = self.by_name.get(to.to_ascii_lowercase().as_str()) {
+                if let Some(target) = self.client_named(to) {
                     self.announce_joins(out);
                     let msg = self.notices.private(from, to, text);
                     self.send(target, &msg, out);
@@ -303,7 +303,7 @@ impl Hub {
     /// The cluster gave a name of a client here to another node's: this node was cut off for
     /// longer than the cluster keeps a name unrenewed. The client gets a guest name, and is told.
     pub(super) fn name_lost(&mut self, name: &str, out: &mut impl Outbox) {
-        let Some(&id) = self.by_name.get(name.to_ascii_lowercase().as_str()) else {
+        let Some(id) = self.client_named(name) else {
             return; // gone, or renamed, meanwhile
         };
         let Some(old) = self
@@ -526,7 +526,7 @@ impl Hub {
     /// someone else's here.
     fn add_remote(&mut self, node: &str, name: &str, room: &str) -> Option<RoomId> {
         let key: Box<str> = name.to_ascii_lowercase().into();
-        if self.by_name.contains_key(&key) {
+        if self.client_named(name).is_some() {
             log::warn!("cluster: node {node} has {name}, a name taken here; ignored");
             return None;
         }

@@ -2416,3 +2416,25 @@ fn a_starting_node_tells_its_clients_nothing_before_it_knows_the_cluster() {
     d.tick(t + start::START_WAIT, &mut r);
     assert!(r.sent.is_empty(), "{:?}", r.sent);
 }
+
+/// The index of names follows every arrival, rename and leave, in any case.
+#[test]
+fn names_are_found_in_any_case_through_renames_and_leaves() {
+    let (mut h, mut r) = room(3);
+    say(&mut h, &mut r, 0, "/nick Ana");
+    say(&mut h, &mut r, 1, "/nick bob");
+    assert_eq!(h.client_named("ANA"), Some(0));
+    assert_eq!(h.client_named("ana"), Some(0));
+    say(&mut h, &mut r, 0, "/nick ANNA");
+    assert_eq!(h.client_named("ana"), None);
+    assert_eq!(h.client_named("anna"), Some(0));
+    say(&mut h, &mut r, 2, "/nick Anna");
+    assert_eq!(r.take(2).last().unwrap(), "! name taken: Anna");
+    say(&mut h, &mut r, 0, "/nick anna");
+    assert_eq!(r.take(0).last().unwrap(), "* you are now anna");
+    h.handle(Event::Disconnected(1, Leave::Closed), &mut r);
+    assert_eq!(h.client_named("BOB"), None);
+    assert_eq!(h.by_name.len(), 2);
+    say(&mut h, &mut r, 2, "/nick bob");
+    assert_eq!(h.client_named("Bob"), Some(2));
+}
