@@ -15,6 +15,7 @@ both_modes!(
     a_bad_config_file_is_refused_at_start,
     sighup_reloads_the_limits,
     sighup_changes_the_line_rate_of_clients_already_in,
+    sighup_lowering_the_history_shows_fewer_lines_at_once,
 );
 
 fn file(name: &str, text: &str) -> std::path::PathBuf {
@@ -192,5 +193,56 @@ fn sighup_changes_the_line_rate_of_clients_already_in(mode: Mode) {
             assert!(!got.starts_with('<'), "out of order: {got}");
         }
     }
+    let _ = std::fs::remove_file(path);
+}
+
+/// `--history` lowered by a reload holds at once for the lines kept already: a room keeps no
+/// more than the new number, and at 0 none.
+fn sighup_lowering_the_history_shows_fewer_lines_at_once(mode: Mode) {
+    let path = file(&format!("history-{}", mode.flag()), "history = 5\n");
+    let config = path.display().to_string();
+    let server = Server::start_with(mode, &["--config", &config]);
+    let mut a = server.client();
+    for i in 0..5 {
+        a.send(&format!("line {i}"));
+    }
+    a.sync();
+    let history = |c: &mut common::Client| -> Vec<String> {
+        c.send("/history");
+        let mut got = vec![c.line()];
+        while got.last().is_some_and(|l| l != "* end of history") {
+            got.push(c.line());
+        }
+        got
+    };
+    let mut b = server.client();
+    assert_eq!(history(&mut b)[0], "* history of #lobby: 5 lines");
+    std::fs::write(&path, "history = 2\n").unwrap();
+    signal(server.pid(), "HUP");
+    // The reload is not the test's to wait on: ask until it has taken effect.
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let got = history(&mut b);
+        if got[0] == "* history of #lobby: 2 lines" {
+            assert_eq!(got[1..3], ["<guest1> line 3", "<guest1> line 4"]);
+            break;
+        }
+        assert!(Instant::now() < until, "still {got:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::write(&path, "history = 0\n").unwrap();
+    signal(server.pid(), "HUP");
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let got = history(&mut b);
+        if got == ["* history of #lobby: 0 lines", "* end of history"] {
+            break;
+        }
+        assert!(Instant::now() < until, "still {got:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // And a newcomer is shown none.
+    let mut c = server.client();
+    assert_eq!(c.sync(), Vec::<String>::new());
     let _ = std::fs::remove_file(path);
 }

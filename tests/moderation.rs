@@ -18,6 +18,8 @@ both_modes!(
     a_ban_expires,
     mute_refuses_lines_and_unmute_lifts_it,
     the_password_gate,
+    a_throttled_oper_at_the_gate_is_told_to_wait_and_uses_no_try,
+    a_muted_clients_refused_move_is_not_its_move_of_the_minute,
     a_pass_and_a_nick_in_one_write_are_announced_once,
     chat_gives_the_password_from_a_file,
     operator_actions_are_logged,
@@ -368,4 +370,59 @@ fn operator_actions_are_logged(mode: Mode) {
     ] {
         assert!(text.contains(&want), "{want:?} not in the log:\n{text}");
     }
+}
+
+/// Wrong operator passwords from one address past the free ones: a further `/oper` at the
+/// password gate, the right one included, is told to wait, and is not a try (the connection is
+/// not closed after the gate's three).
+fn a_throttled_oper_at_the_gate_is_told_to_wait_and_uses_no_try(mode: Mode) {
+    let secrets = Secrets::new(&format!("throttled-{mode:?}"));
+    let pass = secrets.pass();
+    let server = start(
+        mode,
+        &secrets,
+        &["--password-file", &pass, "--exempt", "none"],
+    );
+    for _ in 0..3 {
+        let mut guesser = server.connect_from("127.0.0.6");
+        guesser.expect("* password required: send /pass PASSWORD");
+        guesser.send("/oper nope");
+        let answer = guesser.line();
+        assert!(answer.starts_with("! "), "{answer}");
+    }
+    let mut c = server.connect_from("127.0.0.6");
+    c.expect("* password required: send /pass PASSWORD");
+    for _ in 0..5 {
+        c.send("/oper op-secret");
+        let answer = c.line();
+        assert!(
+            answer.starts_with("! too many wrong passwords from 127.0.0.6; try again in "),
+            "{answer}"
+        );
+    }
+}
+
+/// A muted client's move that is refused (no room left to make) leaves it its one move of the
+/// minute.
+fn a_muted_clients_refused_move_is_not_its_move_of_the_minute(mode: Mode) {
+    let secrets = Secrets::new(&format!("mutedmove-{mode:?}"));
+    let server = start(mode, &secrets, &["--max-rooms", "2"]);
+    let mut c = server.clients(2);
+    make_oper(&mut c[0]);
+    let (op, muted) = (c[0].name.clone(), c[1].name.clone());
+    c[0].send("/join full");
+    c[0].expect("* you are in #full (1 here)");
+    c[0].send(&format!("/mute {muted}"));
+    c[0].expect(&format!("* {muted} is muted"));
+    let said = c[1].sync();
+    assert!(
+        said.contains(&format!("* you were muted by {op}")),
+        "{said:?}"
+    );
+    c[1].send("/join another");
+    c[1].expect("! too many rooms (max 2)");
+    c[1].send("/join full");
+    c[1].expect("* you are in #full (2 here)");
+    c[1].send("/part");
+    c[1].expect("! you are muted: one room move a minute");
 }
