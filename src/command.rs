@@ -54,7 +54,15 @@ pub enum Command<'a> {
     Nick(&'a str),
     /// A valid room name, without its `#`.
     Join(&'a str),
-    Part,
+    /// Leave your room (back to the lobby), or the named one (valid, without its `#`), which
+    /// must be yours.
+    Part(Option<&'a str>),
+    /// `/say ROOM TEXT`: TEXT to ROOM (valid, without its `#`), which must be a room you are
+    /// in, without changing where your plain lines go.
+    Say {
+        room: &'a str,
+        text: &'a str,
+    },
     Rooms,
     /// Your room, or the named one (valid, without its `#`).
     Who(Option<&'a str>),
@@ -136,7 +144,8 @@ impl std::fmt::Display for CommandError<'_> {
 }
 
 /// The `/help` text, one line.
-pub const HELP: &str = "commands: /nick NAME, /join ROOM, /part, /rooms, /who [ROOM], \
+pub const HELP: &str = "commands: /nick NAME, /join ROOM, /part [ROOM], /say ROOM TEXT, \
+                        /rooms, /who [ROOM], \
                         /topic [TEXT], /history [N], /msg NAME TEXT, /me TEXT, /quit [REASON], \
                         /format json|text, /limits, \
                         /help; operators: /oper PASSWORD, /kick NAME [REASON], \
@@ -186,7 +195,23 @@ fn parse_command(line: &str) -> Result<Input<'_>, CommandError<'_>> {
             _ => return Err(CommandError::Usage("/join ROOM")),
         }
     } else if is("part") {
-        Command::Part
+        match args.split_whitespace().collect::<Vec<_>>()[..] {
+            [] => Command::Part(None),
+            [room] => Command::Part(Some(room_name(room)?)),
+            _ => return Err(CommandError::Usage("/part [ROOM]")),
+        }
+    } else if is("say") {
+        let (room, text) = match args.find(char::is_whitespace) {
+            Some(i) => (&args[..i], args[i..].trim_start()),
+            None => (args, ""),
+        };
+        if room.is_empty() || text.is_empty() {
+            return Err(CommandError::Usage("/say ROOM TEXT"));
+        }
+        Command::Say {
+            room: room_name(room)?,
+            text,
+        }
     } else if is("rooms") {
         Command::Rooms
     } else if is("who") {
@@ -423,7 +448,26 @@ mod tests {
             parse("/JOIN #dev-2"),
             Ok(Input::Command(Command::Join("dev-2")))
         );
-        assert_eq!(parse("/part"), Ok(Input::Command(Command::Part)));
+        assert_eq!(parse("/part"), Ok(Input::Command(Command::Part(None))));
+        assert_eq!(
+            parse("/part #Dev"),
+            Ok(Input::Command(Command::Part(Some("Dev"))))
+        );
+        assert_eq!(parse("/part a b"), Err(CommandError::Usage("/part [ROOM]")));
+        assert_eq!(parse("/part #no!"), Err(CommandError::BadRoom("#no!")));
+        assert_eq!(
+            parse("/say #dev hello  there"),
+            Ok(Input::Command(Command::Say {
+                room: "dev",
+                text: "hello  there"
+            }))
+        );
+        assert_eq!(
+            parse("/say dev"),
+            Err(CommandError::Usage("/say ROOM TEXT"))
+        );
+        assert_eq!(parse("/say"), Err(CommandError::Usage("/say ROOM TEXT")));
+        assert_eq!(parse("/say b@d hi"), Err(CommandError::BadRoom("b@d")));
         assert_eq!(parse("/rooms"), Ok(Input::Command(Command::Rooms)));
         assert_eq!(parse("/LIMITS"), Ok(Input::Command(Command::Limits)));
         assert_eq!(parse("/topic"), Ok(Input::Command(Command::Topic(None))));

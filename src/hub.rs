@@ -488,7 +488,9 @@ impl Hub {
                 self.silent.spoke(id);
                 if self.gated.contains_key(&id) {
                     self.gate_line(id, "", out);
-                } else if self.member(id).is_some() {
+                } else if self.member(id).is_some() || self.is_arrival(id) {
+                    // (One that waits for the node to start is told at once: a line it does
+                    // not have cannot wait with its others.)
                     let max = self.config.max_line;
                     self.error(
                         id,

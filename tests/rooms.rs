@@ -17,6 +17,7 @@ both_modes!(
     history_is_bounded_and_can_be_turned_off,
     max_rooms_is_enforced,
     msg_reaches_a_name_in_another_room,
+    say_and_part_name_a_room_of_ones_own,
     a_pipe_into_nc_loses_nothing_with_the_default_options,
 );
 
@@ -229,4 +230,36 @@ fn a_pipe_into_nc_loses_nothing_with_the_default_options(mode: Mode) {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(150), "5,000 lines took {took:?}");
     let _ = nc.wait();
+}
+
+/// `/say ROOM TEXT` and `/part ROOM` act on a room the client is in, and refuse any other
+/// with an error that names it; an invalid name is refused as a `/join` of it is.
+fn say_and_part_name_a_room_of_ones_own(mode: Mode) {
+    let server = Server::start(mode);
+    let mut c = server.clients(2);
+    join(&mut c[0], "Dev");
+    join(&mut c[1], "dev");
+    let (a, b) = (c[0].name.clone(), c[1].name.clone());
+    c[0].expect(&format!("* {b} came from #lobby"));
+    c[0].send("/say #DEV said in dev");
+    c[1].expect(&format!("<{a}> said in dev"));
+    for (line, answer) in [
+        ("/say lobby not there", "! you are not in #lobby"),
+        ("/part ops", "! you are not in #ops"),
+        (
+            "/say b@d hi",
+            "! invalid room: b@d (1 to 32 letters, digits, _ or -, after an optional #)",
+        ),
+        ("/say dev", "! usage: /say ROOM TEXT"),
+        ("/part a b", "! usage: /part [ROOM]"),
+    ] {
+        c[0].send(line);
+        c[0].expect(answer);
+    }
+    // Nothing of them reached the room.
+    let (me, other) = Client::pair(&mut c, 0, 1);
+    assert!(other.sync_with(me).is_empty());
+    c[0].send("/part dev");
+    c[0].expect("* you are in #lobby (1 here)");
+    c[1].expect(&format!("* {a} went to #lobby"));
 }

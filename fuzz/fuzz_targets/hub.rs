@@ -31,13 +31,14 @@ impl Outbox for Checker {
     }
 }
 
-const LINES: [&[u8]; 35] = [
+const LINES: [&[u8]; 41] = [
     b"hello", b"/nick a", b"/nick A", b"/nick b", b"/who", b"/msg a hi", b"/me x",
     b"/quit", b"/quit bye", b"//x", b"\xff\xfe", b"\x1b[2J", b"/join r1", b"/join #R1",
     b"/join r2", b"/join r3", b"/part", b"/rooms", b"/who r1", b"/topic t", b"/topic",
     b"/history 2", b"/pass pw", b"/pass x", b"/oper op", b"/oper no", b"/kick a", b"/ban a",
     b"/ban b 1", b"/unban 127.0.0.1", b"/bans", b"/mute a", b"/unmute a", b"/kick b why",
-    b"/me muted?",
+    b"/me muted?", b"/part r1", b"/part #R2", b"/say r1 hi", b"/say r2 hi", b"/format json",
+    b"/format text",
 ];
 
 fuzz_target!(|data: &[u8]| {

@@ -35,7 +35,8 @@ impl Hub {
         match command::parse(&text) {
             Ok(Input::Empty) => {}
             // Muted: no word to anyone, and no new name to say one under.
-            Ok(Input::Say(_) | Input::Command(Command::Me(_) | Command::Msg { .. }))
+            Ok(Input::Say(_))
+            | Ok(Input::Command(Command::Me(_) | Command::Msg { .. } | Command::Say { .. }))
             | Ok(Input::Command(Command::Topic(Some(_)) | Command::Nick(_)))
                 if member.muted =>
             {
@@ -86,7 +87,13 @@ impl Hub {
         match cmd {
             Command::Nick(new) => self.rename(id, &name, new, out),
             Command::Join(room) => self.join(id, room, out),
-            Command::Part => self.join(id, LOBBY, out),
+            Command::Part(None) => self.join(id, LOBBY, out),
+            Command::Part(Some(room)) if self.is_in(id, room) => self.join(id, LOBBY, out),
+            Command::Say { room, text } if self.is_in(id, room) => self.chat(id, false, text, out),
+            Command::Part(Some(room)) | Command::Say { room, .. } => {
+                let msg = format!("you are not in #{room}");
+                self.error(id, "not_in_room", &msg, out)
+            }
             Command::Rooms => self.list_rooms(id, out),
             Command::Limits => self.limits(id, out),
             Command::Who(asked) => self.who(id, asked, out),

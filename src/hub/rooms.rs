@@ -12,6 +12,12 @@ use crate::metrics::{METRICS, Metrics};
 use crate::node_wire::Kept;
 
 impl Hub {
+    /// Whether client `id` is in `room` (a name, matched ignoring case).
+    pub(super) fn is_in(&self, id: ClientId, room: &str) -> bool {
+        self.room_of(id)
+            .is_some_and(|r| r.eq_ignore_ascii_case(room))
+    }
+
     /// A chat line (`<NAME> TEXT`, or `* NAME TEXT` for a `/me`): to the sender's room, and
     /// into its history.
     pub(super) fn chat(&mut self, id: ClientId, me: bool, text: &str, out: &mut impl Outbox) {

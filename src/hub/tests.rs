@@ -2395,6 +2395,9 @@ fn a_starting_node_tells_its_clients_nothing_before_it_knows_the_cluster() {
     );
     let mut r = Recorder::default();
     c.handle(Event::Connected(0, LOCAL), &mut r);
+    // A line too long is told at once: it cannot wait.
+    c.handle(Event::LineTooLong(0), &mut r);
+    assert_eq!(r.take(0), ["! line too long (max 4096 bytes)"]);
     assert_eq!(c.next_deadline(), Some(t + start::START_WAIT));
     c.tick(t + start::START_WAIT - Duration::from_millis(1), &mut r);
     assert!(r.take(0).is_empty());
