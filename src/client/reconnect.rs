@@ -165,8 +165,9 @@ enum Block {
     Done,
 }
 
-/// Most lines of a replayed block held (a server keeps fewer); past it, the rest go through.
-const MOST_HELD: usize = 100_000;
+/// Most lines of a replayed block held (a server keeps 50 by default): past it, they go
+/// through as they come, so that no server can make the client hold more than this.
+const MOST_HELD: usize = 10_000;
 
 impl Replay {
     /// After a reconnection whose `greeting` was meant to take the client back to `room`: the
@@ -392,6 +393,29 @@ mod tests {
             ],
         );
         assert!(got.is_empty(), "{got:?}");
+    }
+
+    #[test]
+    fn a_block_past_what_is_held_goes_through_as_it_comes() {
+        let s = Shown::default();
+        let mut r = Replay::new("lobby");
+        assert!(
+            r.filter("* history of #lobby: 20000 lines".into(), &s)
+                .is_empty()
+        );
+        let mut shown = 0;
+        for i in 0..MOST_HELD + 5 {
+            shown += r.filter(format!("<a> {i}"), &s).len();
+        }
+        assert_eq!(
+            shown,
+            MOST_HELD + 5,
+            "every line shown, none held past the limit"
+        );
+        assert_eq!(
+            r.filter("* end of history".into(), &s),
+            ["* end of history"]
+        );
     }
 
     #[test]
