@@ -162,6 +162,7 @@ fn a_websocket_client_chats_with_tcp_clients(mode: Mode) {
     w.send("/join dev");
     let room = w.expect("room");
     assert_eq!((&room["room"], &room["here"]), (&"dev".into(), &2.into()));
+    assert_eq!(room["rooms"], serde_json::json!(["dev"]));
     let history = w.expect("history");
     assert_eq!(history["lines"][0]["text"], "said in dev");
     assert!(history["lines"][0]["time"].is_string());

@@ -265,8 +265,12 @@ impl Hub {
         );
         let n = self.rooms[target].members.len() + self.rooms[target].remote;
         let text = format!("* you are in #{to_name} ({n} here)");
+        // `rooms`: every room the client is in now (one, until a connection may be in
+        // several).
         let here = self.notices.event("room", &text, |o| {
-            o.str("room", &to_name).num("here", n as u64)
+            o.str("room", &to_name)
+                .num("here", n as u64)
+                .strs("rooms", [&*to_name])
         });
         self.send(id, &here, out);
         self.show_topic(id, out);
