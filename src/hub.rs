@@ -29,6 +29,8 @@
 pub mod access;
 mod by_name;
 mod commands;
+mod config;
+mod event;
 mod gate;
 mod history;
 mod json;
@@ -49,8 +51,10 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::node_wire::{self as wire, Body};
-use access::{Access, Secret};
+use crate::node_wire::Body;
+use access::Access;
+pub use config::HubConfig;
+pub use event::{Claim, Event, Leave};
 pub use gate::{BANNED_GRACE, PASSWORD_TIME, PASSWORD_TRIES};
 use gate::{Gate, Held};
 use history::History;
@@ -114,125 +118,6 @@ pub const CATCH_UP: Duration = Duration::from_secs(2);
 
 /// How long `/ban` bans without a number of minutes.
 pub const DEFAULT_BAN_MINUTES: u32 = 60;
-
-/// What the cluster said of a name asked for with [`Outbox::claim`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
-    Granted,
-    Taken,
-    /// The cluster could not be asked (its link or its store is down).
-    Unavailable,
-}
-
-/// Why a client left, as the others are told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Leave {
-    /// The connection closed or failed.
-    Closed,
-    /// Its outbound backlog went over the limit: it stopped reading.
-    TooSlow,
-    /// It kept sending over its rate limit; it is told `! flooding`.
-    Flooding,
-    /// It was silent for too long; it is told `! idle timeout`.
-    IdleTimeout,
-}
-
-impl Leave {
-    fn reason(self) -> Option<&'static str> {
-        match self {
-            Leave::Closed => None,
-            Leave::TooSlow => Some("too slow"),
-            Leave::Flooding => Some("flooding"),
-            Leave::IdleTimeout => Some("idle timeout"),
-        }
-    }
-}
-
-/// What a driver reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event<'a> {
-    /// A new connection, from this address.
-    Connected(ClientId, IpAddr),
-    /// One framed line, without its `\n`.
-    Line(ClientId, &'a [u8]),
-    /// The client sent a line longer than the limit; none of it is relayed.
-    LineTooLong(ClientId),
-    /// The client is gone, or is being removed for the given reason.
-    Disconnected(ClientId, Leave),
-    /// Another node of the cluster said this (already checked: see [`wire::decode`]).
-    Cluster(&'a wire::Message<'a>),
-    /// The link to the cluster is down (`false`: lines reach this node only) or back (`true`).
-    Link(bool),
-    /// The cluster's answer to [`Outbox::claim`].
-    Claimed(ClientId, &'a str, Claim),
-    /// A name this node's client held is another node's now: the cluster gave it away while
-    /// this node could not renew it.
-    NameLost(&'a str),
-    /// The rooms' last lines as the cluster keeps them (in any order): this node's history
-    /// starts from them.
-    Stored(&'a [wire::Kept<'a>]),
-    /// The answer to [`Outbox::follow`]: the room's last lines as the cluster keeps them
-    /// (empty if it could not be asked).
-    Followed(&'a str, &'a [wire::Kept<'a>]),
-    /// Guest numbers from `.0` up to (not including) `.1` are this node's to give (empty: the
-    /// cluster could not be asked).
-    Guests(u64, u64),
-    /// The bans the cluster keeps: `(address, seconds left, by whom)`.
-    Bans(&'a [(IpAddr, u64, &'a str)]),
-    /// The rooms' topics the cluster keeps: `(room, set by, text)`.
-    Topics(&'a [(&'a str, &'a str, &'a str)]),
-}
-
-/// The chat rules' settings.
-#[derive(Debug, Clone)]
-pub struct HubConfig {
-    pub max_clients: usize,
-    /// Only quoted in the `! line too long` error and `/limits`; framing enforces it.
-    pub max_line: usize,
-    /// Lines a second a client may send, and at once (0: no limit): only told (`/limits`);
-    /// each connection's intake enforces them.
-    pub rate: f64,
-    pub burst: f64,
-    /// Most clients from one address; 0 means no limit.
-    pub max_per_ip: usize,
-    /// Most new connections from one address in a minute; 0 means no limit.
-    pub max_connects_per_minute: u32,
-    /// Addresses the two limits above do not apply to (loopback by default: a reverse proxy,
-    /// or a test, connects from there).
-    pub exempt: Vec<crate::cidr::Cidr>,
-    /// Most rooms at once, the lobby included.
-    pub max_rooms: usize,
-    /// Chat lines each room keeps for whoever enters it; 0 keeps none.
-    pub history: usize,
-    /// The server's password: every client must give it first (`/pass`).
-    pub password: Option<Secret>,
-    /// The operators' password (`/oper`); without it there are no operators.
-    pub oper_password: Option<Secret>,
-    /// This node's id, when it is one of a cluster's.
-    pub node: Option<Box<str>>,
-    /// A client that has not sent a line this long after connecting is closed with
-    /// `! idle timeout`; `None`: never.
-    pub first_line: Option<Duration>,
-    /// In a cluster: the clients that come while the node starts wait, at most
-    /// [`start::START_WAIT`], until it knows the other nodes' clients and the history (see
-    /// [`start`]). `false`: served at once (the hub's own tests, which feed it by hand).
-    pub learn_cluster_first: bool,
-}
-
-impl HubConfig {
-    /// This node is one of a cluster's.
-    fn in_cluster(&self) -> bool {
-        self.node.is_some()
-    }
-
-    /// Tells the other nodes, in a cluster; a single node tells no one. Every message the hub
-    /// publishes goes through here.
-    fn tell_nodes(&self, out: &mut impl Outbox, body: &Body<'_>) {
-        if self.in_cluster() {
-            out.publish(body);
-        }
-    }
-}
 
 type RoomId = usize;
 

@@ -3,6 +3,8 @@
 use super::*;
 use crate::command;
 use crate::hub::Claim;
+use crate::hub::access::Secret;
+use crate::node_wire as wire;
 use proptest::prelude::*;
 use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
