@@ -252,6 +252,9 @@ fn receive(
                 place.saw(&line);
             }
             let _ = out.flush();
+            if replay.as_ref().is_some_and(Replay::is_done) {
+                replay = None;
+            }
         }
         let _ = out.flush();
         // The main thread may be blocked reading input: end the process from here.
@@ -273,7 +276,7 @@ fn receive(
                 place.saw(&line);
             }
         }
-        replay = Some(again);
+        replay = Some(again).filter(|r| !r.is_done());
         let _ = out.flush();
         reader = session.reader;
         *writer.lock() = Some(session.writer);

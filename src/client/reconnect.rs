@@ -199,6 +199,12 @@ impl Replay {
         }
     }
 
+    /// The room has been replayed: lines go through as they come from now on, and the replay
+    /// can be dropped.
+    pub fn is_done(&self) -> bool {
+        matches!(self.block, Block::Done)
+    }
+
     /// Whether a history of `room` that comes whole (a JSON `history` event) is the one this
     /// replay waits for; if so, the replay is over, and the caller shows of it only what
     /// [`Shown::already_shown`] leaves.

@@ -161,8 +161,12 @@ impl App {
         let Some(replay) = self.replay.as_mut().filter(|_| !line.starts_with('{')) else {
             return self.take_line(line);
         };
+        let lines = replay.filter(line.to_string(), &self.shown);
+        if replay.is_done() {
+            self.replay = None;
+        }
         let mut reload = None;
-        for line in replay.filter(line.to_string(), &self.shown) {
+        for line in lines {
             reload = self.take_line(&line).or(reload);
         }
         reload

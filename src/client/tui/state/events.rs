@@ -155,8 +155,8 @@ impl App {
                 let mut seen = 0;
                 if self
                     .replay
-                    .as_mut()
-                    .is_some_and(|r| r.takes_history_of(s("room")))
+                    .take_if(|r| r.takes_history_of(s("room")))
+                    .is_some()
                 {
                     let texts: Vec<String> = lines.iter().map(text_form).collect();
                     seen = self.shown.already_shown(&texts);
