@@ -174,16 +174,38 @@ fn the_server_going_away_is_reported(mode: Mode) {
     assert!(String::from_utf8_lossy(&out.stdout).contains("* server shutting down"));
 }
 
+/// A line client started with `args` against `port`, its input a pipe the test writes and its
+/// output read line by line, once it says it is connected.
+struct Running {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::sync::mpsc::Receiver<String>,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+fn running(port: u16, args: &[&str]) -> Running {
+    let mut child = chat(port, args).stdin(Stdio::piped()).spawn().unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let stdout = lines_of(child.stdout.take().unwrap());
+    let stderr = lines_of(child.stderr.take().unwrap());
+    until_line(&stderr, |l| l.starts_with("connected to "));
+    Running {
+        child,
+        stdin,
+        stdout,
+        stderr,
+    }
+}
+
 fn the_line_client_comes_back_after_a_restart(mode: Mode) {
     let mut server = Server::start(mode);
     let port = server.addr.port();
-    let mut child = chat(port, &["--name", "stay", "--room", "dev"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let stderr = lines_of(child.stderr.take().unwrap());
-    until_line(&stderr, |l| l.starts_with("connected to "));
+    let Running {
+        child,
+        mut stdin,
+        stderr,
+        ..
+    } = running(port, &["--name", "stay", "--room", "dev"]);
     assert!(server.stop().success());
     // Said at once.
     until_line(&stderr, |l| {
@@ -231,14 +253,12 @@ fn a_replayed_history_is_not_shown_twice(mode: Mode) {
     // A client silent for 2 s is closed: the line client's connection ends while the server
     // and the room's history stay.
     let server = Server::start_with(mode, &["--idle-timeout", "2"]);
-    let mut child = chat(server.addr.port(), &["--name", "ana"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.take().unwrap();
-    let stdout = lines_of(child.stdout.take().unwrap());
-    let stderr = lines_of(child.stderr.take().unwrap());
-    until_line(&stderr, |l| l.starts_with("connected to "));
+    let Running {
+        child,
+        stdin,
+        stdout,
+        stderr,
+    } = running(server.addr.port(), &["--name", "ana"]);
     let mut bob = server.client();
     bob.send("one");
     bob.send("two");
@@ -274,14 +294,12 @@ fn back_in_another_room_it_shows_that_rooms_lines_once(mode: Mode) {
     let mut carl = server.client();
     carl.send("lobby line one");
     carl.sync();
-    let mut child = chat(relay.addr.port(), &["--name", "lobx", "--room", "ops"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.take().unwrap();
-    let stdout = lines_of(child.stdout.take().unwrap());
-    let stderr = lines_of(child.stderr.take().unwrap());
-    until_line(&stderr, |l| l.starts_with("connected to "));
+    let Running {
+        child,
+        stdin,
+        stdout,
+        stderr,
+    } = running(relay.addr.port(), &["--name", "lobx", "--room", "ops"]);
     let mut ana = server.client();
     ana.send("/nick ana");
     ana.send("/join ops");
