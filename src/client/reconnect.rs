@@ -159,7 +159,8 @@ enum Block {
     None,
     /// In another room's: left out.
     Other,
-    /// In the room's own: held to its end, when what was missed is known.
+    /// In the room's own: its head (`* history of ...`) and lines, held to its end, when what
+    /// was missed is known.
     Ours(Vec<String>),
     /// The room's own was replayed: lines go through as they come.
     Done,
@@ -233,14 +234,15 @@ impl Replay {
             Block::Ours(held) => {
                 if parse(&line) != ServerLine::HistoryEnd {
                     held.push(line);
-                    if held.len() < MOST_HELD {
+                    if held.len() <= MOST_HELD {
                         return Vec::new();
                     }
+                    // Too long to hold: the block as the server sent it, head and all.
                     let held = std::mem::take(held);
                     self.block = Block::Done;
                     return held;
                 }
-                let held = std::mem::take(held);
+                let held = std::mem::take(held).split_off(1);
                 self.block = Block::Done;
                 let seen = shown.already_shown(&held);
                 if seen == held.len() {
@@ -260,8 +262,9 @@ impl Replay {
         }
         match parse(&line) {
             ServerLine::HistoryStart { room, .. } => {
-                self.block = if self.entered && room.eq_ignore_ascii_case(&self.room) {
-                    Block::Ours(Vec::new())
+                let ours = self.entered && room.eq_ignore_ascii_case(&self.room);
+                self.block = if ours {
+                    Block::Ours(vec![line])
                 } else {
                     Block::Other
                 };
@@ -409,15 +412,17 @@ mod tests {
             r.filter("* history of #lobby: 20000 lines".into(), &s)
                 .is_empty()
         );
-        let mut shown = 0;
+        let mut shown = Vec::new();
         for i in 0..MOST_HELD + 5 {
-            shown += r.filter(format!("<a> {i}"), &s).len();
+            shown.extend(r.filter(format!("<a> {i}"), &s));
         }
         assert_eq!(
-            shown,
-            MOST_HELD + 5,
-            "every line shown, none held past the limit"
+            shown.len(),
+            MOST_HELD + 6,
+            "every line shown, its head too, none held past the limit"
         );
+        assert_eq!(shown[0], "* history of #lobby: 20000 lines");
+        assert_eq!(shown[1], "<a> 0");
         assert_eq!(
             r.filter("* end of history".into(), &s),
             ["* end of history"]

@@ -128,14 +128,16 @@ impl Hub {
                 self.remotes.len()
             );
         } else {
-            log::warn!(
-                "cluster: serving after {START_WAIT:?} without {}",
-                match (s.link_up_at.is_some(), s.history) {
-                    (false, _) => "the broker",
-                    (true, false) => "the rooms' history",
-                    (true, true) => "every node's roster",
-                }
-            );
+            let missing = if s.link_up_at.is_none() {
+                "the broker"
+            } else if !s.history {
+                "the rooms' history"
+            } else if !rosters {
+                "every node's roster"
+            } else {
+                "every node's beat (its link came up late)"
+            };
+            log::warn!("cluster: serving after {START_WAIT:?} without {missing}");
         }
         for (id, ip) in s.arrivals {
             self.connect(id, ip, out);
