@@ -5,9 +5,10 @@
 //! bytes to that client", "close that client". The hub never touches a socket, a clock or a
 //! thread, so every chat rule is written once and tested without I/O.
 //!
-//! Every client is in one room at a time, starting in [`LOBBY`]; a line goes to the others in
-//! its sender's room. Rooms are made by joining them and removed when the last member leaves
-//! (the lobby stays). Each room keeps its last `history` chat lines, which whoever enters it
+//! Every client starts in [`LOBBY`]; a line goes to the others in its sender's room. A text
+//! connection is in one room at a time (`/join` moves it); one that reads JSON may be in
+//! several, one of them the room its plain lines go to (see [`seats`]). Rooms are made by
+//! joining them and removed when the last member leaves (the lobby stays). Each room keeps its last `history` chat lines, which whoever enters it
 //! gets first, between a `* history of #ROOM: N lines` and a `* end of history` notice.
 //!
 //! A line for many recipients is formatted once, as one shared [`Line`]; the outbox copies or
@@ -36,10 +37,12 @@ mod history;
 mod json;
 mod members;
 mod moderation;
+mod moves;
 mod notice;
 mod outbox;
 mod remote;
 mod rooms;
+mod seats;
 mod send;
 mod silent;
 mod start;
@@ -123,9 +126,11 @@ type RoomId = usize;
 
 struct Member {
     name: Box<str>,
-    room: RoomId,
-    /// Index in its room's `members`.
-    slot: usize,
+    /// The room its plain lines go to; `None`: in no room (a JSON client that left them all).
+    here: Option<Seat>,
+    /// The other rooms it is in (only a JSON client is in more than one), the one it entered
+    /// last at the end.
+    also: Vec<Seat>,
     /// The others have been told it joined.
     announced: bool,
     ip: IpAddr,
@@ -136,6 +141,13 @@ struct Member {
     claimed: bool,
     /// When it last moved to another room (a muted client moves at most once a minute).
     moved_at: Option<Instant>,
+}
+
+/// A room a client is in, and its index in that room's `members`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seat {
+    room: RoomId,
+    slot: usize,
 }
 
 /// How often a muted client may move to another room: each move is told to two rooms.
@@ -338,9 +350,17 @@ impl Hub {
         self.member(id).map(|m| &*m.name)
     }
 
-    /// The room a connected client is in, without its `#`.
+    /// The room a connected client's plain lines go to, without its `#`.
     pub fn room_of(&self, id: ClientId) -> Option<&str> {
-        self.member(id).map(|m| &*self.rooms[m.room].name)
+        let room = self.member(id)?.room()?;
+        Some(&*self.rooms[room].name)
+    }
+
+    /// Every room a connected client is in, the one its plain lines go to first.
+    pub fn rooms_of(&self, id: ClientId) -> Vec<&str> {
+        self.member(id)
+            .map(|m| m.rooms().map(|r| &*self.rooms[r].name).collect())
+            .unwrap_or_default()
     }
 
     /// How many rooms there are, the lobby included.
@@ -508,11 +528,13 @@ impl Hub {
             });
         let json = std::mem::take(&mut self.json);
         let reads_json = |id: ClientId| json.get(id).copied().unwrap_or(false);
+        // Each client once, however many rooms it is in.
+        for (id, _) in self.members.iter().enumerate().filter(|(_, m)| m.is_some()) {
+            out.send(id, bye.form(reads_json(id)));
+            out.close(id);
+        }
         for (_, room) in self.rooms.iter_mut() {
-            for id in room.members.drain(..) {
-                out.send(id, bye.form(reads_json(id)));
-                out.close(id);
-            }
+            room.members.clear();
         }
         self.members.clear();
         self.online = 0;

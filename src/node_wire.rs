@@ -7,9 +7,11 @@
 //! chatd1 CLUSTER NODE hello                      I am here (or back): tell me your roster
 //! chatd1 CLUSTER NODE beat                       still here (every second)
 //! chatd1 CLUSTER NODE bye                        stopping: forget my clients now
-//! chatd1 CLUSTER NODE roster [NAME ROOM]...      all my clients, and their rooms
-//! chatd1 CLUSTER NODE joined NAME ROOM
-//! chatd1 CLUSTER NODE left NAME [REASON]
+//! chatd1 CLUSTER NODE roster [NAME ROOM]...      all my clients, and their rooms (a NAME once
+//!                                                for each room it is in)
+//! chatd1 CLUSTER NODE joined NAME ROOM           NAME is in ROOM now (as well)
+//! chatd1 CLUSTER NODE parted NAME ROOM           NAME left ROOM (and is still connected)
+//! chatd1 CLUSTER NODE left NAME [REASON]         NAME is gone, from every room
 //! chatd1 CLUSTER NODE renamed OLD NEW
 //! chatd1 CLUSTER NODE moved NAME FROM TO
 //! chatd1 CLUSTER NODE line ROOM AT SEQ TEXT      a chat line as its room sees it: `<ana> hi`;
@@ -58,6 +60,10 @@ pub enum Body<'a> {
     Left {
         name: &'a str,
         reason: Option<&'a str>,
+    },
+    Parted {
+        name: &'a str,
+        room: &'a str,
     },
     Renamed {
         old: &'a str,
@@ -149,6 +155,7 @@ pub fn encode(cluster: &str, msg: &Message<'_>) -> Vec<u8> {
             name,
             reason: Some(r),
         } => put(&["left", name, r]),
+        Body::Parted { name, room } => put(&["parted", name, room]),
         Body::Renamed { old, new } => put(&["renamed", old, new]),
         Body::Moved { name, from, to } => put(&["moved", name, from, to]),
         Body::Line {
@@ -314,6 +321,14 @@ fn body<'a>(kind: &str, rest: &'a str) -> Result<Body<'a>, WireError> {
                 } else {
                     Some(text(tail)?)
                 },
+            }
+        }
+        "parted" => {
+            let (f, tail) = fields(2)?;
+            none_left(tail)?;
+            Body::Parted {
+                name: name(f[0])?,
+                room: name(f[1])?,
             }
         }
         "renamed" => {
@@ -485,6 +500,10 @@ mod tests {
         round_trip(Body::Left {
             name: "ana",
             reason: Some("gone fishing (node lost)"),
+        });
+        round_trip(Body::Parted {
+            name: "ana",
+            room: "dev",
         });
         round_trip(Body::Renamed {
             old: "guest1-n1",

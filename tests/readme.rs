@@ -16,7 +16,7 @@ fn messages() -> Vec<(char, Option<String>, Option<Vec<String>>)> {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name == "tests.rs" || name == "notice.rs" {
+        if name == "tests.rs" || name == "notice.rs" || path.is_dir() {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();

@@ -31,14 +31,14 @@ impl Outbox for Checker {
     }
 }
 
-const LINES: [&[u8]; 41] = [
+const LINES: [&[u8]; 46] = [
     b"hello", b"/nick a", b"/nick A", b"/nick b", b"/who", b"/msg a hi", b"/me x",
     b"/quit", b"/quit bye", b"//x", b"\xff\xfe", b"\x1b[2J", b"/join r1", b"/join #R1",
     b"/join r2", b"/join r3", b"/part", b"/rooms", b"/who r1", b"/topic t", b"/topic",
     b"/history 2", b"/pass pw", b"/pass x", b"/oper op", b"/oper no", b"/kick a", b"/ban a",
     b"/ban b 1", b"/unban 127.0.0.1", b"/bans", b"/mute a", b"/unmute a", b"/kick b why",
     b"/me muted?", b"/part r1", b"/part #R2", b"/say r1 hi", b"/say r2 hi", b"/format json",
-    b"/format text",
+    b"/format text", b"/join lobby", b"/part lobby", b"/say lobby x", b"/part r3", b"/who r2",
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -55,6 +55,7 @@ fuzz_target!(|data: &[u8]| {
             rate: 50.0,
             burst: 10.0,
             max_rooms: 3,
+            max_rooms_per_client: 2,
             history: 3,
             password: gate.then(|| Secret::new("pw")),
             oper_password: Some(Secret::new("op")),

@@ -168,6 +168,11 @@ pub struct ServerConfig {
     /// Most rooms at once, the lobby included; one more is refused with `! too many rooms`.
     #[arg(help_heading = "Limits", long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_rooms: u32,
+    /// Most rooms one connection is in at once (one that reads JSON, or a WebSocket one, may
+    /// be in several; a text connection is in one); one more is refused with
+    /// `! you are in N rooms already`.
+    #[arg(help_heading = "Limits", long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_rooms_per_client: u32,
     /// Chat lines each room keeps and shows whoever enters it; 0 keeps none.
     #[arg(help_heading = "Limits", long, default_value_t = 50)]
     pub history: u32,
@@ -230,6 +235,7 @@ impl ServerConfig {
             max_connects_per_minute: self.max_connects_per_ip,
             exempt: crate::cidr::ranges(&self.exempt),
             max_rooms: self.max_rooms as usize,
+            max_rooms_per_client: self.max_rooms_per_client as usize,
             history: self.history as usize,
             password: self.password.clone(),
             oper_password: self.oper_password.clone(),

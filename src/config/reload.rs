@@ -87,6 +87,7 @@ impl Reloader {
         kept.exempt = new.exempt.clone();
         kept.first_line_timeout = new.first_line_timeout;
         kept.max_rooms = new.max_rooms;
+        kept.max_rooms_per_client = new.max_rooms_per_client;
         kept.history = new.history;
         kept.password_file = new.password_file.clone();
         kept.password = new.password.clone();
@@ -162,6 +163,11 @@ fn changes(old: &ServerConfig, new: &ServerConfig) -> Vec<String> {
         "max_rooms",
         old.max_rooms.to_string(),
         new.max_rooms.to_string(),
+    );
+    applied(
+        "max_rooms_per_client",
+        old.max_rooms_per_client.to_string(),
+        new.max_rooms_per_client.to_string(),
     );
     applied("history", old.history.to_string(), new.history.to_string());
     applied(

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 
 use super::json::string;
-use super::{Body, ClientId, Hub, LOBBY, MAX_HELD_LINES, Outbox, Room, remote};
+use super::{Body, ClientId, Hub, MAX_HELD_LINES, Outbox, Room, RoomId, remote};
 use crate::command::{self, Command, Input};
 use crate::metrics::{METRICS, Metrics};
 
@@ -42,7 +42,10 @@ impl Hub {
             {
                 self.error(id, "muted", &"you are muted", out);
             }
-            Ok(Input::Say(said)) => self.chat(id, false, said, out),
+            Ok(Input::Say(said)) => match member.room() {
+                Some(room) => self.chat(id, room, false, said, out),
+                None => self.no_room(id, out),
+            },
             Ok(Input::Command(cmd)) => self.command(id, cmd, out),
             Err(err) => self.error(id, err.code(), &err, out),
         }
@@ -83,31 +86,36 @@ impl Hub {
     /// One command of a client in the chat: each has a function of its own below (or in
     /// `rooms.rs`, `moderation.rs`), so this only routes.
     pub(super) fn command(&mut self, id: ClientId, cmd: Command<'_>, out: &mut impl Outbox) {
-        let name = self.member(id).map(|m| m.name.clone()).unwrap_or_default();
+        let Some(m) = self.member(id) else {
+            return;
+        };
+        let (name, room) = (m.name.clone(), m.room());
         match cmd {
             Command::Nick(new) => self.rename(id, &name, new, out),
             Command::Join(room) => self.join(id, room, out),
-            Command::Part(None) => self.join(id, LOBBY, out),
-            Command::Part(Some(room)) if self.is_in(id, room) => self.join(id, LOBBY, out),
-            Command::Say { room, text } if self.is_in(id, room) => self.chat(id, false, text, out),
-            Command::Part(Some(room)) | Command::Say { room, .. } => {
-                let msg = format!("you are not in #{room}");
-                self.error(id, "not_in_room", &msg, out)
-            }
+            Command::Part(room) => self.part(id, room, out),
+            Command::Say { room, text } => match self.joined_room(id, room) {
+                Some(room) => self.chat(id, room, false, text, out),
+                None => {
+                    let msg = format!("you are not in #{room}");
+                    self.error(id, "not_in_room", &msg, out)
+                }
+            },
             Command::Rooms => self.list_rooms(id, out),
             Command::Limits => self.limits(id, out),
             Command::Who(asked) => self.who(id, asked, out),
-            Command::Topic(None) => self.show_topic_always(id, out),
-            Command::Topic(Some(topic)) => self.set_topic(id, &name, topic, out),
-            Command::History(n) => self.show_history(id, n, false, out),
             Command::Msg { to, text } => self.private(id, &name, to, text, out),
-            Command::Me(text) => self.chat(id, true, text, out),
+            Command::Topic(_) | Command::History(_) | Command::Me(_) => match room {
+                Some(room) => self.room_command(id, room, &name, cmd, out),
+                None => self.no_room(id, out),
+            },
             Command::Quit(reason) => {
                 self.notice(id, "bye", &"bye", out);
                 self.remove(id, reason, out);
             }
             Command::Help => self.notice(id, "help", &command::HELP, out),
             Command::Pass(_) => self.error(id, "already_in", &"you are in already", out),
+            Command::Format(false) if self.reads_json(id) => self.back_to_text(id, out),
             Command::Format(json) => {
                 self.set_json(id, json);
                 let text = if json { "format: json" } else { "format: text" };
@@ -116,6 +124,30 @@ impl Hub {
             Command::Oper(guess) => self.oper(id, guess, out),
             other => self.moderate(id, other, out),
         }
+    }
+
+    /// A command about the room the client's plain lines go to.
+    fn room_command(
+        &mut self,
+        id: ClientId,
+        room: RoomId,
+        name: &str,
+        cmd: Command<'_>,
+        out: &mut impl Outbox,
+    ) {
+        match cmd {
+            Command::Topic(None) => self.show_topic_always(id, room, out),
+            Command::Topic(Some(topic)) => self.set_topic(room, name, topic, out),
+            Command::History(n) => self.show_history(id, room, n, false, out),
+            Command::Me(text) => self.chat(id, room, true, text, out),
+            _ => {}
+        }
+    }
+
+    /// A client in no room said what needs one.
+    fn no_room(&mut self, id: ClientId, out: &mut impl Outbox) {
+        let msg = "you are in no room: /join ROOM first";
+        self.error(id, "no_room", &msg, out);
     }
 
     /// `/rooms`: every room, with how many are in it (here and on other nodes).
@@ -164,7 +196,10 @@ impl Hub {
     /// `/who [ROOM]`: who is in the client's room, or in the one asked.
     fn who(&mut self, id: ClientId, asked: Option<&str>, out: &mut impl Outbox) {
         let room = match asked {
-            None => self.member(id).map(|m| m.room),
+            None => match self.member(id).and_then(|m| m.room()) {
+                None => return self.no_room(id, out),
+                room => room,
+            },
             Some(r) => self.room_id(r),
         };
         let Some(room_id) = room else {
@@ -181,7 +216,7 @@ impl Hub {
         names.extend(
             self.remotes
                 .values()
-                .filter(|r| r.room == room_id)
+                .filter(|r| r.rooms.contains(&room_id))
                 .map(|r| &*r.name),
         );
         names.sort_unstable_by_key(|n| n.to_ascii_lowercase());
@@ -200,11 +235,8 @@ impl Hub {
         self.send(id, &msg, out);
     }
 
-    /// `/topic TEXT`: sets the topic of the client's room, tells the room and the other nodes.
-    fn set_topic(&mut self, id: ClientId, name: &str, topic: &str, out: &mut impl Outbox) {
-        let Some(room) = self.member(id).map(|m| m.room) else {
-            return;
-        };
+    /// `/topic TEXT` from `name`: sets the topic of `room`, tells the room and the other nodes.
+    fn set_topic(&mut self, room: RoomId, name: &str, topic: &str, out: &mut impl Outbox) {
         self.rooms[room].topic = Some(topic.into());
         let msg = self.notices.topic_set(name, &self.rooms[room].name, topic);
         self.broadcast(room, None, &msg, out);
@@ -297,7 +329,7 @@ impl Hub {
             return;
         };
         m.name = new.into();
-        let (room, announced) = (m.room, m.announced);
+        let (rooms, announced): (Vec<RoomId>, _) = (m.rooms().collect(), m.announced);
         self.by_name.insert(id, &self.members);
         let you = self.notices.you_are_now(old, new);
         self.send(id, &you, out);
@@ -307,8 +339,12 @@ impl Hub {
             return;
         }
         self.config.tell_nodes(out, &Body::Renamed { old, new });
-        let notice = self.notices.renamed(old, new);
-        self.broadcast(room, Some(id), &notice, out);
+        for room in rooms {
+            let notice = self
+                .notices
+                .renamed(&self.rooms[room].name.clone(), old, new);
+            self.broadcast(room, Some(id), &notice, out);
+        }
     }
 }
 

@@ -26,6 +26,8 @@ pub struct HubConfig {
     pub exempt: Vec<crate::cidr::Cidr>,
     /// Most rooms at once, the lobby included.
     pub max_rooms: usize,
+    /// Most rooms one connection is in at once (one that reads JSON may be in several).
+    pub max_rooms_per_client: usize,
     /// Chat lines each room keeps for whoever enters it; 0 keeps none.
     pub history: usize,
     /// The server's password: every client must give it first (`/pass`).

@@ -90,8 +90,8 @@ impl Hub {
         let lobby = self.lobby;
         self.members[id] = Some(Member {
             name,
-            room: lobby,
-            slot: 0,
+            here: None,
+            also: Vec::new(),
             announced: false,
             ip,
             oper: false,
@@ -109,8 +109,8 @@ impl Hub {
             let msg = self.link_notice(false);
             self.send(id, &msg, out);
         }
-        self.show_topic(id, out);
-        self.show_history(id, None, true, out);
+        self.show_topic(id, lobby, out);
+        self.show_history(id, lobby, None, true, out);
     }
 
     /// `guestN`, unique among this node's clients; in a cluster, N comes from the blocks of
@@ -207,17 +207,17 @@ impl Hub {
         self.remove(id, why.reason(), out);
     }
 
-    /// Forgets `id` and has the driver close it. Returns its name and the room it was in (if
-    /// that room is left and anyone was told it joined).
-    /// The other nodes are told it left, for `reason`.
+    /// Forgets `id` and has the driver close it. Returns its name and the rooms it was in
+    /// that are left (if anyone was told it joined). The other nodes are told it left, for
+    /// `reason`.
     pub(super) fn forget(
         &mut self,
         id: ClientId,
         reason: Option<&str>,
         out: &mut impl Outbox,
-    ) -> Option<(Box<str>, RoomId)> {
-        let room = self.exit(id, out);
+    ) -> Option<(Box<str>, Vec<RoomId>)> {
         self.member(id)?;
+        let rooms = self.exit_all(id, out);
         self.by_name.remove(id, &self.members);
         let member = self.members.get_mut(id).and_then(Option::take)?;
         self.claims.remove(&id);
@@ -241,17 +241,19 @@ impl Hub {
                 reason,
             },
         );
-        Some((member.name, room?))
+        Some((member.name, rooms))
     }
 
-    /// Forgets `id`, tells its room why it left, and has the driver close it.
+    /// Forgets `id`, tells each of its rooms why it left, and has the driver close it.
     pub(super) fn remove(&mut self, id: ClientId, reason: Option<&str>, out: &mut impl Outbox) {
-        let Some((name, room)) = self.forget(id, reason, out) else {
+        let Some((name, rooms)) = self.forget(id, reason, out) else {
             return;
         };
-        let room_name = self.rooms[room].name.clone();
-        let msg = self.notices.left(&room_name, &name, reason);
-        self.broadcast(room, None, &msg, out);
+        for room in rooms {
+            let room_name = self.rooms[room].name.clone();
+            let msg = self.notices.left(&room_name, &name, reason);
+            self.broadcast(room, None, &msg, out);
+        }
     }
 
     /// Tells the lobby who joined since the last announcement: one line for those already

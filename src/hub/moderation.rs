@@ -417,19 +417,25 @@ impl Hub {
         let mut gone = Vec::new();
         for &target in targets {
             self.send(target, &told_msg, out);
-            let room_name = self.member(target).map(|m| self.rooms[m.room].name.clone());
-            if let Some((name, room)) = self.forget(target, seen.strip_prefix("was "), out) {
-                gone.push((name, room, room_name.unwrap_or_default()));
+            if let Some(gone_from) = self.forget(target, seen.strip_prefix("was "), out) {
+                gone.push(gone_from);
             }
         }
-        for (name, room, room_name) in gone {
-            let msg = self.notices.was(&room_name, &name, seen, told);
-            if self.rooms.contains(room) {
+        for (name, rooms) in gone {
+            // The operator hears of it in a room it shares, or else once, in its own words.
+            let op_saw = op.is_some_and(|op| {
+                self.member(op)
+                    .is_some_and(|m| rooms.iter().any(|&r| m.in_room(r)))
+            });
+            for &room in &rooms {
+                let room_name = self.rooms[room].name.clone();
+                let msg = self.notices.was(&room_name, &name, seen, told);
                 self.broadcast(room, None, &msg, out);
             }
-            if let Some(op) = op
-                && self.member(op).is_some_and(|m| m.room != room)
-            {
+            if let Some(op) = op.filter(|_| !op_saw) {
+                let room = self.member(op).and_then(|m| m.room());
+                let room_name = room.map(|r| self.rooms[r].name.clone()).unwrap_or_default();
+                let msg = self.notices.was(&room_name, &name, seen, told);
                 self.send(op, &msg, out);
             }
         }

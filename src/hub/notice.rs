@@ -139,7 +139,7 @@ impl Notices {
         )
     }
 
-    /// `* NAME joined`: one client of another node, in `room`.
+    /// `* NAME joined`: one client, of another node or one that adds `room` to its rooms.
     pub fn joined(&mut self, room: &str, name: &str) -> Msg {
         let line = self.build(&[b"* ", name.as_bytes(), b" joined"]);
         self.msg(
@@ -173,10 +173,14 @@ impl Notices {
         )
     }
 
-    /// `* OLD is now NEW`.
-    pub fn renamed(&mut self, old: &str, new: &str) -> Msg {
+    /// `* OLD is now NEW`, told in `room` (each room the client is in hears it).
+    pub fn renamed(&mut self, room: &str, old: &str, new: &str) -> Msg {
         let line = self.build(&[b"* ", old.as_bytes(), b" is now ", new.as_bytes()]);
-        self.msg(line, |o| o.str("old", old).str("new", new), "rename")
+        self.msg(
+            line,
+            |o| o.str("room", room).str("old", old).str("new", new),
+            "rename",
+        )
     }
 
     /// `* you are now NEW`, to whoever was renamed.
@@ -190,14 +194,27 @@ impl Notices {
     }
 
     /// `* NAME went to #TO`, to the room it left; and `* NAME came from #FROM`, to the one it
-    /// entered: in JSON one event, `move`, for both.
+    /// entered: in JSON a `move` event for each, `room` the room it is told in (a client in
+    /// both hears it in each).
     pub fn moved(&mut self, name: &str, from: &str, to: &str) -> (Msg, Msg) {
         let went = self.build(&[b"* ", name.as_bytes(), b" went to #", to.as_bytes()]);
         let came = self.build(&[b"* ", name.as_bytes(), b" came from #", from.as_bytes()]);
-        let event = |o: Obj| o.str("name", name).str("from", from).str("to", to);
-        let went = self.msg(went, event, "move");
-        let json = went.json.clone();
-        (went, Msg { text: came, json })
+        fn event<'a>(
+            room: &'a str,
+            name: &'a str,
+            from: &'a str,
+            to: &'a str,
+        ) -> impl FnOnce(Obj) -> Obj + 'a {
+            move |o: Obj| {
+                o.str("room", room)
+                    .str("name", name)
+                    .str("from", from)
+                    .str("to", to)
+            }
+        }
+        let went = self.msg(went, event(from, name, from, to), "move");
+        let came = self.msg(came, event(to, name, from, to), "move");
+        (went, came)
     }
 
     /// `* NAME set the topic of #ROOM: TEXT`.
@@ -318,7 +335,7 @@ mod tests {
             text(n.left("r", "bob", Some("too slow"))),
             "* bob left (too slow)\n"
         );
-        assert_eq!(text(n.renamed("a", "b")), "* a is now b\n");
+        assert_eq!(text(n.renamed("r", "a", "b")), "* a is now b\n");
         assert_eq!(text(n.you_are_now("a", "b")), "* you are now b\n");
         let (went, came) = n.moved("a", "lobby", "dev");
         assert_eq!(text(went), "* a went to #dev\n");
@@ -362,7 +379,8 @@ mod tests {
         );
         assert!(json(n.you_are_now("a", "b")).contains(r#""old":"a","new":"b","you":true"#));
         let (went, came) = n.moved("a", "lobby", "dev");
-        assert_eq!(json(went), json(came));
+        assert!(json(went).contains(r#""room":"lobby","name":"a","from":"lobby","to":"dev""#));
+        assert!(json(came).contains(r#""room":"dev","name":"a""#));
         assert!(json(n.error("name_taken", "name taken: x")).contains(r#""code":"name_taken""#));
         let names = ["a", "b", "c"];
         let many = json(n.joined_many("lobby", names.iter().copied(), 1));

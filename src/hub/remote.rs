@@ -39,12 +39,16 @@ pub const LONG_OUTAGE: Duration = Duration::from_secs(60);
 pub(super) const NAMES_UNREACHABLE: &str =
     "names cannot be changed while the cluster is unreachable; try again later";
 
+/// Most rooms one client of another node is counted in, likewise.
+pub const MAX_REMOTE_ROOMS: usize = 1000;
+
 /// A client of another node.
 pub struct RemoteMember {
     pub node: Box<str>,
     /// As that node has it.
     pub name: Box<str>,
-    pub room: RoomId,
+    /// The rooms it is in, as far as this node knows.
+    pub rooms: Vec<RoomId>,
 }
 
 impl Hub {
@@ -108,28 +112,30 @@ impl Hub {
                 }
             }
             Body::Left { name, reason } => {
-                let room_name = self.remote_room(name);
-                if let Some(room) = self.remove_remote(node, name) {
+                for room in self.remove_remote(node, name) {
+                    let room_name = self.rooms[room].name.clone();
                     let msg = self.notices.left(&room_name, name, *reason);
-                    self.broadcast_remote(room, &msg, out);
+                    self.broadcast(room, None, &msg, out);
+                }
+            }
+            Body::Parted { name, room } => {
+                if let Some(room) = self.part_remote(node, name, room) {
+                    let room_name = self.rooms[room].name.clone();
+                    let msg = self.notices.left(&room_name, name, None);
+                    self.broadcast(room, None, &msg, out);
                 }
             }
             Body::Renamed { old, new } => {
-                let Some(room) = self.remove_remote(node, old) else {
-                    return;
-                };
-                let room_name = self.rooms.get(room).map(|r| r.name.clone());
-                if let Some(room_name) = room_name
-                    && let Some(room) = self.add_remote(node, new, &room_name)
-                {
-                    let msg = self.notices.renamed(old, new);
+                for room in self.rename_remote(node, old, new) {
+                    let room_name = self.rooms[room].name.clone();
+                    let msg = self.notices.renamed(&room_name, old, new);
                     self.broadcast(room, None, &msg, out);
                 }
             }
             Body::Moved { name, from, to } => {
                 let (went, came) = self.notices.moved(name, from, to);
-                if let Some(room) = self.remove_remote(node, name) {
-                    self.broadcast_remote(room, &went, out);
+                if let Some(room) = self.part_remote(node, name, from) {
+                    self.broadcast(room, None, &went, out);
                 }
                 if let Some(room) = self.add_remote(node, name, to) {
                     self.broadcast(room, None, &came, out);
@@ -362,8 +368,9 @@ impl Hub {
         }
         let notice = self.link_notice(up);
         self.announce_joins(out);
-        for room in self.rooms.iter().map(|(id, _)| id).collect::<Vec<_>>() {
-            self.broadcast(room, None, &notice, out);
+        // Each client once, however many rooms it is in.
+        for (id, _) in self.members.iter().enumerate().filter(|(_, m)| m.is_some()) {
+            self.send(id, &notice, out);
         }
         if up {
             // Whoever we missed meanwhile says who is there; we say who is here, and what was
@@ -390,7 +397,7 @@ impl Hub {
             .iter()
             .flatten()
             .filter(|m| m.announced)
-            .map(|m| (&*m.name, &*self.rooms[m.room].name))
+            .flat_map(|m| m.rooms().map(|r| (&*m.name, &*self.rooms[r].name)))
             .collect();
         self.config.tell_nodes(out, &Body::Roster(members));
     }
@@ -444,58 +451,90 @@ impl Hub {
         for name in self.names_on(node) {
             // Its names are not let go of here: the cluster forgets them once their node stops
             // renewing them (a node that only seems lost, across a split, still holds them).
-            let room_name = self.remote_room(&name);
-            if let Some(room) = self.remove_remote(node, &name) {
+            for room in self.remove_remote(node, &name) {
+                let room_name = self.rooms[room].name.clone();
                 let msg = self.notices.left(&room_name, &name, Some(reason));
-                self.broadcast_remote(room, &msg, out);
+                self.broadcast(room, None, &msg, out);
             }
         }
     }
 
     /// A node's whole roster (it came, or came back, or we did): what changed since what this
-    /// node knew of it is told, once each: who left, who moved, who joined (one line per room).
+    /// node knew of it is told, once each: who left (in each of its rooms), who left a room or
+    /// moved, who joined (one line per room).
     fn reconcile(&mut self, node: &str, members: &[(&str, &str)], out: &mut impl Outbox) {
         self.announce_joins(out);
-        let before: HashMap<Box<str>, (Box<str>, Box<str>)> = self
+        // What this node knew: each of the node's clients and the names of its rooms.
+        let before: HashMap<Box<str>, Vec<Box<str>>> = self
             .remotes
             .iter()
             .filter(|(_, r)| &*r.node == node)
             .map(|(key, r)| {
-                (
-                    key.clone(),
-                    (r.name.clone(), self.rooms[r.room].name.clone()),
-                )
+                let rooms = r.rooms.iter().map(|&id| self.rooms[id].name.clone());
+                (key.clone(), rooms.collect())
             })
             .collect();
-        let now: HashMap<String, (&str, &str)> = members
-            .iter()
-            .map(|&(name, room)| (name.to_ascii_lowercase(), (name, room)))
-            .collect();
-        for (key, (name, _)) in &before {
-            let room_name = self.remote_room(name);
-            if !now.contains_key(&**key)
-                && let Some(room) = self.remove_remote(node, name)
-            {
-                let msg = self.notices.left(&room_name, name, None);
-                self.broadcast_remote(room, &msg, out);
+        // What the node says now: each client once, in the roster's order, with its rooms.
+        let mut now: Vec<(&str, Vec<&str>)> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for &(name, room) in members {
+            let i = *index.entry(name.to_ascii_lowercase()).or_insert_with(|| {
+                now.push((name, Vec::new()));
+                now.len() - 1
+            });
+            if !now[i].1.iter().any(|r| r.eq_ignore_ascii_case(room)) {
+                now[i].1.push(room);
             }
         }
-        let mut joined: HashMap<RoomId, Vec<&str>> = HashMap::new();
-        for &(name, room) in members {
-            match before.get(name.to_ascii_lowercase().as_str()) {
-                Some((_, was_in)) if was_in.eq_ignore_ascii_case(room) => {}
-                Some((_, was_in)) => {
-                    let (went, came) = self.notices.moved(name, was_in, room);
-                    if let Some(from) = self.remove_remote(node, name) {
-                        self.broadcast_remote(from, &went, out);
-                    }
-                    if let Some(to) = self.add_remote(node, name, room) {
-                        self.broadcast(to, None, &came, out);
-                    }
+        for key in before.keys() {
+            if !index.contains_key(&**key) {
+                let name = self.remotes.get(key).map(|r| r.name.clone());
+                for room in self.remove_remote(node, key) {
+                    let room_name = self.rooms[room].name.clone();
+                    let msg = self
+                        .notices
+                        .left(&room_name, name.as_deref().unwrap_or(key), None);
+                    self.broadcast(room, None, &msg, out);
                 }
-                None => {
-                    if let Some(to) = self.add_remote(node, name, room) {
-                        joined.entry(to).or_default().push(name);
+            }
+        }
+        let mut joined: Vec<(RoomId, Vec<&str>)> = Vec::new();
+        for (name, rooms) in &now {
+            let was: &[Box<str>] = before
+                .get(name.to_ascii_lowercase().as_str())
+                .map_or(&[], Vec::as_slice);
+            let gone: Vec<&str> = was
+                .iter()
+                .map(|r| &**r)
+                .filter(|w| !rooms.iter().any(|r| r.eq_ignore_ascii_case(w)))
+                .collect();
+            let came: Vec<&str> = rooms
+                .iter()
+                .copied()
+                .filter(|r| !was.iter().any(|w| w.eq_ignore_ascii_case(r)))
+                .collect();
+            if let ([from], [to]) = (&gone[..], &came[..]) {
+                // One room for another: a move, as a text client makes it.
+                let (went, arrived) = self.notices.moved(name, from, to);
+                if let Some(room) = self.part_remote(node, name, from) {
+                    self.broadcast(room, None, &went, out);
+                }
+                if let Some(room) = self.add_remote(node, name, to) {
+                    self.broadcast(room, None, &arrived, out);
+                }
+                continue;
+            }
+            for from in gone {
+                if let Some(room) = self.part_remote(node, name, from) {
+                    let msg = self.notices.left(from, name, None);
+                    self.broadcast(room, None, &msg, out);
+                }
+            }
+            for to in came {
+                if let Some(room) = self.add_remote(node, name, to) {
+                    match joined.iter_mut().find(|(r, _)| *r == room) {
+                        Some((_, names)) => names.push(name),
+                        None => joined.push((room, vec![name])),
                     }
                 }
             }
@@ -522,79 +561,115 @@ impl Hub {
             .collect()
     }
 
-    /// Puts a client of `node` in `room` (made if needed); the room, unless the name is
-    /// someone else's here.
+    /// A client of `node` is in `room` (made if needed), as well as any it was in: the room,
+    /// unless it was in it already, or the name is someone else's here or on another node.
     fn add_remote(&mut self, node: &str, name: &str, room: &str) -> Option<RoomId> {
         let key: Box<str> = name.to_ascii_lowercase().into();
         if self.client_named(name).is_some() {
             log::warn!("cluster: node {node} has {name}, a name taken here; ignored");
             return None;
         }
-        if let Some(old) = self.remotes.get(&key)
-            && &*old.node != node
-        {
-            log::warn!(
-                "cluster: node {node} has {name}, as has node {}; ignored",
-                old.node
-            );
-            return None;
-        }
-        self.remove_remote(node, name);
-        if self.remotes.len() >= MAX_REMOTES {
-            log::warn!(
-                "cluster: {MAX_REMOTES} clients of other nodes known already; {name} ignored"
-            );
-            return None;
+        match self.remotes.get(&key) {
+            Some(old) if &*old.node != node => {
+                log::warn!(
+                    "cluster: node {node} has {name}, as has node {}; ignored",
+                    old.node
+                );
+                return None;
+            }
+            Some(old) if old.rooms.len() >= MAX_REMOTE_ROOMS => {
+                log::warn!("cluster: node {node} has {name} in over {MAX_REMOTE_ROOMS} rooms");
+                return None;
+            }
+            Some(old) if self.room_id(room).is_some_and(|r| old.rooms.contains(&r)) => {
+                return None;
+            }
+            Some(_) => {}
+            None if self.remotes.len() >= MAX_REMOTES => {
+                log::warn!(
+                    "cluster: {MAX_REMOTES} clients of other nodes known already; {name} ignored"
+                );
+                return None;
+            }
+            None => {}
         }
         let room = match self.room_id(room) {
             Some(r) => r,
             None => self.make_room(room),
         };
         self.rooms[room].remote += 1;
-        self.remotes.insert(
-            key,
-            RemoteMember {
+        self.remotes
+            .entry(key)
+            .or_insert_with(|| RemoteMember {
                 node: node.into(),
                 name: name.into(),
-                room,
-            },
-        );
+                rooms: Vec::new(),
+            })
+            .rooms
+            .push(room);
         Some(room)
     }
 
-    /// Takes a client of `node` out of its room (removing the room if that left it empty);
-    /// the room, if it still exists.
-    fn remove_remote(&mut self, node: &str, name: &str) -> Option<RoomId> {
-        let key = name.to_ascii_lowercase();
-        if self
-            .remotes
-            .get(key.as_str())
-            .is_none_or(|r| &*r.node != node)
-        {
-            return None;
-        }
-        let member = self.remotes.remove(key.as_str())?;
-        let room = member.room;
-        self.rooms[room].remote -= 1;
-        if self.rooms[room].remote == 0 && self.rooms[room].members.is_empty() && room != self.lobby
-        {
-            let gone = self.rooms.remove(room);
-            METRICS
-                .rooms
-                .store(self.rooms.len() as i64, Ordering::Relaxed);
-            self.by_room.remove(gone.name.to_ascii_lowercase().as_str());
-            return None;
-        }
-        Some(room)
-    }
-
-    /// The name of the room a client of another node is in ("" if unknown).
-    fn remote_room(&self, name: &str) -> String {
-        let key = name.to_ascii_lowercase();
+    /// The client of `node` named `name`, if this node has it as that node's.
+    fn remote_of(&mut self, node: &str, name: &str) -> Option<&mut RemoteMember> {
         self.remotes
-            .get(key.as_str())
-            .and_then(|r| self.rooms.get(r.room))
-            .map_or(String::new(), |r| r.name.to_string())
+            .get_mut(name.to_ascii_lowercase().as_str())
+            .filter(|r| &*r.node == node)
+    }
+
+    /// Takes a client of `node` out of `room` (removing the room if that left it empty); the
+    /// room, if it was in it and the room still exists.
+    fn part_remote(&mut self, node: &str, name: &str, room: &str) -> Option<RoomId> {
+        let room = self.room_id(room)?;
+        let remote = self.remote_of(node, name)?;
+        let i = remote.rooms.iter().position(|&r| r == room)?;
+        remote.rooms.swap_remove(i);
+        self.rooms[room].remote -= 1;
+        self.drop_if_empty(room)
+    }
+
+    /// Forgets a client of `node` (removing the rooms that left empty); the rooms it was in
+    /// that still exist.
+    fn remove_remote(&mut self, node: &str, name: &str) -> Vec<RoomId> {
+        let key = name.to_ascii_lowercase();
+        if self.remote_of(node, name).is_none() {
+            return Vec::new();
+        }
+        let Some(member) = self.remotes.remove(key.as_str()) else {
+            return Vec::new();
+        };
+        let mut left = Vec::new();
+        for room in member.rooms {
+            self.rooms[room].remote -= 1;
+            left.extend(self.drop_if_empty(room));
+        }
+        left
+    }
+
+    /// A client of `node` is called `new` now: the rooms that should hear of it (none if the
+    /// new name is someone else's: then it is forgotten, as a broken peer's).
+    fn rename_remote(&mut self, node: &str, old: &str, new: &str) -> Vec<RoomId> {
+        let new_key: Box<str> = new.to_ascii_lowercase().into();
+        let taken = self.client_named(new).is_some()
+            || self
+                .remotes
+                .get(&new_key)
+                .is_some_and(|r| !r.name.eq_ignore_ascii_case(old));
+        if taken {
+            log::warn!("cluster: node {node} renamed {old} to {new}, a name taken; forgotten");
+            self.remove_remote(node, old);
+            return Vec::new();
+        }
+        if self.remote_of(node, old).is_none() {
+            return Vec::new();
+        }
+        let Some(mut member) = self.remotes.remove(old.to_ascii_lowercase().as_str()) else {
+            return Vec::new();
+        };
+        member.name = new.into();
+        let rooms = member.rooms.clone();
+        self.remotes.insert(new_key, member);
+        rooms
     }
 
     /// `* cluster link down...` or `* cluster link back...`, and in JSON a `link` event.
@@ -609,12 +684,5 @@ impl Hub {
         let words = text.strip_prefix("* ").unwrap_or(text);
         self.notices
             .event("link", text, |o| o.bool("up", up).str("text", words))
-    }
-
-    /// A notice about a remote client to the room it was in.
-    fn broadcast_remote(&mut self, room: RoomId, msg: &Msg, out: &mut impl Outbox) {
-        if self.rooms.contains(room) {
-            self.broadcast(room, None, msg, out);
-        }
     }
 }

@@ -5,25 +5,27 @@ use std::sync::atomic::Ordering;
 use super::history::Said;
 use super::json::Obj;
 use super::notice::{Msg, line_id, said_json};
-use super::{
-    Body, CATCH_UP, ClientId, Hub, MAX_UNSENT, MUTED_MOVE_EVERY, Outbox, Room, RoomId, Unsent,
-};
+use super::{Body, CATCH_UP, ClientId, Hub, MAX_UNSENT, Outbox, Room, RoomId, Unsent};
 use crate::metrics::{METRICS, Metrics};
 use crate::node_wire::Kept;
 
 impl Hub {
-    /// Whether client `id` is in `room` (a name, matched ignoring case).
-    pub(super) fn is_in(&self, id: ClientId, room: &str) -> bool {
-        self.room_of(id)
-            .is_some_and(|r| r.eq_ignore_ascii_case(room))
+    /// The room named `room` (matched ignoring case), if client `id` is in it.
+    pub(super) fn joined_room(&self, id: ClientId, room: &str) -> Option<RoomId> {
+        let room = self.room_id(room)?;
+        self.member(id)?.in_room(room).then_some(room)
     }
 
-    /// A chat line (`<NAME> TEXT`, or `* NAME TEXT` for a `/me`): to the sender's room, and
-    /// into its history.
-    pub(super) fn chat(&mut self, id: ClientId, me: bool, text: &str, out: &mut impl Outbox) {
-        let Some(room) = self.member(id).map(|m| m.room) else {
-            return;
-        };
+    /// A chat line (`<NAME> TEXT`, or `* NAME TEXT` for a `/me`): to `room`, which the sender
+    /// is in, and into its history.
+    pub(super) fn chat(
+        &mut self,
+        id: ClientId,
+        room: RoomId,
+        me: bool,
+        text: &str,
+        out: &mut impl Outbox,
+    ) {
         let (at, seq) = (self.wall_us(), self.said + 1);
         self.said = seq;
         Metrics::add(&METRICS.lines_received, 1);
@@ -155,140 +157,8 @@ impl Hub {
         id
     }
 
-    /// Puts `id` in `room` (it is in no room's member list). Returns whether it is the only
-    /// client here in it.
-    pub(super) fn enter(&mut self, id: ClientId, room: RoomId) -> bool {
-        let members = &mut self.rooms[room].members;
-        if let Some(Some(m)) = self.members.get_mut(id) {
-            m.room = room;
-            m.slot = members.len();
-        }
-        members.push(id);
-        let first = members.len() == 1;
-        if self.reads_json(id) {
-            self.rooms[room].json_members += 1;
-        }
-        first
-    }
-
-    /// Takes `id` out of its room's member list; removes the room if that left it empty (the
-    /// lobby stays). Returns the room, if it still exists. In a cluster, a room no client
-    /// here is in any more is not followed (its lines are not wanted here).
-    pub(super) fn exit(&mut self, id: ClientId, out: &mut impl Outbox) -> Option<RoomId> {
-        let (room, slot) = self.member(id).map(|m| (m.room, m.slot))?;
-        let members = &mut self.rooms[room].members;
-        members.swap_remove(slot);
-        if let Some(&moved) = members.get(slot)
-            && let Some(Some(m)) = self.members.get_mut(moved)
-        {
-            m.slot = slot;
-        }
-        if self.reads_json(id) {
-            self.rooms[room].json_members -= 1;
-        }
-        if !self.rooms[room].waiting.is_empty() {
-            self.rooms[room].waiting.retain(|&w| w != id);
-            if self.rooms[room].waiting.is_empty() {
-                self.done_catching_up(room);
-            }
-        }
-        if self.rooms[room].members.is_empty() && room != self.lobby && self.config.in_cluster() {
-            out.unfollow(&self.rooms[room].name);
-        }
-        if self.rooms[room].members.is_empty() && self.rooms[room].remote == 0 && room != self.lobby
-        {
-            let gone = self.rooms.remove(room);
-            METRICS
-                .rooms
-                .store(self.rooms.len() as i64, Ordering::Relaxed);
-            self.by_room.remove(gone.name.to_ascii_lowercase().as_str());
-            return None;
-        }
-        Some(room)
-    }
-
-    /// `/join ROOM` (and `/part`, to the lobby): leaves the current room, enters that one,
-    /// making it if needed; both rooms are told.
-    pub(super) fn join(&mut self, id: ClientId, to: &str, out: &mut impl Outbox) {
-        let Some(from) = self.member(id).map(|m| m.room) else {
-            return;
-        };
-        let target = self.room_id(to);
-        if target == Some(from) {
-            let msg = format!("you are already in #{}", self.rooms[from].name);
-            return self.error(id, "already_there", &msg, out);
-        }
-        let now = self.now;
-        if let Some(m) = self.member(id)
-            && m.muted
-            && m.moved_at
-                .is_some_and(|t| now.saturating_duration_since(t) < MUTED_MOVE_EVERY)
-        {
-            let msg = "you are muted: one room move a minute";
-            return self.error(id, "muted", &msg, out);
-        }
-        if target.is_none() && self.rooms.len() >= self.config.max_rooms {
-            let max = self.config.max_rooms;
-            return self.error(
-                id,
-                "too_many_rooms",
-                &format_args!("too many rooms (max {max})"),
-                out,
-            );
-        }
-        // Only a move made counts against a muted client's one a minute.
-        if let Some(Some(m)) = self.members.get_mut(id) {
-            m.moved_at = Some(now);
-        }
-        // Whoever is about to hear of the move has heard of the joins before it.
-        self.announce_joins(out);
-        let name = self.name(id).unwrap_or_default().to_string();
-        let from_name = self.rooms[from].name.clone();
-        let target = match target {
-            Some(room) => room,
-            None => self.make_room(to),
-        };
-        let to_name = self.rooms[target].name.clone();
-        let (went, came) = self.notices.moved(&name, &from_name, &to_name);
-        if let Some(from) = self.exit(id, out) {
-            self.broadcast(from, None, &went, out);
-        }
-        let first = self.enter(id, target);
-        self.broadcast(target, Some(id), &came, out);
-        self.config.tell_nodes(
-            out,
-            &Body::Moved {
-                name: &name,
-                from: &from_name,
-                to: &to_name,
-            },
-        );
-        let n = self.rooms[target].members.len() + self.rooms[target].remote;
-        let text = format!("* you are in #{to_name} ({n} here)");
-        // `rooms`: every room the client is in now (one, until a connection may be in
-        // several).
-        let here = self.notices.event("room", &text, |o| {
-            o.str("room", &to_name)
-                .num("here", n as u64)
-                .strs("rooms", [&*to_name])
-        });
-        self.send(id, &here, out);
-        self.show_topic(id, out);
-        if first && target != self.lobby && self.config.in_cluster() {
-            // Its lines did not come here until now: its history is the cluster's to tell.
-            out.follow(&to_name);
-            if self.link_up && self.config.history > 0 {
-                return self.wait_for_history(id, target);
-            }
-        }
-        if !self.rooms[target].waiting.is_empty() {
-            return self.wait_for_history(id, target);
-        }
-        self.show_history(id, None, true, out);
-    }
-
     /// `id` is shown `room`'s history once the cluster has told it, or after [`CATCH_UP`].
-    fn wait_for_history(&mut self, id: ClientId, room: RoomId) {
+    pub(super) fn wait_for_history(&mut self, id: ClientId, room: RoomId) {
         let r = &mut self.rooms[room];
         r.waiting.push(id);
         if r.caught_up_by.is_none() {
@@ -297,7 +167,7 @@ impl Hub {
         }
     }
 
-    fn done_catching_up(&mut self, room: RoomId) {
+    pub(super) fn done_catching_up(&mut self, room: RoomId) {
         self.rooms[room].caught_up_by = None;
         self.catching_up.retain(|&r| r != room);
     }
@@ -307,7 +177,7 @@ impl Hub {
         let waiting = std::mem::take(&mut self.rooms[room].waiting);
         self.done_catching_up(room);
         for id in waiting {
-            self.show_history(id, None, true, out);
+            self.show_history(id, room, None, true, out);
         }
     }
 
@@ -335,11 +205,9 @@ impl Hub {
         }
     }
 
-    /// The topic of the client's room, if it has one.
-    pub(super) fn show_topic(&mut self, id: ClientId, out: &mut impl Outbox) {
-        let Some(room) = self.member(id).map(|m| &self.rooms[m.room]) else {
-            return;
-        };
+    /// The topic of `room`, if it has one.
+    pub(super) fn show_topic(&mut self, id: ClientId, room: RoomId, out: &mut impl Outbox) {
+        let room = &self.rooms[room];
         if let Some(topic) = &room.topic {
             let text = format!("* topic of #{}: {topic}", room.name);
             let (name, topic) = (room.name.clone(), topic.clone());
@@ -352,34 +220,31 @@ impl Hub {
         }
     }
 
-    /// `/topic`: the topic, or that there is none.
-    pub(super) fn show_topic_always(&mut self, id: ClientId, out: &mut impl Outbox) {
-        let Some(room) = self.member(id).map(|m| &self.rooms[m.room]) else {
-            return;
-        };
-        if room.topic.is_none() {
-            let name = room.name.clone();
+    /// `/topic`: the topic of `room`, or that there is none.
+    pub(super) fn show_topic_always(&mut self, id: ClientId, room: RoomId, out: &mut impl Outbox) {
+        let r = &self.rooms[room];
+        if r.topic.is_none() {
+            let name = r.name.clone();
             let text = format!("* #{name} has no topic");
             let msg = self.notices.event("topic", &text, |o| {
                 o.str("room", &name).opt("by", None).opt("text", None)
             });
             return self.send(id, &msg, out);
         }
-        self.show_topic(id, out);
+        self.show_topic(id, room, out);
     }
 
-    /// The last `last` (or all) lines of the client's room, bracketed; on entering a room
-    /// (`entering`), nothing at all when it has none.
+    /// The last `last` (or all) lines of `room`, bracketed; on entering it (`entering`),
+    /// nothing at all when it has none.
     pub(super) fn show_history(
         &self,
         id: ClientId,
+        room: RoomId,
         last: Option<usize>,
         entering: bool,
         out: &mut impl Outbox,
     ) {
-        let Some(room) = self.member(id).map(|m| &self.rooms[m.room]) else {
-            return;
-        };
+        let room = &self.rooms[room];
         let kept = room.history.len();
         let shown = last.unwrap_or(kept).min(kept);
         if shown == 0 && entering {

@@ -80,7 +80,10 @@ impl Hub {
             self.json_clients -= 1;
         }
         self.notices.json = self.json_clients > 0;
-        if let Some(room) = self.member(id).map(|m| m.room) {
+        let Some(Some(m)) = self.members.get(id) else {
+            return;
+        };
+        for room in m.rooms() {
             let r = &mut self.rooms[room];
             if json {
                 r.json_members += 1;

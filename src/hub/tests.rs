@@ -95,6 +95,7 @@ fn config() -> HubConfig {
         rate: 50.0,
         burst: 100.0,
         max_rooms: 100,
+        max_rooms_per_client: 25,
         history: 0,
         password: None,
         oper_password: None,
@@ -794,6 +795,7 @@ enum Op {
     Say(usize),
     Join(usize, u8),
     Part(usize),
+    SayIn(usize, u8),
     Nick(usize, u8),
     Quit(usize),
     Drop(usize),
@@ -806,6 +808,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (0usize..8).prop_map(Op::Say),
         2 => (0usize..8, 0u8..3).prop_map(|(c, r)| Op::Join(c, r)),
         1 => (0usize..8).prop_map(Op::Part),
+        2 => (0usize..8, 0u8..3).prop_map(|(c, r)| Op::SayIn(c, r)),
         1 => (0usize..8, 0u8..6).prop_map(|(c, n)| Op::Nick(c, n)),
         1 => (0usize..8).prop_map(Op::Quit),
         1 => (0usize..8).prop_map(Op::Drop),
@@ -814,24 +817,31 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    /// For any interleaving of connects, lines, room moves, renames and disconnects: every
-    /// relayed line reaches each other client in its sender's room at that moment exactly once
-    /// and in order, names stay unique, and nothing is sent to a closed client (the recorder
+    /// For any interleaving of connects, lines, room moves, renames and disconnects, with
+    /// clients 0..4 reading text (one room each) and 4..8 JSON (several): every relayed line
+    /// reaches each other client in the room it was said in at that moment exactly once and
+    /// in order, names stay unique, and nothing is sent to a closed client (the recorder
     /// asserts that).
     #[test]
     fn relay_is_exactly_once_in_order_and_names_stay_unique(ops in proptest::collection::vec(op(), 1..200)) {
         let mut h = hub();
         let mut r = Recorder::default();
         let mut connected: HashSet<ClientId> = HashSet::new();
-        // Each client's room, as the model sees it.
-        let mut room_of: Vec<String> = vec![LOBBY.to_string(); 8];
+        let json = |c: ClientId| c >= 4;
+        // Each client's rooms, as the model sees them: the one it speaks in last.
+        let mut rooms_of: Vec<Vec<String>> = vec![vec![LOBBY.to_string()]; 8];
         // For each client: the chat lines it must get, in order.
         let mut expected: Vec<Vec<String>> = vec![Vec::new(); 8];
         let mut got: Vec<Vec<String>> = vec![Vec::new(); 8];
         let mut seq = 0;
         let collect = |r: &mut Recorder, got: &mut Vec<Vec<String>>| {
             for (to, l) in r.sent.drain(..) {
-                if let Some(i) = l.find("> m") {
+                if json(to) {
+                    let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+                    if v["type"] == "chat" {
+                        got[to].push(v["text"].as_str().unwrap().to_string());
+                    }
+                } else if let Some(i) = l.find("> m") {
                     got[to].push(l[i + 2..].trim_end().to_string());
                 }
             }
@@ -840,27 +850,44 @@ proptest! {
             match op {
                 Op::Connect(c) if !connected.contains(&c) => {
                     r.closed.remove(&c);
+                    h.set_json(c, json(c));
                     h.handle(Event::Connected(c, LOCAL), &mut r);
                     connected.insert(c);
-                    room_of[c] = LOBBY.to_string();
+                    rooms_of[c] = vec![LOBBY.to_string()];
                 }
-                Op::Say(c) if connected.contains(&c) => {
+                Op::Say(c) | Op::SayIn(c, _) if connected.contains(&c) => {
                     seq += 1;
                     let text = format!("m{seq}");
-                    for &other in &connected {
-                        if other != c && room_of[other] == room_of[c] {
-                            expected[other].push(text.clone());
+                    let (line, room) = match op {
+                        Op::SayIn(_, n) => (format!("/say R{n} {text}"), Some(format!("R{n}"))),
+                        _ => (text.clone(), rooms_of[c].last().cloned()),
+                    };
+                    if let Some(room) = room.filter(|room| rooms_of[c].contains(room)) {
+                        for &other in &connected {
+                            if other != c && rooms_of[other].contains(&room) {
+                                expected[other].push(text.clone());
+                            }
                         }
                     }
-                    h.handle(Event::Line(c, text.as_bytes()), &mut r);
+                    h.handle(Event::Line(c, line.as_bytes()), &mut r);
                 }
                 Op::Join(c, n) if connected.contains(&c) => {
                     h.handle(Event::Line(c, format!("/join R{n}").as_bytes()), &mut r);
-                    room_of[c] = format!("R{n}");
+                    let room = format!("R{n}");
+                    if json(c) {
+                        rooms_of[c].retain(|r| *r != room);
+                        rooms_of[c].push(room);
+                    } else {
+                        rooms_of[c] = vec![room];
+                    }
                 }
                 Op::Part(c) if connected.contains(&c) => {
                     h.handle(Event::Line(c, b"/part"), &mut r);
-                    room_of[c] = LOBBY.to_string();
+                    if json(c) {
+                        rooms_of[c].pop();
+                    } else {
+                        rooms_of[c] = vec![LOBBY.to_string()];
+                    }
                 }
                 Op::Nick(c, n) if connected.contains(&c) => {
                     h.handle(Event::Line(c, format!("/nick N{n}").as_bytes()), &mut r);
@@ -882,10 +909,15 @@ proptest! {
             prop_assert_eq!(unique.len(), names.len(), "names not unique: {:?}", names);
             prop_assert_eq!(h.online(), connected.len());
             for &c in &connected {
-                prop_assert_eq!(h.room_of(c), Some(room_of[c].as_str()));
+                prop_assert_eq!(h.room_of(c), rooms_of[c].last().map(String::as_str));
+                let mut hubs: Vec<&str> = h.rooms_of(c);
+                let mut model: Vec<&str> = rooms_of[c].iter().map(String::as_str).collect();
+                hubs.sort_unstable();
+                model.sort_unstable();
+                prop_assert_eq!(hubs, model);
             }
             // Empty rooms are gone; the lobby stays.
-            let occupied: HashSet<&String> = connected.iter().map(|&c| &room_of[c]).collect();
+            let occupied: HashSet<&String> = connected.iter().flat_map(|&c| &rooms_of[c]).collect();
             prop_assert_eq!(h.rooms(), occupied.iter().filter(|r| **r != LOBBY).count() + 1);
         }
         // A client that reconnected under the same id gets only what was sent while connected,
@@ -2443,3 +2475,5 @@ fn names_are_found_in_any_case_through_renames_and_leaves() {
     say(&mut h, &mut r, 2, "/nick bob");
     assert_eq!(h.client_named("Bob"), Some(2));
 }
+
+mod several_rooms;

@@ -64,6 +64,7 @@ fn the_online_list_cannot_be_forged_with_me() {
             rate: 0.0,
             burst: 0.0,
             max_rooms: 10,
+            max_rooms_per_client: 25,
             history: 10,
             password: None,
             oper_password: None,

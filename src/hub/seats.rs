@@ -1,0 +1,146 @@
+//! Which rooms each client is in: its seats (a room, and its place in that room's member
+//! list), entering and leaving one room.
+//!
+//! A client has at most one seat it speaks in (`here`: the room its plain lines go to) and
+//! any number of others (`also`, JSON clients only). Each room lists its members densely, for
+//! broadcasting; a seat remembers its index there, so leaving is a swap-remove and the one
+//! swapped in is told its new index. Entering a room makes it the one plain lines go to;
+//! leaving that one hands the role to the room entered last of the others.
+
+use std::sync::atomic::Ordering;
+
+use super::{ClientId, Hub, Member, Outbox, RoomId, Seat};
+use crate::metrics::METRICS;
+
+impl Member {
+    /// The room its plain lines go to.
+    pub(super) fn room(&self) -> Option<RoomId> {
+        self.here.map(|s| s.room)
+    }
+
+    /// Every room it is in, the one its plain lines go to first.
+    pub(super) fn rooms(&self) -> impl Iterator<Item = RoomId> + '_ {
+        self.here.iter().chain(&self.also).map(|s| s.room)
+    }
+
+    /// How many rooms it is in.
+    pub(super) fn room_count(&self) -> usize {
+        usize::from(self.here.is_some()) + self.also.len()
+    }
+
+    pub(super) fn in_room(&self, room: RoomId) -> bool {
+        self.rooms().any(|r| r == room)
+    }
+
+    fn seat_mut(&mut self, room: RoomId) -> Option<&mut Seat> {
+        self.here
+            .iter_mut()
+            .chain(self.also.iter_mut())
+            .find(|s| s.room == room)
+    }
+}
+
+impl Hub {
+    /// Puts `id` in `room` (which it is not in), as the room its plain lines go to. Returns
+    /// whether it is the only client here in it.
+    pub(super) fn enter(&mut self, id: ClientId, room: RoomId) -> bool {
+        let members = &mut self.rooms[room].members;
+        let seat = Seat {
+            room,
+            slot: members.len(),
+        };
+        members.push(id);
+        let first = members.len() == 1;
+        if let Some(Some(m)) = self.members.get_mut(id) {
+            debug_assert!(!m.in_room(room), "client {id} entered a room twice");
+            if let Some(was) = m.here.replace(seat) {
+                m.also.push(was);
+            }
+        }
+        if self.reads_json(id) {
+            self.rooms[room].json_members += 1;
+        }
+        first
+    }
+
+    /// `room`, which `id` is in already, becomes the one its plain lines go to.
+    pub(super) fn speak_in(&mut self, id: ClientId, room: RoomId) {
+        let Some(Some(m)) = self.members.get_mut(id) else {
+            return;
+        };
+        if let Some(i) = m.also.iter().position(|s| s.room == room) {
+            let seat = m.also.remove(i);
+            if let Some(was) = m.here.replace(seat) {
+                m.also.push(was);
+            }
+        }
+    }
+
+    /// Takes `id` out of `room`'s member list; removes the room if that left it empty (the
+    /// lobby stays). Returns the room, if it still exists. In a cluster, a room no client
+    /// here is in any more is not followed (its lines are not wanted here).
+    pub(super) fn exit(
+        &mut self,
+        id: ClientId,
+        room: RoomId,
+        out: &mut impl Outbox,
+    ) -> Option<RoomId> {
+        let m = self.members.get_mut(id).and_then(Option::as_mut)?;
+        let seat = if m.here.is_some_and(|s| s.room == room) {
+            let seat = m.here.take();
+            m.here = m.also.pop();
+            seat
+        } else {
+            let i = m.also.iter().position(|s| s.room == room)?;
+            Some(m.also.remove(i))
+        }?;
+        let members = &mut self.rooms[room].members;
+        members.swap_remove(seat.slot);
+        if let Some(&moved) = members.get(seat.slot)
+            && let Some(Some(m)) = self.members.get_mut(moved)
+            && let Some(s) = m.seat_mut(room)
+        {
+            s.slot = seat.slot;
+        }
+        if self.reads_json(id) {
+            self.rooms[room].json_members -= 1;
+        }
+        if !self.rooms[room].waiting.is_empty() {
+            self.rooms[room].waiting.retain(|&w| w != id);
+            if self.rooms[room].waiting.is_empty() {
+                self.done_catching_up(room);
+            }
+        }
+        if self.rooms[room].members.is_empty() && room != self.lobby && self.config.in_cluster() {
+            out.unfollow(&self.rooms[room].name);
+        }
+        self.drop_if_empty(room)
+    }
+
+    /// Removes `room` if no one, here or on another node, is in it (the lobby stays); the
+    /// room, if it still exists.
+    pub(super) fn drop_if_empty(&mut self, room: RoomId) -> Option<RoomId> {
+        let r = &self.rooms[room];
+        if r.members.is_empty() && r.remote == 0 && room != self.lobby {
+            let gone = self.rooms.remove(room);
+            METRICS
+                .rooms
+                .store(self.rooms.len() as i64, Ordering::Relaxed);
+            self.by_room.remove(gone.name.to_ascii_lowercase().as_str());
+            return None;
+        }
+        Some(room)
+    }
+
+    /// Takes `id` out of every room it is in; the rooms that still exist.
+    pub(super) fn exit_all(&mut self, id: ClientId, out: &mut impl Outbox) -> Vec<RoomId> {
+        let rooms: Vec<RoomId> = self
+            .member(id)
+            .map(|m| m.rooms().collect())
+            .unwrap_or_default();
+        rooms
+            .into_iter()
+            .filter_map(|room| self.exit(id, room, out))
+            .collect()
+    }
+}
