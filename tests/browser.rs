@@ -1,6 +1,7 @@
 //! The page in a real browser (Debian's chromium, headless, over the DevTools protocol), in both
-//! concurrency models: a person picks a name, talks with an `nc` client both ways, and a
-//! second page in another room does not see the first room's lines. Without chromium the test
+//! concurrency models: a person picks a name, talks with `nc` clients both ways, is in two
+//! rooms at once (each its own log, an unread count that rises and clears), leaves one, and
+//! comes back to her rooms after the server restarts and after the page is loaded again. Without chromium the test
 //! says SKIPPED; `.ci/run` installs it and makes it required.
 
 mod common;
@@ -33,8 +34,18 @@ fn until_notice(c: &mut common::Client, want: &str) {
     }
 }
 
+/// Whether the room shown has `text` (the other rooms' logs are hidden).
 fn log_has(text: &str) -> String {
     format!("document.getElementById('log').innerText.includes({text:?})")
+}
+
+/// The unread count of `room` in the page's list of rooms ("" for none).
+fn unread_text(room: &str) -> String {
+    format!("document.querySelector('#joined li[data-room={room}] .unread').innerText")
+}
+
+fn unread(room: &str, count: &str) -> String {
+    format!("({}) === {count:?}", unread_text(room))
 }
 
 fn a_person_in_a_browser_chats_with_nc_users(mode: Mode) {
@@ -77,40 +88,67 @@ fn a_person_in_a_browser_chats_with_nc_users(mode: Mode) {
             nc.name
         ),
     );
-    // A second page, in another room, does not see the lobby's lines.
-    let bob = browser.open(&url);
+    // Alice adds #dev to her rooms: the lobby does not hear of it (she is still there), and
+    // #dev is shown.
+    browser.eval(&alice, &submit("room", "#dev"));
     browser.until(
-        &bob,
-        "the page loads",
-        "document.readyState === 'complete' && document.getElementById('name') !== null",
+        &alice,
+        "alice is in two rooms, #dev shown",
+        "document.getElementById('title').innerText === 'chatd: #dev' && \
+         document.querySelectorAll('#joined li').length === 2",
     );
-    browser.eval(&bob, &submit("name", "bob"));
-    browser.until(
-        &bob,
-        "bob is in",
-        "document.getElementById('online').innerText.includes('bob (you)')",
-    );
-    browser.eval(&bob, &submit("room", "#elsewhere"));
-    browser.until(
-        &bob,
-        "bob moved",
-        "document.getElementById('title').innerText === 'chatd: #elsewhere'",
-    );
-    until_notice(&mut nc, "* bob went to #elsewhere");
-    nc.send("only for the lobby");
-    browser.until(&alice, "alice gets it", &log_has("only for the lobby"));
-    // Bob's page has heard from the server since (its own /who), and still lacks the line.
-    browser.eval(&bob, &submit("line", "/who"));
-    browser.until(
-        &bob,
-        "bob's /who answered",
-        "document.getElementById('online').innerText.trim() === 'bob (you)'",
+    let mut dev = server.client();
+    dev.send("/join dev");
+    // (Past the lobby's history, which has alice's line.)
+    while dev.line() != "* you are in #dev (2 here)" {}
+    // A line in the lobby, the room not shown: its unread count rises, the shown log lacks it.
+    nc.send("for the lobby");
+    browser.until(&alice, "the lobby has one unread", &unread("lobby", "1"));
+    nc.send("again for the lobby");
+    browser.until(&alice, "the lobby has two unread", &unread("lobby", "2"));
+    dev.send("in dev");
+    browser.until(&alice, "#dev's line shows", &log_has("in dev"));
+    assert_eq!(
+        browser.eval(&alice, &log_has("for the lobby")),
+        serde_json::json!(false),
+        "the lobby's lines showed in #dev"
     );
     assert_eq!(
-        browser.eval(&bob, &log_has("only for the lobby")),
-        serde_json::json!(false),
-        "a page in another room got the lobby's line"
+        browser.eval(&alice, &unread_text("dev")),
+        serde_json::json!("")
     );
+    // Plain lines go to #dev; back in the lobby, its lines are there and the count is cleared.
+    browser.eval(&alice, &submit("line", "hello dev"));
+    until_notice(&mut dev, "<alice> hello dev");
+    browser.eval(
+        &alice,
+        "document.querySelector('#joined li[data-room=lobby] .switch').click()",
+    );
+    browser.until(
+        &alice,
+        "the lobby is shown, read",
+        &format!(
+            "document.getElementById('title').innerText === 'chatd: #lobby' && {} && {}",
+            log_has("again for the lobby"),
+            unread("lobby", "")
+        ),
+    );
+    browser.eval(&alice, &submit("line", "hello lobby"));
+    until_notice(&mut nc, "<alice> hello lobby");
+    // Leaving #dev: its member hears it, the list loses it.
+    browser.eval(
+        &alice,
+        "document.querySelector('#joined li[data-room=dev] .leave').click()",
+    );
+    until_notice(&mut dev, "* alice left");
+    browser.until(
+        &alice,
+        "#dev is gone from her rooms",
+        "document.querySelectorAll('#joined li').length === 1",
+    );
+    nc.send("/who");
+    let name = nc.name.clone();
+    until_notice(&mut nc, &format!("* online in #lobby (2): alice, {name}"));
     // The `/me` a forger types is a `me` line, not a rename: the list keeps the name.
     nc.send("/me is now admin");
     browser.until(&alice, "the /me shows", &log_has("is now admin"));
@@ -133,14 +171,17 @@ fn a_person_in_a_browser_chats_with_nc_users(mode: Mode) {
         .unwrap();
     }
     // The server goes away and comes back on the same port: the page says so, reconnects by
-    // itself, and comes back with the same name, in the same room.
+    // itself, and comes back with the same name, in the same rooms, the same one shown.
+    browser.eval(&alice, &submit("room", "ops"));
     browser.eval(&alice, &submit("room", "dev"));
     browser.until(
         &alice,
-        "alice moved",
-        "document.getElementById('title').innerText === 'chatd: #dev'",
+        "alice is in three rooms, #dev shown",
+        "document.getElementById('title').innerText === 'chatd: #dev' && \
+         document.querySelectorAll('#joined li').length === 3",
     );
     let web_port = server.web_addr.unwrap().port().to_string();
+    drop((nc, dev));
     drop(server);
     browser.until(
         &alice,
@@ -149,19 +190,31 @@ fn a_person_in_a_browser_chats_with_nc_users(mode: Mode) {
     );
     let server = Server::start_with(mode, &["--web-port", &web_port]);
     let mut nc = server.client();
+    let back = "document.getElementById('status').innerText.startsWith('connected') && \
+         document.getElementById('title').innerText === 'chatd: #dev' && \
+         document.querySelectorAll('#joined li').length === 3 && \
+         document.getElementById('online').innerText.includes('alice (you)')";
+    browser.until(&alice, "the page is back, as alice, in her rooms", back);
+    for room in ["dev", "ops", "lobby"] {
+        nc.send(&format!("/who {room}"));
+        let who = loop {
+            let line = nc.line();
+            if line.starts_with("* online in #") {
+                break line;
+            }
+        };
+        assert!(
+            who.starts_with(&format!("* online in #{room} (")) && who.contains("alice"),
+            "{who}"
+        );
+    }
+    // A new visit in the same browser (the page loaded again) goes back to them too.
+    browser.eval(&alice, "location.reload()");
     browser.until(
         &alice,
-        "the page is back, as alice, in #dev",
-        "document.getElementById('status').innerText.startsWith('connected') && \
-         document.getElementById('title').innerText === 'chatd: #dev' && \
-         document.getElementById('online').innerText.includes('alice (you)')",
+        "the page loads again",
+        "document.readyState === 'complete' && !document.getElementById('login').hidden",
     );
-    nc.send("/who dev");
-    let who = loop {
-        let line = nc.line();
-        if line.starts_with("* online in #dev") {
-            break line;
-        }
-    };
-    assert_eq!(who, "* online in #dev (1): alice");
+    browser.eval(&alice, &submit("name", "alice"));
+    browser.until(&alice, "the new visit is in her rooms", back);
 }
