@@ -23,6 +23,7 @@ both_modes!(
     back_in_another_room_it_shows_that_rooms_lines_once,
     the_password_is_asked_on_the_terminal_without_echo,
     the_tui_comes_back_after_a_restart,
+    the_tui_is_in_several_rooms_and_comes_back_to_them,
     a_pipe_is_paced_at_the_server_rate_and_says_so,
 );
 
@@ -380,6 +381,73 @@ fn the_tui_comes_back_after_a_restart(mode: Mode) {
         pty.child.try_wait().unwrap().is_none(),
         "it is still running"
     );
+}
+
+/// Asks `c`'s server `/who ROOM` until `name` is there, or fails after [`DEADLINE`].
+fn until_in(c: &mut common::Client, room: &str, name: &str) {
+    let until = std::time::Instant::now() + DEADLINE;
+    loop {
+        c.send(&format!("/who {room}"));
+        let mut who = c.line();
+        while !who.starts_with("* online in #") && !who.starts_with("! ") {
+            who = c.line();
+        }
+        if who.starts_with(&format!("* online in #{room} "))
+            && who.split([' ', ',']).any(|n| n == name)
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "no {name} in #{room}: {who}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn the_tui_is_in_several_rooms_and_comes_back_to_them(mode: Mode) {
+    let mut server = Server::start(mode);
+    let port = server.addr.port().to_string();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chat"));
+    cmd.args(["--port", &port, "--name", "tui", "--tui"]);
+    let mut pty = Pty::spawn(&mut cmd);
+    pty.expect("#lobby", DEADLINE);
+    let mut watcher = server.client();
+    until_in(&mut watcher, "lobby", "tui");
+    // It adds #dev and stays in the lobby: the lobby's line counts as unread there.
+    pty.type_text("/join dev\r");
+    until_in(&mut watcher, "dev", "tui");
+    until_in(&mut watcher, "lobby", "tui");
+    pty.expect("2 #dev", DEADLINE);
+    // (One word: the screen is redrawn in pieces, escape sequences between its words.)
+    watcher.send("psst");
+    pty.expect("1 #lobby (1)", DEADLINE);
+    assert!(!pty.text().contains("psst"), "shown in #dev");
+    // Alt+1 shows the lobby (and its line); what it types goes there.
+    pty.type_text("\x1b1");
+    pty.expect("psst", DEADLINE);
+    pty.type_text("back in the lobby\r");
+    until_watcher(&mut watcher, |l| l == "<tui> back in the lobby");
+    // `/switch dev` makes #dev where its lines go.
+    pty.type_text("/switch dev\r");
+    let mut dev = server.client();
+    dev.send("/join dev");
+    until_watcher(&mut dev, |l| l.starts_with("* you are in #dev"));
+    pty.type_text("to dev\r");
+    until_watcher(&mut dev, |l| l == "<tui> to dev");
+    drop((watcher, dev));
+    // After a restart it is back in both, #dev where its lines go.
+    assert!(server.stop().success());
+    pty.expect("reconnecting in", DEADLINE);
+    let server = Server::start_with(mode, &["--port", &port]);
+    pty.expect("reconnected as tui", DEADLINE + Duration::from_secs(2));
+    let mut watcher = server.client();
+    until_in(&mut watcher, "lobby", "tui");
+    until_in(&mut watcher, "dev", "tui");
+    watcher.send("/join dev");
+    until_watcher(&mut watcher, |l| l.starts_with("* you are in #dev"));
+    pty.type_text("dev again\r");
+    until_watcher(&mut watcher, |l| l == "<tui> dev again");
 }
 
 fn a_pipe_is_paced_at_the_server_rate_and_says_so(mode: Mode) {

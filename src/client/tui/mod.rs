@@ -2,7 +2,8 @@
 //! main thread waits for keys (50 ms at a time), applies them and the server's lines to the
 //! [`state::App`], and redraws. The terminal is restored on every way out: normal exit,
 //! error, and panic (ratatui's panic hook). When the connection is lost, a thread connects
-//! again with backoff (see [`super::reconnect`]) while the screen says so and stays usable.
+//! again with backoff (see [`super::reconnect`]) while the screen says so and stays usable;
+//! back, it joins again every room it was in.
 
 pub mod state;
 pub mod view;
@@ -161,7 +162,8 @@ pub fn run(session: Session, redial: Option<Redial>) -> io::Result<ExitCode> {
                                     tls: r.tls.clone(),
                                     password: r.password.clone(),
                                 };
-                                spawn_reconnect(r, app.me.clone(), app.room.clone(), tx.clone());
+                                let room = app.room().to_string();
+                                spawn_reconnect(r, app.me.clone(), room, tx.clone());
                             }
                             None => app.disconnected("server closed the connection"),
                         }
@@ -174,6 +176,11 @@ pub fn run(session: Session, redial: Option<Redial>) -> io::Result<ExitCode> {
                         app.paced_at = pacer.rate();
                         app.reconnected(session.addr.to_string(), session.name, &session.greeting);
                         start_session(&mut writer);
+                        // Back to the other rooms too, the shown one last, first of what waits
+                        // (paced: 25 rooms is more than a flood limit lets through at once).
+                        for line in app.rejoin_lines().into_iter().rev() {
+                            app.waiting.push_front(line);
+                        }
                     }
                 }
             }
@@ -194,7 +201,10 @@ fn map_key(k: KeyEvent) -> Option<Key> {
         return None;
     }
     let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+    let alt = k.modifiers.contains(KeyModifiers::ALT);
     Some(match k.code {
+        KeyCode::Char(c @ '1'..='9') if alt => Key::Room(c as usize - '1' as usize),
+        KeyCode::Char(_) if alt => return None,
         KeyCode::Char('c' | 'd') if ctrl => Key::Quit,
         KeyCode::Char('u') if ctrl => Key::ClearLine,
         KeyCode::Char('w') if ctrl => Key::DeleteWord,

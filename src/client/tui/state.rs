@@ -1,13 +1,15 @@
-//! The TUI's state, without a terminal: the messages, the room and its topic, who is in it, the
-//! input line with its editing and history, scrolling, and the connection's status. Server lines and keys go in;
-//! lines to send come out. Rendering is in `view`.
+//! The TUI's state, without a terminal: a pane per room it is in (see [`Pane`]), the one
+//! shown, the input line with its editing and history, and the connection's status. Server
+//! lines and keys go in; lines to send come out. Rendering is in `view`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
-use crate::client::reconnect::{Replay, Shown};
+use crate::client::reconnect::Replay;
 
 mod events;
+mod pane;
 use crate::client::server_line::{self, ServerLine};
+pub use pane::Pane;
 
 /// Messages kept for scrolling back.
 pub const KEEP: usize = 5000;
@@ -71,6 +73,8 @@ pub enum Key {
     ClearLine,
     /// Ctrl+W: delete the word before the cursor.
     DeleteWord,
+    /// Alt+1..9: show the room at that place in the list (0 the first).
+    Room(usize),
     /// Esc or Ctrl+C.
     Quit,
 }
@@ -78,14 +82,13 @@ pub enum Key {
 pub struct App {
     pub server: String,
     pub me: String,
-    pub messages: VecDeque<Message>,
-    /// The room this client is in, and its topic.
-    pub room: String,
-    pub topic: Option<String>,
+    /// The rooms this client is in, in the order it joined them; never empty (a client in no
+    /// room has one pane, named "").
+    pub panes: Vec<Pane>,
+    /// The pane shown, and the room plain lines go to.
+    pub current: usize,
     /// Inside a history block: the lines that come are the room's past.
     in_history: bool,
-    /// The members of the room: lower-cased name to name as shown.
-    pub online: BTreeMap<String, String>,
     pub status: Status,
     pub input: Vec<char>,
     /// Cursor position in `input`, in chars.
@@ -94,15 +97,13 @@ pub struct App {
     /// Position while browsing the history; `None` when editing a new line.
     history_pos: Option<usize>,
     draft: Vec<char>,
-    /// Rows scrolled back from the bottom.
-    pub scroll: usize,
     /// Rows a PageUp/PageDown moves (set by the view to the pane's height).
     pub page: usize,
-    /// The chat lines shown lately in this room, to show of a replayed history (after a
-    /// reconnection) only what was missed.
-    shown: Shown,
     /// After a reconnection, until the room's history has been replayed.
     replay: Option<Replay>,
+    /// After a reconnection, until the server says this room is the current one again (the
+    /// last `/join` of the way back): the panes of rooms not rejoined yet stay.
+    rejoin: Option<String>,
     /// The server removed this client (kicked, banned): it does not come back by itself.
     pub removed: bool,
     /// Lines entered and not sent yet: paced at the server's line rate (a paste), or waiting
@@ -114,43 +115,74 @@ pub struct App {
 
 impl App {
     pub fn new(server: String, me: String) -> App {
-        let mut online = BTreeMap::new();
-        online.insert(me.to_ascii_lowercase(), me.clone());
+        let lobby = Pane::new(crate::hub::LOBBY, &me);
         App {
             server,
             me,
-            messages: VecDeque::new(),
-            room: crate::hub::LOBBY.to_string(),
-            topic: None,
+            panes: vec![lobby],
+            current: 0,
             in_history: false,
-            online,
             status: Status::Connected,
             input: Vec::new(),
             cursor: 0,
             history: Vec::new(),
             history_pos: None,
             draft: Vec::new(),
-            scroll: 0,
             page: 10,
-            shown: Shown::default(),
             replay: None,
+            rejoin: None,
             removed: false,
             waiting: VecDeque::new(),
             paced_at: None,
         }
     }
 
+    /// The pane shown.
+    pub fn pane(&self) -> &Pane {
+        &self.panes[self.current]
+    }
+
+    pub fn pane_mut(&mut self) -> &mut Pane {
+        &mut self.panes[self.current]
+    }
+
+    /// The pane of `room`, or the one shown when this client is not in it.
+    fn pane_of(&self, room: &str) -> usize {
+        self.panes
+            .iter()
+            .position(|p| p.is(room))
+            .unwrap_or(self.current)
+    }
+
+    /// A message for the pane shown.
     fn push(&mut self, kind: Kind, text: impl Into<String>) {
-        if self.messages.len() == KEEP {
-            self.messages.pop_front();
+        self.push_in(self.current, kind, text);
+    }
+
+    fn push_in(&mut self, pane: usize, kind: Kind, text: impl Into<String>) {
+        let past = self.in_history;
+        self.panes[pane].push(kind, text.into(), past);
+    }
+
+    /// Something said in `pane`: counted as unread there when another pane is shown.
+    fn said_in(&mut self, pane: usize, kind: Kind, text: impl Into<String>) {
+        if pane != self.current && !self.in_history {
+            self.panes[pane].unread += 1;
         }
-        self.messages.push_back(Message {
-            kind,
-            text: text.into(),
-            past: self.in_history,
-        });
-        if self.scroll > 0 {
-            self.scroll += 1; // keep the view where the reader left it
+        self.push_in(pane, kind, text);
+    }
+
+    /// Shows pane `i` (its unread lines read); the line for the server to make its room the
+    /// one plain lines go to, unless it is already.
+    fn switch_to(&mut self, i: usize) -> Action {
+        if i >= self.panes.len() || i == self.current {
+            return Action::None;
+        }
+        self.current = i;
+        self.panes[i].unread = 0;
+        match self.panes[i].room.as_str() {
+            "" => Action::None,
+            room => Action::Send(format!("/join {room}")),
         }
     }
 
@@ -161,7 +193,7 @@ impl App {
         let Some(replay) = self.replay.as_mut().filter(|_| !line.starts_with('{')) else {
             return self.take_line(line);
         };
-        let lines = replay.filter(line.to_string(), &self.shown);
+        let lines = replay.filter(line.to_string(), &self.panes[self.current].shown);
         if replay.is_done() {
             self.replay = None;
         }
@@ -172,6 +204,8 @@ impl App {
         reload
     }
 
+    /// A text line (before the TUI has asked for JSON): a text connection is in one room, the
+    /// pane shown.
     fn take_line(&mut self, line: &str) -> Option<String> {
         if line.starts_with('{')
             && let Ok(event) = serde_json::from_str::<serde_json::Value>(line)
@@ -179,9 +213,10 @@ impl App {
             return self.server_event(&event);
         }
         let mut reload = None;
+        let here = self.current;
         match server_line::parse(line) {
             ServerLine::Chat { from, text } => {
-                self.shown.push(line);
+                self.pane_mut().shown.push(line);
                 self.push(
                     Kind::Chat {
                         from: from.into(),
@@ -207,12 +242,12 @@ impl App {
                 self.push(Kind::Notice, &line[2..])
             }
             ServerLine::YouAre(name) => {
-                self.rename(&self.me.clone(), name);
+                self.rename_me(name);
                 self.push(Kind::Notice, &line[2..]);
             }
             ServerLine::Joined { names, more } => {
                 for n in names {
-                    self.online.insert(n.to_ascii_lowercase(), n.to_string());
+                    self.panes[here].add(n);
                 }
                 if more > 0 {
                     reload = Some("/who".to_string());
@@ -220,58 +255,57 @@ impl App {
                 self.push(Kind::Notice, &line[2..]);
             }
             ServerLine::Left { name, .. } => {
-                self.online.remove(&name.to_ascii_lowercase());
+                self.panes[here].remove(name);
                 self.push(Kind::Notice, &line[2..]);
             }
             ServerLine::Removed { name, .. } => {
-                self.online.remove(&name.to_ascii_lowercase());
+                self.panes[here].remove(name);
                 self.push(Kind::Alert, &line[2..]);
             }
             ServerLine::Renamed { old, new } => {
-                self.rename(old, new);
+                self.panes[here].rename(old, new);
                 self.push(Kind::Notice, &line[2..]);
             }
             ServerLine::Online { room, names } => {
-                if room.eq_ignore_ascii_case(&self.room) {
-                    self.online = names
-                        .iter()
-                        .map(|n| (n.to_ascii_lowercase(), n.to_string()))
-                        .collect();
+                if self.pane().is(room) {
+                    self.pane_mut().set_online(names.iter().copied());
                 }
                 self.push(Kind::Notice, &line[2..]);
             }
             ServerLine::InRoom { room, .. } => {
                 // Back in the same room after a reconnection, what was shown there stays
                 // shown (its history is replayed against it).
-                if !room.eq_ignore_ascii_case(&self.room) {
-                    self.shown.clear();
+                match self.panes.iter().position(|p| p.is(room)) {
+                    Some(i) => self.current = i,
+                    None => {
+                        let me = self.me.clone();
+                        let pane = self.pane_mut();
+                        pane.shown.clear();
+                        pane.room = room.to_string();
+                        pane.topic = None;
+                        pane.reset_online(&me);
+                    }
                 }
-                self.room = room.to_string();
-                self.topic = None;
-                self.online.clear();
-                self.online
-                    .insert(self.me.to_ascii_lowercase(), self.me.clone());
                 reload = Some("/who".to_string());
                 self.push(Kind::Notice, &line[2..]);
             }
             ServerLine::Went { name, .. } => {
-                self.online.remove(&name.to_ascii_lowercase());
+                self.panes[here].remove(name);
                 self.push(Kind::Notice, &line[2..]);
             }
             ServerLine::Came { name, .. } => {
-                self.online
-                    .insert(name.to_ascii_lowercase(), name.to_string());
+                self.panes[here].add(name);
                 self.push(Kind::Notice, &line[2..]);
             }
             ServerLine::Topic { room, topic } | ServerLine::TopicSet { room, topic, .. } => {
-                if room.eq_ignore_ascii_case(&self.room) {
-                    self.topic = Some(topic.to_string());
+                if self.pane().is(room) {
+                    self.pane_mut().topic = Some(topic.to_string());
                 }
                 self.push(Kind::Notice, &line[2..]);
             }
             ServerLine::NoTopic(room) => {
-                if room.eq_ignore_ascii_case(&self.room) {
-                    self.topic = None;
+                if self.pane().is(room) {
+                    self.pane_mut().topic = None;
                 }
                 self.push(Kind::Notice, &line[2..]);
             }
@@ -290,18 +324,57 @@ impl App {
         reload
     }
 
-    fn rename(&mut self, old: &str, new: &str) {
-        if old.eq_ignore_ascii_case(&self.me) {
-            self.me = new.to_string();
+    /// This client is now `new`, in every room.
+    fn rename_me(&mut self, new: &str) {
+        let old = std::mem::replace(&mut self.me, new.to_string());
+        for pane in &mut self.panes {
+            pane.rename(&old, new);
         }
-        self.online.remove(&old.to_ascii_lowercase());
-        self.online
-            .insert(new.to_ascii_lowercase(), new.to_string());
+    }
+
+    /// The rooms this client is in now (a `room` event): a pane for each, in the order they
+    /// came, the one plain lines go to shown. Panes of rooms left go, unless the way back after
+    /// a reconnection is not over (each of its `/join`s says only the rooms rejoined so far).
+    /// The line that loads the shown room's members, when they are not known.
+    fn rooms_now(&mut self, rooms: &[&str], here: Option<&str>) -> Option<String> {
+        let back = self
+            .rejoin
+            .as_ref()
+            .is_some_and(|r| here.is_some_and(|h| h.eq_ignore_ascii_case(r)));
+        if back {
+            self.rejoin = None;
+        }
+        let shown = self.pane().room.clone();
+        if self.rejoin.is_none() {
+            self.panes
+                .retain(|p| rooms.iter().any(|r| p.is(r)) || p.room.is_empty() && rooms.is_empty());
+        }
+        for room in rooms {
+            if !self.panes.iter().any(|p| p.is(room)) {
+                self.panes.push(Pane::new(room, &self.me));
+            }
+        }
+        if self.panes.is_empty() {
+            self.panes.push(Pane::new("", &self.me));
+        }
+        let now = here.unwrap_or(&shown);
+        self.current = self
+            .panes
+            .iter()
+            .position(|p| p.is(now))
+            .unwrap_or(0)
+            .min(self.panes.len() - 1);
+        let pane = self.pane_mut();
+        pane.unread = 0;
+        (!pane.listed && !pane.room.is_empty()).then(|| format!("/who {}", pane.room))
     }
 
     pub fn disconnected(&mut self, why: &str) {
         self.status = Status::Disconnected(why.to_string());
-        self.online.clear();
+        for pane in &mut self.panes {
+            pane.online.clear();
+            pane.listed = false;
+        }
         self.push(Kind::Error, format!("disconnected: {why}"));
     }
 
@@ -313,9 +386,20 @@ impl App {
     /// The connection is lost and the client tries again after `wait`.
     pub fn reconnecting(&mut self, why: &str, wait: std::time::Duration) {
         let text = format!("{why}; reconnecting in {:.1} s", wait.as_secs_f64());
-        self.online.clear();
+        for pane in &mut self.panes {
+            pane.online.clear();
+            pane.listed = false;
+        }
         self.push(Kind::Error, format!("disconnected: {text}"));
         self.status = Status::Disconnected(text);
+    }
+
+    /// The room to connect back to: the one shown (a way back goes there first, in text).
+    pub fn room(&self) -> &str {
+        match self.pane().room.as_str() {
+            "" => crate::hub::LOBBY,
+            room => room,
+        }
     }
 
     /// Back, as `name`: the greeting is shown without the history lines shown already.
@@ -324,12 +408,42 @@ impl App {
         self.server = server;
         self.push(Kind::Notice, format!("reconnected as {name}"));
         self.me = name;
-        self.online
-            .insert(self.me.to_ascii_lowercase(), self.me.clone());
-        self.replay = Some(Replay::after(greeting, &self.room, &mut self.shown));
+        let me = self.me.clone();
+        for pane in &mut self.panes {
+            pane.reset_online(&me);
+        }
+        let room = self.room().to_string();
+        self.replay = Some(Replay::after(
+            greeting,
+            &room,
+            &mut self.panes[self.current].shown,
+        ));
         for line in greeting {
             self.server_line(line);
         }
+    }
+
+    /// After a reconnection and `/format json`: the lines that take this client back to every
+    /// room it was in (the shown one last, so that plain lines go there again). The way back
+    /// took it to the shown one already.
+    pub fn rejoin_lines(&mut self) -> Vec<String> {
+        let shown = self.room().to_string();
+        let others: Vec<String> = self
+            .panes
+            .iter_mut()
+            .filter(|p| !p.room.is_empty() && !p.is(&shown))
+            .map(|p| {
+                p.rejoined = true;
+                format!("/join {}", p.room)
+            })
+            .collect();
+        if others.is_empty() {
+            return others;
+        }
+        self.rejoin = Some(shown.clone());
+        let mut lines = others;
+        lines.push(format!("/join {shown}"));
+        lines
     }
 
     pub fn key(&mut self, key: Key) -> Action {
@@ -366,8 +480,13 @@ impl App {
             }
             Key::Up => self.history_back(),
             Key::Down => self.history_forward(),
-            Key::PageUp => self.scroll += self.page.max(1),
-            Key::PageDown => self.scroll = self.scroll.saturating_sub(self.page.max(1)),
+            Key::PageUp => self.pane_mut().scroll += self.page.max(1),
+            Key::PageDown => {
+                let page = self.page.max(1);
+                let pane = self.pane_mut();
+                pane.scroll = pane.scroll.saturating_sub(page);
+            }
+            Key::Room(i) => return self.switch_to(i),
             Key::Enter => return self.submit(),
             Key::Quit => return Action::Quit,
             Key::Backspace | Key::Delete => {}
@@ -416,7 +535,12 @@ impl App {
         if self.history.last() != Some(&line) && !is_secret(&line) {
             self.history.push(line.clone());
         }
-        self.scroll = 0;
+        self.pane_mut().scroll = 0;
+        if let Some(room) =
+            strip_command(&line, "/switch").or((line.eq_ignore_ascii_case("/switch")).then_some(""))
+        {
+            return self.switch(room.trim());
+        }
         if line.eq_ignore_ascii_case("/quit") || line.to_ascii_lowercase().starts_with("/quit ") {
             return Action::Send(line);
         }
@@ -455,7 +579,32 @@ impl App {
 
     /// Online names, sorted ignoring case.
     pub fn online_names(&self) -> impl Iterator<Item = &str> {
-        self.online.values().map(String::as_str)
+        self.pane().online.values().map(String::as_str)
+    }
+
+    /// `/switch ROOM` (or its place in the list, from 1): shows a room this client is in.
+    fn switch(&mut self, room: &str) -> Action {
+        let at = match room.parse::<usize>() {
+            Ok(n) if (1..=self.panes.len()).contains(&n) => Some(n - 1),
+            _ if room.is_empty() => None,
+            _ => self.panes.iter().position(|p| p.is(room)),
+        };
+        match at {
+            Some(i) if i == self.current => Action::None,
+            Some(i) => self.switch_to(i),
+            None if room.is_empty() => {
+                self.push(Kind::Error, "usage: /switch ROOM (or its number)");
+                Action::None
+            }
+            None => {
+                let room = room.trim_start_matches('#');
+                self.push(
+                    Kind::Error,
+                    format!("you are not in #{room}: /join {room} first"),
+                );
+                Action::None
+            }
+        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! Draws an [`App`] with ratatui: messages on the left, who is online on the right, the input
-//! line and a status line below. Pure drawing: tested on ratatui's `TestBackend`.
+//! Draws an [`App`] with ratatui: the shown room's messages on the left (the rooms it is in,
+//! with their unread counts, along the pane's lower edge), who is online there on the right,
+//! the input line and a status line below. Pure drawing: tested on ratatui's `TestBackend`.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
@@ -131,30 +132,69 @@ fn wrap(m: &Message, width: usize) -> Vec<Line<'static>> {
     rows
 }
 
+/// `#lobby` for a room, `(no room)` for the pane of a client in none.
+fn room_title(room: &str) -> String {
+    match room {
+        "" => "(no room)".to_string(),
+        room => format!("#{room}"),
+    }
+}
+
+/// ` 1 #lobby │ 2 #dev (3) ` along the pane's lower edge: each room with the Alt key that
+/// shows it, the shown one highlighted, the ones with unread lines bold.
+fn rooms_bar(app: &App) -> Line<'static> {
+    let mut spans = vec![Span::raw(" ")];
+    for (i, pane) in app.panes.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::raw(" │ "));
+        }
+        let mut text = match i {
+            0..9 => format!("{} {}", i + 1, room_title(&pane.room)),
+            _ => room_title(&pane.room),
+        };
+        let mut style = Style::default();
+        if pane.unread > 0 {
+            text.push_str(&format!(" ({})", pane.unread));
+            style = style.fg(Color::Yellow).add_modifier(Modifier::BOLD);
+        }
+        if i == app.current {
+            style = Style::default().fg(Color::Black).bg(Color::Cyan);
+        }
+        spans.push(Span::styled(text, style));
+    }
+    spans.push(Span::raw(" "));
+    Line::from(spans)
+}
+
 fn render_messages(frame: &mut Frame, app: &mut App, area: Rect) {
-    let title = match &app.topic {
-        Some(topic) => format!(" #{} · {topic} · chatd {} ", app.room, app.server),
-        None => format!(" #{} · chatd {} ", app.room, app.server),
+    let room = room_title(&app.pane().room);
+    let title = match &app.pane().topic {
+        Some(topic) => format!(" {room} · {topic} · chatd {} ", app.server),
+        None => format!(" {room} · chatd {} ", app.server),
     };
-    let block = Block::default().borders(Borders::ALL).title(title);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(title)
+        .title_bottom(rooms_bar(app));
     let inner = block.inner(area);
     let (height, width) = (inner.height as usize, inner.width as usize);
     app.page = height.max(1);
+    let pane = app.pane_mut();
     // Wrap from the newest message back, only as far as the view reaches.
     let mut rows: Vec<Line<'static>> = Vec::new();
-    for m in app.messages.iter().rev() {
+    for m in pane.messages.iter().rev() {
         let mut wrapped = wrap(m, width);
         wrapped.reverse();
         rows.extend(wrapped);
-        if rows.len() >= height + app.scroll {
+        if rows.len() >= height + pane.scroll {
             break;
         }
     }
     let max_scroll = rows.len().saturating_sub(height);
-    app.scroll = app.scroll.min(max_scroll);
+    pane.scroll = pane.scroll.min(max_scroll);
     let visible: Vec<Line> = rows
         .into_iter()
-        .skip(app.scroll)
+        .skip(pane.scroll)
         .take(height)
         .rev()
         .collect();
@@ -172,7 +212,11 @@ fn render_online(frame: &mut Frame, app: &App, area: Rect) {
             ListItem::new(Span::styled(n.to_string(), style))
         })
         .collect();
-    let title = format!(" #{} ({}) ", app.room, app.online.len());
+    let title = format!(
+        " {} ({}) ",
+        room_title(&app.pane().room),
+        app.pane().online.len()
+    );
     frame.render_widget(
         List::new(items).block(Block::default().borders(Borders::ALL).title(title)),
         area,
@@ -235,7 +279,7 @@ fn render_status(frame: &mut Frame, app: &App, area: Rect) {
                 Style::default().fg(Color::Black).bg(Color::Green),
             ),
             Span::raw(format!(
-                " {} as {}{} · PgUp/PgDn scroll · Esc quits",
+                " {} as {}{} · Alt-1..9 rooms · PgUp/PgDn scroll · Esc quits",
                 app.server,
                 app.me,
                 waiting(app)
@@ -408,5 +452,26 @@ mod tests {
         a.waiting.clear();
         let s = screen(&mut a, 120, 10);
         assert!(!s[9].contains("waiting"), "{}", s[9]);
+    }
+
+    #[test]
+    fn the_rooms_line_the_panes_lower_edge_with_their_unread_counts() {
+        let mut a = app();
+        a.server_line(r#"{"type":"room","room":"dev","here":1,"rooms":["lobby","dev"]}"#);
+        a.server_line(r#"{"type":"chat","room":"lobby","from":"bob","text":"psst","id":"1"}"#);
+        a.server_line(r#"{"type":"chat","room":"dev","from":"ana","text":"in dev","id":"2"}"#);
+        let s = screen(&mut a, 70, 12);
+        let all = s.join("\n");
+        assert!(s[7].contains("1 #lobby (1) │ 2 #dev"), "{all}");
+        assert!(
+            s[0].contains("#dev · chatd") && all.contains("in dev"),
+            "{all}"
+        );
+        assert!(!all.contains("psst"), "{all}");
+        a.key(Key::Room(0));
+        let s = screen(&mut a, 70, 12);
+        let all = s.join("\n");
+        assert!(s[7].contains("1 #lobby │ 2 #dev"), "{all}");
+        assert!(all.contains("psst") && !all.contains("in dev"), "{all}");
     }
 }
