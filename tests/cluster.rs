@@ -40,6 +40,7 @@ both_modes!(
     operators_act_on_every_node_and_bans_outlive_a_node,
     after_an_outage_every_node_shows_the_same_history,
     a_node_receives_only_the_rooms_its_clients_are_in,
+    a_client_in_several_rooms_is_in_each_on_every_node,
 );
 
 const LINK_DOWN: &str = "* cluster link down: lines reach this node only until it is back";
@@ -1200,4 +1201,87 @@ fn a_node_started_after_a_topic_was_set_knows_it(mode: Mode) {
     until_line(&mut c3, "* you are in #dev (1 here)");
     c3.send("/topic");
     until_line(&mut c3, "* topic of #dev: dev things");
+}
+
+/// Reads `c`'s JSON events up to the first of type `kind`: others' `join` and `move` may come
+/// first, and a history (in a cluster, a room's history comes when the stream has answered).
+fn json_event(c: &mut Client, kind: &str) -> serde_json::Value {
+    loop {
+        let line = c.line();
+        let e: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if e["type"] == kind {
+            return e;
+        }
+        assert!(
+            ["join", "move", "history"].contains(&e["type"].as_str().unwrap_or_default()),
+            "{}: {line}",
+            c.name
+        );
+    }
+}
+
+fn a_client_in_several_rooms_is_in_each_on_every_node(mode: Mode) {
+    let Some(nats) = Nats::start() else { return };
+    let Pair {
+        a,
+        b,
+        ca: _ca,
+        cb: mut lobby_b,
+    } = Pair::start(mode, &nats);
+    let mut dev_b = b.client();
+    dev_b.send("/join dev");
+    until_line(&mut dev_b, "* you are in #dev (1 here)");
+    let mut j = a.client();
+    let name = j.name.clone();
+    until_sees(&mut lobby_b, &name);
+    j.send("/format json");
+    // (Past the text lines that came before.)
+    while !j.line().starts_with('{') {}
+    // It adds #dev on node a: #dev on node b hears it joined; the lobby keeps it.
+    j.send("/join dev");
+    let room = json_event(&mut j, "room");
+    assert_eq!(room["rooms"], serde_json::json!(["dev", "lobby"]));
+    until_line(&mut dev_b, &format!("* {name} joined"));
+    j.send("/say dev across");
+    until_line(&mut dev_b, &format!("<{name}> across"));
+    j.send("/say lobby in the lobby");
+    until_line(&mut lobby_b, &format!("<{name}> in the lobby"));
+    // Both rooms count it on node b.
+    dev_b.send("/rooms");
+    until_line(&mut dev_b, "* rooms (2): #dev (2), #lobby (3)");
+    // Node b's lines of each room reach it, named.
+    dev_b.send("from dev");
+    // (Live, or in #dev's history if the stream's answer to node a came after it: it holds
+    // the room's live lines until then and shows each once.)
+    loop {
+        let line = j.line();
+        let e: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let lines = match e["type"].as_str() {
+            Some("chat") => vec![e],
+            Some("history") => e["lines"].as_array().unwrap().clone(),
+            _ => continue,
+        };
+        if let Some(chat) = lines.iter().find(|l| l["text"] == "from dev") {
+            assert_eq!(chat["room"], "dev");
+            break;
+        }
+    }
+    // A part is a leave of that room only, everywhere.
+    j.send("/part dev");
+    json_event(&mut j, "room");
+    until_line(&mut dev_b, &format!("* {name} left"));
+    lobby_b.send(&format!("/msg {name} still here?"));
+    assert_eq!(json_event(&mut j, "private")["text"], "still here?");
+    // Quitting from two rooms is one leave in each.
+    j.send("/join dev");
+    json_event(&mut j, "room");
+    until_line(&mut dev_b, &format!("* {name} joined"));
+    j.send("/quit");
+    let left = format!("* {name} left");
+    until_line(&mut dev_b, &left);
+    until_line(&mut lobby_b, &left);
+    for c in [&mut dev_b, &mut lobby_b] {
+        let lines = c.sync();
+        assert!(!lines.contains(&left), "{}: told twice: {lines:?}", c.name);
+    }
 }
