@@ -3,24 +3,27 @@
 # For a refactor, the figures of the old and the new build should be within noise.
 #
 #   scripts/compare-builds.sh OLD_BIN_DIR NEW_BIN_DIR [--repeat R] [--modes "poll threads"]
+#                             [--workloads "fanout crowd room200 idle"]
 #
 # Each *_BIN_DIR holds a chatd and a chatbench (a copy of target/release/ from each commit).
 # Workloads, each run R times (default 5) per mode and build, the builds alternating:
 #   fanout  1,000 clients, 1 sender flat out, 3 M deliveries (--msg-rate 0)
 #   crowd   1,000 clients, 10 senders flat out, 3 M deliveries (--msg-rate 0)
+#   room200   200 clients, 10 senders flat out, 3 M deliveries (--msg-rate 0)
 #   idle    5,000 clients connected, one message: the server's RSS per connection
 # Prints one line per run and the medians; everything on loopback.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-[ $# -ge 2 ] || { sed -n '2,13p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,15p' "$0"; exit 2; }
 old=$1 new=$2
 shift 2
-repeat=5 modes="poll threads"
+repeat=5 modes="poll threads" workloads="fanout crowd idle"
 while [ $# -gt 0 ]; do
     case $1 in
         --repeat) repeat=$2; shift 2 ;;
         --modes) modes=$2; shift 2 ;;
+        --workloads) workloads=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -34,6 +37,7 @@ run() {
     case $workload in
         fanout) args="-n 1000 -s 1 -m 3000" ;;
         crowd) args="-n 1000 -s 10 -m 300" ;;
+        room200) args="-n 200 -s 10 -m 1500" ;;
         idle) args="-n 5000 -s 1 -m 1" ;;
     esac
     start_server "$log" "$dir/chatd" --port 0 --mode "$mode" -q --msg-rate 0 --max-clients 6000
@@ -55,7 +59,7 @@ run() {
 
 for rep in $(seq "$repeat"); do
     for mode in $modes; do
-        for workload in fanout crowd idle; do
+        for workload in $workloads; do
             # Alternate which build goes first, so neither always gets the warmer machine.
             if [ $((rep % 2)) = 1 ]; then order="old new"; else order="new old"; fi
             for build in $order; do
@@ -67,7 +71,7 @@ for rep in $(seq "$repeat"); do
 done
 
 echo
-echo "medians of $repeat runs (deliveries/s for fanout and crowd; RSS bytes per connection for idle):"
+echo "medians of $repeat runs (deliveries/s for fanout, crowd and room200; RSS bytes per connection for idle):"
 python3 - "$results" <<'PY'
 import statistics, sys
 rows = {}

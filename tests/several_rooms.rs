@@ -15,6 +15,7 @@ both_modes!(
     back_to_text_keeps_one_room_and_says_so,
     quitting_is_one_leave_per_room,
     history_topics_and_moderation_follow_every_room,
+    the_line_rate_is_the_connections_whatever_the_rooms,
 );
 
 /// The next line of `c`, a JSON event.
@@ -376,4 +377,32 @@ fn history_topics_and_moderation_follow_every_room(mode: Mode) {
     assert!(!op.sync().contains(&kicked), "told twice");
     assert!(!dev.sync().contains(&kicked), "told twice");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn the_line_rate_is_the_connections_whatever_the_rooms(mode: Mode) {
+    // 10 lines a second after 4 at once: 24 lines, half to each of two rooms, take 2 s
+    // however they are spread (a rate per room would let them through in 0.8 s).
+    let server = Server::start_with(mode, &["--msg-rate", "10", "--msg-burst", "4"]);
+    let mut a = text_client_in(&server, "a");
+    let mut b = text_client_in(&server, "b");
+    let mut j = json_client(&server);
+    join(&mut j, "a");
+    join(&mut j, "b");
+    let lines: String = (0..24)
+        .map(|i| format!("/say {} line {i}\n", if i % 2 == 0 { "a" } else { "b" }))
+        .collect();
+    let start = std::time::Instant::now();
+    j.send_bytes(lines.as_bytes());
+    let name = j.name.clone();
+    a.expect_after_joins(&format!("<{name}> line 0"));
+    b.expect_after_joins(&format!("<{name}> line 1"));
+    for i in (2..24).step_by(2) {
+        a.expect(&format!("<{name}> line {i}"));
+        b.expect(&format!("<{name}> line {}", i + 1));
+    }
+    let took = start.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(1800),
+        "{took:?}: paced per room?"
+    );
 }

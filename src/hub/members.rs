@@ -91,13 +91,13 @@ impl Hub {
         self.members[id] = Some(Member {
             name,
             here: None,
-            also: Vec::new(),
+            also: Default::default(),
             announced: false,
             ip,
             oper: false,
             muted: false,
             claimed: false,
-            moved_at: None,
+            moved_at: 0,
         });
         self.by_name.insert(id, &self.members);
         self.enter(id, lobby);

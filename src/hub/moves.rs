@@ -7,7 +7,10 @@
 //! plain lines go to, `/part ROOM` leaves that one only, and it may end up in none. Either
 //! way the client is told, in a `room` event, every room it is in now.
 
-use super::{Body, ClientId, Hub, LOBBY, MUTED_MOVE_EVERY, Outbox, RoomId};
+use super::{Body, ClientId, Hub, LOBBY, MOVE_TICK, MUTED_MOVE_EVERY, Outbox, RoomId};
+
+/// [`MUTED_MOVE_EVERY`] in [`MOVE_TICK`]s.
+const MUTED_MOVE_TICKS: u32 = (MUTED_MOVE_EVERY.as_millis() / MOVE_TICK.as_millis()) as u32;
 
 impl Hub {
     /// `/join ROOM`: the room, made if needed, becomes the one the client's plain lines go
@@ -29,11 +32,8 @@ impl Hub {
             self.speak_in(id, t);
             return self.tell_rooms(id, None, out);
         }
-        let now = self.now;
-        if m.muted
-            && m.moved_at
-                .is_some_and(|t| now.saturating_duration_since(t) < MUTED_MOVE_EVERY)
-        {
+        let since_move = self.move_ticks(false).saturating_sub(m.moved_at);
+        if m.muted && m.moved_at != 0 && since_move < MUTED_MOVE_TICKS {
             let msg = "you are muted: one room move a minute";
             return self.error(id, "muted", &msg, out);
         }
@@ -53,8 +53,9 @@ impl Hub {
             );
         }
         // Only a move made counts against a muted client's one a minute.
+        let now = self.move_ticks(true);
         if let Some(Some(m)) = self.members.get_mut(id) {
-            m.moved_at = Some(now);
+            m.moved_at = now;
         }
         // Whoever is about to hear of the move has heard of the joins before it.
         self.announce_joins(out);
@@ -108,6 +109,19 @@ impl Hub {
         self.show_history(id, target, None, true, out);
     }
 
+    /// The time in [`MOVE_TICK`]s since the hub began, plus one (0 is never): rounded up for a
+    /// move's own time, down for the time it is compared with, so that a muted client's next
+    /// move is never allowed early.
+    fn move_ticks(&self, up: bool) -> u32 {
+        let since = self.now.saturating_duration_since(self.began);
+        let tick = MOVE_TICK.as_nanos();
+        let ticks = match up {
+            true => since.as_nanos().div_ceil(tick),
+            false => since.as_nanos() / tick,
+        };
+        (ticks as u32).saturating_add(1)
+    }
+
     /// `/part [ROOM]`: a text client goes back to the lobby; a JSON client leaves ROOM (by
     /// default the one its plain lines go to), which must be one of its rooms.
     pub(super) fn part(&mut self, id: ClientId, room: Option<&str>, out: &mut impl Outbox) {
@@ -157,7 +171,7 @@ impl Hub {
     pub(super) fn back_to_text(&mut self, id: ClientId, out: &mut impl Outbox) {
         let others: Vec<RoomId> = self
             .member(id)
-            .map(|m| m.also.iter().map(|s| s.room).collect())
+            .map(|m| m.also.iter().map(|s| s.room()).collect())
             .unwrap_or_default();
         self.set_json(id, false);
         self.notice(id, "format", &"format: text", out);

@@ -12,15 +12,79 @@ use std::sync::atomic::Ordering;
 use super::{ClientId, Hub, Member, Outbox, RoomId, Seat};
 use crate::metrics::METRICS;
 
+/// A member's seats beyond the one it speaks in: none for every text client, so none costs
+/// more than a pointer (8 bytes, where a `Vec` takes 24 in every member).
+#[derive(Debug, Default)]
+// The box is the point: a thin pointer in every member, the `Vec` only for the few in several.
+#[allow(clippy::box_collection)]
+pub(super) struct Others(Option<Box<Vec<Seat>>>);
+
+impl Others {
+    pub(super) fn iter(&self) -> std::slice::Iter<'_, Seat> {
+        self.0.as_deref().map_or(&[][..], Vec::as_slice).iter()
+    }
+
+    fn iter_mut(&mut self) -> std::slice::IterMut<'_, Seat> {
+        self.0
+            .as_deref_mut()
+            .map_or(&mut [][..], Vec::as_mut_slice)
+            .iter_mut()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |v| v.len())
+    }
+
+    /// Adds a seat; the first one makes room for `most` at once (a client that joins a second
+    /// room usually joins more), so that growing does not leave holes in the heap.
+    fn push(&mut self, seat: Seat, most: usize) {
+        self.0
+            .get_or_insert_with(|| Box::new(Vec::with_capacity(most.min(32))))
+            .push(seat);
+    }
+
+    /// The seat in `room` becomes `here`, and `here` the one entered last (no allocation).
+    fn swap_in(&mut self, room: RoomId, here: &mut Seat) {
+        let Some(seats) = self.0.as_mut() else {
+            return;
+        };
+        if let Some(i) = seats.iter().position(|s| s.room() == room) {
+            let seat = seats.remove(i);
+            seats.push(std::mem::replace(here, seat));
+        }
+    }
+
+    /// The seat entered last, taken out.
+    fn pop(&mut self) -> Option<Seat> {
+        let seats = self.0.as_mut()?;
+        let seat = seats.pop();
+        if seats.is_empty() {
+            self.0 = None;
+        }
+        seat
+    }
+
+    /// The seat in `room`, taken out.
+    fn take(&mut self, room: RoomId) -> Option<Seat> {
+        let seats = self.0.as_mut()?;
+        let i = seats.iter().position(|s| s.room() == room)?;
+        let seat = seats.remove(i);
+        if seats.is_empty() {
+            self.0 = None;
+        }
+        Some(seat)
+    }
+}
+
 impl Member {
     /// The room its plain lines go to.
     pub(super) fn room(&self) -> Option<RoomId> {
-        self.here.map(|s| s.room)
+        self.here.map(Seat::room)
     }
 
     /// Every room it is in, the one its plain lines go to first.
     pub(super) fn rooms(&self) -> impl Iterator<Item = RoomId> + '_ {
-        self.here.iter().chain(&self.also).map(|s| s.room)
+        self.here.iter().chain(self.also.iter()).map(|s| s.room())
     }
 
     /// How many rooms it is in.
@@ -36,7 +100,7 @@ impl Member {
         self.here
             .iter_mut()
             .chain(self.also.iter_mut())
-            .find(|s| s.room == room)
+            .find(|s| s.room() == room)
     }
 }
 
@@ -45,16 +109,13 @@ impl Hub {
     /// whether it is the only client here in it.
     pub(super) fn enter(&mut self, id: ClientId, room: RoomId) -> bool {
         let members = &mut self.rooms[room].members;
-        let seat = Seat {
-            room,
-            slot: members.len(),
-        };
+        let seat = Seat::new(room, members.len());
         members.push(id);
         let first = members.len() == 1;
         if let Some(Some(m)) = self.members.get_mut(id) {
             debug_assert!(!m.in_room(room), "client {id} entered a room twice");
             if let Some(was) = m.here.replace(seat) {
-                m.also.push(was);
+                m.also.push(was, self.config.max_rooms_per_client - 1);
             }
         }
         if self.reads_json(id) {
@@ -68,11 +129,8 @@ impl Hub {
         let Some(Some(m)) = self.members.get_mut(id) else {
             return;
         };
-        if let Some(i) = m.also.iter().position(|s| s.room == room) {
-            let seat = m.also.remove(i);
-            if let Some(was) = m.here.replace(seat) {
-                m.also.push(was);
-            }
+        if let Some(here) = m.here.as_mut() {
+            m.also.swap_in(room, here);
         }
     }
 
@@ -86,21 +144,20 @@ impl Hub {
         out: &mut impl Outbox,
     ) -> Option<RoomId> {
         let m = self.members.get_mut(id).and_then(Option::as_mut)?;
-        let seat = if m.here.is_some_and(|s| s.room == room) {
+        let seat = if m.here.is_some_and(|s| s.room() == room) {
             let seat = m.here.take();
             m.here = m.also.pop();
             seat
         } else {
-            let i = m.also.iter().position(|s| s.room == room)?;
-            Some(m.also.remove(i))
+            m.also.take(room)
         }?;
         let members = &mut self.rooms[room].members;
-        members.swap_remove(seat.slot);
-        if let Some(&moved) = members.get(seat.slot)
+        members.swap_remove(seat.slot());
+        if let Some(&moved) = members.get(seat.slot())
             && let Some(Some(m)) = self.members.get_mut(moved)
             && let Some(s) = m.seat_mut(room)
         {
-            s.slot = seat.slot;
+            *s = Seat::new(room, seat.slot());
         }
         if self.reads_json(id) {
             self.rooms[room].json_members -= 1;

@@ -460,3 +460,17 @@ fn a_broken_peer_cannot_put_a_client_in_endless_rooms() {
     b.hub.handle(Event::Cluster(&gone), &mut b.out);
     assert_eq!(b.hub.rooms(), 1, "each room went with her");
 }
+
+#[test]
+fn a_member_in_one_room_is_as_small_as_before_several_rooms() {
+    // Every connection holds one: its other rooms are behind a pointer, its seat an `Option`
+    // of 8 bytes, its last move a tick count (RSS per idle connection is measured in
+    // docs/benchmarks.md).
+    assert_eq!(std::mem::size_of::<Option<Seat>>(), 8);
+    assert_eq!(std::mem::size_of::<seats::Others>(), 8);
+    assert!(
+        std::mem::size_of::<Option<Member>>() <= 64,
+        "{}",
+        std::mem::size_of::<Member>()
+    );
+}
