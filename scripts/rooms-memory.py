@@ -1,11 +1,11 @@
 """What being in more rooms costs the server: N clients reading JSON, each in one room, then
 each in 24 rooms more, the server's RSS read (from /proc) after each step once it is quiet.
-The rooms exist before the first reading (anchor clients hold them), and as many other
-clients made the same joins before it and left, so the difference is the clients' own: their
-seats and their places in the rooms' member lists, not what the burst of join notices left in
-the allocator.
+The rooms exist before the first reading (anchor clients hold them), so the difference is the
+clients' own: their seats and their places in the rooms' member lists. With --warm, as many
+other clients make the same joins before the first reading and leave (what a burst leaves in
+the allocator is then in both readings; their leaving is a burst of its own).
 
-    python3 scripts/rooms-memory.py PORT PID [--clients N] [--rooms M]
+    python3 scripts/rooms-memory.py PORT PID [--clients N] [--rooms M] [--warm]
 
 Prints one JSON object: rss_one_room_kib, rss_25_rooms_kib, bytes_per_client. Loopback only.
 """
@@ -68,6 +68,8 @@ def main():
     ap.add_argument("pid", type=int)
     ap.add_argument("--clients", type=int, default=1000)
     ap.add_argument("--rooms", type=int, default=960)
+    ap.add_argument("--warm", action="store_true",
+                    help="as many clients make the same joins first, and leave")
     a = ap.parse_args()
     c = Clients()
     # Anchors: each in 24 of the rooms, so that every room exists before the first reading.
@@ -92,7 +94,7 @@ def main():
     # The same traffic once before the first reading, by as many other clients that then
     # leave: what the server keeps of a burst (its pool of output buffers, the heap it grew)
     # is in both readings.
-    warm = [c.connect(a.port) for _ in range(a.clients)]
+    warm = [c.connect(a.port) for _ in range(a.clients if a.warm else 0)]
     for i, s in enumerate(warm):
         send(s, one_room(i) + "".join(f"/join {r}\n" for r in rooms_of(i)))
     c.drain()

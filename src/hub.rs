@@ -212,6 +212,9 @@ pub struct Hub {
     next_guest: u64,
     /// Connected but not yet announced, in join order (all in the lobby).
     pending_joins: Vec<ClientId>,
+    /// Clients reading JSON who added a room to theirs since the last announcement (a text
+    /// client's move is told at once, to both rooms).
+    pending_room_joins: Vec<(RoomId, ClientId)>,
     /// Clients per address, kept only when `max_per_ip` is set.
     per_ip: HashMap<IpAddr, usize>,
     /// Connections at a gate, not in any room.
@@ -291,6 +294,7 @@ impl Hub {
             by_name: by_name::ByName::default(),
             next_guest: 1,
             pending_joins: Vec::new(),
+            pending_room_joins: Vec::new(),
             per_ip: HashMap::new(),
             gated: HashMap::new(),
             next_gate_deadline: None,
@@ -567,6 +571,7 @@ impl Hub {
         self.online = 0;
         self.by_name.clear();
         self.pending_joins.clear();
+        self.pending_room_joins.clear();
         self.per_ip.clear();
         for (id, _) in self.gated.drain() {
             out.send(id, bye.form(reads_json(id)));

@@ -256,47 +256,73 @@ impl Hub {
         }
     }
 
-    /// Tells the lobby who joined since the last announcement: one line for those already
-    /// there; each newcomer of the batch hears of those who came after it.
+    /// Tells the lobby who joined since the last announcement, and each room who added it to
+    /// their rooms: one line for those already there; each newcomer of the batch hears of
+    /// those who came after it.
     pub(super) fn announce_joins(&mut self, out: &mut impl Outbox) {
-        if self.pending_joins.is_empty() {
-            return;
+        if !self.pending_joins.is_empty() {
+            let joined = std::mem::take(&mut self.pending_joins);
+            self.tell_joined(self.lobby, &joined, out);
+            let lobby = self.rooms[self.lobby].name.clone();
+            for id in joined {
+                if let Some(Some(m)) = self.members.get_mut(id) {
+                    m.announced = true;
+                    self.config.tell_nodes(
+                        out,
+                        &Body::Joined {
+                            name: &m.name,
+                            room: &lobby,
+                        },
+                    );
+                }
+            }
         }
-        let joined = std::mem::take(&mut self.pending_joins);
-        let msg = self.joined_line(&joined);
-        for &to in &self.rooms[self.lobby].members {
-            if self.member(to).is_some_and(|m| m.announced) {
+        if !self.pending_room_joins.is_empty() {
+            let mut joins = std::mem::take(&mut self.pending_room_joins);
+            // Those still in the room (one who left it was told with its leaving, which
+            // announced it first; a room gone may have had its id taken by another).
+            joins.retain(|&(room, id)| {
+                self.rooms.contains(room) && self.member(id).is_some_and(|m| m.in_room(room))
+            });
+            // By room, each room's in the order they came (a stable sort).
+            joins.sort_by_key(|&(room, _)| room);
+            let mut at = 0;
+            while at < joins.len() {
+                let room = joins[at].0;
+                let end = at + joins[at..].iter().take_while(|j| j.0 == room).count();
+                let joined: Vec<ClientId> = joins[at..end].iter().map(|j| j.1).collect();
+                self.tell_joined(room, &joined, out);
+                at = end;
+            }
+        }
+    }
+
+    /// `* a, b joined` in `room` to its announced members but `joined`, and to each of
+    /// `joined` the names of those after it.
+    fn tell_joined(&mut self, room: RoomId, joined: &[ClientId], out: &mut impl Outbox) {
+        let msg = self.joined_line(room, joined);
+        let newcomers: std::collections::HashSet<ClientId> = joined.iter().copied().collect();
+        for &to in &self.rooms[room].members {
+            if !newcomers.contains(&to) && self.member(to).is_some_and(|m| m.announced) {
                 self.send(to, &msg, out);
             }
         }
         for (i, &id) in joined.iter().enumerate() {
             if i + 1 < joined.len() {
-                let msg = self.joined_line(&joined[i + 1..]);
+                let msg = self.joined_line(room, &joined[i + 1..]);
                 self.send(id, &msg, out);
-            }
-        }
-        let lobby = self.rooms[self.lobby].name.clone();
-        for id in joined {
-            if let Some(Some(m)) = self.members.get_mut(id) {
-                m.announced = true;
-                self.config.tell_nodes(
-                    out,
-                    &Body::Joined {
-                        name: &m.name,
-                        room: &lobby,
-                    },
-                );
             }
         }
     }
 
-    /// `* a, b and 3 more joined`.
-    pub(super) fn joined_line(&mut self, joined: &[ClientId]) -> Msg {
+    /// `* a, b and 3 more joined`, told in `room`.
+    pub(super) fn joined_line(&mut self, room: RoomId, joined: &[ClientId]) -> Msg {
         let members = &self.members;
         let names = joined.iter().map(|&id| match members.get(id) {
             Some(Some(m)) => &*m.name,
             _ => "?",
         });
-        self.notices.joined_many(LOBBY, names, JOIN_NAMES_SHOWN)
+        self.notices
+            .joined_many(&self.rooms[room].name, names, JOIN_NAMES_SHOWN)
     }
 }

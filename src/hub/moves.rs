@@ -57,8 +57,6 @@ impl Hub {
         if let Some(Some(m)) = self.members.get_mut(id) {
             m.moved_at = now;
         }
-        // Whoever is about to hear of the move has heard of the joins before it.
-        self.announce_joins(out);
         let name = self.name(id).unwrap_or_default().to_string();
         let target = match target {
             Some(room) => room,
@@ -67,6 +65,8 @@ impl Hub {
         let to_name = self.rooms[target].name.clone();
         let first = match from.filter(|_| !adding) {
             Some(from) => {
+                // Whoever is about to hear of the move has heard of the joins before it.
+                self.announce_joins(out);
                 let from_name = self.rooms[from].name.clone();
                 let (went, came) = self.notices.moved(&name, &from_name, &to_name);
                 if let Some(from) = self.exit(id, from, out) {
@@ -84,8 +84,9 @@ impl Hub {
             }
             None => {
                 let first = self.enter(id, target);
-                let came = self.notices.joined(&to_name, &name);
-                self.broadcast(target, Some(id), &came, out);
+                // Told with the others who join it in this turn, in one line (a page's or a
+                // TUI's rejoining after a restart is thousands of joins at once).
+                self.pending_room_joins.push((target, id));
                 let joined = Body::Joined {
                     name: &name,
                     room: &to_name,

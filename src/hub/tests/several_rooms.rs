@@ -137,6 +137,9 @@ fn a_json_client_parts_one_room_at_a_time_and_may_be_in_none() {
     assert_eq!(r.take(3), ["*guest1* psst"]);
     say(&mut h, &mut r, 0, "/join lobby");
     assert_eq!(events(&mut r, 0)[0]["room"], "lobby");
+    // (Told at the end of the turn, with whoever else joins it meanwhile.)
+    assert!(r.take(3).is_empty());
+    h.end_turn(&mut r);
     assert_eq!(r.take(3), ["* guest1 joined"]);
 }
 
@@ -473,4 +476,58 @@ fn a_member_in_one_room_is_as_small_as_before_several_rooms() {
         "{}",
         std::mem::size_of::<Member>()
     );
+}
+
+#[test]
+fn joins_of_one_turn_are_told_in_one_line_per_room_before_anything_else_there() {
+    let mut h = hub();
+    let mut r = Recorder::default();
+    let (watcher, lobby) = (9, 8);
+    h.handle(Event::Connected(watcher, LOCAL), &mut r);
+    h.handle(Event::Connected(lobby, LOCAL), &mut r);
+    say(&mut h, &mut r, watcher, "/join dev");
+    h.end_turn(&mut r);
+    for id in 0..4 {
+        json_client(&mut h, &mut r, id);
+    }
+    r.sent.clear();
+    // Four clients add #dev in one turn: the watcher hears one line, each newcomer of those
+    // after it; the lobby hears nothing.
+    for id in 0..4 {
+        say(&mut h, &mut r, id, "/join dev");
+    }
+    assert!(r.take(watcher).is_empty(), "told before the turn ended");
+    h.end_turn(&mut r);
+    assert_eq!(r.take(watcher), ["* guest3, guest4, guest5, guest6 joined"]);
+    let first = events(&mut r, 0);
+    let join = first.iter().find(|e| e["type"] == "join").unwrap();
+    assert_eq!(
+        (&join["room"], &join["names"]),
+        (
+            &"dev".into(),
+            &serde_json::json!(["guest4", "guest5", "guest6"])
+        )
+    );
+    assert!(events(&mut r, 3).iter().all(|e| e["type"] != "join"));
+    assert!(r.take(lobby).is_empty(), "the lobby heard of it");
+    // A join then a line in one turn: the join comes first.
+    json_client(&mut h, &mut r, 4);
+    say(&mut h, &mut r, 4, "/join dev");
+    say(&mut h, &mut r, 4, "hello dev");
+    assert_eq!(r.take(watcher), ["* guest7 joined", "<guest7> hello dev"]);
+    // A join then a part in one turn: told in that order.
+    say(&mut h, &mut r, 4, "/part dev");
+    say(&mut h, &mut r, 4, "/join dev");
+    say(&mut h, &mut r, 4, "/part dev");
+    h.end_turn(&mut r);
+    assert_eq!(
+        r.take(watcher),
+        ["* guest7 left", "* guest7 joined", "* guest7 left"]
+    );
+    // Alone in a room that goes with it before the turn ends: nothing to tell, no one hurt.
+    say(&mut h, &mut r, 4, "/join solo");
+    h.handle(Event::Disconnected(4, Leave::Closed), &mut r);
+    say(&mut h, &mut r, 3, "/join other");
+    h.end_turn(&mut r);
+    assert_eq!(h.rooms(), 3, "lobby, dev, other");
 }
