@@ -371,9 +371,10 @@ impl Hub {
         self.online
     }
 
-    /// How many connections wait at a gate (for a password, or as banned).
+    /// How many connections wait: at a gate (for a password, or as banned), or for the
+    /// cluster while this node starts.
     pub fn waiting(&self) -> usize {
-        self.gated.len()
+        self.gated.len() + self.starting.as_ref().map_or(0, start::Starting::waiting)
     }
 
     /// The name of a connected client.

@@ -421,7 +421,9 @@ impl Hub {
                 gone.push(gone_from);
             }
         }
-        for (name, rooms) in gone {
+        for (name, mut rooms) in gone {
+            // A room the next target's going emptied is gone (its id may not be looked up).
+            rooms.retain(|&r| self.rooms.contains(r));
             // The operator hears of it in a room it shares, or else once, in its own words.
             let op_saw = op.is_some_and(|op| {
                 self.member(op)

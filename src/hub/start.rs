@@ -38,6 +38,11 @@ pub struct Starting {
 }
 
 impl Starting {
+    /// How many connections wait to be let in.
+    pub fn waiting(&self) -> usize {
+        self.arrivals.len()
+    }
+
     pub fn new(now: Instant, history_kept: bool) -> Starting {
         Starting {
             deadline: now + START_WAIT,

@@ -2393,6 +2393,11 @@ fn a_starting_node_tells_its_clients_nothing_before_it_knows_the_cluster() {
         "nothing before it knows the cluster"
     );
     assert!(b.out.claims.is_empty(), "its line waits");
+    assert_eq!(
+        (b.hub.online(), b.hub.waiting()),
+        (0, 1),
+        "it waits, counted"
+    );
     // The link comes up: the rosters are asked for and come.
     b.hub.handle(Event::Link(true), &mut b.out);
     pump(&mut [&mut a, &mut b]);
@@ -2415,6 +2420,7 @@ fn a_starting_node_tells_its_clients_nothing_before_it_knows_the_cluster() {
             "* you are now bo",
         ]
     );
+    assert_eq!((b.hub.online(), b.hub.waiting()), (1, 0));
     say(&mut b.hub, &mut b.out, 0, "/who");
     assert_eq!(b.out.take(0), ["* online in #lobby (2): ana, bo"]);
 

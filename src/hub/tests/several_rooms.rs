@@ -531,3 +531,27 @@ fn joins_of_one_turn_are_told_in_one_line_per_room_before_anything_else_there() 
     h.end_turn(&mut r);
     assert_eq!(h.rooms(), 3, "lobby, dev, other");
 }
+
+#[test]
+fn a_ban_of_an_address_whose_clients_empty_a_room_tells_the_rooms_left() {
+    // (Found by the fuzz target: the second client's going removed #dev, which the first's
+    // notice was still to be told in.)
+    let (mut h, mut r, _) = moderated(4);
+    h.set_json(1, true);
+    say(&mut h, &mut r, 1, "/join dev");
+    say(&mut h, &mut r, 2, "/join dev");
+    h.end_turn(&mut r);
+    r.sent.clear();
+    say(&mut h, &mut r, 0, "/ban guest2");
+    assert!(r.closed.contains(&1) && r.closed.contains(&2));
+    assert_eq!(h.rooms(), 1, "#dev went with them");
+    assert_eq!(r.take(3), ["* guest2 was banned by guest1 (60 minutes)"]);
+    assert_eq!(
+        r.take(0),
+        [
+            "* guest2 was banned by guest1 (60 minutes)",
+            "* guest3 was banned by guest1 (60 minutes)",
+            "* 127.0.0.1 is banned for 60 minutes"
+        ]
+    );
+}

@@ -48,12 +48,10 @@ impl crate::hub::Outbox for Lines {
     fn close(&mut self, _: crate::hub::ClientId) {}
 }
 
-#[test]
-fn the_online_list_cannot_be_forged_with_me() {
-    use crate::hub::{Event, Hub, HubConfig};
-    let ip = std::net::IpAddr::from([127, 0, 0, 1]);
-    let mut hub = Hub::new(
-        HubConfig {
+/// A hub of 10 clients and 10 rooms, no limits on lines.
+fn small_hub(max_rooms_per_client: usize) -> crate::hub::Hub {
+    crate::hub::Hub::new(
+        crate::hub::HubConfig {
             max_clients: 10,
             max_line: 1000,
             max_per_ip: 0,
@@ -64,21 +62,28 @@ fn the_online_list_cannot_be_forged_with_me() {
             rate: 0.0,
             burst: 0.0,
             max_rooms: 10,
-            max_rooms_per_client: 25,
+            max_rooms_per_client,
             history: 10,
             password: None,
             oper_password: None,
             node: None,
         },
         std::time::Instant::now(),
-    );
+    )
+}
+
+#[test]
+fn the_online_list_cannot_be_forged_with_me() {
+    use crate::hub::Event;
+    let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+    let mut hub = small_hub(25);
     let mut out = Lines::default();
     let mut a = app();
     hub.handle(Event::Connected(0, ip), &mut out);
     hub.handle(Event::Line(0, b"/format json"), &mut out);
     hub.handle(Event::Connected(1, ip), &mut out);
     hub.end_turn(&mut out);
-    let mut feed = |hub: &mut Hub, a: &mut App, line: &[u8]| {
+    let mut feed = |hub: &mut crate::hub::Hub, a: &mut App, line: &[u8]| {
         hub.handle(Event::Line(1, line), &mut out);
         hub.end_turn(&mut out);
         for l in std::mem::take(&mut out.0) {
@@ -430,28 +435,9 @@ fn back_in_its_room_it_shows_what_was_missed_there_once_and_nothing_of_the_lobby
 /// A hub with clients 0 (the TUI's, reading JSON) and 1 (a text client), both in the lobby,
 /// and a feed of what client 1 types, then client 0, into the [`App`].
 fn hub_and_app() -> (crate::hub::Hub, App) {
-    use crate::hub::{Event, Hub, HubConfig};
+    use crate::hub::Event;
     let ip = std::net::IpAddr::from([127, 0, 0, 1]);
-    let mut hub = Hub::new(
-        HubConfig {
-            max_clients: 10,
-            max_line: 1000,
-            max_per_ip: 0,
-            max_connects_per_minute: 0,
-            exempt: Vec::new(),
-            first_line: None,
-            learn_cluster_first: false,
-            rate: 0.0,
-            burst: 0.0,
-            max_rooms: 10,
-            max_rooms_per_client: 3,
-            history: 10,
-            password: None,
-            oper_password: None,
-            node: None,
-        },
-        std::time::Instant::now(),
-    );
+    let mut hub = small_hub(3);
     let mut out = Lines::default();
     let mut a = app();
     hub.handle(Event::Connected(0, ip), &mut out);
