@@ -567,7 +567,13 @@ impl Hub {
         }
         for (_, room) in self.rooms.iter_mut() {
             room.members.clear();
+            // No one is left to be shown a history, nor to have held lines replayed.
+            room.waiting.clear();
+            room.caught_up_by = None;
         }
+        self.catching_up.clear();
+        self.held.clear();
+        self.claims.clear();
         self.members.clear();
         self.online = 0;
         self.by_name.clear();

@@ -176,7 +176,7 @@ impl Hub {
     fn end_wait(&mut self, room: RoomId, out: &mut impl Outbox) {
         let waiting = std::mem::take(&mut self.rooms[room].waiting);
         self.done_catching_up(room);
-        for id in waiting {
+        for id in waiting.into_iter().filter(|&id| self.member(id).is_some()) {
             self.show_history(id, room, None, true, out);
         }
     }
