@@ -42,6 +42,7 @@ mod notice;
 mod outbox;
 mod remote;
 mod rooms;
+mod roster;
 mod seats;
 mod send;
 mod silent;
