@@ -2483,3 +2483,54 @@ fn names_are_found_in_any_case_through_renames_and_leaves() {
 }
 
 mod several_rooms;
+
+/// Found by the fuzz target: a client let in late by a starting node, its `/join` waiting for
+/// the room's history and a line held behind it, then the server stops and time passes. No
+/// history and no held line may reach the closed client.
+#[test]
+fn after_a_stop_nothing_waits_to_be_shown() {
+    let t = t0();
+    let mut h = Hub::new(
+        HubConfig {
+            max_clients: 6,
+            max_line: 64,
+            max_per_ip: 4,
+            max_connects_per_minute: 8,
+            rate: 50.0,
+            burst: 10.0,
+            max_rooms: 3,
+            max_rooms_per_client: 2,
+            history: 3,
+            oper_password: Some(Secret::new("op")),
+            node: Some("me".into()),
+            first_line: Some(Duration::from_secs(60)),
+            learn_cluster_first: true,
+            ..config()
+        },
+        t,
+    );
+    let mut r = Recorder {
+        node: "me".into(),
+        ..Recorder::default()
+    };
+    h.handle(Event::Guests(110, 113), &mut r);
+    h.handle(Event::Connected(0, LOCAL), &mut r);
+    h.handle(Event::Link(true), &mut r);
+    h.handle(Event::Line(0, b"/join r1"), &mut r);
+    h.handle(Event::Line(0, b"hello"), &mut r);
+    // Past the start's wait: it is let in, its /join waits for r1's history, "hello" behind it.
+    h.tick(t + Duration::from_secs(48), &mut r);
+    assert!(r.take(0)[0].starts_with("* welcome "));
+    assert!(
+        r.follow_asked.iter().any(|room| room == "r1"),
+        "{:?}",
+        r.follow_asked
+    );
+    h.shutdown(&mut r);
+    assert_eq!(r.take(0), ["* server shutting down"]);
+    // Every deadline passes; the Recorder fails on any line to the closed client.
+    h.tick(t + Duration::from_secs(48 + 134), &mut r);
+    h.handle(Event::Followed("r1", &[]), &mut r);
+    h.end_turn(&mut r);
+    assert!(r.sent.is_empty(), "{:?}", r.sent);
+}
