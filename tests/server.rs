@@ -31,6 +31,7 @@ both_modes!(
     shutdown_tells_clients_and_exits_zero,
     a_stop_ends_once_every_goodbye_is_delivered,
     a_busy_port_is_a_clear_error,
+    a_closed_stdout_does_not_stop_the_server,
     ipv6_loopback_works,
 );
 
@@ -633,6 +634,66 @@ fn a_busy_port_is_a_clear_error(mode: Mode) {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen on not an address:0"));
+}
+
+/// A script that reads the address and goes away (`chatd | head -1`) closes chatd's stdout
+/// before the start-up lines are written; chatd must go on serving. Here its stdout is a pipe
+/// closed before it starts, and the port is read from /proc.
+fn a_closed_stdout_does_not_stop_the_server(mode: Mode) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let child = chatd(mode, &[])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = listening_port_of(child.id());
+    let connect = || {
+        let s = TcpStream::connect_timeout(&addr, common::DEADLINE).unwrap();
+        let mut c = Client::new(s);
+        c.name = common::welcome_name(&c.line());
+        c
+    };
+    let (mut a, mut b) = (connect(), connect());
+    a.send("still here");
+    b.expect(&format!("<{}> still here", a.name));
+    common::signal(child.id(), "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The 127.0.0.1 address process `pid` listens on, from /proc (its socket inodes matched
+/// against /proc/net/tcp), waited for up to the deadline.
+fn listening_port_of(pid: u32) -> std::net::SocketAddr {
+    let until = std::time::Instant::now() + common::DEADLINE;
+    loop {
+        let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .filter_map(|link| {
+                let link = link.to_string_lossy().into_owned();
+                Some(link.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+            })
+            .collect();
+        let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
+        for row in table.lines().skip(1) {
+            let f: Vec<&str> = row.split_whitespace().collect();
+            // local_address rem_address st ... inode (the 10th field)
+            if f.len() > 9 && f[3] == "0A" && inodes.iter().any(|i| i == f[9]) {
+                let port = u16::from_str_radix(f[1].rsplit(':').next().unwrap(), 16).unwrap();
+                return std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            }
+        }
+        assert!(std::time::Instant::now() < until, "chatd did not listen");
+        thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn ipv6_loopback_works(mode: Mode) {

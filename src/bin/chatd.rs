@@ -109,14 +109,16 @@ fn main() -> ExitCode {
     ];
     for (listener, tls) in addrs.into_iter().flatten() {
         match listener.local_addr() {
-            Ok(addr) => println!("listening on {addr} (mode: {}{tls})", config.mode),
+            Ok(addr) => say(format_args!(
+                "listening on {addr} (mode: {}{tls})",
+                config.mode
+            )),
             Err(e) => {
                 eprintln!("chatd: {e}");
                 return ExitCode::FAILURE;
             }
         }
     }
-    let _ = std::io::stdout().flush();
     // SIGHUP reads the settings again (see config/reload.rs).
     let reload = match shutdown::on_reload() {
         Ok(signal) => Some(chatd::config::reload::Reload {
@@ -139,4 +141,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints one start-up line on stdout. A closed stdout (`chatd | head -1`, a script that read
+/// the address and went away) must not stop the server, so a failed write is ignored.
+fn say(line: std::fmt::Arguments) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }

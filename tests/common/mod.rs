@@ -128,6 +128,9 @@ impl Server {
                 let _ = stdout.read_line(&mut line);
                 let _ = tx.send(line);
             }
+            // The rest (the store line, `--check` output) is read to the end, so that the
+            // server never writes into a closed pipe.
+            let _ = std::io::copy(&mut stdout, &mut std::io::sink());
         });
         let (mut addr, mut tls_addr, mut web_addr) = (None, None, None);
         for _ in 0..listeners {
