@@ -267,7 +267,7 @@ fn receive(
         };
         *writer.lock() = None;
         let session = reconnect(redial, &place, quitting);
-        eprintln!("reconnected to {} as {}", session.addr, session.name);
+        let back = format!("reconnected to {} as {}", session.addr, session.name);
         place.name.clone_from(&session.name);
         let mut again = Replay::after(&session.greeting, &place.room, &mut place.shown);
         for line in session.greeting {
@@ -282,6 +282,9 @@ fn receive(
         *writer.lock() = Some(session.writer);
         *writer.limits.lock().unwrap_or_else(|e| e.into_inner()) = session.limits;
         writer.back.notify_all();
+        // Said once it is back for the input too: an end of input from here on says /quit
+        // and waits for what the server still sends, instead of ending as if reconnecting.
+        eprintln!("{back}");
     }
 }
 

@@ -231,11 +231,15 @@ pub fn read_hidden(prompt: &str) -> io::Result<String> {
     let mut hidden = before;
     hidden.c_lflag &= !libc::ECHO;
     hidden.c_lflag |= libc::ECHONL;
-    let mut out = &tty;
-    write!(out, "{prompt}")?;
-    out.flush()?;
+    // Echo goes off before the prompt is shown: what is typed (or pasted) as soon as it
+    // appears is never echoed.
     if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &hidden) } != 0 {
         return Err(io::Error::last_os_error());
+    }
+    let mut out = &tty;
+    if let Err(e) = write!(out, "{prompt}").and_then(|()| out.flush()) {
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &before) };
+        return Err(e);
     }
     let mut line = String::new();
     let read = BufReader::new(&tty).read_line(&mut line);
