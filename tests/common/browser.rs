@@ -103,6 +103,17 @@ impl Browser {
 
     /// Sends a command (in `session`, if given) and returns its result, skipping events.
     fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        self.try_call(session, method, params)
+            .unwrap_or_else(|error| panic!("{method}: {error}"))
+    }
+
+    /// Like [`Browser::call`]; the error DevTools answered with, if any.
+    fn try_call(
+        &mut self,
+        session: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut msg = json!({"id": id, "method": method, "params": params});
@@ -117,8 +128,10 @@ impl Browser {
             let Ok(text) = m.to_text() else { continue };
             let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
             if v["id"] == json!(id) {
-                assert!(v["error"].is_null(), "{method}: {v}");
-                return v["result"].clone();
+                return match &v["error"] {
+                    Value::Null => Ok(v["result"].clone()),
+                    error => Err(error.clone()),
+                };
             }
         }
     }
@@ -148,12 +161,17 @@ impl Browser {
         r["result"]["value"].clone()
     }
 
-    /// Evaluates `js` until it is true, or fails after [`DEADLINE`].
+    /// Evaluates `js` until it is true, or fails after [`DEADLINE`]. An evaluation cut short
+    /// by the page navigating (its first load still committing) counts as not yet.
     pub fn until(&mut self, page: &Page, what: &str, js: &str) {
         let until = Instant::now() + DEADLINE;
         loop {
-            if self.eval(page, js) == json!(true) {
-                return;
+            let params = json!({"expression": js, "returnByValue": true, "awaitPromise": true});
+            match self.try_call(Some(&page.session), "Runtime.evaluate", params) {
+                Ok(r) if r["result"]["value"] == json!(true) => return,
+                Ok(r) => assert!(r["exceptionDetails"].is_null(), "{js}: {r}"),
+                Err(e) if e["message"].as_str().is_some_and(navigating) => {}
+                Err(e) => panic!("Runtime.evaluate: {e}"),
             }
             if Instant::now() >= until {
                 let log = self.eval(page, "document.body.innerText");
@@ -185,6 +203,11 @@ impl Drop for Browser {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
+}
+
+/// DevTools' errors for an evaluation the page's navigation cut short.
+fn navigating(message: &str) -> bool {
+    message.contains("navigated or closed") || message.contains("Cannot find context")
 }
 
 fn decode_base64(s: &str) -> Vec<u8> {
