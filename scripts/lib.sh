@@ -6,11 +6,14 @@ CHATD=${CHATD:-${CARGO_TARGET_DIR:-$ROOT/target}/release/chatd}
 CHATBENCH=${CHATBENCH:-${CARGO_TARGET_DIR:-$ROOT/target}/release/chatbench}
 
 # start_server LOGFILE CMD...: runs CMD, waits (at most 10 s) for its "listening on ADDR" line,
-# and sets SERVER_PID and SERVER_PORT.
+# and sets SERVER_PID and SERVER_PORT. It runs in a folder of its own (SERVER_DIR), made for it
+# and removed when it stops: a chatd's default store (chatd.db in its working directory)
+# starts empty each run and is never left behind.
 start_server() {
     local log=$1
     shift
-    "$@" >"$log" 2>&1 &
+    SERVER_DIR=$(mktemp -d)
+    (cd "$SERVER_DIR" && exec "$@") >"$log" 2>&1 &
     SERVER_PID=$!
     SERVER_PORT=
     for _ in $(seq 200); do
@@ -35,6 +38,8 @@ stop_server() {
     kill -KILL "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=
+    [ -z "${SERVER_DIR:-}" ] || rm -rf "$SERVER_DIR"
+    SERVER_DIR=
 }
 
 # bench_files OUT: what a benchmark script needs first: the release binaries built, OUT's
