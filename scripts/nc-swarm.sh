@@ -34,7 +34,8 @@ fds=() ncs=()
 
 if [ -z "$port" ]; then
     [ -x "$CHATD" ] || (cd "$ROOT" && cargo build --release --quiet --bin chatd)
-    start_server "$dir/chatd.log" "$CHATD" --port 0 --mode "$mode" --max-clients $((clients + 10)) -q
+    start_server "$dir/chatd.log" "$CHATD" --port 0 --mode "$mode" --max-clients $((clients + 10)) -q \
+        --store "$dir/chatd.db"
     port=$SERVER_PORT
     label="chatd --mode $mode"
 else

@@ -35,6 +35,7 @@ mod event;
 mod gate;
 mod history;
 mod json;
+mod kept;
 mod members;
 mod moderation;
 mod moves;
@@ -62,6 +63,9 @@ pub use event::{Claim, Event, Leave};
 pub use gate::{BANNED_GRACE, PASSWORD_TIME, PASSWORD_TRIES};
 use gate::{Gate, Held};
 use history::History;
+pub use kept::{
+    Ask, Found, Keep, Keeper, Page, Restored, RestoredRoom, SEARCH_RESULTS, StoredLine,
+};
 use notice::Notices;
 pub use outbox::{Nodes, Outbox};
 
@@ -238,6 +242,11 @@ pub struct Hub {
     link_up: bool,
     /// The link has said whether it is up at least once.
     link_seen: bool,
+    /// Clients waiting for the store's answer: the number of their question, and when it was
+    /// asked (their later lines wait meanwhile, at most [`kept::ASK_WAIT`]).
+    asking: HashMap<ClientId, (u64, Instant)>,
+    /// Questions asked of the store so far.
+    asks: u64,
     /// Names asked of the cluster and not answered yet, by client.
     claims: HashMap<ClientId, Box<str>>,
     /// Lines a client sent while its name was being asked of the cluster: they take effect
@@ -307,6 +316,8 @@ impl Hub {
             stopped_nodes: VecDeque::new(),
             link_up,
             link_seen: false,
+            asking: HashMap::new(),
+            asks: 0,
             claims: HashMap::new(),
             held: HashMap::new(),
             link_down_since: None,
@@ -464,6 +475,9 @@ impl Hub {
             Event::Guests(start, end) => self.guest_numbers(start..end),
             Event::Bans(bans) => self.kept_bans(bans),
             Event::Topics(topics) => self.kept_topics(topics),
+            Event::Restored(restored) => self.restore(restored),
+            Event::Page(page) => self.page(page, out),
+            Event::Found(found) => self.found(found, out),
         }
     }
 
@@ -476,6 +490,7 @@ impl Hub {
         self.check_started(out);
         self.stop_waiting_for_history(out);
         self.close_silent(out);
+        self.give_up_asking(out);
         if self.next_gate_deadline.is_none_or(|d| d > self.now) {
             return;
         }
@@ -533,8 +548,14 @@ impl Hub {
             .first_line
             .and_then(|limit| self.silent.next_deadline(limit));
         let started = self.start_deadline();
+        let asked = self
+            .asking
+            .values()
+            .map(|&(_, at)| at + kept::ASK_WAIT)
+            .min();
         [
             self.next_gate_deadline,
+            asked,
             node_lost,
             caught_up,
             first_line,
@@ -573,6 +594,7 @@ impl Hub {
             room.caught_up_by = None;
         }
         self.catching_up.clear();
+        self.asking.clear();
         self.held.clear();
         self.claims.clear();
         self.members.clear();

@@ -12,7 +12,8 @@
 //! - [`hub`]: the chat rules, sans-IO: events in, deliveries out.
 //! - [`connection`]: what one client connection does, written once for both models: its
 //!   transport layers, its intake (bytes to hub events), its output queue.
-//!   [`cluster`]: the NATS link, one more source of hub events.
+//!   [`news`]: the seam through which the threads beside the hub answer it;
+//!   [`cluster`]: the NATS link, and [`store`]: the SQLite file, sources of hub events.
 //! - [`config`]: the options.
 //! - [`poll_server`] and [`thread_server`]: the two concurrency models that drive the hub;
 //!   [`client`]: the `chat` client, line mode and terminal UI; [`bench`]: chatbench.
@@ -30,9 +31,11 @@ pub mod hub;
 pub mod memory;
 pub mod metrics;
 pub mod net;
+pub mod news;
 pub mod node_wire;
 pub mod poll_server;
 pub mod rate;
 pub mod shutdown;
+pub mod store;
 pub mod thread_server;
 pub mod tls;

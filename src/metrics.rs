@@ -72,6 +72,15 @@ pub struct Metrics {
     pub broker_published: AtomicU64,
     pub broker_received: AtomicU64,
     pub stopping: AtomicBool,
+    /// The store: lines written, batches and their time, lines waiting, dropped unwritten
+    /// (the queue was full), failed (a batch could not be written), the file's size.
+    store_lines: AtomicU64,
+    store_batches: AtomicU64,
+    store_batch_us: AtomicU64,
+    store_queue: AtomicI64,
+    store_dropped: AtomicU64,
+    store_failed: AtomicU64,
+    store_bytes: AtomicI64,
     started: OnceLock<Instant>,
     mode: OnceLock<&'static str>,
 }
@@ -106,6 +115,13 @@ impl Metrics {
             broker_published: AtomicU64::new(0),
             broker_received: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
+            store_lines: AtomicU64::new(0),
+            store_batches: AtomicU64::new(0),
+            store_batch_us: AtomicU64::new(0),
+            store_queue: AtomicI64::new(0),
+            store_dropped: AtomicU64::new(0),
+            store_failed: AtomicU64::new(0),
+            store_bytes: AtomicI64::new(0),
             started: OnceLock::new(),
             mode: OnceLock::new(),
         }
@@ -145,6 +161,41 @@ impl Metrics {
     pub fn dropped(&self, why: Dropped) {
         let i = DROPS.iter().position(|(d, _)| *d == why).unwrap_or(0);
         self.dropped[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The store wrote a batch of `lines` in `took`.
+    pub fn store_written(&self, lines: u64, took: std::time::Duration) {
+        self.store_lines.fetch_add(lines, Ordering::Relaxed);
+        self.store_batches.fetch_add(1, Ordering::Relaxed);
+        self.store_batch_us
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Lines waiting to be written now.
+    pub fn store_queued(&self, lines: usize) {
+        self.store_queue.store(lines as i64, Ordering::Relaxed);
+    }
+
+    pub fn store_dropped(&self, lines: u64) {
+        self.store_dropped.fetch_add(lines, Ordering::Relaxed);
+    }
+
+    pub fn store_failed(&self, lines: u64) {
+        self.store_failed.fetch_add(lines, Ordering::Relaxed);
+    }
+
+    pub fn store_file_bytes(&self, bytes: u64) {
+        self.store_bytes.store(bytes as i64, Ordering::Relaxed);
+    }
+
+    /// The store's counters: lines written, dropped, failed.
+    pub fn store_counts(&self) -> (u64, u64, u64) {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        (
+            get(&self.store_lines),
+            get(&self.store_dropped),
+            get(&self.store_failed),
+        )
     }
 
     /// The Prometheus text exposition format (0.0.4).
@@ -255,6 +306,54 @@ impl Metrics {
             "counter",
             "Messages this node received from the broker.",
             &[("", get(&self.broker_received).to_string())],
+        );
+        family(
+            "chatd_store_lines_written_total",
+            "counter",
+            "Chat lines the store wrote to its file.",
+            &[("", get(&self.store_lines).to_string())],
+        );
+        family(
+            "chatd_store_batches_total",
+            "counter",
+            "Batches (transactions) the store wrote.",
+            &[("", get(&self.store_batches).to_string())],
+        );
+        family(
+            "chatd_store_batch_seconds_total",
+            "counter",
+            "Time spent writing the store's batches.",
+            &[("", format!("{}", get(&self.store_batch_us) as f64 / 1e6))],
+        );
+        family(
+            "chatd_store_queued_lines",
+            "gauge",
+            "Chat lines waiting to be written to the store.",
+            &[(
+                "",
+                self.store_queue.load(Ordering::Relaxed).max(0).to_string(),
+            )],
+        );
+        family(
+            "chatd_store_dropped_lines_total",
+            "counter",
+            "Chat lines dropped unwritten because the store was behind (its queue full).",
+            &[("", get(&self.store_dropped).to_string())],
+        );
+        family(
+            "chatd_store_failed_lines_total",
+            "counter",
+            "Chat lines whose batch could not be written (a full disk, a read-only file).",
+            &[("", get(&self.store_failed).to_string())],
+        );
+        family(
+            "chatd_store_file_bytes",
+            "gauge",
+            "The store's file and its write-ahead log, in bytes.",
+            &[(
+                "",
+                self.store_bytes.load(Ordering::Relaxed).max(0).to_string(),
+            )],
         );
         let build = format!(
             "{{version=\"{}\",mode=\"{}\"}}",

@@ -17,8 +17,11 @@ const LAYERS: &[&[&str]] = &[
     &["node_wire"],
     // The chat rules, sans-IO.
     &["hub"],
-    // What one connection does, both models; the cluster's link, a source of hub events.
-    &["connection", "cluster"],
+    // The seam where the threads beside the hub hand it their news and answers.
+    &["news"],
+    // What one connection does, both models; the cluster's link and the store, sources of
+    // hub events.
+    &["connection", "cluster", "store"],
     &["config"],
     // The drivers and the programs.
     &["poll_server", "thread_server", "client", "bench"],

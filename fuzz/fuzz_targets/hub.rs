@@ -3,21 +3,58 @@
 //! matches, and the rooms never exceed their limit. Operators, bans, mutes and the password gate
 //! are in it too, with time moving on; and, in a cluster, what other nodes say (lines live and
 //! late, moderation from other nodes), the link going down and up, the answers to name claims,
-//! guest numbers and kept bans.
+//! guest numbers and kept bans. On a single node with a store: what a restart restored, and
+//! the store's answers to `/history before` and `/search`, late, stale, busy or failed.
 #![no_main]
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use chatd::node_wire::{Body, Message};
 use chatd::hub::access::Secret;
-use chatd::hub::{Claim, ClientId, Event, Hub, HubConfig, Leave, Line, Outbox};
+use chatd::hub::{
+    Ask, Claim, ClientId, Event, Found, Hub, HubConfig, Keep, Keeper, Leave, Line, Outbox, Page,
+    Restored, RestoredRoom, StoredLine,
+};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Default)]
 struct Checker {
     closed: HashSet<ClientId>,
+    store: Option<FakeStore>,
+}
+
+/// A store that keeps nothing and remembers the questions, answered when the input says.
+#[derive(Default)]
+struct FakeStore {
+    /// Client, serial, room (None: a search).
+    asked: RefCell<Vec<(ClientId, u64, Option<String>)>>,
+    busy: Cell<bool>,
+}
+
+impl Keeper for FakeStore {
+    fn keep(&self, what: &Keep<'_>) {
+        if let Keep::Line { from, text, .. } = what {
+            assert!(!from.contains('\n') && !text.contains('\n'));
+        }
+    }
+    fn ask(&self, what: &Ask<'_>) -> bool {
+        if self.busy.get() {
+            return false;
+        }
+        let asked = match *what {
+            Ask::Before { to, serial, room, .. } => (to, serial, Some(room.to_owned())),
+            Ask::Search { to, serial, .. } => (to, serial, None),
+        };
+        self.asked.borrow_mut().push(asked);
+        true
+    }
+}
+
+fn stored(id: u64, from: &str, text: &str) -> StoredLine {
+    StoredLine { id, at: id * 1000, from: from.into(), me: id % 2 == 0, text: text.into() }
 }
 
 impl Outbox for Checker {
@@ -29,9 +66,12 @@ impl Outbox for Checker {
     fn close(&mut self, who: ClientId) {
         self.closed.insert(who);
     }
+    fn keeper(&self) -> Option<&dyn Keeper> {
+        self.store.as_ref().map(|s| s as &dyn Keeper)
+    }
 }
 
-const LINES: [&[u8]; 46] = [
+const LINES: [&[u8]; 54] = [
     b"hello", b"/nick a", b"/nick A", b"/nick b", b"/who", b"/msg a hi", b"/me x",
     b"/quit", b"/quit bye", b"//x", b"\xff\xfe", b"\x1b[2J", b"/join r1", b"/join #R1",
     b"/join r2", b"/join r3", b"/part", b"/rooms", b"/who r1", b"/topic t", b"/topic",
@@ -39,12 +79,15 @@ const LINES: [&[u8]; 46] = [
     b"/ban b 1", b"/unban 127.0.0.1", b"/bans", b"/mute a", b"/unmute a", b"/kick b why",
     b"/me muted?", b"/part r1", b"/part #R2", b"/say r1 hi", b"/say r2 hi", b"/format json",
     b"/format text", b"/join lobby", b"/part lobby", b"/say lobby x", b"/part r3", b"/who r2",
+    b"/history before 3", b"/history before 1 500", b"/history before x", b"/search hi",
+    b"/search #r1 hi there", b"/search", b"/search \"*", b"/history before 99999999999999999999",
 ];
 
 fuzz_target!(|data: &[u8]| {
     let mut now = Instant::now();
     let gate = data.first().is_some_and(|b| b & 1 == 1);
     let clustered = data.first().is_some_and(|b| b & 2 == 2);
+    let kept = !clustered && data.first().is_some_and(|b| b & 4 == 4);
     let mut hub = Hub::new(
         HubConfig {
             max_clients: 6,
@@ -65,7 +108,28 @@ fuzz_target!(|data: &[u8]| {
         },
         now,
     );
-    let mut out = Checker::default();
+    let mut out = Checker { store: kept.then(FakeStore::default), ..Checker::default() };
+    if kept {
+        // What a restart finds: more rooms than the limit, a name chatd could not have made,
+        // lines with breaks in them, a ban, and a line counter.
+        let room = |name: &str, topic: Option<&str>, lines: Vec<StoredLine>| RestoredRoom {
+            name: name.into(),
+            topic: topic.map(Into::into),
+            lines,
+        };
+        let restored = Restored {
+            rooms: vec![
+                room("r1", Some("kept topic"), vec![stored(1, "a", "one"), stored(2, "b", "two")]),
+                room("bad name!", None, vec![stored(3, "a", "x")]),
+                room("r2", Some("two\nlines"), vec![stored(4, "a\nb", "x"), stored(5, "c", "y\nz")]),
+                room("r3", None, vec![]),
+                room("r4", None, vec![stored(6, "d", "over the limit")]),
+            ],
+            bans: vec![(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), 30, "op".into())],
+            said: u64::from(data.get(1).copied().unwrap_or(0)) * 1000,
+        };
+        hub.handle(Event::Restored(&restored), &mut out);
+    }
     let mut connected: HashSet<ClientId> = HashSet::new();
     for pair in data.chunks(2) {
         let (op, arg) = (pair[0], *pair.get(1).unwrap_or(&0));
@@ -96,6 +160,35 @@ fuzz_target!(|data: &[u8]| {
             5 => {
                 now += Duration::from_secs(u64::from(arg));
                 hub.tick(now, &mut out);
+            }
+            6 | 7 if kept => {
+                let Some(store) = &out.store else { continue };
+                store.busy.set(arg & 64 == 64);
+                // The oldest question's answer, or (arg & 1) one for a client or serial that
+                // never asked.
+                let asked = store.asked.borrow_mut().pop();
+                let (to, serial, room) = match asked {
+                    Some(a) if arg & 1 == 0 => a,
+                    _ => (id, u64::from(arg), (arg & 2 == 2).then(|| "r1".to_owned())),
+                };
+                let lines: Vec<StoredLine> =
+                    (0..u64::from(arg % 5)).map(|i| stored(i + 1, "a", "old")).collect();
+                match room {
+                    Some(room) => {
+                        let page = Page { to, serial, room, before: 9, lines, more: arg & 4 == 4 };
+                        hub.handle(Event::Page(&page), &mut out);
+                    }
+                    None => {
+                        let found = Found {
+                            to,
+                            serial,
+                            words: "hi".into(),
+                            lines: lines.into_iter().map(|l| ("r1".to_owned(), l)).collect(),
+                            failed: (arg & 8 == 8).then(|| "fts5: syntax error".into()),
+                        };
+                        hub.handle(Event::Found(&found), &mut out);
+                    }
+                }
             }
             6 if clustered => {
                 // The kind from the op byte's high bits (the argument chooses the fields), so

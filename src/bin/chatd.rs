@@ -31,6 +31,26 @@ fn main() -> ExitCode {
         eprintln!("chatd: {e}");
         return ExitCode::FAILURE;
     }
+    if config.check {
+        return match chatd::store::check(std::path::Path::new(&config.store)) {
+            Ok(found) => {
+                println!("{found}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("chatd: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    // Before listening: a store that cannot be used is one line and exit 1, nothing served.
+    let store = match config.store_config().map(chatd::store::open).transpose() {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("chatd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let listen = |port: u16| {
         net::listen(&config.host, port, config.listen_backlog)
             .map_err(|e| format!("cannot listen on {}:{port}: {e}", config.host))
@@ -119,6 +139,11 @@ fn main() -> ExitCode {
             }
         }
     }
+    match &store {
+        Some(store) => say(format_args!("store: {}", store.describe())),
+        None if config.cluster.is_empty() => say(format_args!("store: none (kept in memory only)")),
+        None => say(format_args!("store: the cluster's broker")),
+    }
     // SIGHUP reads the settings again (see config/reload.rs).
     let reload = match shutdown::on_reload() {
         Ok(signal) => Some(chatd::config::reload::Reload {
@@ -131,8 +156,8 @@ fn main() -> ExitCode {
         }
     };
     let result = match config.mode {
-        Mode::Poll => poll_server::run(listeners, &config, stop, reload),
-        Mode::Threads => thread_server::run(listeners, &config, stop, reload),
+        Mode::Poll => poll_server::run(listeners, &config, stop, reload, store),
+        Mode::Threads => thread_server::run(listeners, &config, stop, reload, store),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -24,8 +24,9 @@ use super::history;
 use super::interest::{Interest, order_headers};
 use super::kv::Kv;
 use super::names::{self, Names};
-use crate::hub::{Claim, ClientId, Event, Hub, LOBBY, Nodes, Outbox};
+use crate::hub::{Claim, ClientId, LOBBY, Nodes};
 use crate::metrics::{METRICS, Metrics};
+pub use crate::news::{Inbound, Inbox, Incoming};
 use crate::node_wire::{self as wire, Body, Message};
 
 /// How often a node says it is alive.
@@ -33,154 +34,15 @@ pub const BEAT: Duration = Duration::from_secs(1);
 /// Messages waiting to be published, at most; past it they are dropped (and counted).
 const OUTGOING: usize = 64 * 1024;
 
-/// What the link hands the server.
-pub enum Incoming {
-    /// A message from the broker, not checked yet (see [`wire::decode`]).
-    Message(Vec<u8>),
-    /// Connected to the broker (`true`), or lost it (`false`).
-    Link(bool),
-    /// The answer to [`Link::claim`].
-    Claimed(ClientId, String, Claim),
-    /// A name this node held is another node's now (this node was cut off for longer than
-    /// names are kept without renewal).
-    NameLost(String),
-    /// Guest numbers for this node, `start..end` (empty: the cluster could not be asked).
-    Guests(u64, u64),
-    /// The bans the cluster keeps: address, seconds left, by whom.
-    Bans(Vec<(IpAddr, u64, String)>),
-    /// The rooms' topics the cluster keeps: the node messages that set them, not checked yet.
-    Topics(Vec<Vec<u8>>),
-    /// The rooms' last lines as the cluster keeps them (messages not checked yet): when the
-    /// link first comes up, and again when the hub asks (after an outage).
-    History(Vec<Vec<u8>>),
-    /// One room's last lines, when the hub starts following it ([`Nodes::follow`]).
-    Followed(String, Vec<Vec<u8>>),
-}
-
-/// What both concurrency models do with what the link brings: turn it into hub events,
-/// checking every message from the broker first and counting (and logging, sparingly) the
-/// ones refused.
-pub struct Inbound {
-    cluster: String,
-    refused: u64,
-}
-
-impl Inbound {
-    pub fn new(cluster: &str) -> Inbound {
-        Inbound {
-            cluster: cluster.to_string(),
-            refused: 0,
-        }
-    }
-
-    /// Hands the hub everything in `items`.
-    pub fn hand_all(&mut self, items: &[Incoming], hub: &mut Hub, out: &mut impl Outbox) {
-        for item in items {
-            self.hand(item, hub, out);
-        }
-    }
-
-    /// Hands `item` to the hub.
-    pub fn hand(&mut self, item: &Incoming, hub: &mut Hub, out: &mut impl Outbox) {
-        match item {
-            Incoming::Link(up) => hub.handle(Event::Link(*up), out),
-            Incoming::History(raw) => {
-                let lines = wire::lines(&self.cluster, raw);
-                hub.handle(Event::Stored(&lines), out);
-            }
-            Incoming::Followed(room, raw) => {
-                let lines = wire::lines(&self.cluster, raw);
-                hub.handle(Event::Followed(room, &lines), out);
-            }
-            Incoming::Claimed(id, name, claim) => {
-                hub.handle(Event::Claimed(*id, name, *claim), out)
-            }
-            Incoming::NameLost(name) => hub.handle(Event::NameLost(name), out),
-            Incoming::Guests(start, end) => hub.handle(Event::Guests(*start, *end), out),
-            Incoming::Bans(bans) => {
-                let bans: Vec<(IpAddr, u64, &str)> = bans
-                    .iter()
-                    .map(|(ip, secs, by)| (*ip, *secs, by.as_str()))
-                    .collect();
-                hub.handle(Event::Bans(&bans), out);
-            }
-            Incoming::Topics(raw) => {
-                let topics: Vec<(&str, &str, &str)> = raw
-                    .iter()
-                    .filter_map(|bytes| match wire::decode(&self.cluster, bytes) {
-                        Ok(Message {
-                            body: Body::Topic { room, by, text },
-                            ..
-                        }) => Some((room, by, text)),
-                        _ => None, // not a topic: another program's key, or a hostile one
-                    })
-                    .collect();
-                hub.handle(Event::Topics(&topics), out);
-            }
-            Incoming::Message(bytes) => match wire::decode(&self.cluster, bytes) {
-                Ok(msg) => hub.handle(Event::Cluster(&msg), out),
-                Err(e) => {
-                    self.refused += 1;
-                    if self.refused <= 10 || self.refused.is_power_of_two() {
-                        log::warn!("cluster: ignored a message ({e}); {} so far", self.refused);
-                    }
-                }
-            },
-        }
-    }
-}
-
-/// What the link brought and the server has not taken yet: the link's thread puts it here and
-/// calls the server's `wake` (poll mode's `mio::Waker`); the server takes it all at once, or
-/// waits for it on a thread of its own (threads mode).
-#[derive(Default)]
-pub struct Inbox {
-    items: std::sync::Mutex<Vec<Incoming>>,
-    arrived: std::sync::Condvar,
-}
-
-impl Inbox {
-    fn items(&self) -> std::sync::MutexGuard<'_, Vec<Incoming>> {
-        self.items.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn put(&self, item: Incoming) {
-        self.items().push(item);
-        self.arrived.notify_one();
-    }
-
-    /// Everything that arrived so far.
-    pub fn take(&self) -> Vec<Incoming> {
-        std::mem::take(&mut *self.items())
-    }
-
-    /// Everything that arrived, waiting until something has.
-    pub fn wait(&self) -> Vec<Incoming> {
-        let items = self.items();
-        let mut items = self
-            .arrived
-            .wait_while(items, |i| i.is_empty())
-            .unwrap_or_else(|e| e.into_inner());
-        std::mem::take(&mut *items)
-    }
-}
-
-/// Starts the link of a node in a cluster (`None`: a single node, no link): what arrives is
-/// put in the returned [`Inbox`], then `wake` is called.
+/// Starts the link of a node in a cluster (`None`: a single node, no link); what arrives is
+/// handed to `deliver` (see [`crate::news::inbox`]).
 pub fn start(
     config: Option<ClusterConfig>,
-    wake: impl Fn() + Send + Sync + 'static,
-) -> std::io::Result<Option<(Link, Arc<Inbox>)>> {
-    let Some(config) = config else {
-        return Ok(None);
-    };
-    let inbox = Arc::new(Inbox::default());
-    let to = Arc::clone(&inbox);
-    let link = Link::start(config, move |incoming| {
-        to.put(incoming);
-        wake();
-    })?;
-    Ok(Some((link, inbox)))
+    deliver: impl Fn(Incoming) + Send + Sync + 'static,
+) -> std::io::Result<Option<Link>> {
+    config
+        .map(|config| Link::start(config, deliver))
+        .transpose()
 }
 
 /// What the server asks of the link.

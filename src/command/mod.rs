@@ -70,6 +70,17 @@ pub enum Command<'a> {
     Topic(Option<&'a str>),
     /// The room's last lines again: all it keeps, or the last N.
     History(Option<usize>),
+    /// `/history before ID [N]`: the N lines (default [`PAGE`]) said before line ID, in its
+    /// room (or yours, if ID is no line kept).
+    HistoryBefore {
+        id: &'a str,
+        n: usize,
+    },
+    /// `/search [#ROOM] WORDS`: the newest lines with all of WORDS, in ROOM or every room.
+    Search {
+        room: Option<&'a str>,
+        words: &'a str,
+    },
     Msg {
         to: &'a str,
         text: &'a str,
@@ -146,11 +157,30 @@ impl std::fmt::Display for CommandError<'_> {
 /// The `/help` text, one line.
 pub const HELP: &str = "commands: /nick NAME, /join ROOM, /part [ROOM], /say ROOM TEXT, \
                         /rooms, /who [ROOM], \
-                        /topic [TEXT], /history [N], /msg NAME TEXT, /me TEXT, /quit [REASON], \
+                        /topic [TEXT], /history [N], /history before ID [N], /search [#ROOM] WORDS, \
+                        /msg NAME TEXT, /me TEXT, /quit [REASON], \
                         /format json|text, /limits, \
                         /help; operators: /oper PASSWORD, /kick NAME [REASON], \
                         /ban NAME [MINUTES], /unban ADDRESS, /bans, /mute NAME, /unmute NAME; \
                         a line starting with // sends text starting with /";
+
+/// Lines a `/history before` page shows unless told; and at most.
+pub const PAGE: usize = 50;
+pub const MAX_PAGE: usize = 200;
+/// The longest `/search` words, in bytes.
+pub const MAX_SEARCH: usize = 200;
+
+/// A line id as the server gives them: `SEQ`, or `NODE-SEQ` in a cluster.
+fn valid_line_id(id: &str) -> bool {
+    let seq = id.rsplit_once('-').map_or(id, |(node, seq)| {
+        if node.is_empty() || !node.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            ""
+        } else {
+            seq
+        }
+    });
+    !seq.is_empty() && seq.len() <= 19 && seq.bytes().all(|b| b.is_ascii_digit())
+}
 
 /// Parses one sanitized line (see [`sanitize`]).
 pub fn parse(line: &str) -> Result<Input<'_>, CommandError<'_>> {
@@ -223,13 +253,35 @@ fn parse_command(line: &str) -> Result<Input<'_>, CommandError<'_>> {
     } else if is("topic") {
         Command::Topic(Some(args).filter(|a| !a.is_empty()))
     } else if is("history") {
-        match args {
-            "" => Command::History(None),
-            n => match n.parse::<usize>() {
-                Ok(n) => Command::History(Some(n)),
-                _ => return Err(CommandError::Usage("/history [N]")),
+        const USAGE: &str = "/history [N] or /history before ID [N]";
+        match args.split_whitespace().collect::<Vec<_>>()[..] {
+            [] => Command::History(None),
+            ["before", id] if valid_line_id(id) => Command::HistoryBefore { id, n: PAGE },
+            ["before", id, n] if valid_line_id(id) => match n.parse::<usize>() {
+                Ok(n) if (1..=MAX_PAGE).contains(&n) => Command::HistoryBefore { id, n },
+                _ => {
+                    return Err(CommandError::Usage(
+                        "/history before ID [N], N from 1 to 200",
+                    ));
+                }
             },
+            [n] => match n.parse::<usize>() {
+                Ok(n) => Command::History(Some(n)),
+                _ => return Err(CommandError::Usage(USAGE)),
+            },
+            _ => return Err(CommandError::Usage(USAGE)),
         }
+    } else if is("search") {
+        const USAGE: &str = "/search [#ROOM] WORDS";
+        let (room, words) = match args.split_once(char::is_whitespace) {
+            Some((first, rest)) if first.starts_with('#') => (Some(room_name(first)?), rest.trim()),
+            _ if args.starts_with('#') => return Err(CommandError::Usage(USAGE)),
+            _ => (None, args),
+        };
+        if words.is_empty() || words.len() > MAX_SEARCH {
+            return Err(CommandError::Usage(USAGE));
+        }
+        Command::Search { room, words }
     } else if is("msg") {
         let (to, text) = match args.find(char::is_whitespace) {
             Some(i) => (&args[..i], args[i..].trim_start()),

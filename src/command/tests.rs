@@ -221,15 +221,59 @@ fn command_errors() {
     );
     assert_eq!(
         parse("/history -1"),
-        Err(CommandError::Usage("/history [N]"))
+        Err(CommandError::Usage(
+            "/history [N] or /history before ID [N]"
+        ))
     );
+    assert_eq!(
+        parse("/history before 12 3"),
+        Ok(Input::Command(Command::HistoryBefore { id: "12", n: 3 }))
+    );
+    assert_eq!(
+        parse("/history before n1-7"),
+        Ok(Input::Command(Command::HistoryBefore {
+            id: "n1-7",
+            n: PAGE
+        }))
+    );
+    for bad in [
+        "/history before",
+        "/history before x",
+        "/history before 1 0",
+        "/history before 1 201",
+        "/history before -3",
+    ] {
+        assert!(matches!(parse(bad), Err(CommandError::Usage(_))), "{bad}");
+    }
+    assert_eq!(
+        parse("/search #Dev ship  it"),
+        Ok(Input::Command(Command::Search {
+            room: Some("Dev"),
+            words: "ship  it"
+        }))
+    );
+    assert_eq!(
+        parse("/search ship"),
+        Ok(Input::Command(Command::Search {
+            room: None,
+            words: "ship"
+        }))
+    );
+    assert_eq!(parse("/search #b@d x"), Err(CommandError::BadRoom("#b@d")));
+    for bad in ["/search", "/search #dev", "/search #dev   "] {
+        assert!(matches!(parse(bad), Err(CommandError::Usage(_))), "{bad}");
+    }
+    let long = format!("/search {}", "w".repeat(MAX_SEARCH + 1));
+    assert!(matches!(parse(&long), Err(CommandError::Usage(_))));
     // Blanks before a command do not make it chat text; blanks before text stay.
     assert_eq!(parse("   /who"), Ok(Input::Command(Command::Who(None))));
     assert_eq!(parse("\t//x"), Ok(Input::Say("/x")));
     assert_eq!(parse("  hi"), Ok(Input::Say("  hi")));
     assert_eq!(
         parse("/history x"),
-        Err(CommandError::Usage("/history [N]"))
+        Err(CommandError::Usage(
+            "/history [N] or /history before ID [N]"
+        ))
     );
     assert_eq!(
         CommandError::Unknown("/frob").to_string(),

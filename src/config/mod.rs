@@ -202,6 +202,29 @@ pub struct ServerConfig {
     /// are told `! server full`.
     #[arg(help_heading = "Threads mode", long, default_value_t = 0)]
     pub max_threads: usize,
+    /// Where the chat is remembered across restarts (history, rooms, topics, bans, line ids):
+    /// an SQLite file, made if missing (mode 0600); `none` keeps everything in memory only. A
+    /// node of a cluster keeps no file: the broker is its store.
+    #[arg(
+        help_heading = "Store",
+        long,
+        value_name = "FILE|none",
+        default_value = "chatd.db"
+    )]
+    pub store: String,
+    /// The longest a chat line waits in memory before it is written: the store writes one
+    /// batch, one transaction, at most this often.
+    #[arg(help_heading = "Store", long, value_name = "MS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub store_sync_ms: u64,
+    /// Delete stored lines older than this many days; 0: keep them forever.
+    #[arg(help_heading = "Store", long, value_name = "DAYS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=36_500))]
+    pub keep_days: u64,
+    /// Delete the oldest stored lines while the store is larger than this many MB; 0: no limit.
+    #[arg(help_heading = "Store", long, value_name = "MB", default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=1 << 30))]
+    pub keep_mb: u64,
+    /// Check the --store file (that it is a chatd store, and whole) and exit: 0 if it is.
+    #[arg(help_heading = "Store", long)]
+    pub check: bool,
     /// Log level: error, warn, info, debug or trace.
     #[arg(help_heading = "Logging", long, default_value = "info")]
     pub log_level: log::LevelFilter,
@@ -244,6 +267,22 @@ impl ServerConfig {
                 .then(|| std::time::Duration::from_secs(self.first_line_timeout)),
             learn_cluster_first: true,
         }
+    }
+
+    /// The store's settings; `None` with `--store none`, and in a cluster.
+    pub fn store_config(&self) -> Option<crate::store::StoreConfig> {
+        if self.store == "none" || !self.cluster.is_empty() {
+            return None;
+        }
+        let days = std::time::Duration::from_secs(self.keep_days.saturating_mul(86_400));
+        Some(crate::store::StoreConfig {
+            path: PathBuf::from(&self.store),
+            sync: std::time::Duration::from_millis(self.store_sync_ms),
+            keep_for: (self.keep_days > 0).then_some(days),
+            keep_bytes: (self.keep_mb > 0).then_some(self.keep_mb.saturating_mul(1 << 20)),
+            history: self.history as usize,
+            max_rooms: (self.max_rooms as usize).saturating_sub(1),
+        })
     }
 
     /// How this node joins its cluster, if it does (after [`ServerConfig::load_secrets`]).

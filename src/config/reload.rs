@@ -235,6 +235,18 @@ fn changes(old: &ServerConfig, new: &ServerConfig) -> Vec<String> {
         old.max_line.to_string(),
         new.max_line.to_string(),
     );
+    restart("store", old.store.clone(), new.store.clone());
+    restart(
+        "store_sync_ms",
+        old.store_sync_ms.to_string(),
+        new.store_sync_ms.to_string(),
+    );
+    restart(
+        "keep_days",
+        old.keep_days.to_string(),
+        new.keep_days.to_string(),
+    );
+    restart("keep_mb", old.keep_mb.to_string(), new.keep_mb.to_string());
     said
 }
 

@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 
 use super::json::string;
+use super::kept::Keep;
 use super::{Body, ClientId, Hub, MAX_HELD_LINES, Outbox, Room, RoomId, remote};
 use crate::command::{self, Command, Input};
 use crate::metrics::{METRICS, Metrics};
@@ -18,6 +19,10 @@ impl Hub {
         if !self.claims.is_empty() && self.claims.contains_key(&id) {
             // Its /nick is being asked of the cluster: what it says next is said under the
             // name it gets, so it waits for the answer.
+            return self.hold_line(id, bytes, out);
+        }
+        if !self.asking.is_empty() && self.asking.contains_key(&id) {
+            // Its /history or /search is being answered: what it says next comes after.
             return self.hold_line(id, bytes, out);
         }
         if self.starting.is_some() && self.is_arrival(id) {
@@ -61,6 +66,8 @@ impl Hub {
         {
             let msg = if self.claims.contains_key(&id) {
                 "too many lines while your new name is being asked for; line dropped"
+            } else if self.asking.contains_key(&id) {
+                "too many lines while your /history or /search is answered; line dropped"
             } else {
                 "too many lines while the server starts; line dropped"
             };
@@ -72,7 +79,7 @@ impl Hub {
     /// The cluster answered a client's claim: the lines it sent meanwhile take effect now, in
     /// order (up to another /nick among them, which holds the rest again).
     pub(super) fn replay_held(&mut self, id: ClientId, out: &mut impl Outbox) {
-        while !self.claims.contains_key(&id) {
+        while !self.claims.contains_key(&id) && !self.asking.contains_key(&id) {
             let Some(line) = self.held.get_mut(&id).and_then(VecDeque::pop_front) else {
                 break;
             };
@@ -102,6 +109,8 @@ impl Hub {
                 }
             },
             Command::Rooms => self.list_rooms(id, out),
+            Command::HistoryBefore { id: line, n } => self.history_before(id, room, line, n, out),
+            Command::Search { room, words } => self.search(id, room, words, out),
             Command::Limits => self.limits(id, out),
             Command::Who(asked) => self.who(id, asked, out),
             Command::Msg { to, text } => self.private(id, &name, to, text, out),
@@ -145,7 +154,7 @@ impl Hub {
     }
 
     /// A client in no room said what needs one.
-    fn no_room(&mut self, id: ClientId, out: &mut impl Outbox) {
+    pub(super) fn no_room(&mut self, id: ClientId, out: &mut impl Outbox) {
         let msg = "you are in no room: /join ROOM first";
         self.error(id, "no_room", &msg, out);
     }
@@ -246,6 +255,12 @@ impl Hub {
             // reads this one or a later one.
             out.store_topic(&room, name, topic);
             self.keep_topic(&room, topic);
+        } else {
+            out.keep(Keep::Topic {
+                room: &room,
+                by: name,
+                text: topic,
+            });
         }
         self.config.tell_nodes(
             out,

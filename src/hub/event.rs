@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use super::ClientId;
+use super::kept::{Found, Page, Restored};
 use crate::node_wire as wire;
 
 /// What the cluster said of a name asked for with [`super::Outbox::claim`].
@@ -72,4 +73,10 @@ pub enum Event<'a> {
     Bans(&'a [(IpAddr, u64, &'a str)]),
     /// The rooms' topics the cluster keeps: `(room, set by, text)`.
     Topics(&'a [(&'a str, &'a str, &'a str)]),
+    /// What a single node's store kept, read at start, before anyone is served.
+    Restored(&'a Restored),
+    /// The store's answer to [`super::Ask::Before`].
+    Page(&'a Page),
+    /// The store's answer to [`super::Ask::Search`].
+    Found(&'a Found),
 }

@@ -222,6 +222,7 @@ impl Hub {
         let member = self.members.get_mut(id).and_then(Option::take)?;
         self.claims.remove(&id);
         self.held.remove(&id);
+        self.asking.remove(&id);
         if member.claimed {
             out.release(&member.name);
         }

@@ -43,7 +43,7 @@ impl Hub {
             let msg = format!("you are in {count} rooms already (max {most}): /part one first");
             return self.error(id, "too_many_joined", &msg, out);
         }
-        if target.is_none() && self.rooms.len() >= self.config.max_rooms {
+        if target.is_none() && !self.make_space() {
             let max = self.config.max_rooms;
             return self.error(
                 id,

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use super::kept::{Ask, Keep, Keeper};
 use super::{Body, ClientId, Line};
 
 /// Where the hub's decisions go. Implemented by each concurrency model.
@@ -15,6 +16,21 @@ pub trait Outbox {
     /// The other nodes, when this node is one of a cluster's.
     fn nodes(&self) -> Option<&dyn Nodes> {
         None
+    }
+    /// The store, on a single node that has one.
+    fn keeper(&self) -> Option<&dyn Keeper> {
+        None
+    }
+    /// Keep `what` in the store, if there is one.
+    fn keep(&mut self, what: Keep<'_>) {
+        if let Some(keeper) = self.keeper() {
+            keeper.keep(&what);
+        }
+    }
+    /// Ask the store; `None`: there is none (the hub answers from memory), `Some(false)`: it
+    /// is too busy now.
+    fn ask(&mut self, what: Ask<'_>) -> Option<bool> {
+        self.keeper().map(|keeper| keeper.ask(&what))
     }
     /// Tell the other nodes of the cluster (a node's hub calls it only when it is in one).
     fn publish(&mut self, body: &Body<'_>) {
@@ -42,16 +58,20 @@ pub trait Outbox {
             nodes.reserve_guests();
         }
     }
-    /// In a cluster: keep a ban where a node that starts later finds it.
+    /// Keep a ban where a node that starts later finds it: the cluster's, or the store.
     fn store_ban(&mut self, ip: IpAddr, secs: u64, by: &str) {
         if let Some(nodes) = self.nodes() {
             nodes.store_ban(ip, secs, by);
+        } else {
+            self.keep(Keep::Ban { ip, secs, by });
         }
     }
-    /// In a cluster: a ban lifted.
+    /// A ban lifted, in the cluster or the store.
     fn forget_ban(&mut self, ip: IpAddr) {
         if let Some(nodes) = self.nodes() {
             nodes.forget_ban(ip);
+        } else {
+            self.keep(Keep::Unban(ip));
         }
     }
     /// In a cluster: keep `room`'s topic where a node that starts later finds it.

@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 
 use super::history::Said;
 use super::json::Obj;
+use super::kept::Keep;
 use super::notice::{Msg, line_id, said_json};
 use super::{Body, CATCH_UP, ClientId, Hub, MAX_UNSENT, Outbox, Room, RoomId, Unsent};
 use crate::metrics::{METRICS, Metrics};
@@ -66,6 +67,18 @@ impl Hub {
                     text: text.into(),
                 });
             }
+        }
+        if !self.config.in_cluster()
+            && let Some(Some(member)) = self.members.get(id)
+        {
+            out.keep(Keep::Line {
+                room: &self.rooms[room].name,
+                id: seq,
+                at,
+                from: &member.name,
+                me,
+                text,
+            });
         }
         let node = self.node_id.clone();
         self.remember(

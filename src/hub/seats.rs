@@ -175,18 +175,49 @@ impl Hub {
     }
 
     /// Removes `room` if no one, here or on another node, is in it (the lobby stays); the
-    /// room, if it still exists.
+    /// room, if it still exists. On a single node, a room with a topic or history outlives
+    /// its last member (until `--max-rooms` needs its place: see [`Hub::make_space`]).
     pub(super) fn drop_if_empty(&mut self, room: RoomId) -> Option<RoomId> {
         let r = &self.rooms[room];
         if r.members.is_empty() && r.remote == 0 && room != self.lobby {
+            if !self.config.in_cluster() && (r.topic.is_some() || r.history.len() > 0) {
+                return Some(room);
+            }
+            self.remove_room(room);
+            return None;
+        }
+        Some(room)
+    }
+
+    /// Makes room for one more room at `--max-rooms`, if it can: the resting room (no one in
+    /// it) whose last line is oldest goes from memory (the store still has it).
+    pub(super) fn make_space(&mut self) -> bool {
+        if self.rooms.len() < self.config.max_rooms {
+            return true;
+        }
+        let resting = self
+            .rooms
+            .iter()
+            .filter(|&(id, r)| r.members.is_empty() && r.remote == 0 && id != self.lobby)
+            .min_by_key(|(_, r)| r.history.entries().last().map_or(0, |s| s.at))
+            .map(|(id, _)| id);
+        match resting {
+            Some(room) => {
+                self.remove_room(room);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remove_room(&mut self, room: RoomId) {
+        {
             let gone = self.rooms.remove(room);
             METRICS
                 .rooms
                 .store(self.rooms.len() as i64, Ordering::Relaxed);
             self.by_room.remove(gone.name.to_ascii_lowercase().as_str());
-            return None;
         }
-        Some(room)
     }
 
     /// Takes `id` out of every room it is in; the rooms that still exist.

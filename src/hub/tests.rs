@@ -544,14 +544,21 @@ fn part_goes_back_to_the_lobby_and_empty_rooms_go() {
     say(&mut h, &mut r, 0, "/part");
     assert_eq!(r.take(0), ["* you are in #lobby (2 here)"]);
     assert_eq!(r.take(1), ["* guest1 came from #dev"]);
-    assert_eq!(h.rooms(), 1, "the empty room is removed");
+    assert_eq!(h.rooms(), 2, "a room with a topic outlives its last member");
     say(&mut h, &mut r, 0, "/part");
     assert_eq!(r.take(0), ["! you are already in #lobby"]);
-    // Made again, it starts afresh.
+    say(&mut h, &mut r, 0, "/join ops");
+    say(&mut h, &mut r, 0, "/part");
+    assert_eq!(
+        h.rooms(),
+        2,
+        "one with neither topic nor history is removed"
+    );
     say(&mut h, &mut r, 0, "/join dev");
-    assert_eq!(r.take(0), ["* you are in #dev (1 here)"]);
+    r.take(0);
     say(&mut h, &mut r, 0, "/topic");
-    assert_eq!(r.take(0), ["* #dev has no topic"]);
+    assert_eq!(r.take(0), ["* topic of #dev: ship it"]);
+    r.sent.clear();
     // The lobby stays even when empty.
     say(&mut h, &mut r, 1, "/join dev");
     assert_eq!(h.rooms(), 2);
@@ -559,8 +566,8 @@ fn part_goes_back_to_the_lobby_and_empty_rooms_go() {
     assert_eq!(
         r.take(1),
         [
-            "* guest1 went to #dev",
             "* you are in #dev (2 here)",
+            "* topic of #dev: ship it",
             "* rooms (2): #dev (2), #lobby (0)"
         ]
     );
@@ -2255,6 +2262,7 @@ fn a_json_client_gets_every_event_the_readme_lists() {
         (1, "/join dev"),
         (1, "in dev"),
         (0, "/history"),
+        (0, "/search in dev"),
         (0, "/part"),
         (0, "/kick guest3 bye"),
     ];
@@ -2288,6 +2296,11 @@ fn a_json_client_gets_every_event_the_readme_lists() {
     assert_eq!(history["lines"][0]["text"], "in dev");
     assert_eq!(history["lines"][0]["from"], "bob");
     assert!(history["lines"][0]["id"].is_string());
+    // A search names each line's room (without a store, from what the rooms keep).
+    let found = seen.iter().find(|v| v["type"] == "search").unwrap();
+    assert_eq!(found["words"], "in dev");
+    assert_eq!(found["lines"][0]["room"], "dev");
+    assert_eq!(found["lines"][0]["text"], "in dev");
     let limits = seen.iter().find(|v| v["type"] == "limits").unwrap();
     assert_eq!(
         (&limits["rate"], &limits["burst"]),

@@ -34,7 +34,7 @@ use mio::net::{TcpListener, UnixStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use crate::cluster::link::{self, Inbound, Inbox};
+use crate::cluster::link;
 use crate::config::ServerConfig;
 use crate::config::reload::Reload;
 use crate::connection::Batch;
@@ -43,7 +43,9 @@ use crate::hub::{Event, Hub, Leave, Outbox, WallClock};
 use crate::memory;
 use crate::metrics::{METRICS, Metrics};
 use crate::net::{Listeners, SpareFd};
+use crate::news::{self, Inbound, Inbox};
 use crate::shutdown::{DRAIN_TIME, STOP_CHECK};
+use crate::store;
 use conn::{State, Written};
 use outbox::Io;
 use timers::Timer;
@@ -78,6 +80,7 @@ pub fn run(
     config: &ServerConfig,
     stop: std::os::unix::net::UnixStream,
     reload: Option<Reload>,
+    store: Option<store::Opened>,
 ) -> io::Result<()> {
     stop.set_nonblocking(true)?;
     let poll = Poll::new()?;
@@ -115,10 +118,15 @@ pub fn run(
     poll.registry()
         .register(&mut stop, STOP, Interest::READABLE)?;
     let waker = Arc::new(mio::Waker::new(poll.registry(), CLUSTER)?);
-    let (link, inbox) = match link::start(config.cluster_config(), move || {
+    let (inbox, deliver) = news::inbox(move || {
         let _ = waker.wake();
-    })? {
-        Some((link, inbox)) => (Some(link), Some(inbox)),
+    });
+    let link = link::start(config.cluster_config(), deliver.clone())?;
+    let (store, restored) = match store {
+        Some(mut opened) => {
+            let restored = std::mem::take(&mut opened.restored);
+            (Some(opened.start(deliver)?), Some(restored))
+        }
         None => (None, None),
     };
     let now = Instant::now();
@@ -138,6 +146,7 @@ pub fn run(
             behind: 0,
             timers: timers::Timers::default(),
             link,
+            store,
         },
         inbox,
         inbound: Inbound::new(&config.cluster_name),
@@ -163,7 +172,13 @@ pub fn run(
         next_serial: 0,
         release: memory::Release::new(now),
     };
-    // What the link had at once (its first guest numbers) before anyone is served.
+    // What the store kept, and what the link had at once (its first guest numbers), before
+    // anyone is served.
+    if let Some(restored) = restored {
+        server
+            .hub
+            .handle(Event::Restored(&restored), &mut server.io);
+    }
     server.take_cluster_news();
     server.run()
 }
@@ -215,8 +230,8 @@ struct Server {
     next_serial: u64,
     /// When to return freed memory (the loop's events are its activity).
     release: memory::Release,
-    /// What the cluster link brought, for the loop to take when woken.
-    inbox: Option<Arc<Inbox>>,
+    /// What the cluster link and the store brought, for the loop to take when woken.
+    inbox: Arc<Inbox>,
     /// Turns what the cluster link hands over into hub events.
     inbound: Inbound,
 }
@@ -242,6 +257,9 @@ impl Server {
                 log::info!("stopped; {} connections cut short", self.io.conns.len());
                 if let Some(link) = &self.io.link {
                     link.stop(Duration::from_secs(2));
+                }
+                if let Some(store) = &self.io.store {
+                    store.stop(store::STOP_WAIT);
                 }
                 return Ok(());
             }
@@ -395,10 +413,8 @@ impl Server {
 
     /// Hands the hub what the cluster link brought.
     fn take_cluster_news(&mut self) {
-        if let Some(inbox) = &self.inbox {
-            let news = inbox.take();
-            self.inbound.hand_all(&news, &mut self.hub, &mut self.io);
-        }
+        let news = self.inbox.take();
+        self.inbound.hand_all(&news, &mut self.hub, &mut self.io);
     }
 
     /// Steps 2 and 3 of a turn: removals, join notices, then one write per dirty connection.

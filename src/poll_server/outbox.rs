@@ -12,7 +12,8 @@ use super::timers::{Timer, Timers};
 use crate::cluster::link::Link;
 use crate::connection::Batch;
 use crate::connection::{LINGER, Outputs, Queued};
-use crate::hub::{ClientId, Leave, Line, Nodes, Outbox};
+use crate::hub::{ClientId, Keeper, Leave, Line, Nodes, Outbox};
+use crate::store::Store;
 
 /// The connections and the turn's work: poll mode's [`Outbox`].
 pub struct Io {
@@ -30,6 +31,8 @@ pub struct Io {
     pub timers: Timers,
     /// To the other nodes, in a cluster.
     pub link: Option<Link>,
+    /// To the disk, on a single node with a store.
+    pub store: Option<Store>,
 }
 
 impl Io {
@@ -103,5 +106,9 @@ impl Outbox for Io {
 
     fn nodes(&self) -> Option<&dyn Nodes> {
         self.link.as_ref().map(|l| l as &dyn Nodes)
+    }
+
+    fn keeper(&self) -> Option<&dyn Keeper> {
+        self.store.as_ref().map(|s| s as &dyn Keeper)
     }
 }

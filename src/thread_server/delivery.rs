@@ -33,8 +33,9 @@ use slab::Slab;
 use crate::cluster::link::Link;
 use crate::connection::Batch;
 use crate::connection::{Output, Outputs, Queued, Transport};
-use crate::hub::{ClientId, Line, Nodes, Outbox};
+use crate::hub::{ClientId, Keeper, Line, Nodes, Outbox};
 use crate::metrics::{METRICS, Via};
+use crate::store::Store;
 
 /// How long a writer thread that caught up waits for its client to fall behind again before
 /// it ends.
@@ -468,6 +469,8 @@ pub struct Post<'a> {
     pub outputs: &'a mut Outputs,
     /// To the other nodes, in a cluster.
     pub link: Option<&'a Link>,
+    /// To the disk, on a single node with a store.
+    pub store: Option<&'a Store>,
 }
 
 impl Outbox for Post<'_> {
@@ -503,6 +506,10 @@ impl Outbox for Post<'_> {
 
     fn nodes(&self) -> Option<&dyn Nodes> {
         self.link.map(|l| l as &dyn Nodes)
+    }
+
+    fn keeper(&self) -> Option<&dyn Keeper> {
+        self.store.map(|s| s as &dyn Keeper)
     }
 
     fn close(&mut self, who: ClientId) {

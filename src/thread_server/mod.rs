@@ -37,14 +37,16 @@ use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::cluster::link::{self, Inbound, Inbox};
+use crate::cluster::link;
 use crate::config::ServerConfig;
 use crate::config::reload::Reload;
 use crate::connection::{LINGER, Outputs, Rules, Transport};
-use crate::hub::{Hub, WallClock};
+use crate::hub::{Event, Hub, WallClock};
 use crate::memory;
 use crate::net::{self, Listeners};
+use crate::news::{self, Inbound, Inbox};
 use crate::shutdown::{DRAIN_TIME, STOP_CHECK};
+use crate::store;
 use budget::Budget;
 use delivery::Peer;
 use room::{Room, Settings, Shared};
@@ -58,6 +60,7 @@ pub fn run(
     config: &ServerConfig,
     stop: UnixStream,
     reload: Option<Reload>,
+    store: Option<store::Opened>,
 ) -> io::Result<()> {
     memory::limit_arenas(thread::available_parallelism().map_or(2, |n| n.get()));
     let threads = Budget::new(config.max_threads, config.thread_stack as usize * 1024);
@@ -71,10 +74,16 @@ pub fn run(
             threads.max_threads
         );
     }
-    let (link, inbox) = match link::start(config.cluster_config(), || {})? {
-        Some((link, inbox)) => (Some(link), Some(inbox)),
+    let (inbox, deliver) = news::inbox(|| {});
+    let link = link::start(config.cluster_config(), deliver.clone())?;
+    let (store, restored) = match store {
+        Some(mut opened) => {
+            let restored = std::mem::take(&mut opened.restored);
+            (Some(opened.start(deliver)?), Some(restored))
+        }
         None => (None, None),
     };
+    let has_news = link.is_some() || store.is_some();
     let outputs = Outputs {
         max_backlog: config.max_backlog as usize,
         ..Outputs::default()
@@ -85,7 +94,7 @@ pub fn run(
         max_line: config.max_line as usize,
         limit: config.rate_limit(),
     };
-    let room = Room::new(hub, outputs, link, rules);
+    let room = Room::new(hub, outputs, link, store, rules);
     let shared = Arc::new(Shared::new(
         room,
         Settings {
@@ -97,7 +106,11 @@ pub fn run(
                 .map_or(1, |n| n.get().saturating_sub(1).max(1)),
         },
     ));
-    if let Some(inbox) = inbox {
+    if let Some(restored) = restored {
+        // What the store kept, before anyone is served.
+        shared.with_room(|room| room.handle(Event::Restored(&restored)));
+    }
+    if has_news {
         let mut inbound = Inbound::new(&config.cluster_name);
         // What the link had at once (its first guest numbers) before anyone is served.
         hand_news(&inbox.take(), &mut inbound, &shared);
@@ -177,9 +190,15 @@ pub fn run(
         let _ = accept_loop.join();
     }
     drain(&shared);
-    let link = shared.room().link.clone();
+    let (link, store) = {
+        let room = shared.room();
+        (room.link.clone(), room.store.clone())
+    };
     if let Some(link) = link {
         link.stop(Duration::from_secs(2));
+    }
+    if let Some(store) = store {
+        store.stop(store::STOP_WAIT);
     }
     Ok(())
 }
@@ -216,7 +235,7 @@ fn from_cluster(inbox: &Inbox, mut inbound: Inbound, shared: &Arc<Shared>) {
 }
 
 /// Hands the hub `news`, one hold of the room lock for up to [`NEWS_PER_HOLD`] items.
-fn hand_news(news: &[link::Incoming], inbound: &mut Inbound, shared: &Arc<Shared>) {
+fn hand_news(news: &[news::Incoming], inbound: &mut Inbound, shared: &Arc<Shared>) {
     for batch in news.chunks(NEWS_PER_HOLD) {
         shared.with_room(|room| {
             room.with_hub(|hub, post| {

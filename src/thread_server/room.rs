@@ -13,6 +13,7 @@ use super::delivery::{Courier, Peer, Post, Writers};
 use crate::cluster::link::Link;
 use crate::connection::{Outputs, Rules};
 use crate::hub::{Event, Hub, Leave};
+use crate::store::Store;
 
 /// Idle couriers kept for reuse; more are freed when they come back.
 const COURIERS_KEPT: usize = 16;
@@ -33,13 +34,21 @@ pub struct Room {
     pub refused: Vec<Arc<Peer>>,
     /// To the other nodes, in a cluster.
     pub link: Option<Link>,
+    /// To the disk, on a single node with a store.
+    pub store: Option<Store>,
     /// The connections' input rules: read by whoever feeds the hub, under this lock anyway;
     /// replaced by a reload.
     pub rules: Rules,
 }
 
 impl Room {
-    pub fn new(hub: Hub, outputs: Outputs, link: Option<Link>, rules: Rules) -> Room {
+    pub fn new(
+        hub: Hub,
+        outputs: Outputs,
+        link: Option<Link>,
+        store: Option<Store>,
+        rules: Rules,
+    ) -> Room {
         Room {
             hub,
             peers: Slab::new(),
@@ -48,6 +57,7 @@ impl Room {
             closed: Vec::new(),
             refused: Vec::new(),
             link,
+            store,
             rules,
         }
     }
@@ -88,6 +98,7 @@ impl Held<'_> {
             outputs,
             closed,
             link,
+            store,
             ..
         } = &mut *self.room;
         let mut too_slow = Vec::new();
@@ -98,6 +109,7 @@ impl Held<'_> {
             closed,
             outputs,
             link: link.as_ref(),
+            store: store.as_ref(),
         };
         hub.tick(Instant::now(), &mut post);
         f(hub, &mut post);

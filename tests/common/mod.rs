@@ -8,6 +8,7 @@ pub mod certs;
 pub mod cut;
 pub mod nats;
 pub mod pty;
+pub mod scrape;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -101,12 +102,38 @@ impl Server {
 
     /// Starts chatd under a wrapper command (such as `prlimit --nofile=64:64 --`).
     pub fn start_wrapped(mode: Mode, wrapper: &[&str], args: &[&str]) -> Server {
+        Server::wrapped(mode, wrapper, args, None)
+    }
+
+    /// Like [`Server::start_wrapped`], logging at info to `log`.
+    pub fn start_wrapped_logged(
+        mode: Mode,
+        wrapper: &[&str],
+        args: &[&str],
+        log: &std::path::Path,
+    ) -> Server {
+        Server::wrapped(mode, wrapper, args, Some(log))
+    }
+
+    fn wrapped(
+        mode: Mode,
+        wrapper: &[&str],
+        args: &[&str],
+        log: Option<&std::path::Path>,
+    ) -> Server {
         let inner = chatd(mode, args);
         let mut cmd = Command::new(wrapper[0]);
-        cmd.args(&wrapper[1..])
-            .arg(inner.get_program())
-            .args(inner.get_args());
-        cmd.stdin(Stdio::null()).stderr(Stdio::null());
+        cmd.args(&wrapper[1..]).arg(inner.get_program());
+        match log {
+            Some(log) => {
+                cmd.args(inner.get_args().filter(|a| *a != "-q"))
+                    .stderr(std::fs::File::create(log).unwrap());
+            }
+            None => {
+                cmd.args(inner.get_args()).stderr(Stdio::null());
+            }
+        }
+        cmd.stdin(Stdio::null());
         Server::start_cmd(mode, cmd)
     }
 
@@ -278,7 +305,12 @@ impl Drop for Server {
 /// The chatd command with the mode, an ephemeral port and quiet logs.
 pub fn chatd(mode: Mode, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatd"));
-    for (flag, default) in [("--host", "127.0.0.1"), ("--port", "0")] {
+    // Each server its own store: none unless the test gives one (a temporary file).
+    for (flag, default) in [
+        ("--host", "127.0.0.1"),
+        ("--port", "0"),
+        ("--store", "none"),
+    ] {
         if !args.contains(&flag) {
             cmd.args([flag, default]);
         }

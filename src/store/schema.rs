@@ -1,0 +1,67 @@
+//! What the store keeps, as tables, and how a file of an older schema is brought forward: each
+//! version's steps in order, all in one transaction with the new `user_version`, so that a
+//! file is at one version or the other, never between.
+//!
+//! - `rooms`: every room that has a topic or lines, by its lower-cased name (`key`), with the
+//!   name as it was first written, its topic (who set it, when) and its last line's id.
+//! - `lines`: every chat and `/me` line: its id (the server's line counter: ids never repeat),
+//!   server time (µs of Unix time), room, sender, and text.
+//! - `words`: the lines' words (FTS5, contentless: it keeps the index, not the text), for
+//!   `/search`; a line's row there has the line's id.
+//! - `bans`: address, until when (Unix seconds), by whom.
+//! - `meta`: the line counter (`said`), kept beside the lines: it covers lines dropped before
+//!   they reached the file, so an id is never given twice.
+
+use rusqlite::Connection;
+
+/// `chatd` in ASCII: SQLite's `application_id` of a chatd store.
+pub const APPLICATION_ID: i32 = 0x6368_6174;
+
+/// The schema this chatd writes.
+pub const VERSION: i32 = 1;
+
+/// Each version's steps; `STEPS[n]` takes a file from version `n` to `n + 1`.
+const STEPS: [&str; VERSION as usize] = [
+    // 0 -> 1: the first schema.
+    "CREATE TABLE rooms (
+         id INTEGER PRIMARY KEY,
+         key TEXT NOT NULL UNIQUE,
+         name TEXT NOT NULL,
+         topic TEXT,
+         topic_by TEXT,
+         topic_at INTEGER,
+         last_line INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE TABLE lines (
+         id INTEGER PRIMARY KEY,
+         room INTEGER NOT NULL,
+         at INTEGER NOT NULL,
+         sender TEXT NOT NULL,
+         me INTEGER NOT NULL,
+         text TEXT NOT NULL
+     );
+     CREATE INDEX lines_by_room ON lines (room, id);
+     CREATE VIRTUAL TABLE words USING fts5 (text, content = '', contentless_delete = 1, detail = none);
+     CREATE TABLE bans (
+         ip TEXT PRIMARY KEY,
+         until INTEGER NOT NULL,
+         by TEXT NOT NULL
+     );
+     CREATE TABLE meta (
+         key TEXT PRIMARY KEY,
+         value INTEGER NOT NULL
+     );
+     INSERT INTO meta (key, value) VALUES ('said', 0);",
+];
+
+/// Brings a file at version `from` to [`VERSION`], in one transaction.
+pub fn migrate(db: &Connection, from: i32) -> rusqlite::Result<()> {
+    let tx = db.unchecked_transaction()?;
+    for step in &STEPS[from as usize..] {
+        tx.execute_batch(step)?;
+    }
+    tx.execute_batch(&format!(
+        "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {VERSION};"
+    ))?;
+    tx.commit()
+}
