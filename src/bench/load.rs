@@ -20,6 +20,7 @@ use super::connect_flood::ConnectFlood;
 use super::flood::Flooders;
 use super::histogram::Histogram;
 use super::mark::{self, parse_mark};
+use super::pagers::Pagers;
 use super::procstat::{self, Sampler};
 use super::timer::{TIMER, Timer};
 use super::wire::{Client, Phase, flush, history_part, read_lines};
@@ -44,6 +45,10 @@ pub struct LoadConfig {
     /// Extra clients that send junk lines as fast as they can while the run lasts (and read
     /// and discard what they get), to show their effect on everyone else.
     pub flooders: usize,
+    /// Extra clients that page back through history and search, one question at a time,
+    /// for the whole run (see [`super::pagers`]), with ids below `pager_ids`.
+    pub pagers: usize,
+    pub pager_ids: u64,
     /// Connections a second, and the address they come from, of a connection flood while
     /// the run sends (see [`super::connect_flood`]).
     pub connect_flood: Option<(u32, std::net::IpAddr)>,
@@ -140,6 +145,8 @@ pub struct LoadReport {
     pub flooders_dropped: usize,
     /// What the connection flood did.
     pub connect_flood: super::connect_flood::FloodCount,
+    /// What the pagers saw.
+    pub pagers: super::pagers::PagerCount,
     /// With several nodes: each one's lines (client `i` is on node `i % nodes`).
     pub nodes: Vec<NodeLines>,
 }
@@ -174,11 +181,31 @@ fn node_lines(cfg: &LoadConfig, readers: &[usize], senders: &[usize]) -> Vec<Nod
 /// Keep at most this much generated output per sender in user space.
 const SEND_AHEAD: usize = 64 * 1024;
 
+/// The open connections of `clients[range]`, taken out of the loop as blocking streams.
+fn hand_over(
+    clients: &mut [Client],
+    range: std::ops::Range<usize>,
+    poll: &Poll,
+) -> io::Result<Vec<std::net::TcpStream>> {
+    let mut streams = Vec::new();
+    for c in &mut clients[range] {
+        if let Some(mut s) = c.stream.take()
+            && c.phase == Phase::Open
+        {
+            poll.registry().deregister(&mut s)?;
+            // SAFETY: the descriptor comes out of the mio stream, which gives it up.
+            streams.push(unsafe { std::net::TcpStream::from_raw_fd(s.into_raw_fd()) });
+        }
+    }
+    Ok(streams)
+}
+
 pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(4096);
-    let total = cfg.clients + cfg.slow + cfg.flooders;
-    let flooders = cfg.clients + cfg.slow..total;
+    let total = cfg.clients + cfg.slow + cfg.flooders + cfg.pagers;
+    let flooders = cfg.clients + cfg.slow..cfg.clients + cfg.slow + cfg.flooders;
+    let pagers = flooders.end..total;
     let senders = cfg.senders.min(cfg.clients);
     let mut sampler = cfg.server_pid.map(Sampler::new);
     let mut clients: Vec<Client> = (0..total)
@@ -405,19 +432,10 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
             cfg.messages
         }
     };
-    // The flooders leave this loop for threads of their own (see `flood`).
-    let mut flood_streams = Vec::new();
-    for i in flooders {
-        let c = &mut clients[i];
-        if let Some(mut s) = c.stream.take()
-            && c.phase == Phase::Open
-        {
-            poll.registry().deregister(&mut s)?;
-            // SAFETY: the descriptor comes out of the mio stream, which gives it up.
-            flood_streams.push(unsafe { std::net::TcpStream::from_raw_fd(s.into_raw_fd()) });
-        }
-    }
-    let flood = Flooders::start(flood_streams);
+    // The flooders and the pagers leave this loop for threads of their own (see `flood` and
+    // `pagers`).
+    let flood = Flooders::start(hand_over(&mut clients, flooders, &poll)?);
+    let paging = Pagers::start(hand_over(&mut clients, pagers, &poll)?, cfg.pager_ids);
     let connect_flood = cfg
         .connect_flood
         .map(|(per_sec, from)| ConnectFlood::start(cfg.addrs[0], from, per_sec));
@@ -587,6 +605,7 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     report.max_us = hist.max();
     report.server = sampler.map(|s| s.finish());
     (report.flood_sent, report.flooders_dropped) = flood.stop();
+    report.pagers = paging.stop();
     if let Some(f) = connect_flood {
         report.connect_flood = f.stop();
     }

@@ -6,8 +6,10 @@ pub mod flood;
 pub mod histogram;
 pub mod load;
 pub mod mark;
+pub mod pagers;
 pub mod procstat;
 pub mod relay;
+pub mod store;
 pub mod timer;
 mod wire;
 pub mod ws;
@@ -57,6 +59,13 @@ pub struct BenchArgs {
     /// Extra clients that send junk lines flat out for the whole run (and are not measured).
     #[arg(long, default_value_t = 0, conflicts_with = "tls")]
     pub flooders: usize,
+    /// Extra clients that page through history (`/history before ID`, ids below
+    /// --pager-ids) and search (`/search WORD`) for the whole run, one question at a time, in
+    /// a room of their own; their answers' latency is reported apart.
+    #[arg(long, default_value_t = 0, conflicts_with = "tls")]
+    pub pagers: usize,
+    #[arg(long, default_value_t = 1000)]
+    pub pager_ids: u64,
     /// Open this many connections a second from --connect-flood-from while the run sends (the
     /// last 1,000 held open), as a flood from one address that the server's per-address
     /// limits should refuse at no cost to the measured clients; 0: none.
@@ -119,6 +128,28 @@ pub struct BenchArgs {
     /// Serve the raw relay on --host/--port (0 picks a port) instead of loading a server.
     #[arg(long)]
     pub serve_relay: bool,
+    /// Measure chatd's store on its own in this folder instead (no server): the writer's
+    /// rate, opening a file of --store-lines lines, and /history before and /search over it.
+    #[arg(long, value_name = "DIR")]
+    pub store_bench: Option<std::path::PathBuf>,
+    /// --store-bench: lines in the file opened and asked.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub store_lines: u64,
+    /// --store-bench: rooms the lines are spread over.
+    #[arg(long, default_value_t = 100)]
+    pub store_rooms: usize,
+    /// --store-bench: writer rates to try, lines a second, each for --store-step-ms.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "100000,200000,400000,800000"
+    )]
+    pub store_rates: Vec<u64>,
+    #[arg(long, default_value_t = 2000)]
+    pub store_step_ms: u64,
+    /// --store-bench: questions of each kind.
+    #[arg(long, default_value_t = 1000)]
+    pub store_questions: usize,
 }
 
 impl BenchArgs {
@@ -148,6 +179,8 @@ impl BenchArgs {
             connect_concurrency: self.connect_concurrency,
             slow: self.slow,
             flooders: self.flooders,
+            pagers: self.pagers,
+            pager_ids: self.pager_ids,
             connect_flood: (self.connect_flood > 0)
                 .then_some((self.connect_flood, self.connect_flood_from)),
             hello: self.hello.as_ref().map(|h| h.replace("\\n", "\n")),
@@ -216,6 +249,10 @@ pub fn to_json(r: &LoadReport) -> String {
     field("late", r.late.to_string());
     field("flood_sent", r.flood_sent.to_string());
     field("flooders_dropped", r.flooders_dropped.to_string());
+    field("pager_answers", r.pagers.answers.to_string());
+    field("pager_errors", r.pagers.errors.to_string());
+    field("pager_p50_us", r.pagers.p50_us.to_string());
+    field("pager_p99_us", r.pagers.p99_us.to_string());
     field("connect_flood_made", r.connect_flood.made.to_string());
     field("connect_flood_failed", r.connect_flood.failed.to_string());
     field(
@@ -312,6 +349,18 @@ pub fn to_text(r: &LoadReport) -> String {
             s,
             "flooders    queued {} lines; {} of them disconnected by the server",
             r.flood_sent, r.flooders_dropped
+        );
+    }
+    if r.pagers.answers + r.pagers.errors > 0 {
+        let p = &r.pagers;
+        let _ = writeln!(
+            s,
+            "pagers      {} answers ({} errors): p50 {}  p99 {}  max {}",
+            p.answers,
+            p.errors,
+            ms(p.p50_us),
+            ms(p.p99_us),
+            ms(p.max_us)
         );
     }
     if r.connect_flood.made + r.connect_flood.failed > 0 {

@@ -33,6 +33,26 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Some(dir) = &args.store_bench {
+        let bench = bench::store::StoreBench {
+            dir: dir.clone(),
+            lines: args.store_lines,
+            rooms: args.store_rooms.max(1),
+            rates: args.store_rates.clone(),
+            step: std::time::Duration::from_millis(args.store_step_ms),
+            questions: args.store_questions,
+        };
+        return match bench::store::run(&bench) {
+            Ok(report) => {
+                print!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("chatbench: store: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match args.load_config() {
         Ok(c) => c,
         Err(e) => {
