@@ -161,7 +161,9 @@ impl Keeper for Store {
     }
 
     fn ask(&self, what: &Ask<'_>) -> bool {
-        // Answered once every line said before it is in the file.
-        self.reads.ask(what, self.queue.said())
+        // Answered once every line said before it is in the file, which is written now.
+        let said = self.queue.said();
+        self.queue.hurry();
+        self.reads.ask(what, said)
     }
 }

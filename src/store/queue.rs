@@ -97,6 +97,8 @@ struct State {
     said: u64,
     dropped: u64,
     stopping: bool,
+    /// A question waits for what is queued: the writer takes it now, not at its next sync.
+    hurried: bool,
 }
 
 /// The queue, shared by the handle and the writer.
@@ -171,7 +173,7 @@ impl Queue {
                 return None;
             }
             let now = Instant::now();
-            if !empty && (now >= not_before || s.stopping) {
+            if !empty && (now >= not_before || s.stopping || s.hurried) {
                 break;
             }
             if empty && idle_until.is_some_and(|t| now >= t) {
@@ -195,6 +197,7 @@ impl Queue {
             };
         }
         s.bytes = 0;
+        s.hurried = false;
         METRICS.store_queued(0);
         Some(Batch {
             lines: std::mem::take(&mut s.lines).into(),
@@ -206,6 +209,17 @@ impl Queue {
     /// The highest line id handed over so far.
     pub fn said(&self) -> u64 {
         self.state().said
+    }
+
+    /// Someone waits for what is queued to be written (a question about the lines said so
+    /// far): the writer takes it at once instead of at its next sync.
+    pub fn hurry(&self) {
+        let mut s = self.state();
+        if !s.hurried && !(s.lines.is_empty() && s.records.is_empty()) {
+            s.hurried = true;
+            drop(s);
+            self.ready.notify_one();
+        }
     }
 
     /// The writer writes what is queued, then ends.
@@ -239,6 +253,24 @@ mod tests {
         );
         q.stop();
         assert!(q.take(Instant::now(), None).is_none(), "stopped and empty");
+    }
+
+    #[test]
+    fn a_hurried_queue_hands_over_what_it_has_before_its_time() {
+        let q = Queue::new(MAX_QUEUED);
+        let later = Instant::now() + std::time::Duration::from_secs(3600);
+        q.hurry(); // nothing queued: nothing to hurry
+        q.line(LineRecord::new(1, 0, "r", "b", false, "one"));
+        q.hurry();
+        assert_eq!(q.take(later, None).unwrap().lines.len(), 1);
+        // Taken: the next batch waits for its time again.
+        q.line(LineRecord::new(2, 0, "r", "b", false, "two"));
+        let soon = Instant::now() + std::time::Duration::from_millis(30);
+        assert_eq!(q.take(soon, None).unwrap().lines.len(), 1);
+        assert!(
+            Instant::now() >= soon,
+            "taken before its time without a hurry"
+        );
     }
 
     #[test]
