@@ -3,11 +3,12 @@
 # work, alternating, in one run; then the store on its own (chatbench --store-bench), and how
 # long a server takes to start on the file that made and serve its first client.
 #
-#   scripts/store-bench.sh [--repeat R (default 3)] [--modes "poll threads"] [--quick]
+#   scripts/store-bench.sh [--repeat R (default 3)] [--modes "poll threads"]
+#                          [--workloads "fanout room200"] [--parts "ratio store pagers"] [--quick]
 #
 # Workloads (flat out, --msg-rate 0), each R times per mode and store, the two alternating:
-#   fanout  1,000 clients, 1 sender, 3,000 lines (3 M deliveries)
-#   room200   200 clients, 10 senders, 1,500 lines each (3 M deliveries)
+#   fanout  1,000 clients, 1 sender, 10,000 lines (10 M deliveries)
+#   room200   200 clients, 10 senders, 5,000 lines each (10 M deliveries)
 # After each run with the store, the file is checked: every line sent is in it, once.
 # Then, on the file of a million lines: 200 clients, 10 senders at 2,000 lines/s in all, with
 # and without 4 clients paging back (/history before) and searching (/search) flat out: the
@@ -17,11 +18,13 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-repeat=3 modes="poll threads" quick=
+repeat=3 modes="poll threads" quick= workloads="fanout room200" parts="ratio store pagers"
 while [ $# -gt 0 ]; do
     case $1 in
         --repeat) repeat=$2; shift 2 ;;
         --modes) modes=$2; shift 2 ;;
+        --workloads) workloads=$2; shift 2 ;;
+        --parts) parts=$2; shift 2 ;;
         --quick) quick=1; repeat=1; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
@@ -36,8 +39,8 @@ field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 run() {
     local mode=$1 workload=$2 store=$3 args lines
     case $workload in
-        fanout) args="-n 1000 -s 1 -m 3000" lines=3000 ;;
-        room200) args="-n 200 -s 10 -m 1500" lines=15000 ;;
+        fanout) args="-n 1000 -s 1 -m 10000" lines=10000 ;;
+        room200) args="-n 200 -s 10 -m 5000" lines=50000 ;;
     esac
     rm -f "$work"/chatd.db*
     local where=none
@@ -60,9 +63,10 @@ run() {
     echo "$mode $workload $store ${value:-0}" >>"$results"
 }
 
-workloads="fanout room200"
 [ -n "$quick" ] && workloads=fanout
-for rep in $(seq "$repeat"); do
+has() { [[ " $parts " == *" $1 "* ]]; }
+has ratio || repeat_ratio=0
+for rep in $(seq "${repeat_ratio:-$repeat}"); do
     for mode in $modes; do
         for workload in $workloads; do
             if [ $((rep % 2)) = 1 ]; then order="store none"; else order="none store"; fi
@@ -73,6 +77,7 @@ for rep in $(seq "$repeat"); do
     done
 done
 
+if has ratio; then
 echo
 echo "medians of $repeat runs, deliveries/s:"
 python3 - "$results" <<'PY'
@@ -87,13 +92,21 @@ for (mode, workload), by in rows.items():
     ratio = store / none if none else 0
     print(f"{mode:8} {workload:8} {none:14.0f} {store:14.0f} {ratio:6.2f}")
 PY
+fi
+has store || has pagers || exit 0
 
 echo
 echo "the store on its own: chatbench --store-bench"
 lines=1000000
 [ -n "$quick" ] && lines=200000
-"$CHATBENCH" --store-bench "$work/sb" --store-lines "$lines"
+if has store; then
+    "$CHATBENCH" --store-bench "$work/sb" --store-lines "$lines"
+else
+    "$CHATBENCH" --store-bench "$work/sb" --store-lines "$lines" --store-rates 100000 \
+        --store-step-ms 100 --store-questions 1 >/dev/null
+fi
 
+if has store; then
 echo
 echo "chatd started on that file: until its first client is welcomed (median of 5)"
 python3 - "$CHATD" "$work/sb/bench.db" <<'PY'
@@ -113,6 +126,8 @@ for _ in range(5):
     p.wait()
 print(f"{store}\nstart to first welcome: median {statistics.median(took) * 1000:.0f} ms, max {max(took) * 1000:.0f} ms")
 PY
+fi
+has pagers || exit 0
 
 echo
 echo "on that file, 200 clients and 10 senders at 2,000 lines/s, with and without 4 pagers:"
