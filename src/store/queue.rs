@@ -215,7 +215,8 @@ impl Queue {
     /// far): the writer takes it at once instead of at its next sync.
     pub fn hurry(&self) {
         let mut s = self.state();
-        if !s.hurried && !(s.lines.is_empty() && s.records.is_empty()) {
+        let waiting = !s.lines.is_empty() || !s.records.is_empty();
+        if waiting && !s.hurried {
             s.hurried = true;
             drop(s);
             self.ready.notify_one();
