@@ -41,6 +41,7 @@ both_modes!(
     after_an_outage_every_node_shows_the_same_history,
     a_node_receives_only_the_rooms_its_clients_are_in,
     a_client_in_several_rooms_is_in_each_on_every_node,
+    keep_days_and_mb_are_the_history_streams_limits,
 );
 
 const LINK_DOWN: &str = "* cluster link down: lines reach this node only until it is back";
@@ -1201,6 +1202,43 @@ fn a_node_started_after_a_topic_was_set_knows_it(mode: Mode) {
     until_line(&mut c3, "* you are in #dev (1 here)");
     c3.send("/topic");
     until_line(&mut c3, "* topic of #dev: dev things");
+}
+
+/// In a cluster the broker is the store: `--keep-days` and `--keep-mb` are the history
+/// stream's limits (beside `--history` lines a room), and a node started with others sets
+/// them again.
+fn keep_days_and_mb_are_the_history_streams_limits(mode: Mode) {
+    let Some(nats) = Nats::start() else { return };
+    let limits_become = |want: (i64, u64, i64)| {
+        let until = Instant::now() + DEADLINE;
+        loop {
+            let have = nats.history_limits();
+            if have == Some(want) {
+                return;
+            }
+            assert!(Instant::now() < until, "limits {have:?}, not {want:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let day_ns = 86_400 * 1_000_000_000u64;
+    let url = nats.url();
+    let mut first = Server::start_with(
+        mode,
+        &[
+            "--cluster",
+            &url,
+            "--history",
+            "7",
+            "--keep-days",
+            "2",
+            "--keep-mb",
+            "5",
+        ],
+    );
+    limits_become((7, 2 * day_ns, 5 << 20));
+    assert!(first.stop().success());
+    let _second = Server::start_with(mode, &["--cluster", &url, "--keep-days", "1"]);
+    limits_become((50, day_ns, -1));
 }
 
 /// Reads `c`'s JSON events up to the first of type `kind`: others' `join` and `move` may come

@@ -40,6 +40,10 @@ pub struct ClusterConfig {
     pub node: String,
     /// Chat lines kept per room (`--history`); 0 keeps none, and makes no stream.
     pub history: usize,
+    /// The history stream's other limits: lines older than this are let go (`--keep-days`),
+    /// and the oldest while it holds more bytes than this (`--keep-mb`).
+    pub keep_for: Option<std::time::Duration>,
+    pub keep_bytes: Option<u64>,
     /// How the node proves itself to the broker, besides a user and password in the URL.
     pub auth: Option<Auth>,
     /// CA certificates (PEM) for the broker's TLS certificate: TLS required.

@@ -292,6 +292,9 @@ impl ServerConfig {
             name: self.cluster_name.clone(),
             node: self.node.clone()?,
             history: self.history as usize,
+            keep_for: (self.keep_days > 0)
+                .then(|| std::time::Duration::from_secs(self.keep_days.saturating_mul(86_400))),
+            keep_bytes: (self.keep_mb > 0).then_some(self.keep_mb.saturating_mul(1 << 20)),
             auth: self.cluster_auth.clone(),
             ca: self.cluster_ca.clone(),
         })

@@ -176,6 +176,25 @@ impl Nats {
             .sum()
     }
 
+    /// The limits of the history stream (lines a room, age in ns, bytes), once it is made.
+    pub fn history_limits(&self) -> Option<(i64, u64, i64)> {
+        let jsz = self.monitoring("/jsz?streams=true&config=true");
+        let accounts = jsz["account_details"].as_array().into_iter().flatten();
+        let stream = accounts
+            .flat_map(|a| a["stream_detail"].as_array().into_iter().flatten())
+            .find(|s| {
+                s["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("chatd_history_"))
+            })?;
+        let c = &stream["config"];
+        Some((
+            c["max_msgs_per_subject"].as_i64()?,
+            c["max_age"].as_u64()?,
+            c["max_bytes"].as_i64()?,
+        ))
+    }
+
     /// The chatd nodes connected, as the broker sees them: each one's subscriptions and the
     /// number of messages the broker sent it.
     pub fn nodes(&self) -> Vec<Link> {
