@@ -490,3 +490,6 @@ impl Shown {
 fn has_breaks(text: &str) -> bool {
     text.chars().any(char::is_control)
 }
+
+#[cfg(test)]
+mod tests;
