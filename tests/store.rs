@@ -1,7 +1,9 @@
 //! The store, over real sockets, in both concurrency modes: what was said, the rooms, topics,
 //! bans and line ids survive a restart (and `--store none` forgets them); older history and
 //! search come from the file; a file that is another server's, another program's, a newer
-//! chatd's or not a database at all is refused at start with one line.
+//! chatd's, corrupt, or not a database at all is refused at start with one line; `kill -9`
+//! loses only the last moments, SIGTERM nothing, and a full disk only the lines it could not
+//! take.
 
 mod common;
 
@@ -268,6 +270,34 @@ fn a_store_file_is_checked_at_start(mode: Mode) {
         out.starts_with(&format!("store {store}: ok (schema 1, 1 lines in 1 rooms)")),
         "{out}"
     );
+    // A corrupt one: the rooms table's first page overwritten.
+    let corrupt = dir.path("corrupt.db");
+    std::fs::copy(&store, &corrupt).unwrap();
+    let (page, size): (u64, u64) = {
+        let db = rusqlite::Connection::open(&corrupt).unwrap();
+        let page = db
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'rooms'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (page, db.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap())
+    };
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&corrupt).unwrap();
+        f.seek(SeekFrom::Start((page - 1) * size)).unwrap();
+        f.write_all(&b"\x0d\xff\xff\xff".repeat(size as usize / 4)).unwrap();
+    }
+    let (code, err) = refused(mode, &corrupt, &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        err,
+        format!("chatd: store {corrupt}: cannot read: database disk image is malformed")
+    );
+    let (code, err) = refused(mode, &corrupt, &["--check"]);
+    assert_eq!((code, err.lines().count()), (Some(1), 1), "{err}");
     // A newer chatd's.
     set_version(Path::new(&store), 99);
     let (code, err) = refused(mode, &store, &[]);
