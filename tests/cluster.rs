@@ -1188,6 +1188,9 @@ fn a_node_started_after_a_topic_was_set_knows_it(mode: Mode) {
         &mut cp,
         &format!("* {me} set the topic of #lobby: release on friday"),
     );
+    // #dev, no one in it now, rests in the cluster as a room with a topic does on one node.
+    cp.send("/rooms");
+    until_line(&mut cp, "* rooms (2): #dev (0), #lobby (2)");
     let second = node(mode, &nats);
     let mut c2 = second.client();
     c2.send("/topic");
@@ -1198,6 +1201,8 @@ fn a_node_started_after_a_topic_was_set_knows_it(mode: Mode) {
     drop(second);
     let third = node(mode, &nats);
     let mut c3 = third.client();
+    c3.send("/rooms");
+    until_line(&mut c3, "* rooms (2): #dev (0), #lobby (1)");
     c3.send("/join dev");
     until_line(&mut c3, "* you are in #dev (1 here)");
     c3.send("/topic");

@@ -282,13 +282,20 @@ fn a_store_file_is_checked_at_start(mode: Mode) {
                 |r| r.get(0),
             )
             .unwrap();
-        (page, db.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap())
+        (
+            page,
+            db.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap(),
+        )
     };
     {
         use std::io::{Seek, SeekFrom, Write};
-        let mut f = std::fs::OpenOptions::new().write(true).open(&corrupt).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&corrupt)
+            .unwrap();
         f.seek(SeekFrom::Start((page - 1) * size)).unwrap();
-        f.write_all(&b"\x0d\xff\xff\xff".repeat(size as usize / 4)).unwrap();
+        f.write_all(&b"\x0d\xff\xff\xff".repeat(size as usize / 4))
+            .unwrap();
     }
     let (code, err) = refused(mode, &corrupt, &[]);
     assert_eq!(code, Some(1));

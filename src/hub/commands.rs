@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use super::json::string;
 use super::kept::Keep;
-use super::{Body, ClientId, Hub, MAX_HELD_LINES, Outbox, Room, RoomId, remote};
+use super::{Body, ClientId, Hub, MAX_HELD_LINES, Outbox, RoomId, remote};
 use crate::command::{self, Command, Input};
 use crate::metrics::{METRICS, Metrics};
 
@@ -160,19 +160,33 @@ impl Hub {
     }
 
     /// `/rooms`: every room, with how many are in it (here and on other nodes).
+    /// `/rooms`: every room here, and in a cluster also those the cluster keeps a topic for
+    /// that no one is in (resting, as a single node's rooms with a topic or lines are).
     fn list_rooms(&mut self, id: ClientId, out: &mut impl Outbox) {
-        let mut rooms: Vec<&Room> = self.rooms.iter().map(|(_, r)| r).collect();
-        rooms.sort_unstable_by_key(|r| r.name.to_ascii_lowercase());
+        let mut rooms: Vec<(&str, usize)> = self
+            .rooms
+            .iter()
+            .map(|(_, r)| (&*r.name, r.members.len() + r.remote))
+            .collect();
+        if self.config.in_cluster() {
+            let resting = self
+                .topics
+                .keys()
+                .filter(|key| !self.by_room.contains_key(&***key))
+                .filter(|key| command::valid_name(key));
+            rooms.extend(resting.map(|key| (&**key, 0)));
+        }
+        rooms.sort_unstable_by_key(|(name, _)| name.to_ascii_lowercase());
         let list: Vec<String> = rooms
             .iter()
-            .map(|r| format!("#{} ({})", r.name, r.members.len() + r.remote))
+            .map(|(name, here)| format!("#{name} ({here})"))
             .collect();
         let objects: Vec<String> = rooms
             .iter()
-            .map(|r| {
+            .map(|(name, here)| {
                 let mut o = String::from("{\"name\":");
-                string(&mut o, &r.name);
-                o.push_str(&format!(",\"here\":{}}}", r.members.len() + r.remote));
+                string(&mut o, name);
+                o.push_str(&format!(",\"here\":{here}}}"));
                 o
             })
             .collect();
