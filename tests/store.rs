@@ -22,6 +22,7 @@ both_modes!(
     a_kill_9_loses_only_the_last_moments,
     a_stop_loses_nothing,
     a_full_disk_costs_only_the_lines_it_could_not_keep,
+    retention_keeps_the_file_within_its_bounds,
 );
 
 /// A temporary folder for one test's store, removed after.
@@ -605,4 +606,98 @@ fn a_full_disk_costs_only_the_lines_it_could_not_keep(mode: Mode) {
     assert_eq!(kept("before "), 50);
     assert_eq!(kept("after "), 50);
     assert!(server.stop().success());
+}
+
+/// Waits (bounded) until `ok` holds of the store file, read beside the server.
+fn file_until(store: &str, what: &str, ok: impl Fn(&rusqlite::Connection) -> bool) {
+    let until = Instant::now() + common::DEADLINE;
+    loop {
+        let db = rusqlite::Connection::open_with_flags(
+            store,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        if ok(&db) {
+            return;
+        }
+        assert!(Instant::now() < until, "{what}: not within the deadline");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn count(db: &rusqlite::Connection, sql: &str) -> i64 {
+    db.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// `--keep-days`: lines older than that go (5,000 lines of ten days ago put in the file), in
+/// steps, the recent ones kept; `--keep-mb`: the file's pages in use come down to the limit as
+/// lines come in, the newest kept.
+fn retention_keeps_the_file_within_its_bounds(mode: Mode) {
+    let dir = Dir::new(&format!("keep-{mode:?}"));
+    let store = dir.path("chatd.db");
+    // A store made by chatd, then lines of long ago put in it.
+    let mut server = Server::start_with(mode, &["--store", &store]);
+    server.client().sync();
+    assert!(server.stop().success());
+    {
+        let mut db = rusqlite::Connection::open(&store).unwrap();
+        let tx = db.transaction().unwrap();
+        tx.execute(
+            "INSERT INTO rooms (key, name, last_line) VALUES ('old', 'old', 5000)",
+            [],
+        )
+        .unwrap();
+        let room = tx.last_insert_rowid();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        let long_ago = (now - Duration::from_secs(10 * 86_400)).as_micros() as i64;
+        for id in 1..=5000i64 {
+            tx.execute(
+                "INSERT INTO lines (id, room, at, sender, me, text) VALUES (?1, ?2, ?3, 'old', 0, 'then')",
+                rusqlite::params![id, room, long_ago + id],
+            )
+            .unwrap();
+        }
+        tx.execute("UPDATE meta SET value = 5000 WHERE key = 'said'", [])
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    let mut server = Server::start_with(mode, &["--store", &store, "--keep-days", "1"]);
+    let mut ana = server.client();
+    ana.send("recent");
+    ana.sync();
+    file_until(&store, "the old lines deleted", |db| {
+        count(db, "SELECT count(*) FROM lines WHERE sender = 'old'") == 0
+            && count(db, "SELECT count(*) FROM lines WHERE text = 'recent'") == 1
+    });
+    assert!(server.stop().success());
+
+    // 1 MB at most, 6 MB of lines said.
+    let server = Server::start_with(
+        mode,
+        &[
+            "--store",
+            &store,
+            "--keep-mb",
+            "1",
+            "--msg-rate",
+            "0",
+            "--max-line",
+            "2000",
+        ],
+    );
+    let mut bob = server.client();
+    let text = "x".repeat(1000);
+    for n in 0..6000 {
+        bob.send(&format!("{n} {text}"));
+    }
+    bob.sync();
+    let used = |db: &rusqlite::Connection| {
+        count(db, "PRAGMA page_count") - count(db, "PRAGMA freelist_count")
+    };
+    file_until(&store, "the file back within 1 MB", |db| {
+        used(db) * count(db, "PRAGMA page_size") <= 1 << 20
+            && count(db, "SELECT count(*) FROM lines WHERE text LIKE '5999 %'") == 1
+    });
 }
