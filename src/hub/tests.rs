@@ -82,7 +82,8 @@ fn t0() -> Instant {
 
 const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
-fn config() -> HubConfig {
+/// The settings of these tests (and of `kept/tests.rs`, which changes a few).
+pub(super) fn config() -> HubConfig {
     HubConfig {
         max_clients: 100,
         max_line: 4096,

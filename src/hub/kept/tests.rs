@@ -79,23 +79,14 @@ impl Out {
     }
 }
 
+/// The hub tests' settings, with history and a room limit, and no line rate to pace them.
 fn config(max_rooms: usize) -> HubConfig {
     HubConfig {
-        max_clients: 100,
-        max_line: 4096,
-        max_per_ip: 0,
-        max_connects_per_minute: 0,
-        exempt: Vec::new(),
-        first_line: None,
-        learn_cluster_first: false,
         rate: 1000.0,
         burst: 1000.0,
         max_rooms,
-        max_rooms_per_client: 25,
         history: 5,
-        password: None,
-        oper_password: None,
-        node: None,
+        ..super::super::tests::config()
     }
 }
 
