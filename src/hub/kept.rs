@@ -338,10 +338,7 @@ impl Hub {
         out: &mut impl Outbox,
     ) {
         if self.reads_json(id) {
-            let objs: Vec<String> = lines
-                .iter()
-                .map(|l| said_json(room, &l.text, l.at, &line_id(&self.node_id, l.id)))
-                .collect();
+            let objs: Vec<String> = lines.iter().map(|l| l.json(room, &self.node_id)).collect();
             let event = Obj::new("history", self.notices.now)
                 .str("room", room)
                 .str("before", before)
@@ -437,7 +434,7 @@ impl Hub {
         if self.reads_json(id) {
             let objs: Vec<String> = lines
                 .iter()
-                .map(|(room, l)| said_json(room, &l.text, l.at, &line_id(&self.node_id, l.id)))
+                .map(|(room, l)| l.json(room, &self.node_id))
                 .collect();
             let event = Obj::new("search", self.notices.now)
                 .str("words", words)
@@ -468,6 +465,11 @@ struct Shown {
 }
 
 impl Shown {
+    /// Its JSON form (a `chat` or `me` object of `room`, with its time and id).
+    fn json(&self, room: &str, node_id: &str) -> String {
+        said_json(room, &self.text, self.at, &line_id(node_id, self.id))
+    }
+
     fn of(s: &Said) -> Shown {
         let text = std::str::from_utf8(&s.line).unwrap_or_default();
         Shown {
