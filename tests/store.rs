@@ -466,15 +466,20 @@ fn a_stop_loses_nothing(mode: Mode) {
     assert_eq!(paced_kept(&store), (0..sent.len()).collect::<Vec<_>>());
 }
 
+/// The metric `name` of `server` now.
+fn metric(server: &Server, name: &str) -> f64 {
+    common::scrape::value(
+        &common::scrape::scrape(server.web_addr.unwrap()),
+        name,
+        None,
+    )
+}
+
 /// Waits (bounded) until the metric `name` passes `ok`, and returns its value.
 fn metric_until(server: &Server, name: &str, ok: impl Fn(f64) -> bool) -> f64 {
     let until = Instant::now() + common::DEADLINE;
     loop {
-        let v = common::scrape::value(
-            &common::scrape::scrape(server.web_addr.unwrap()),
-            name,
-            None,
-        );
+        let v = metric(server, name);
         if ok(v) {
             return v;
         }
@@ -545,14 +550,7 @@ fn a_full_disk_costs_only_the_lines_it_could_not_keep(mode: Mode) {
     }
     // Lines go on until the file must grow and cannot.
     let until = Instant::now() + common::DEADLINE;
-    let failing = |server: &Server| {
-        common::scrape::value(
-            &common::scrape::scrape(server.web_addr.unwrap()),
-            "chatd_store_failed_lines_total",
-            None,
-        ) > 0.0
-    };
-    while !failing(&server) {
+    while metric(&server, "chatd_store_failed_lines_total") == 0.0 {
         assert!(
             Instant::now() < until,
             "the store never found the disk full"
@@ -569,19 +567,19 @@ fn a_full_disk_costs_only_the_lines_it_could_not_keep(mode: Mode) {
 
     // Room again: writing resumes, and every line is written or counted as not.
     std::fs::remove_file(&filler).unwrap();
-    let written = metric_until(&server, "chatd_store_lines_written_total", |_| true);
+    let written = metric(&server, "chatd_store_lines_written_total");
     let n = say(&mut ana, &mut bob, "after", 50);
     metric_until(&server, "chatd_store_lines_written_total", |v| {
         v >= written + 50.0
     });
-    let failed = metric_until(&server, "chatd_store_failed_lines_total", |_| true);
-    let written = metric_until(&server, "chatd_store_lines_written_total", |_| true);
+    let failed = metric(&server, "chatd_store_failed_lines_total");
+    let written = metric(&server, "chatd_store_lines_written_total");
     assert_eq!(
         written + failed,
         n as f64,
         "lines neither written nor counted"
     );
-    let dropped = metric_until(&server, "chatd_store_dropped_lines_total", |_| true);
+    let dropped = metric(&server, "chatd_store_dropped_lines_total");
     assert_eq!(dropped, 0.0);
     let said_log = std::fs::read_to_string(&log).unwrap();
     assert!(said_log.contains("writing again"), "{said_log}");
