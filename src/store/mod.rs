@@ -23,7 +23,6 @@ mod writer;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use crate::hub::{Ask, Keep, Keeper, Restored};
@@ -92,7 +91,7 @@ impl Opened {
         deliver: impl Fn(Incoming) + Send + Sync + 'static,
     ) -> std::io::Result<Store> {
         let queue = Arc::new(queue::Queue::new(MAX_QUEUED));
-        let written = Arc::new(AtomicU64::new(self.restored.said));
+        let written = Arc::new(reader::Written::new(self.restored.said));
         let reads = reader::start(&self.file.path, Arc::clone(&written), deliver)?;
         let done = writer::start(self.file, self.config, Arc::clone(&queue), written)?;
         Ok(Store {

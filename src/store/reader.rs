@@ -4,9 +4,8 @@
 //! told to try again. Answers go back through the server's inbox, as the cluster link's news do.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -19,6 +18,47 @@ use crate::news::Incoming;
 
 /// The longest a question waits for the lines said before it to be written.
 const WRITTEN_WAIT: Duration = Duration::from_secs(1);
+
+/// The id of the last line written (or given up on) by the writer: what a question waits for.
+/// The writer advances it after each batch and wakes whoever waits; nothing polls it.
+pub struct Written {
+    said: Mutex<u64>,
+    advanced: Condvar,
+}
+
+impl Written {
+    pub fn new(said: u64) -> Written {
+        Written {
+            said: Mutex::new(said),
+            advanced: Condvar::new(),
+        }
+    }
+
+    /// Every line up to `said` is written: wakes the questions waiting for them.
+    pub fn advance(&self, said: u64) {
+        let mut now = self.said.lock().unwrap_or_else(|e| e.into_inner());
+        *now = (*now).max(said);
+        drop(now);
+        self.advanced.notify_all();
+    }
+
+    /// Waits (at most [`WRITTEN_WAIT`]) until line `after` is in the file: a client's
+    /// question sees what it said just before.
+    fn wait_for(&self, after: u64) {
+        let until = Instant::now() + WRITTEN_WAIT;
+        let mut now = self.said.lock().unwrap_or_else(|e| e.into_inner());
+        while *now < after {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            now = match self.advanced.wait_timeout(now, left) {
+                Ok((guard, _)) => guard,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+}
 
 /// Questions waiting at most.
 const WAITING: usize = 256;
@@ -89,7 +129,7 @@ impl Reads {
 
 pub fn start(
     path: &Path,
-    written: Arc<AtomicU64>,
+    written: Arc<Written>,
     deliver: impl Fn(Incoming) + Send + Sync + 'static,
 ) -> std::io::Result<Reads> {
     let db = file::reader(path).map_err(std::io::Error::other)?;
@@ -101,19 +141,10 @@ pub fn start(
     Ok(Reads { tx })
 }
 
-/// Waits (at most [`WRITTEN_WAIT`]) until line `after` is in the file: a client's question
-/// sees what it said just before.
-fn wait_written(written: &AtomicU64, after: u64) {
-    let until = Instant::now() + WRITTEN_WAIT;
-    while written.load(Ordering::Acquire) < after && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 fn answer(
     db: &Connection,
     questions: &Receiver<Question>,
-    written: &AtomicU64,
+    written: &Written,
     deliver: &dyn Fn(Incoming),
 ) {
     while let Ok(question) = questions.recv() {
@@ -127,7 +158,7 @@ fn answer(
                 before,
                 n,
             } => {
-                wait_written(written, after);
+                written.wait_for(after);
                 let (name, lines, more) = before_id(db, &room, before, n).unwrap_or_else(|e| {
                     log::warn!("store: reading history failed: {e}");
                     (None, Vec::new(), false)
@@ -148,7 +179,7 @@ fn answer(
                 room,
                 words,
             } => {
-                wait_written(written, after);
+                written.wait_for(after);
                 let (lines, failed) = match search(db, room.as_deref(), &words) {
                     Ok(lines) => (lines, None),
                     Err(e) => {

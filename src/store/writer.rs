@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -19,6 +18,7 @@ use super::StoreConfig;
 use super::file::Opened;
 use super::load::unix_us;
 use super::queue::{Batch, Queue, Record};
+use super::reader::Written;
 use crate::metrics::METRICS;
 
 /// Lines deleted per retention step.
@@ -31,7 +31,7 @@ pub fn start(
     file: Opened,
     config: StoreConfig,
     queue: Arc<Queue>,
-    written: Arc<AtomicU64>,
+    written: Arc<Written>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("store-writer".into())
@@ -56,7 +56,7 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(&mut self, queue: &Queue, written: &AtomicU64) {
+    fn run(&mut self, queue: &Queue, written: &Written) {
         let mut next = Instant::now();
         let mut retention_at = Instant::now();
         self.measure();
@@ -69,7 +69,7 @@ impl Writer {
             let started = Instant::now();
             if !batch.is_empty() {
                 self.write(&batch);
-                written.store(batch.said, Ordering::Release);
+                written.advance(batch.said);
                 next = started + self.config.sync;
             }
             if self.retention_due() && started >= retention_at {
