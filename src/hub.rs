@@ -259,8 +259,12 @@ pub struct Hub {
     next_guests: Option<std::ops::Range<u64>>,
     /// More guest numbers were asked for, and not answered yet.
     guests_asked: bool,
-    /// The cluster's history of rooms that do not exist here yet, by lower-cased name.
-    stored: HashMap<Box<str>, History>,
+    /// The cluster's history of rooms that do not exist here (yet, or any more: a room with
+    /// lines rests in a cluster as on one node), by lower-cased name; at most `--max-rooms`.
+    stored: HashMap<Box<str>, remote::Resting>,
+    /// In a cluster: rooms removed here whose lines this node may not have (it did not follow
+    /// them): their history is read once, at the end of the turn, so that they rest here too.
+    unread: Vec<Box<str>>,
     /// In a cluster: the last topic of each room the cluster keeps one for, by lower-cased
     /// name, so that a room made here starts with it (at most [`remote::MAX_TOPICS`]).
     topics: HashMap<Box<str>, Box<str>>,
@@ -325,6 +329,7 @@ impl Hub {
             next_guests: None,
             guests_asked: false,
             stored: HashMap::new(),
+            unread: Vec::new(),
             topics: HashMap::new(),
             catching_up: Vec::new(),
             clock: WallClock {
@@ -371,8 +376,8 @@ impl Hub {
             for (_, room) in self.rooms.iter_mut() {
                 room.history.keep(config.history);
             }
-            for history in self.stored.values_mut() {
-                history.keep(config.history);
+            for resting in self.stored.values_mut() {
+                resting.history.keep(config.history);
             }
         }
         self.config = config;
@@ -569,6 +574,9 @@ impl Hub {
     /// The driver finished a batch of events: announce the clients who joined during it.
     pub fn end_turn(&mut self, out: &mut impl Outbox) {
         self.announce_joins(out);
+        for room in std::mem::take(&mut self.unread) {
+            out.read_room(&room);
+        }
     }
 
     /// The server is stopping: tell everyone, and close them all.

@@ -22,6 +22,7 @@ both_modes!(
     a_restarted_node_takes_its_chat_clients_back_under_their_names,
     a_restarted_node_knows_the_cluster_before_its_clients_do,
     a_node_started_after_a_topic_was_set_knows_it,
+    a_room_with_lines_rests_on_every_node_once_empty,
     a_stopping_node_says_so_at_once,
     the_broker_restarted_and_every_node_goes_on,
     garbage_on_the_broker_is_ignored,
@@ -1207,6 +1208,62 @@ fn a_node_started_after_a_topic_was_set_knows_it(mode: Mode) {
     until_line(&mut c3, "* you are in #dev (1 here)");
     c3.send("/topic");
     until_line(&mut c3, "* topic of #dev: dev things");
+}
+
+/// Sends `/rooms` until its answer is `want`, or fails after [`DEADLINE`]: a node reads an
+/// emptied room's lines from the cluster when it had none of them, a moment after it empties.
+fn until_rooms(c: &mut Client, want: &str) {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        c.send("/rooms");
+        let got = loop {
+            let line = c.line();
+            if line.starts_with("* rooms (") {
+                break line;
+            }
+        };
+        if got == want {
+            return;
+        }
+        assert!(Instant::now() < until, "{}: {got:?}, not {want:?}", c.name);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A room with lines and no topic, once no one is in it, rests across the cluster as on one
+/// node: listed by `/rooms` on the node its lines were said on and on a peer that never
+/// followed it, its lines shown to whoever enters it later.
+fn a_room_with_lines_rests_on_every_node_once_empty(mode: Mode) {
+    let Some(nats) = Nats::start() else { return };
+    let Pair {
+        a: _a,
+        b: _b,
+        mut ca,
+        mut cb,
+    } = Pair::start(mode, &nats);
+    let me = ca.name.clone();
+    ca.send("/join Dev");
+    until_line(&mut ca, "* you are in #Dev (1 here)");
+    ca.send("ship it");
+    // The room exists on b too (a's client is in it): listed with its one member.
+    until_rooms(&mut cb, "* rooms (2): #Dev (1), #lobby (1)");
+    ca.send("/join lobby");
+    // (Its own line may come back first, in #Dev's history if the cluster's came after it.)
+    while ca.line() != "* you are in #lobby (2 here)" {}
+    until_rooms(&mut ca, "* rooms (2): #Dev (0), #lobby (2)");
+    until_rooms(&mut cb, "* rooms (2): #Dev (0), #lobby (2)");
+    // A room with neither lines nor a topic does not rest.
+    cb.send("/join empty");
+    until_line(&mut cb, "* you are in #empty (1 here)");
+    cb.send("/join lobby");
+    until_line(&mut cb, "* you are in #lobby (2 here)");
+    cb.send("/join dev");
+    until_line(&mut cb, &format!("<{me}> ship it"));
+    until_line(&mut cb, "* end of history");
+    cb.send("/join lobby");
+    until_line(&mut cb, "* you are in #lobby (2 here)");
+    until_rooms(&mut cb, "* rooms (2): #Dev (0), #lobby (2)");
+    until_rooms(&mut ca, "* rooms (2): #Dev (0), #lobby (2)");
 }
 
 /// In a cluster the broker is the store: `--keep-days` and `--keep-mb` are the history

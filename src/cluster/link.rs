@@ -64,6 +64,8 @@ enum Request {
     Follow(String),
     /// Stop receiving this room's lines.
     Unfollow(String),
+    /// Read this room's history, without following it.
+    Read(String),
     /// Send what is queued, then stop.
     Stop,
 }
@@ -213,6 +215,10 @@ impl Nodes for Link {
     fn unfollow(&self, room: &str) {
         self.request(Request::Unfollow(room.to_string()));
     }
+
+    fn read_room(&self, room: &str) {
+        self.request(Request::Read(room.to_string()));
+    }
 }
 
 /// The link's thread: connect, subscribe, read the history, then pass messages both ways and
@@ -330,6 +336,19 @@ async fn run(
                         deliver(Incoming::Followed(room, lines));
                     });
                 }
+                Some(Request::Read(room)) if config.history > 0 => {
+                    // Not waited for here, as a follow's read is not.
+                    let room_subject = config.room_subject(&room);
+                    let (jetstream, config, deliver) =
+                        (jetstream.clone(), Arc::clone(&config), Arc::clone(&deliver));
+                    tokio::spawn(async move {
+                        let lines = history::load(&jetstream, &config, Some(room_subject)).await;
+                        if !lines.is_empty() {
+                            deliver(Incoming::Followed(room, lines));
+                        }
+                    });
+                }
+                Some(Request::Read(_)) => {}
                 Some(Request::Unfollow(room)) => {
                     let room_subject = config.room_subject(&room);
                     if room_subject != lobby {

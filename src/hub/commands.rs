@@ -159,9 +159,9 @@ impl Hub {
         self.error(id, "no_room", &msg, out);
     }
 
-    /// `/rooms`: every room, with how many are in it (here and on other nodes).
-    /// `/rooms`: every room here, and in a cluster also those the cluster keeps a topic for
-    /// that no one is in (resting, as a single node's rooms with a topic or lines are).
+    /// `/rooms`: every room here, with how many are in it (here and on other nodes), and in
+    /// a cluster also those no one is in that the cluster keeps lines or a topic of (resting,
+    /// as a single node's rooms with a topic or lines are).
     fn list_rooms(&mut self, id: ClientId, out: &mut impl Outbox) {
         let mut rooms: Vec<(&str, usize)> = self
             .rooms
@@ -169,12 +169,21 @@ impl Hub {
             .map(|(_, r)| (&*r.name, r.members.len() + r.remote))
             .collect();
         if self.config.in_cluster() {
-            let resting = self
+            let with_lines = self
+                .stored
+                .values()
+                .filter(|r| r.history.len() > 0)
+                .map(|r| &*r.name);
+            let with_topic = self
                 .topics
                 .keys()
-                .filter(|key| !self.by_room.contains_key(&***key))
-                .filter(|key| command::valid_name(key));
-            rooms.extend(resting.map(|key| (&**key, 0)));
+                .filter(|key| !self.stored.contains_key(&***key))
+                .filter(|key| command::valid_name(key))
+                .map(|key| &**key);
+            let resting = with_lines
+                .chain(with_topic)
+                .filter(|name| self.room_id(name).is_none());
+            rooms.extend(resting.map(|name| (name, 0)));
         }
         rooms.sort_unstable_by_key(|(name, _)| name.to_ascii_lowercase());
         let list: Vec<String> = rooms

@@ -100,6 +100,13 @@ pub trait Outbox {
             nodes.unfollow(room);
         }
     }
+    /// In a cluster: read `room`'s history once (the room emptied on another node, so this
+    /// one may not have its lines); it comes back as [`Event::Followed`], if it has lines.
+    fn read_room(&mut self, room: &str) {
+        if let Some(nodes) = self.nodes() {
+            nodes.read_room(room);
+        }
+    }
 }
 
 /// The way to the other nodes of a cluster, as the hub sees it: the cluster's link implements
@@ -125,4 +132,6 @@ pub trait Nodes {
     fn follow(&self, room: &str);
     /// Stop receiving `room`'s lines (no client here is in it).
     fn unfollow(&self, room: &str);
+    /// Read `room`'s history once, without following it.
+    fn read_room(&self, room: &str);
 }

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use std::sync::atomic::Ordering;
 
-use super::history::Said;
+use super::history::{History, Said};
 use super::notice::{Msg, line_id};
 use super::{Body, Claim, ClientId, Hub, Outbox, RoomId};
+use crate::command;
 use crate::metrics::{METRICS, Metrics};
 use crate::node_wire::Kept;
 use crate::node_wire::Message;
@@ -23,6 +24,14 @@ pub(super) const LINK_DOWN: &[u8] =
 pub const MAX_NODES: usize = 256;
 /// Most rooms' topics kept for rooms that do not exist here, likewise.
 pub const MAX_TOPICS: usize = 100_000;
+
+/// A room of the cluster that no one here is in, and the lines this node has of it.
+#[derive(Debug)]
+pub struct Resting {
+    /// As the cluster named it.
+    pub name: Box<str>,
+    pub history: History,
+}
 /// Most clients of other nodes known at once, likewise.
 pub const MAX_REMOTES: usize = 200_000;
 
@@ -165,11 +174,7 @@ impl Hub {
                             self.broadcast_said(room, None, &msg, out);
                         }
                     }
-                    None if *late => {
-                        let keep = self.config.history;
-                        let key = room.to_ascii_lowercase().into();
-                        self.stored.entry(key).or_default().add(said, keep);
-                    }
+                    None if *late => self.rest_line(room, said),
                     None => {} // no one here is in it
                 }
             }
@@ -219,12 +224,45 @@ impl Hub {
                 Some(id) => {
                     self.rooms[id].history.add(said, keep);
                 }
-                None => {
-                    let key = kept.room.to_ascii_lowercase().into();
-                    self.stored.entry(key).or_default().add(said, keep);
-                }
+                None => self.rest_line(kept.room, said),
             }
         }
+    }
+
+    /// Keeps a line of `room`, which does not exist here, for when it is made (and for
+    /// `/rooms`, which lists it as resting).
+    pub(super) fn rest_line(&mut self, room: &str, said: Said) {
+        let keep = self.config.history;
+        if keep == 0 {
+            return;
+        }
+        if let Some(resting) = self.resting(room) {
+            resting.history.add(said, keep);
+        }
+    }
+
+    /// The resting room `room`, made if new: past `--max-rooms` of them, the one whose last
+    /// line is oldest goes first (the cluster's stream still has it); `None` if `room` is not
+    /// a room's name (a broken peer's).
+    pub(super) fn resting(&mut self, room: &str) -> Option<&mut Resting> {
+        if !command::valid_name(room) {
+            return None;
+        }
+        let key: Box<str> = room.to_ascii_lowercase().into();
+        if !self.stored.contains_key(&key) && self.stored.len() >= self.config.max_rooms.max(1) {
+            let oldest = self
+                .stored
+                .iter()
+                .min_by_key(|(_, r)| r.history.entries().last().map_or(0, |s| s.at))
+                .map(|(key, _)| key.clone());
+            if let Some(oldest) = oldest {
+                self.stored.remove(&oldest);
+            }
+        }
+        Some(self.stored.entry(key).or_insert_with(|| Resting {
+            name: room.into(),
+            history: History::default(),
+        }))
     }
 
     /// The topics the cluster keeps (read at start, and again once its link is up): each

@@ -149,12 +149,13 @@ impl Hub {
     }
 
     pub(super) fn make_room(&mut self, name: &str) -> RoomId {
-        let history = self
-            .stored
-            .remove(name.to_ascii_lowercase().as_str())
-            .unwrap_or_default();
+        // A room at rest keeps the name it was first joined by.
+        let (name, history) = match self.stored.remove(name.to_ascii_lowercase().as_str()) {
+            Some(resting) => (resting.name, resting.history),
+            None => (name.into(), Default::default()),
+        };
         let id = self.rooms.insert(Room {
-            name: name.into(),
+            name: name.clone(),
             members: Vec::new(),
             remote: 0,
             topic: self.topics.get(name.to_ascii_lowercase().as_str()).cloned(),
@@ -196,6 +197,11 @@ impl Hub {
 
     /// The cluster told `room`'s history (see [`Outbox::follow`]).
     pub(super) fn followed(&mut self, room: &str, lines: &[Kept<'_>], out: &mut impl Outbox) {
+        if self.room_id(room).is_none() && !lines.is_empty() && self.config.history > 0 {
+            // A room no one here is in (see [`Outbox::read_room`]): it rests under its name as
+            // it was joined (the stream's subjects are lower-cased).
+            self.resting(room);
+        }
         self.stored(lines);
         if let Some(room) = self.room_id(room)
             && !self.rooms[room].waiting.is_empty()

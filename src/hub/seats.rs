@@ -210,13 +210,22 @@ impl Hub {
         }
     }
 
+    /// Removes `room`. In a cluster its lines rest here (and are read from the cluster when
+    /// this node has none of them: it may not have followed the room), for `/rooms` and for
+    /// when someone enters it again.
     fn remove_room(&mut self, room: RoomId) {
-        {
-            let gone = self.rooms.remove(room);
-            METRICS
-                .rooms
-                .store(self.rooms.len() as i64, Ordering::Relaxed);
-            self.by_room.remove(gone.name.to_ascii_lowercase().as_str());
+        let gone = self.rooms.remove(room);
+        METRICS
+            .rooms
+            .store(self.rooms.len() as i64, Ordering::Relaxed);
+        self.by_room.remove(gone.name.to_ascii_lowercase().as_str());
+        if !self.config.in_cluster() || self.config.history == 0 {
+            return;
+        }
+        if gone.history.len() == 0 {
+            self.unread.push(gone.name);
+        } else if let Some(resting) = self.resting(&gone.name) {
+            resting.history = gone.history;
         }
     }
 

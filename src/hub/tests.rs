@@ -2012,6 +2012,47 @@ fn of_two_nodes_asked_for_one_name_at_once_one_gets_it() {
 }
 
 #[test]
+fn a_clusters_rooms_at_rest_are_bounded_by_max_rooms_the_oldest_going_first() {
+    let t = t0();
+    let mut a = node("a", t);
+    let mut cfg = HubConfig {
+        node: Some("a".into()),
+        history: 5,
+        max_rooms: 2,
+        ..config()
+    };
+    a.hub.reconfigure(cfg.clone());
+    let kept = |room, at, seq| wire::Kept {
+        room,
+        node: "x",
+        at,
+        seq,
+        text: "<x> hi",
+    };
+    // Rooms no one here is in, read from the cluster's stream: the newest two rest.
+    let stored = [kept("old", 10, 1), kept("new", 30, 2), kept("mid", 20, 3)];
+    a.hub.handle(Event::Stored(&stored), &mut a.out);
+    connect(&mut a, 0, "ana");
+    settle_names(&mut [&mut a]);
+    a.out.take(0);
+    say(&mut a.hub, &mut a.out, 0, "/rooms");
+    assert_eq!(
+        a.out.take(0),
+        ["* rooms (3): #lobby (1), #mid (0), #new (0)"]
+    );
+    // A bad name from a broken peer rests nowhere.
+    a.hub
+        .handle(Event::Stored(&[kept("no way!", 40, 4)]), &mut a.out);
+    cfg.max_rooms = 10;
+    a.hub.reconfigure(cfg);
+    say(&mut a.hub, &mut a.out, 0, "/rooms");
+    assert_eq!(
+        a.out.take(0),
+        ["* rooms (3): #lobby (1), #mid (0), #new (0)"]
+    );
+}
+
+#[test]
 fn the_clusters_history_starts_a_nodes() {
     let t = t0();
     let mut a = node("a", t);
