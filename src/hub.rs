@@ -28,6 +28,7 @@
 //! a client whose join they have not seen.
 
 pub mod access;
+mod accounts;
 mod by_name;
 mod commands;
 mod config;
@@ -36,6 +37,7 @@ mod gate;
 mod history;
 mod json;
 mod kept;
+mod login;
 mod members;
 mod moderation;
 mod moves;
@@ -48,6 +50,7 @@ mod seats;
 mod send;
 mod silent;
 mod start;
+mod throttle;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -58,6 +61,10 @@ use slab::Slab;
 
 use crate::node_wire::Body;
 use access::Access;
+pub use accounts::{
+    HASH_WAIT, Hashed, Hasher, Hashing, MAX_PASSWORD, MAX_WAITING, MIN_PASSWORD, RestoredAccount,
+    Waiting,
+};
 pub use config::HubConfig;
 pub use event::{Claim, Event, Leave};
 pub use gate::{BANNED_GRACE, PASSWORD_TIME, PASSWORD_TRIES};
@@ -144,6 +151,8 @@ struct Member {
     muted: bool,
     /// In a cluster: its name was claimed for it (and must be let go of).
     claimed: bool,
+    /// Logged in: its name is its account's.
+    logged_in: bool,
     /// When it last moved to another room (a muted client moves at most once a minute), in
     /// [`MOVE_TICK`]s since the hub began, rounded up; 0: never.
     moved_at: u32,
@@ -288,6 +297,8 @@ pub struct Hub {
     silent: silent::Silent,
     /// A cluster node that does not know the cluster yet, and the clients waiting for it.
     starting: Option<start::Starting>,
+    /// Names people own, and the clients whose passwords are being hashed.
+    accounts: accounts::Accounts,
 }
 
 impl Hub {
@@ -344,6 +355,7 @@ impl Hub {
             json_clients: 0,
             silent: silent::Silent::default(),
             starting,
+            accounts: accounts::Accounts::default(),
         };
         hub.lobby = hub.make_room(LOBBY);
         hub
@@ -483,6 +495,7 @@ impl Hub {
             Event::Restored(restored) => self.restore(restored),
             Event::Page(page) => self.page(page, out),
             Event::Found(found) => self.found(found, out),
+            Event::Hashed(hashed) => self.hashed(hashed, out),
         }
     }
 
@@ -496,6 +509,7 @@ impl Hub {
         self.stop_waiting_for_history(out);
         self.close_silent(out);
         self.give_up_asking(out);
+        self.give_up_hashing(out);
         if self.next_gate_deadline.is_none_or(|d| d > self.now) {
             return;
         }
@@ -557,6 +571,7 @@ impl Hub {
             .asking
             .values()
             .map(|&(_, at)| at + kept::ASK_WAIT)
+            .chain(self.accounts.pending.values().map(|p| p.at + HASH_WAIT))
             .min();
         [
             self.next_gate_deadline,
@@ -603,6 +618,7 @@ impl Hub {
         }
         self.catching_up.clear();
         self.asking.clear();
+        self.accounts.pending.clear();
         self.held.clear();
         self.claims.clear();
         self.members.clear();

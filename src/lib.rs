@@ -13,7 +13,8 @@
 //! - [`connection`]: what one client connection does, written once for both models: its
 //!   transport layers, its intake (bytes to hub events), its output queue.
 //!   [`news`]: the seam through which the threads beside the hub answer it;
-//!   [`cluster`]: the NATS link, and [`store`]: the SQLite file, sources of hub events.
+//!   [`cluster`]: the NATS link, [`store`]: the SQLite file, and [`hashing`]: the pool that
+//!   hashes accounts' passwords, sources of hub events.
 //! - [`config`]: the options.
 //! - [`poll_server`] and [`thread_server`]: the two concurrency models that drive the hub;
 //!   [`client`]: the `chat` client, line mode and terminal UI; [`bench`]: chatbench.
@@ -26,6 +27,7 @@ pub mod command;
 pub mod config;
 pub mod connection;
 pub mod framing;
+pub mod hashing;
 pub mod http;
 pub mod hub;
 pub mod memory;

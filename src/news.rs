@@ -39,6 +39,8 @@ pub enum Incoming {
     Page(Page),
     /// The store's search results ([`crate::hub::Ask::Search`]).
     Found(Found),
+    /// The hashing pool's answer ([`crate::hub::Hashing`]).
+    Hashed(crate::hub::Hashed),
 }
 
 /// What both concurrency models do with what the link brings: turn it into hub events,
@@ -72,6 +74,7 @@ impl Inbound {
                 let lines = wire::lines(&self.cluster, raw);
                 hub.handle(Event::Stored(&lines), out);
             }
+            Incoming::Hashed(hashed) => hub.handle(Event::Hashed(hashed), out),
             Incoming::Followed(room, raw) => {
                 let lines = wire::lines(&self.cluster, raw);
                 hub.handle(Event::Followed(room, &lines), out);

@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["news"],
     // What one connection does, both models; the cluster's link and the store, sources of
     // hub events.
-    &["connection", "cluster", "store"],
+    &["connection", "cluster", "store", "hashing"],
     &["config"],
     // The drivers and the programs.
     &["poll_server", "thread_server", "client", "bench"],

@@ -105,6 +105,7 @@ fuzz_target!(|data: &[u8]| {
             node: clustered.then(|| "me".into()),
             first_line: Some(Duration::from_secs(60)),
             learn_cluster_first: clustered,
+            operators: Vec::new(),
         },
         now,
     );
@@ -127,6 +128,7 @@ fuzz_target!(|data: &[u8]| {
             ],
             bans: vec![(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), 30, "op".into())],
             said: u64::from(data.get(1).copied().unwrap_or(0)) * 1000,
+            accounts: Vec::new(),
         };
         hub.handle(Event::Restored(&restored), &mut out);
     }

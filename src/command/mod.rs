@@ -16,6 +16,11 @@
 //! /help
 //! /format json|text   what the server sends this connection: JSON events, or text lines
 //! /pass PASSWORD      the server's password, first, where it asks for one
+//! /register PASSWORD  make the name you have yours (PASSWORD: one word, 8 to 256 bytes)
+//! /login NAME PASSWORD  take your registered name
+//! /logout
+//! /password OLD NEW
+//! /unregister PASSWORD
 //! /oper PASSWORD      become an operator
 //! /kick NAME [REASON]             operators only, as are the commands below
 //! /ban NAME [MINUTES] MINUTES: 1 to 525600 (a year); 60 if left out
@@ -23,6 +28,7 @@
 //! /bans
 //! /mute NAME
 //! /unmute NAME
+//! /drop NAME          unregister an account
 //! //TEXT              chat text that starts with "/TEXT"
 //! TEXT                chat text
 //! ```
@@ -92,6 +98,20 @@ pub enum Command<'a> {
     Pass(&'a str),
     /// The operators' password.
     Oper(&'a str),
+    /// Make the name one has one's own, with this password.
+    Register(&'a str),
+    Login {
+        name: &'a str,
+        password: &'a str,
+    },
+    Logout,
+    Password {
+        old: &'a str,
+        new: &'a str,
+    },
+    Unregister(&'a str),
+    /// Operators: unregister an account.
+    Drop(&'a str),
     Kick {
         name: &'a str,
         reason: Option<&'a str>,
@@ -160,8 +180,11 @@ pub const HELP: &str = "commands: /nick NAME, /join ROOM, /part [ROOM], /say ROO
                         /topic [TEXT], /history [N], /history before ID [N], /search [#ROOM] WORDS, \
                         /msg NAME TEXT, /me TEXT, /quit [REASON], \
                         /format json|text, /limits, \
+                        /register PASSWORD, /login NAME PASSWORD, /logout, /password OLD NEW, \
+                        /unregister PASSWORD, \
                         /help; operators: /oper PASSWORD, /kick NAME [REASON], \
-                        /ban NAME [MINUTES], /unban ADDRESS, /bans, /mute NAME, /unmute NAME; \
+                        /ban NAME [MINUTES], /unban ADDRESS, /bans, /mute NAME, /unmute NAME, \
+                        /drop NAME; \
                         a line starting with // sends text starting with /";
 
 /// Lines a `/history before` page shows unless told; and at most.
@@ -320,6 +343,37 @@ fn parse_command(line: &str) -> Result<Input<'_>, CommandError<'_>> {
             Command::Pass(args)
         } else {
             Command::Oper(args)
+        }
+    } else if is("register") || is("unregister") {
+        match args.split_whitespace().collect::<Vec<_>>()[..] {
+            [password] if is("register") => Command::Register(password),
+            [password] => Command::Unregister(password),
+            _ if is("register") => return Err(CommandError::Usage("/register PASSWORD")),
+            _ => return Err(CommandError::Usage("/unregister PASSWORD")),
+        }
+    } else if is("login") {
+        const USAGE: &str = "/login NAME PASSWORD";
+        match args.split_whitespace().collect::<Vec<_>>()[..] {
+            [name, password] => Command::Login {
+                name: user_name(name, USAGE)?,
+                password,
+            },
+            _ => return Err(CommandError::Usage(USAGE)),
+        }
+    } else if is("logout") {
+        if !args.is_empty() {
+            return Err(CommandError::Usage("/logout"));
+        }
+        Command::Logout
+    } else if is("password") {
+        match args.split_whitespace().collect::<Vec<_>>()[..] {
+            [old, new] => Command::Password { old, new },
+            _ => return Err(CommandError::Usage("/password OLD NEW")),
+        }
+    } else if is("drop") {
+        match args.split_whitespace().collect::<Vec<_>>()[..] {
+            [name] => Command::Drop(user_name(name, "/drop NAME")?),
+            _ => return Err(CommandError::Usage("/drop NAME")),
         }
     } else if is("kick") {
         let (name, reason) = match args.find(char::is_whitespace) {

@@ -89,6 +89,15 @@ pub struct ServerConfig {
     /// there are no operators.
     #[arg(help_heading = "Who may come in", long)]
     pub oper_password_file: Option<PathBuf>,
+    /// Accounts that are operators as soon as they log in (comma-separated names), beside
+    /// the operators' password.
+    #[arg(
+        help_heading = "Who may come in",
+        long,
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub operators: Vec<String>,
     /// Join a cluster of nodes through these NATS brokers (`nats://HOST:PORT`, comma-separated):
     /// every node's clients share one chat.
     #[arg(help_heading = "Cluster", long, value_delimiter = ',')]
@@ -266,6 +275,13 @@ impl ServerConfig {
             first_line: (self.first_line_timeout > 0)
                 .then(|| std::time::Duration::from_secs(self.first_line_timeout)),
             learn_cluster_first: true,
+            operators: self
+                .operators
+                .iter()
+                .map(|name| name.trim())
+                .filter(|name| !name.is_empty())
+                .map(|name| name.to_ascii_lowercase().into())
+                .collect(),
         }
     }
 

@@ -93,6 +93,7 @@ impl Reloader {
         kept.password = new.password.clone();
         kept.oper_password_file = new.oper_password_file.clone();
         kept.oper_password = new.oper_password.clone();
+        kept.operators = new.operators.clone();
         kept.log_level = new.log_level;
         kept.msg_rate = new.msg_rate;
         kept.msg_burst = new.msg_burst;

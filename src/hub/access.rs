@@ -32,22 +32,8 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// Wrong guesses from one address before the next ones must wait.
-pub const FREE_GUESSES: u32 = 3;
-/// The first wait; it doubles with each further wrong guess, up to [`MAX_GUESS_WAIT`].
-const FIRST_GUESS_WAIT: Duration = Duration::from_secs(2);
-const MAX_GUESS_WAIT: Duration = Duration::from_secs(300);
-/// An address's wrong guesses are forgotten this long after its last one.
-const FORGET_GUESSES: Duration = Duration::from_secs(3600);
-/// Most addresses whose wrong guesses are remembered: past it, the forgotten ones are
-/// dropped first, then the oldest.
-const MAX_GUESSERS: usize = 4096;
-
-#[derive(Debug, Clone, Copy)]
-struct Guesses {
-    wrong: u32,
-    last: Instant,
-}
+pub use super::throttle::FREE_GUESSES;
+use super::throttle::Throttle;
 
 /// One ban, by address.
 #[derive(Debug, Clone)]
@@ -70,7 +56,7 @@ pub enum Guess {
 #[derive(Default)]
 pub struct Access {
     bans: HashMap<IpAddr, Ban>,
-    guesses: HashMap<IpAddr, Guesses>,
+    guesses: Throttle<IpAddr>,
     /// The bans that came from the cluster's store (see [`Access::keep_only`]), not from a
     /// live ban of this node's or another's.
     kept: std::collections::HashSet<IpAddr>,
@@ -164,52 +150,16 @@ impl Access {
     /// Checks a password guess from `ip`, unless that address has guessed wrong too often
     /// lately; counts wrong guesses, and forgets them after a right one.
     pub fn guess(&mut self, secret: &Secret, guess: &str, ip: IpAddr, now: Instant) -> Guess {
-        if let Some(g) = self.guesses.get(&ip).copied() {
-            if now.duration_since(g.last) > FORGET_GUESSES {
-                self.guesses.remove(&ip);
-            } else if let Some(wait) = guess_wait(g.wrong) {
-                let ready = g.last + wait;
-                if now < ready {
-                    return Guess::Wait(ready - now);
-                }
-            }
+        if let Some(wait) = self.guesses.wait(&ip, now) {
+            return Guess::Wait(wait);
         }
         if secret.matches(guess) {
-            self.guesses.remove(&ip);
+            self.guesses.right(&ip);
             return Guess::Right;
         }
-        self.count_wrong(ip, now);
+        self.guesses.wrong(&ip, now);
         Guess::Wrong
     }
-
-    fn count_wrong(&mut self, ip: IpAddr, now: Instant) {
-        if !self.guesses.contains_key(&ip) && self.guesses.len() >= MAX_GUESSERS {
-            self.guesses
-                .retain(|_, g| now.duration_since(g.last) <= FORGET_GUESSES);
-            if self.guesses.len() >= MAX_GUESSERS
-                && let Some(oldest) = self.guesses.iter().min_by_key(|(_, g)| g.last)
-            {
-                let oldest = *oldest.0;
-                self.guesses.remove(&oldest);
-            }
-        }
-        let g = self.guesses.entry(ip).or_insert(Guesses {
-            wrong: 0,
-            last: now,
-        });
-        g.wrong = g.wrong.saturating_add(1);
-        g.last = now;
-    }
-}
-
-/// How long after a wrong guess the next one is refused, once `wrong` guesses were wrong.
-fn guess_wait(wrong: u32) -> Option<Duration> {
-    let over = wrong.checked_sub(FREE_GUESSES)?;
-    Some(
-        FIRST_GUESS_WAIT
-            .saturating_mul(1u32.checked_shl(over).unwrap_or(u32::MAX))
-            .min(MAX_GUESS_WAIT),
-    )
 }
 
 #[cfg(test)]
@@ -233,6 +183,7 @@ mod tests {
         assert!(a.may_connect(ip, t, 0), "0: no limit");
     }
 
+    use super::super::throttle::FIRST_GUESS_WAIT;
     use super::*;
 
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
@@ -301,32 +252,5 @@ mod tests {
         // Forgotten after a right guess.
         assert_eq!(a.guess(&s, "no", A, later), Guess::Wrong);
         assert_eq!(a.guess(&s, "pw", A, later), Guess::Right);
-    }
-
-    #[test]
-    fn waits_are_capped_and_guesses_forgotten() {
-        assert_eq!(guess_wait(FREE_GUESSES - 1), None);
-        assert_eq!(guess_wait(u32::MAX), Some(MAX_GUESS_WAIT));
-        let t = Instant::now();
-        let s = Secret::new("pw");
-        let mut a = Access::default();
-        for _ in 0..10 {
-            a.guess(&s, "no", A, t);
-        }
-        assert!(matches!(a.guess(&s, "pw", A, t), Guess::Wait(_)));
-        let much_later = t + FORGET_GUESSES + Duration::from_secs(1);
-        assert_eq!(a.guess(&s, "pw", A, much_later), Guess::Right);
-    }
-
-    #[test]
-    fn remembered_guessers_are_bounded() {
-        let t = Instant::now();
-        let s = Secret::new("pw");
-        let mut a = Access::default();
-        for i in 0..(MAX_GUESSERS as u32 + 100) {
-            let ip = IpAddr::V4(std::net::Ipv4Addr::from(i));
-            a.guess(&s, "no", ip, t + Duration::from_millis(i as u64));
-        }
-        assert!(a.guesses.len() <= MAX_GUESSERS);
     }
 }

@@ -25,6 +25,11 @@ impl Hub {
             // Its /history or /search is being answered: what it says next comes after.
             return self.hold_line(id, bytes, out);
         }
+        if !self.accounts.pending.is_empty() && self.accounts.pending.contains_key(&id) {
+            // Its password is being checked: what it says next is said under the name that
+            // gives it.
+            return self.hold_line(id, bytes, out);
+        }
         if self.starting.is_some() && self.is_arrival(id) {
             // Come while this node learns the cluster: it says it once it is in.
             return self.hold_line(id, bytes, out);
@@ -68,6 +73,8 @@ impl Hub {
                 "too many lines while your new name is being asked for; line dropped"
             } else if self.asking.contains_key(&id) {
                 "too many lines while your /history or /search is answered; line dropped"
+            } else if self.accounts.pending.contains_key(&id) {
+                "too many lines while your password is checked; line dropped"
             } else {
                 "too many lines while the server starts; line dropped"
             };
@@ -79,7 +86,10 @@ impl Hub {
     /// The cluster answered a client's claim: the lines it sent meanwhile take effect now, in
     /// order (up to another /nick among them, which holds the rest again).
     pub(super) fn replay_held(&mut self, id: ClientId, out: &mut impl Outbox) {
-        while !self.claims.contains_key(&id) && !self.asking.contains_key(&id) {
+        while !self.claims.contains_key(&id)
+            && !self.asking.contains_key(&id)
+            && !self.accounts.pending.contains_key(&id)
+        {
             let Some(line) = self.held.get_mut(&id).and_then(VecDeque::pop_front) else {
                 break;
             };
@@ -131,6 +141,12 @@ impl Hub {
                 self.notice(id, "format", &text, out);
             }
             Command::Oper(guess) => self.oper(id, guess, out),
+            Command::Register(_)
+            | Command::Login { .. }
+            | Command::Logout
+            | Command::Password { .. }
+            | Command::Unregister(_)
+            | Command::Drop(_) => self.account_command(id, cmd, out),
             other => self.moderate(id, other, out),
         }
     }
@@ -307,21 +323,34 @@ impl Hub {
             Metrics::add(&METRICS.deliveries, 1);
             return self.send(target, &msg, out);
         }
-        match self.remotes.get(to.to_ascii_lowercase().as_str()) {
+        let remote = self
+            .remotes
+            .get(to.to_ascii_lowercase().as_str())
+            .map(|r| r.name.clone());
+        match remote {
             Some(remote) => self.config.tell_nodes(
                 out,
                 &Body::Private {
                     from: name,
-                    to: &remote.name,
+                    to: &remote,
                     text,
                 },
             ),
+            None if self.keep_for_later(id, name, to, text, out) => {}
             None => self.error(id, "no_such_user", &format_args!("no such user: {to}"), out),
         }
     }
 
     pub(super) fn rename(&mut self, id: ClientId, old: &str, new: &str, out: &mut impl Outbox) {
         let key = new.to_ascii_lowercase();
+        if self.member(id).is_some_and(|m| m.logged_in) && !old.eq_ignore_ascii_case(new) {
+            let msg = format!("you are logged in as {old}: /logout first");
+            return self.error(id, "logged_in", &msg, out);
+        }
+        if self.owned_by_another(id, new) {
+            let msg = format!("{new} is registered: /login {new} PASSWORD");
+            return self.error(id, "name_registered", &msg, out);
+        }
         match self.client_named(new) {
             Some(owner) if owner != id => {
                 return self.error(id, "name_taken", &format_args!("name taken: {new}"), out);
@@ -387,7 +416,7 @@ impl Hub {
 }
 
 /// `guest` and digits: a name the cluster gives newcomers.
-fn is_guest_number(name: &str) -> bool {
+pub(super) fn is_guest_number(name: &str) -> bool {
     name.get(..5)
         .is_some_and(|g| g.eq_ignore_ascii_case("guest"))
         && name.len() > 5

@@ -43,6 +43,8 @@ pub struct HubConfig {
     /// [`start::START_WAIT`], until it knows the other nodes' clients and the history (see
     /// [`start`]). `false`: served at once (the hub's own tests, which feed it by hand).
     pub learn_cluster_first: bool,
+    /// Accounts that are operators as soon as they log in (lower-cased).
+    pub operators: Vec<Box<str>>,
 }
 
 impl HubConfig {

@@ -79,4 +79,6 @@ pub enum Event<'a> {
     Page(&'a Page),
     /// The store's answer to [`super::Ask::Search`].
     Found(&'a Found),
+    /// The hashing pool's answer to [`super::Outbox::hash`].
+    Hashed(&'a super::accounts::Hashed),
 }

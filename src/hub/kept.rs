@@ -37,6 +37,27 @@ pub enum Keep<'a> {
         by: &'a str,
     },
     Unban(IpAddr),
+    /// An account made, or its password changed: its name and its password's hash.
+    Account {
+        name: &'a str,
+        hash: &'a str,
+    },
+    /// An account gone (with the messages waiting for it).
+    Unregistered(&'a str),
+    /// An account banned for `secs` seconds from now (0: no more).
+    AccountBan {
+        name: &'a str,
+        secs: u64,
+    },
+    /// A private message for an account's owner, who is away.
+    Waiting {
+        to: &'a str,
+        from: &'a str,
+        at: u64,
+        text: &'a str,
+    },
+    /// The messages waiting for an account were given to its owner.
+    Delivered(&'a str),
 }
 
 /// A question for the store; the answer comes back as [`super::Event::Page`] or
@@ -115,6 +136,7 @@ pub struct Restored {
     pub bans: Vec<(IpAddr, u64, String)>,
     /// The last line id given: the next is one more.
     pub said: u64,
+    pub accounts: Vec<super::accounts::RestoredAccount>,
 }
 
 /// A page of a room's older lines, for the client that asked.
@@ -181,6 +203,20 @@ impl Hub {
             .map(|(ip, secs, by)| (*ip, *secs, by.as_str()))
             .collect();
         self.kept_bans(&bans);
+        for account in &restored.accounts {
+            if !crate::command::valid_name(&account.name) || account.hash.is_empty() {
+                log::warn!("store: an account with an invalid name or no hash: skipped");
+                continue;
+            }
+            self.accounts.insert(&account.name, &account.hash);
+            if let Some(a) = self.accounts.get_mut(&account.name) {
+                a.banned_until = account
+                    .banned
+                    .map(|secs| self.now + Duration::from_secs(secs));
+                let skip = account.waiting.len().saturating_sub(super::MAX_WAITING);
+                a.waiting = account.waiting.iter().skip(skip).cloned().collect();
+            }
+        }
     }
 
     /// The number of `id`'s next question.

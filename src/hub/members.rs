@@ -97,6 +97,7 @@ impl Hub {
             oper: false,
             muted: false,
             claimed: false,
+            logged_in: false,
             moved_at: 0,
         });
         self.by_name.insert(id, &self.members);
@@ -223,6 +224,7 @@ impl Hub {
         self.claims.remove(&id);
         self.held.remove(&id);
         self.asking.remove(&id);
+        self.accounts.pending.remove(&id);
         if member.claimed {
             out.release(&member.name);
         }

@@ -302,6 +302,12 @@ impl Hub {
         self.access
             .ban(ip, self.now + Duration::from_secs(secs), by);
         let name = first.and_then(|f| self.name(f)).unwrap_or("?").to_string();
+        // A client logged in to an account: the account is banned for as long.
+        if let Some(f) = first
+            && self.member(f).is_some_and(|m| m.logged_in)
+        {
+            self.ban_account(&name, secs, out);
+        }
         let closed = self.close_address(ip, minutes, by, op, first, out);
         log::info!("{by} banned {name} ({ip}) for {minutes} minutes; {closed} connections closed");
         if let Some(op) = op {

@@ -139,6 +139,32 @@ impl Notices {
         )
     }
 
+    /// A private message that waited for its recipient's login: `[TIME] *FROM* TEXT`, said
+    /// at `at` (JSON: a `private` event of that time, `offline: true`).
+    pub fn waited(&mut self, from: &str, to: &str, text: &str, at: u64) -> Msg {
+        let mut when = String::new();
+        super::json::time(&mut when, at);
+        // 2026-12-06T05:00:00.000Z, shown as 2026-12-06 05:00 UTC
+        let shown = format!("{} {} UTC", &when[..10], &when[11..16]);
+        let line = self.build(&[
+            b"[",
+            shown.as_bytes(),
+            b"] *",
+            from.as_bytes(),
+            b"* ",
+            text.as_bytes(),
+        ]);
+        let json = self.json.then(|| {
+            let obj = Obj::new("private", at)
+                .str("from", from)
+                .str("to", to)
+                .str("text", text)
+                .bool("offline", true);
+            Line::from(obj.line().as_bytes())
+        });
+        Msg { text: line, json }
+    }
+
     /// `* NAME joined`: one client, of another node or one that adds `room` to its rooms.
     pub fn joined(&mut self, room: &str, name: &str) -> Msg {
         let line = self.build(&[b"* ", name.as_bytes(), b" joined"]);

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use super::accounts::{Hasher, Hashing};
 use super::kept::{Ask, Keep, Keeper};
 use super::{Body, ClientId, Line};
 
@@ -20,6 +21,15 @@ pub trait Outbox {
     /// The store, on a single node that has one.
     fn keeper(&self) -> Option<&dyn Keeper> {
         None
+    }
+    /// The pool that hashes accounts' passwords.
+    fn hasher(&self) -> Option<&dyn Hasher> {
+        None
+    }
+    /// Hash or check a password, off the loop; `None`: there is no pool (accounts cannot be
+    /// used), `Some(false)`: it is too busy now.
+    fn hash(&mut self, work: Hashing<'_>) -> Option<bool> {
+        self.hasher().map(|pool| pool.hash(&work))
     }
     /// Keep `what` in the store, if there is one.
     fn keep(&mut self, what: Keep<'_>) {

@@ -93,6 +93,7 @@ pub(super) fn config() -> HubConfig {
         exempt: Vec::new(),
         first_line: None,
         learn_cluster_first: false,
+        operators: Vec::new(),
         rate: 50.0,
         burst: 100.0,
         max_rooms: 100,
@@ -396,6 +397,7 @@ fn a_client_silent_past_the_first_line_deadline_is_closed() {
         HubConfig {
             first_line: Some(limit),
             learn_cluster_first: false,
+            operators: Vec::new(),
             ..config()
         },
         t0,
@@ -2429,6 +2431,7 @@ fn a_starting_node_tells_its_clients_nothing_before_it_knows_the_cluster() {
                 node: Some("b".into()),
                 history: 5,
                 learn_cluster_first: true,
+                operators: Vec::new(),
                 ..config()
             },
             t,
@@ -2484,6 +2487,7 @@ fn a_starting_node_tells_its_clients_nothing_before_it_knows_the_cluster() {
         HubConfig {
             node: Some("c".into()),
             learn_cluster_first: true,
+            operators: Vec::new(),
             ..config()
         },
         t,
@@ -2503,6 +2507,7 @@ fn a_starting_node_tells_its_clients_nothing_before_it_knows_the_cluster() {
         HubConfig {
             node: Some("d".into()),
             learn_cluster_first: true,
+            operators: Vec::new(),
             ..config()
         },
         t,
@@ -2560,6 +2565,7 @@ fn after_a_stop_nothing_waits_to_be_shown() {
             node: Some("me".into()),
             first_line: Some(Duration::from_secs(60)),
             learn_cluster_first: true,
+            operators: Vec::new(),
             ..config()
         },
         t,

@@ -39,6 +39,7 @@ use crate::config::ServerConfig;
 use crate::config::reload::Reload;
 use crate::connection::Batch;
 use crate::connection::{Outputs, Rules};
+use crate::hashing;
 use crate::hub::{Event, Hub, Leave, Outbox, WallClock};
 use crate::memory;
 use crate::metrics::{METRICS, Metrics};
@@ -122,6 +123,7 @@ pub fn run(
         let _ = waker.wake();
     });
     let link = link::start(config.cluster_config(), deliver.clone())?;
+    let hashing = Some(hashing::start(deliver.clone())?);
     let (store, restored) = match store {
         Some(mut opened) => {
             let restored = std::mem::take(&mut opened.restored);
@@ -147,6 +149,7 @@ pub fn run(
             timers: timers::Timers::default(),
             link,
             store,
+            hashing,
         },
         inbox,
         inbound: Inbound::new(&config.cluster_name),

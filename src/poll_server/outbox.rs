@@ -12,7 +12,8 @@ use super::timers::{Timer, Timers};
 use crate::cluster::link::Link;
 use crate::connection::Batch;
 use crate::connection::{LINGER, Outputs, Queued};
-use crate::hub::{ClientId, Keeper, Leave, Line, Nodes, Outbox};
+use crate::hashing::Pool;
+use crate::hub::{ClientId, Hasher, Keeper, Leave, Line, Nodes, Outbox};
 use crate::store::Store;
 
 /// The connections and the turn's work: poll mode's [`Outbox`].
@@ -33,6 +34,8 @@ pub struct Io {
     pub link: Option<Link>,
     /// To the disk, on a single node with a store.
     pub store: Option<Store>,
+    /// The pool that hashes accounts' passwords.
+    pub hashing: Option<Pool>,
 }
 
 impl Io {
@@ -110,5 +113,9 @@ impl Outbox for Io {
 
     fn keeper(&self) -> Option<&dyn Keeper> {
         self.store.as_ref().map(|s| s as &dyn Keeper)
+    }
+
+    fn hasher(&self) -> Option<&dyn Hasher> {
+        self.hashing.as_ref().map(|h| h as &dyn Hasher)
     }
 }

@@ -1,12 +1,12 @@
 //! What a server reads of its store at start, and only that: the rooms with the newest lines
 //! (at most `--max-rooms`), each room's last `--history` lines, topics, the bans still running,
-//! and the line counter. Index lookups only, so that a store of millions of lines opens as
+//! the accounts (with the messages waiting for them), and the line counter. Index lookups only, so that a store of millions of lines opens as
 //! fast as an empty one.
 
 use rusqlite::{Connection, params};
 
 use super::StoreConfig;
-use crate::hub::{Restored, RestoredRoom, StoredLine};
+use crate::hub::{MAX_WAITING, Restored, RestoredAccount, RestoredRoom, StoredLine, Waiting};
 
 pub fn load(db: &Connection, config: &StoreConfig) -> rusqlite::Result<Restored> {
     let mut restored = Restored::default();
@@ -55,7 +55,46 @@ pub fn load(db: &Connection, config: &StoreConfig) -> rusqlite::Result<Restored>
     })?;
     let last: Option<i64> = db.query_row("SELECT max(id) FROM lines", [], |r| r.get(0))?;
     restored.said = counted.max(last.unwrap_or(0)).max(0) as u64;
+    restored.accounts = accounts(db, now)?;
     Ok(restored)
+}
+
+/// Every account, with the messages waiting for it (the newest [`MAX_WAITING`]).
+fn accounts(db: &Connection, now: u64) -> rusqlite::Result<Vec<RestoredAccount>> {
+    let mut waiting = db.prepare(
+        "SELECT sender, at, text FROM waiting WHERE account = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let mut all = db.prepare("SELECT key, name, hash, banned_until FROM accounts")?;
+    let rows = all.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
+    })?;
+    let mut accounts = Vec::new();
+    for row in rows {
+        let (key, name, hash, banned_until) = row?;
+        let mut kept: Vec<Waiting> = waiting
+            .query_map(params![key, MAX_WAITING as i64], |r| {
+                Ok(Waiting {
+                    from: r.get::<_, String>(0)?.into(),
+                    at: r.get::<_, i64>(1)?.max(0) as u64,
+                    text: r.get::<_, String>(2)?.into(),
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        kept.reverse();
+        let banned_until = banned_until.max(0) as u64;
+        accounts.push(RestoredAccount {
+            name,
+            hash,
+            banned: (banned_until > now).then(|| banned_until - now),
+            waiting: kept,
+        });
+    }
+    Ok(accounts)
 }
 
 /// A `lines` row (id, at, sender, me, text) as the hub takes it.

@@ -156,6 +156,26 @@ impl Keeper for Store {
                 by: by.into(),
             }),
             Keep::Unban(ip) => self.queue.record(queue::Record::Unban(ip)),
+            Keep::Account { name, hash } => self.queue.record(queue::Record::Account {
+                name: name.into(),
+                hash: hash.into(),
+            }),
+            Keep::Unregistered(name) => self.queue.record(queue::Record::Unregistered(name.into())),
+            Keep::AccountBan { name, secs } => self.queue.record(queue::Record::AccountBan {
+                name: name.into(),
+                until: if secs == 0 {
+                    0
+                } else {
+                    load::unix_secs().saturating_add(secs)
+                },
+            }),
+            Keep::Waiting { to, from, at, text } => self.queue.record(queue::Record::Waiting {
+                to: to.into(),
+                from: from.into(),
+                at,
+                text: text.into(),
+            }),
+            Keep::Delivered(name) => self.queue.record(queue::Record::Delivered(name.into())),
         }
     }
 

@@ -72,6 +72,24 @@ pub enum Record {
         by: Box<str>,
     },
     Unban(IpAddr),
+    /// An account made or its password changed: name, hash.
+    Account {
+        name: Box<str>,
+        hash: Box<str>,
+    },
+    Unregistered(Box<str>),
+    /// Banned until then (Unix seconds; 0: not banned).
+    AccountBan {
+        name: Box<str>,
+        until: u64,
+    },
+    Waiting {
+        to: Box<str>,
+        from: Box<str>,
+        at: u64,
+        text: Box<str>,
+    },
+    Delivered(Box<str>),
 }
 
 /// What the writer takes at once.

@@ -9,6 +9,11 @@
 //! - `words`: the lines' words (FTS5, contentless: it keeps the index, not the text), for
 //!   `/search`; a line's row there has the line's id.
 //! - `bans`: address, until when (Unix seconds), by whom.
+//! - `accounts` (version 2): each account by its lower-cased name (`key`): the name as it was
+//!   registered, its password's Argon2id hash (a PHC string, never the password), when it was
+//!   made, and until when it is banned (Unix seconds; 0: not banned).
+//! - `waiting` (version 2): the private messages waiting for an account's owner: to whom (the
+//!   account's key), from whom, when (µs of Unix time), the text.
 //! - `meta`: the line counter (`said`), kept beside the lines: it covers lines dropped before
 //!   they reached the file, so an id is never given twice.
 
@@ -18,7 +23,7 @@ use rusqlite::Connection;
 pub const APPLICATION_ID: i32 = 0x6368_6174;
 
 /// The schema this chatd writes.
-pub const VERSION: i32 = 1;
+pub const VERSION: i32 = 2;
 
 /// Each version's steps; `STEPS[n]` takes a file from version `n` to `n + 1`.
 const STEPS: [&str; VERSION as usize] = [
@@ -52,6 +57,22 @@ const STEPS: [&str; VERSION as usize] = [
          value INTEGER NOT NULL
      );
      INSERT INTO meta (key, value) VALUES ('said', 0);",
+    // 1 -> 2: accounts, and the messages that wait for them.
+    "CREATE TABLE accounts (
+         key TEXT PRIMARY KEY,
+         name TEXT NOT NULL,
+         hash TEXT NOT NULL,
+         made INTEGER NOT NULL,
+         banned_until INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE TABLE waiting (
+         id INTEGER PRIMARY KEY,
+         account TEXT NOT NULL,
+         sender TEXT NOT NULL,
+         at INTEGER NOT NULL,
+         text TEXT NOT NULL
+     );
+     CREATE INDEX waiting_by_account ON waiting (account, id);",
 ];
 
 /// Brings a file at version `from` to [`VERSION`], in one transaction.

@@ -176,6 +176,46 @@ impl Writer {
                     tx.prepare_cached("DELETE FROM bans WHERE ip = ?1")?
                         .execute([ip.to_string()])?;
                 }
+                Record::Account { name, hash } => {
+                    tx.prepare_cached(
+                        "INSERT INTO accounts (key, name, hash, made) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (key) DO UPDATE SET hash = ?3",
+                    )?
+                    .execute(params![
+                        name.to_ascii_lowercase(),
+                        name,
+                        hash,
+                        unix_us() as i64 / 1_000_000
+                    ])?;
+                }
+                Record::Unregistered(name) => {
+                    let key = name.to_ascii_lowercase();
+                    tx.prepare_cached("DELETE FROM accounts WHERE key = ?1")?
+                        .execute([&key])?;
+                    tx.prepare_cached("DELETE FROM waiting WHERE account = ?1")?
+                        .execute([&key])?;
+                }
+                Record::AccountBan { name, until } => {
+                    tx.prepare_cached("UPDATE accounts SET banned_until = ?2 WHERE key = ?1")?
+                        .execute(params![name.to_ascii_lowercase(), *until as i64])?;
+                }
+                Record::Waiting { to, from, at, text } => {
+                    let key = to.to_ascii_lowercase();
+                    tx.prepare_cached(
+                        "INSERT INTO waiting (account, sender, at, text) VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![key, from, *at as i64, text])?;
+                    // At most MAX_WAITING an account, as the hub keeps them: the oldest go.
+                    tx.prepare_cached(
+                        "DELETE FROM waiting WHERE account = ?1 AND id NOT IN
+                         (SELECT id FROM waiting WHERE account = ?1 ORDER BY id DESC LIMIT ?2)",
+                    )?
+                    .execute(params![key, crate::hub::MAX_WAITING as i64])?;
+                }
+                Record::Delivered(name) => {
+                    tx.prepare_cached("DELETE FROM waiting WHERE account = ?1")?
+                        .execute([name.to_ascii_lowercase()])?;
+                }
             }
         }
         tx.prepare_cached("UPDATE meta SET value = max(value, ?1) WHERE key = 'said'")?

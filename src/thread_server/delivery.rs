@@ -33,7 +33,8 @@ use slab::Slab;
 use crate::cluster::link::Link;
 use crate::connection::Batch;
 use crate::connection::{Output, Outputs, Queued, Transport};
-use crate::hub::{ClientId, Keeper, Line, Nodes, Outbox};
+use crate::hashing::Pool;
+use crate::hub::{ClientId, Hasher, Keeper, Line, Nodes, Outbox};
 use crate::metrics::{METRICS, Via};
 use crate::store::Store;
 
@@ -471,6 +472,8 @@ pub struct Post<'a> {
     pub link: Option<&'a Link>,
     /// To the disk, on a single node with a store.
     pub store: Option<&'a Store>,
+    /// The pool that hashes accounts' passwords.
+    pub hashing: Option<&'a Pool>,
 }
 
 impl Outbox for Post<'_> {
@@ -510,6 +513,10 @@ impl Outbox for Post<'_> {
 
     fn keeper(&self) -> Option<&dyn Keeper> {
         self.store.map(|s| s as &dyn Keeper)
+    }
+
+    fn hasher(&self) -> Option<&dyn Hasher> {
+        self.hashing.map(|h| h as &dyn Hasher)
     }
 
     fn close(&mut self, who: ClientId) {

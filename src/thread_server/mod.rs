@@ -41,6 +41,7 @@ use crate::cluster::link;
 use crate::config::ServerConfig;
 use crate::config::reload::Reload;
 use crate::connection::{LINGER, Outputs, Rules, Transport};
+use crate::hashing;
 use crate::hub::{Event, Hub, WallClock};
 use crate::memory;
 use crate::net::{self, Listeners};
@@ -76,6 +77,7 @@ pub fn run(
     }
     let (inbox, deliver) = news::inbox(|| {});
     let link = link::start(config.cluster_config(), deliver.clone())?;
+    let hashing = hashing::start(deliver.clone())?;
     let (store, restored) = match store {
         Some(mut opened) => {
             let restored = std::mem::take(&mut opened.restored);
@@ -83,7 +85,6 @@ pub fn run(
         }
         None => (None, None),
     };
-    let has_news = link.is_some() || store.is_some();
     let outputs = Outputs {
         max_backlog: config.max_backlog as usize,
         ..Outputs::default()
@@ -94,7 +95,7 @@ pub fn run(
         max_line: config.max_line as usize,
         limit: config.rate_limit(),
     };
-    let room = Room::new(hub, outputs, link, store, rules);
+    let room = Room::new(hub, outputs, link, store, Some(hashing), rules);
     let shared = Arc::new(Shared::new(
         room,
         Settings {
@@ -110,7 +111,7 @@ pub fn run(
         // What the store kept, before anyone is served.
         shared.with_room(|room| room.handle(Event::Restored(&restored)));
     }
-    if has_news {
+    {
         let mut inbound = Inbound::new(&config.cluster_name);
         // What the link had at once (its first guest numbers) before anyone is served.
         hand_news(&inbox.take(), &mut inbound, &shared);

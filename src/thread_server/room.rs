@@ -12,6 +12,7 @@ use super::budget::Budget;
 use super::delivery::{Courier, Peer, Post, Writers};
 use crate::cluster::link::Link;
 use crate::connection::{Outputs, Rules};
+use crate::hashing::Pool;
 use crate::hub::{Event, Hub, Leave};
 use crate::store::Store;
 
@@ -36,6 +37,8 @@ pub struct Room {
     pub link: Option<Link>,
     /// To the disk, on a single node with a store.
     pub store: Option<Store>,
+    /// The pool that hashes accounts' passwords.
+    pub hashing: Option<Pool>,
     /// The connections' input rules: read by whoever feeds the hub, under this lock anyway;
     /// replaced by a reload.
     pub rules: Rules,
@@ -47,6 +50,7 @@ impl Room {
         outputs: Outputs,
         link: Option<Link>,
         store: Option<Store>,
+        hashing: Option<Pool>,
         rules: Rules,
     ) -> Room {
         Room {
@@ -58,6 +62,7 @@ impl Room {
             refused: Vec::new(),
             link,
             store,
+            hashing,
             rules,
         }
     }
@@ -99,6 +104,7 @@ impl Held<'_> {
             closed,
             link,
             store,
+            hashing,
             ..
         } = &mut *self.room;
         let mut too_slow = Vec::new();
@@ -110,6 +116,7 @@ impl Held<'_> {
             outputs,
             link: link.as_ref(),
             store: store.as_ref(),
+            hashing: hashing.as_ref(),
         };
         hub.tick(Instant::now(), &mut post);
         f(hub, &mut post);

@@ -28,6 +28,11 @@ impl Keeper for FakeStore {
             Keep::Topic { room, text, .. } => format!("topic {room} {text}"),
             Keep::Ban { ip, .. } => format!("ban {ip}"),
             Keep::Unban(ip) => format!("unban {ip}"),
+            Keep::Account { name, .. } => format!("account {name}"),
+            Keep::Unregistered(name) => format!("unregistered {name}"),
+            Keep::AccountBan { name, secs } => format!("account ban {name} {secs}"),
+            Keep::Waiting { to, from, text, .. } => format!("waiting {to} {from} {text}"),
+            Keep::Delivered(name) => format!("delivered {name}"),
         });
     }
     fn ask(&self, what: &Ask<'_>) -> bool {
@@ -262,6 +267,7 @@ fn a_restart_brings_back_what_chatd_could_have_made_and_no_more() {
         ],
         bans: vec![(IpAddr::from([127, 0, 0, 9]), 60, "op".into())],
         said: 41,
+        accounts: Vec::new(),
     };
     h.handle(Event::Restored(&restored), &mut out);
     // The lobby, #Dev and #ops: three rooms, the limit.

@@ -59,6 +59,7 @@ fn small_hub(max_rooms_per_client: usize) -> crate::hub::Hub {
             exempt: Vec::new(),
             first_line: None,
             learn_cluster_first: false,
+            operators: Vec::new(),
             rate: 0.0,
             burst: 0.0,
             max_rooms: 10,

@@ -1,0 +1,488 @@
+//! What the accounts' commands do: `/register`, `/login`, `/logout`, `/password`,
+//! `/unregister`, and the operators' `/drop`; the hashing pool's answers; a registered name
+//! kept for its owner; the private messages that wait for an owner who is away, given at the
+//! next login. The registry itself is in [`super::accounts`].
+//!
+//! A password is checked or hashed off the loop (see [`Outbox::hash`]); meanwhile the
+//! client's later lines wait, as they wait for a cluster's answer to a `/nick`, so that what
+//! it says after `/login` is said under the name the login gives. Wrong tries are slowed by
+//! address and by account before any hashing is done, and a wrong name costs the pool what a
+//! wrong password does: the answers are the same, after the same work.
+
+use super::accounts::{HASH_WAIT, Hashed, Hashing, MAX_PASSWORD, MIN_PASSWORD, Purpose, Waiting};
+use super::gate::seconds_up;
+use super::kept::Keep;
+use super::{ClientId, Hub, Outbox, minutes};
+use crate::command::Command;
+
+impl Hub {
+    /// One of the accounts' commands, from a client in the chat.
+    pub(super) fn account_command(
+        &mut self,
+        id: ClientId,
+        cmd: Command<'_>,
+        out: &mut impl Outbox,
+    ) {
+        if self.config.in_cluster() {
+            let msg = "accounts are not available in a cluster yet";
+            return self.error(id, "no_accounts", &msg, out);
+        }
+        match cmd {
+            Command::Register(password) => self.register(id, password, out),
+            Command::Login { name, password } => self.login(id, name, password, out),
+            Command::Logout => self.logout(id, out),
+            Command::Password { old, new } => self.change_password(id, old, new, out),
+            Command::Unregister(password) => self.unregister(id, password, out),
+            Command::Drop(name) => self.drop_account(id, name, out),
+            _ => {}
+        }
+    }
+
+    /// Whether a name is someone's account, and `id` is not logged in to it.
+    pub(super) fn owned_by_another(&self, id: ClientId, name: &str) -> bool {
+        self.accounts.registered(name)
+            && !self
+                .member(id)
+                .is_some_and(|m| m.logged_in && m.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The client is logged in: its account's name; otherwise it is told so.
+    fn logged_in(&mut self, id: ClientId, out: &mut impl Outbox) -> Option<Box<str>> {
+        match self.member(id) {
+            Some(m) if m.logged_in => Some(m.name.clone()),
+            Some(_) => {
+                self.error(id, "not_logged_in", &"you are not logged in", out);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// A new password is as long as it must be; otherwise the client is told.
+    fn fits(&mut self, id: ClientId, password: &str, out: &mut impl Outbox) -> bool {
+        if (MIN_PASSWORD..=MAX_PASSWORD).contains(&password.len()) {
+            return true;
+        }
+        let msg = format!("a password is {MIN_PASSWORD} to {MAX_PASSWORD} bytes, with no spaces");
+        self.error(id, "invalid_password", &msg, out);
+        false
+    }
+
+    /// Whether a try at `name`'s password from this client may be checked now (wrong tries
+    /// lately, from its address or at that account, make it wait); otherwise it is told.
+    fn may_try(&mut self, id: ClientId, name: &str, out: &mut impl Outbox) -> bool {
+        let Some(ip) = self.member(id).map(|m| m.ip) else {
+            return false;
+        };
+        let Some(wait) = self.accounts.try_wait(ip, name, self.now) else {
+            return true;
+        };
+        let msg = format!("too many wrong tries; try again in {} s", seconds_up(wait));
+        self.error(id, "login_wait", &msg, out);
+        false
+    }
+
+    /// `/register PASSWORD`: the name the client has becomes its account.
+    fn register(&mut self, id: ClientId, password: &str, out: &mut impl Outbox) {
+        let Some(m) = self.member(id) else { return };
+        let name = m.name.clone();
+        if m.logged_in {
+            let msg = format!("you are logged in as {name} already");
+            return self.error(id, "already_registered", &msg, out);
+        }
+        if super::commands::is_guest_number(&name) {
+            let msg = "a guest name cannot be registered: /nick NAME first";
+            return self.error(id, "guest_name", &msg, out);
+        }
+        if self.accounts.registered(&name) {
+            let msg = format!("{name} is registered: /login {name} PASSWORD");
+            return self.error(id, "name_registered", &msg, out);
+        }
+        if !self.fits(id, password, out) {
+            return;
+        }
+        let password = password.to_string();
+        self.hash_for(id, Purpose::Register(name), Work::Make(password), out);
+    }
+
+    /// `/login NAME PASSWORD`.
+    fn login(&mut self, id: ClientId, name: &str, password: &str, out: &mut impl Outbox) {
+        if !self.may_try(id, name, out) {
+            return;
+        }
+        let hash = self.accounts.get(name).map(|a| a.hash.to_string());
+        let work = Work::Check {
+            hash,
+            password: password.to_string(),
+            new: None,
+        };
+        self.hash_for(id, Purpose::Login(name.into()), work, out);
+    }
+
+    /// `/logout`: the client becomes a guest again (its name is its account's).
+    fn logout(&mut self, id: ClientId, out: &mut impl Outbox) {
+        let Some(name) = self.logged_in(id, out) else {
+            return;
+        };
+        let by_account = self.is_operator_account(&name);
+        if let Some(Some(m)) = self.members.get_mut(id) {
+            m.logged_in = false;
+            if by_account {
+                m.oper = false;
+            }
+        }
+        self.notice(id, "logged_out", &format_args!("logged out of {name}"), out);
+        let guest = self.guest_name(out);
+        self.rename_now(id, &name, &guest, out);
+    }
+
+    /// `/password OLD NEW`.
+    fn change_password(&mut self, id: ClientId, old: &str, new: &str, out: &mut impl Outbox) {
+        let Some(name) = self.logged_in(id, out) else {
+            return;
+        };
+        if !self.fits(id, new, out) || !self.may_try(id, &name, out) {
+            return;
+        }
+        let hash = self.accounts.get(&name).map(|a| a.hash.to_string());
+        let work = Work::Check {
+            hash,
+            password: old.to_string(),
+            new: Some(new.to_string()),
+        };
+        self.hash_for(id, Purpose::Password, work, out);
+    }
+
+    /// `/unregister PASSWORD`.
+    fn unregister(&mut self, id: ClientId, password: &str, out: &mut impl Outbox) {
+        let Some(name) = self.logged_in(id, out) else {
+            return;
+        };
+        if !self.may_try(id, &name, out) {
+            return;
+        }
+        let hash = self.accounts.get(&name).map(|a| a.hash.to_string());
+        let work = Work::Check {
+            hash,
+            password: password.to_string(),
+            new: None,
+        };
+        self.hash_for(id, Purpose::Unregister, work, out);
+    }
+
+    /// `/drop NAME`, operators only: the account goes; its owner, if here, keeps the name
+    /// unowned.
+    fn drop_account(&mut self, id: ClientId, name: &str, out: &mut impl Outbox) {
+        let Some(op) = self.member(id) else { return };
+        if !op.oper {
+            return self.error(id, "not_operator", &"not an operator", out);
+        }
+        let op = op.name.clone();
+        let Some(account) = self.accounts.remove(name) else {
+            let msg = format!("no such account: {name}");
+            return self.error(id, "no_such_account", &msg, out);
+        };
+        log::info!("{op} dropped the account {}", account.name);
+        out.keep(Keep::Unregistered(&account.name));
+        if let Some(owner) = self.client_named(&account.name)
+            && let Some(Some(m)) = self.members.get_mut(owner)
+            && m.logged_in
+        {
+            m.logged_in = false;
+            let msg = format!("your account {} was dropped by {op}", account.name);
+            self.notice(owner, "account_dropped", &msg, out);
+        }
+        let msg = format!("account {} dropped", account.name);
+        self.notice(id, "account_dropped", &msg, out);
+    }
+
+    /// Queues `work` for the pool, `id` waiting for its answer.
+    fn hash_for(&mut self, id: ClientId, purpose: Purpose, work: Work, out: &mut impl Outbox) {
+        let serial = self.accounts.ask(id, purpose, self.now);
+        let hashing = match &work {
+            Work::Make(password) => Hashing::Make {
+                to: id,
+                serial,
+                password,
+            },
+            Work::Check {
+                hash,
+                password,
+                new,
+            } => Hashing::Check {
+                to: id,
+                serial,
+                hash: hash.as_deref(),
+                password,
+                new: new.as_deref(),
+            },
+        };
+        let queued = out.hash(hashing);
+        if queued != Some(true) {
+            self.accounts.pending.remove(&id);
+        }
+        match queued {
+            Some(true) => {}
+            Some(false) => self.error(id, "busy", &"busy, try again", out),
+            None => {
+                let msg = "accounts are not available on this server";
+                self.error(id, "no_accounts", &msg, out);
+            }
+        }
+    }
+
+    /// The pool's answer: what the client asked for is done (or refused), then its held
+    /// lines take effect.
+    pub(super) fn hashed(&mut self, hashed: &Hashed, out: &mut impl Outbox) {
+        let to = hashed.to;
+        match self.accounts.pending.get(&to) {
+            Some(p) if p.serial == hashed.serial => {}
+            // For a client gone meanwhile, or one told already it timed out.
+            _ => return,
+        }
+        let Some(pending) = self.accounts.pending.remove(&to) else {
+            return;
+        };
+        if self.member(to).is_none() {
+            return;
+        }
+        match pending.purpose {
+            Purpose::Login(name) => self.login_answer(to, &name, hashed.matched, out),
+            Purpose::Register(name) => self.register_answer(to, &name, hashed.hash.as_deref(), out),
+            Purpose::Password => self.password_answer(to, hashed, out),
+            Purpose::Unregister => self.unregister_answer(to, hashed.matched, out),
+        }
+        self.replay_held(to, out);
+    }
+
+    /// A wrong password (or a name no one registered): counted, and told the same way.
+    fn wrong_try(&mut self, id: ClientId, name: &str, out: &mut impl Outbox) {
+        if let Some(ip) = self.member(id).map(|m| m.ip) {
+            log::info!("{ip}: wrong password for the account {name}");
+            self.accounts.wrong_try(ip, name, self.now);
+        }
+        self.error(id, "wrong_login", &"wrong name or password", out);
+    }
+
+    fn login_answer(&mut self, id: ClientId, name: &str, matched: bool, out: &mut impl Outbox) {
+        let Some(account) = self.accounts.get(name).filter(|_| matched) else {
+            return self.wrong_try(id, name, out);
+        };
+        let (account_name, banned) = (account.name.clone(), account.banned(self.now));
+        let Some(ip) = self.member(id).map(|m| m.ip) else {
+            return;
+        };
+        self.accounts.right_try(ip, name);
+        if let Some(left) = banned {
+            let n = minutes(left);
+            let msg = format!("{name} is banned ({n} more minute{})", plural(n));
+            return self.error(id, "banned", &msg, out);
+        }
+        log::info!("{ip}: logged in as {account_name}");
+        // Whoever has the name now: its owner on another connection, which is closed.
+        if let Some(holder) = self.client_named(&account_name)
+            && holder != id
+        {
+            let msg = self
+                .notices
+                .error("logged_in_elsewhere", "logged in elsewhere");
+            self.send(holder, &msg, out);
+            self.remove(holder, Some("logged in elsewhere"), out);
+        }
+        let old = self.name(id).unwrap_or_default().to_string();
+        if old != *account_name {
+            self.rename_now(id, &old, &account_name, out);
+        }
+        if let Some(Some(m)) = self.members.get_mut(id) {
+            m.logged_in = true;
+        }
+        let msg = format!("logged in as {account_name}");
+        self.notice(id, "logged_in", &msg, out);
+        self.account_operator(id, &account_name, out);
+        self.give_waiting(id, &account_name, out);
+    }
+
+    fn register_answer(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        hash: Option<&str>,
+        out: &mut impl Outbox,
+    ) {
+        let Some(hash) = hash else {
+            let msg = "the password could not be hashed; try again";
+            return self.error(id, "hash_failed", &msg, out);
+        };
+        let Some(now) = self.name(id).map(str::to_string) else {
+            return;
+        };
+        if !now.eq_ignore_ascii_case(name) {
+            let msg = "your name changed meanwhile: /register again";
+            return self.error(id, "name_changed", &msg, out);
+        }
+        if self.accounts.registered(&now) {
+            let msg = format!("{now} is registered: /login {now} PASSWORD");
+            return self.error(id, "name_registered", &msg, out);
+        }
+        self.accounts.insert(&now, hash);
+        out.keep(Keep::Account { name: &now, hash });
+        if let Some(Some(m)) = self.members.get_mut(id) {
+            m.logged_in = true;
+        }
+        log::info!("account {now} registered");
+        let msg = format!("{now} is registered: it is yours (/login {now} PASSWORD takes it back)");
+        self.notice(id, "registered", &msg, out);
+        self.account_operator(id, &now, out);
+    }
+
+    fn password_answer(&mut self, id: ClientId, hashed: &Hashed, out: &mut impl Outbox) {
+        let Some(name) = self.name(id).map(str::to_string) else {
+            return;
+        };
+        if !hashed.matched {
+            if let Some(ip) = self.member(id).map(|m| m.ip) {
+                self.accounts.wrong_try(ip, &name, self.now);
+            }
+            return self.error(id, "wrong_password", &"wrong password", out);
+        }
+        let (Some(hash), Some(account)) = (&hashed.hash, self.accounts.get_mut(&name)) else {
+            let msg = "the password could not be changed; try again";
+            return self.error(id, "hash_failed", &msg, out);
+        };
+        account.hash = hash.as_str().into();
+        out.keep(Keep::Account { name: &name, hash });
+        log::info!("account {name}: password changed");
+        self.notice(id, "password_changed", &"password changed", out);
+    }
+
+    fn unregister_answer(&mut self, id: ClientId, matched: bool, out: &mut impl Outbox) {
+        let Some(name) = self.name(id).map(str::to_string) else {
+            return;
+        };
+        if !matched {
+            if let Some(ip) = self.member(id).map(|m| m.ip) {
+                self.accounts.wrong_try(ip, &name, self.now);
+            }
+            return self.error(id, "wrong_password", &"wrong password", out);
+        }
+        self.accounts.remove(&name);
+        out.keep(Keep::Unregistered(&name));
+        if let Some(Some(m)) = self.members.get_mut(id) {
+            m.logged_in = false;
+        }
+        log::info!("account {name} unregistered");
+        let msg = format!("{name} is no longer registered");
+        self.notice(id, "unregistered", &msg, out);
+    }
+
+    fn is_operator_account(&self, name: &str) -> bool {
+        self.config
+            .operators
+            .iter()
+            .any(|op| op.eq_ignore_ascii_case(name))
+    }
+
+    /// An account named in `--operators` is an operator as soon as it logs in.
+    fn account_operator(&mut self, id: ClientId, name: &str, out: &mut impl Outbox) {
+        if self.is_operator_account(name) && self.member(id).is_some_and(|m| !m.oper) {
+            log::info!("{name} is now an operator (by account)");
+            self.make_oper(id, out);
+        }
+    }
+
+    /// The messages that waited for `name`'s owner, between a count and an end.
+    fn give_waiting(&mut self, id: ClientId, name: &str, out: &mut impl Outbox) {
+        let Some(account) = self.accounts.get_mut(name) else {
+            return;
+        };
+        let waiting = std::mem::take(&mut account.waiting);
+        if waiting.is_empty() {
+            return;
+        }
+        let n = waiting.len();
+        let text = format!("{n} message{} while you were away", plural(n as u64));
+        self.notice(id, "away_messages", &text, out);
+        for w in &waiting {
+            let msg = self.notices.waited(&w.from, name, &w.text, w.at);
+            self.send(id, &msg, out);
+        }
+        self.notice(id, "end_of_messages", &"end of messages", out);
+        out.keep(Keep::Delivered(name));
+    }
+
+    /// A private message for `to`, registered and not here: kept for its owner's next login.
+    /// Whether it was (`false`: no such account).
+    pub(super) fn keep_for_later(
+        &mut self,
+        id: ClientId,
+        from: &str,
+        to: &str,
+        text: &str,
+        out: &mut impl Outbox,
+    ) -> bool {
+        let at = self.wall_us();
+        let waiting = Waiting {
+            from: from.into(),
+            at,
+            text: text.into(),
+        };
+        if !self.accounts.wait(to, waiting) {
+            return false;
+        }
+        let to = self.accounts.get(to).map_or(to.into(), |a| a.name.clone());
+        out.keep(Keep::Waiting {
+            to: &to,
+            from,
+            at,
+            text,
+        });
+        let msg = format!("{to} is away: your message waits for their next login");
+        self.notice(id, "waiting", &msg, out);
+        true
+    }
+
+    /// Clients the pool has not answered within [`HASH_WAIT`]: told, and their lines go on.
+    pub(super) fn give_up_hashing(&mut self, out: &mut impl Outbox) {
+        if self.accounts.pending.is_empty() {
+            return;
+        }
+        let now = self.now;
+        let late: Vec<ClientId> = self
+            .accounts
+            .pending
+            .iter()
+            .filter(|(_, p)| p.at + HASH_WAIT <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in late {
+            self.accounts.pending.remove(&id);
+            let msg = "the server did not check the password in time; try again";
+            self.error(id, "hash_timeout", &msg, out);
+            self.replay_held(id, out);
+        }
+    }
+
+    /// An account banned with its owner's address (`/ban` of a client logged in to it).
+    pub(super) fn ban_account(&mut self, name: &str, secs: u64, out: &mut impl Outbox) {
+        let until = self.now + std::time::Duration::from_secs(secs);
+        if let Some(account) = self.accounts.get_mut(name) {
+            account.banned_until = Some(until);
+            let name = account.name.clone();
+            out.keep(Keep::AccountBan { name: &name, secs });
+        }
+    }
+}
+
+/// The password work for the pool, owned until it is queued.
+enum Work {
+    Make(String),
+    Check {
+        hash: Option<String>,
+        password: String,
+        new: Option<String>,
+    },
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
