@@ -268,7 +268,7 @@ fn a_store_file_is_checked_at_start(mode: Mode) {
     };
     assert_eq!(code, Some(0));
     assert!(
-        out.starts_with(&format!("store {store}: ok (schema 1, 1 lines in 1 rooms)")),
+        out.starts_with(&format!("store {store}: ok (schema 2, 1 lines in 1 rooms)")),
         "{out}"
     );
     // A corrupt one: the rooms table's first page overwritten.
@@ -312,7 +312,7 @@ fn a_store_file_is_checked_at_start(mode: Mode) {
     assert_eq!(code, Some(1));
     assert_eq!(
         err,
-        format!("chatd: store {store}: made by a newer chatd (schema 99; this one knows up to 1)")
+        format!("chatd: store {store}: made by a newer chatd (schema 99; this one knows up to 2)")
     );
     // Another program's database, and no database at all.
     let foreign = dir.path("other.db");

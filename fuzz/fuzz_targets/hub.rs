@@ -4,7 +4,9 @@
 //! are in it too, with time moving on; and, in a cluster, what other nodes say (lines live and
 //! late, moderation from other nodes), the link going down and up, the answers to name claims,
 //! guest numbers and kept bans. On a single node with a store: what a restart restored, and
-//! the store's answers to `/history before` and `/search`, late, stale, busy or failed.
+//! the store's answers to `/history before` and `/search`, late, stale, busy or failed. And
+//! the accounts' commands, their passwords "hashed" by a pool that answers at the end of a
+//! turn (or is busy).
 #![no_main]
 
 use std::cell::{Cell, RefCell};
@@ -15,8 +17,8 @@ use std::time::{Duration, Instant};
 use chatd::node_wire::{Body, Message};
 use chatd::hub::access::Secret;
 use chatd::hub::{
-    Ask, Claim, ClientId, Event, Found, Hub, HubConfig, Keep, Keeper, Leave, Line, Outbox, Page,
-    Restored, RestoredRoom, StoredLine,
+    Ask, Claim, ClientId, Event, Found, Hashed, Hasher, Hashing, Hub, HubConfig, Keep, Keeper,
+    Leave, Line, Outbox, Page, Restored, RestoredRoom, StoredLine,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -24,6 +26,34 @@ use libfuzzer_sys::fuzz_target;
 struct Checker {
     closed: HashSet<ClientId>,
     store: Option<FakeStore>,
+    hasher: FakeHasher,
+}
+
+/// A pool that hashes nothing (a hash is `h:` and the password), answering at the end of a
+/// turn; busy when the input says.
+#[derive(Default)]
+struct FakeHasher {
+    work: RefCell<Vec<Hashed>>,
+    busy: Cell<bool>,
+}
+
+impl Hasher for FakeHasher {
+    fn hash(&self, work: &Hashing<'_>) -> bool {
+        if self.busy.get() {
+            return false;
+        }
+        let hashed = match *work {
+            Hashing::Check { to, serial, hash, password, new } => {
+                let matched = hash == Some(format!("h:{password}").as_str());
+                Hashed { to, serial, matched, hash: new.filter(|_| matched).map(|n| format!("h:{n}")) }
+            }
+            Hashing::Make { to, serial, password } => {
+                Hashed { to, serial, matched: true, hash: Some(format!("h:{password}")) }
+            }
+        };
+        self.work.borrow_mut().push(hashed);
+        true
+    }
 }
 
 /// A store that keeps nothing and remembers the questions, answered when the input says.
@@ -69,9 +99,12 @@ impl Outbox for Checker {
     fn keeper(&self) -> Option<&dyn Keeper> {
         self.store.as_ref().map(|s| s as &dyn Keeper)
     }
+    fn hasher(&self) -> Option<&dyn Hasher> {
+        Some(&self.hasher)
+    }
 }
 
-const LINES: [&[u8]; 54] = [
+const LINES: [&[u8]; 62] = [
     b"hello", b"/nick a", b"/nick A", b"/nick b", b"/who", b"/msg a hi", b"/me x",
     b"/quit", b"/quit bye", b"//x", b"\xff\xfe", b"\x1b[2J", b"/join r1", b"/join #R1",
     b"/join r2", b"/join r3", b"/part", b"/rooms", b"/who r1", b"/topic t", b"/topic",
@@ -81,6 +114,8 @@ const LINES: [&[u8]; 54] = [
     b"/format text", b"/join lobby", b"/part lobby", b"/say lobby x", b"/part r3", b"/who r2",
     b"/history before 3", b"/history before 1 500", b"/history before x", b"/search hi",
     b"/search #r1 hi there", b"/search", b"/search \"*", b"/history before 99999999999999999999",
+    b"/register password1", b"/login a password1", b"/login b wrongpass", b"/logout",
+    b"/password password1 password2", b"/unregister password1", b"/drop a", b"/msg b later",
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -154,7 +189,19 @@ fuzz_target!(|data: &[u8]| {
                 hub.handle(Event::Disconnected(id, why), &mut out);
                 connected.remove(&id);
             }
-            4 => hub.end_turn(&mut out),
+            4 => {
+                // The pool's answers: all of them, or (arg & 1) a stale one; busy from now on
+                // when arg & 2.
+                out.hasher.busy.set(arg & 2 == 2);
+                let mut answers = std::mem::take(&mut *out.hasher.work.borrow_mut());
+                if arg & 1 == 1 {
+                    answers.push(Hashed { to: id, serial: u64::from(arg), matched: true, hash: None });
+                }
+                for hashed in answers {
+                    hub.handle(Event::Hashed(&hashed), &mut out);
+                }
+                hub.end_turn(&mut out);
+            }
             5 if arg == 255 => {
                 hub.shutdown(&mut out);
                 connected.clear();

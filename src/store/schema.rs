@@ -86,3 +86,60 @@ pub fn migrate(db: &Connection, from: i32) -> rusqlite::Result<()> {
     ))?;
     tx.commit()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(db: &Connection) -> i32 {
+        db.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_file_of_each_older_version_is_brought_forward_whole() {
+        // A version-1 file, as the first chatd with a store wrote it, with a line in it.
+        let db = Connection::open_in_memory().unwrap();
+        let tx = db.unchecked_transaction().unwrap();
+        tx.execute_batch(STEPS[0]).unwrap();
+        tx.execute_batch("PRAGMA user_version = 1;").unwrap();
+        tx.commit().unwrap();
+        db.execute_batch(
+            "INSERT INTO rooms (id, key, name) VALUES (1, 'dev', 'Dev');
+             INSERT INTO lines (id, room, at, sender, me, text) VALUES (7, 1, 0, 'ana', 0, 'hi');",
+        )
+        .unwrap();
+        migrate(&db, 1).unwrap();
+        assert_eq!(version(&db), VERSION);
+        let text: String = db
+            .query_row("SELECT text FROM lines WHERE id = 7", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(text, "hi");
+        db.execute_batch(
+            "INSERT INTO accounts (key, name, hash, made) VALUES ('ana', 'ana', '$argon2id$x', 0);
+             INSERT INTO waiting (account, sender, at, text) VALUES ('ana', 'bob', 0, 'hey');",
+        )
+        .unwrap();
+        // And a new file straight to the newest.
+        let fresh = Connection::open_in_memory().unwrap();
+        migrate(&fresh, 0).unwrap();
+        assert_eq!(version(&fresh), VERSION);
+        let tables: i64 = fresh
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('accounts', 'waiting')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 2);
+    }
+
+    #[test]
+    fn a_failed_step_leaves_the_file_at_its_version() {
+        let db = Connection::open_in_memory().unwrap();
+        migrate(&db, 0).unwrap();
+        // Its tables exist already: taking it from 0 again fails, and changes nothing.
+        assert!(migrate(&db, 0).is_err());
+        assert_eq!(version(&db), VERSION);
+    }
+}
