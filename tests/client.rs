@@ -25,7 +25,98 @@ both_modes!(
     the_tui_comes_back_after_a_restart,
     the_tui_is_in_several_rooms_and_comes_back_to_them,
     a_pipe_is_paced_at_the_server_rate_and_says_so,
+    a_registered_name_is_asked_its_password_without_echo,
+    a_registered_client_logs_back_in_after_a_restart,
 );
+
+/// A temporary folder of one test's, removed after.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("chatd-client-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Registers `name` with `password` on `server` through a plain client, which then leaves.
+fn register(server: &Server, name: &str, password: &str) {
+    let mut c = server.client();
+    c.send(&format!("/nick {name}"));
+    c.expect(&format!("* you are now {name}"));
+    c.send(&format!("/register {password}"));
+    c.expect(&format!(
+        "* {name} is registered: it is yours (/login {name} PASSWORD takes it back)"
+    ));
+}
+
+fn a_registered_name_is_asked_its_password_without_echo(mode: Mode) {
+    let server = Server::start(mode);
+    register(&server, "kim", "kims-secret");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chat"));
+    cmd.args(["--port", &server.addr.port().to_string(), "--name", "kim"]);
+    let mut pty = Pty::spawn(&mut cmd);
+    pty.expect("Password for kim: ", DEADLINE);
+    pty.type_text("kims-secret\n");
+    pty.expect("logged in as kim", DEADLINE);
+    assert!(
+        !pty.text().contains("kims-secret"),
+        "echoed: {}",
+        pty.text()
+    );
+    pty.type_text("/who\n");
+    pty.expect("* online in #lobby (1): kim", DEADLINE);
+    // A wrong password: the client says why, and does not take the name.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_chat"));
+    cmd.args(["--port", &server.addr.port().to_string(), "--name", "kim"]);
+    let mut wrong = Pty::spawn(&mut cmd);
+    wrong.expect("Password for kim: ", DEADLINE);
+    wrong.type_text("not-kims\n");
+    wrong.expect("cannot be kim: wrong name or password", DEADLINE);
+}
+
+fn a_registered_client_logs_back_in_after_a_restart(mode: Mode) {
+    let dir = TempDir::new(&format!("relogin-{mode:?}"));
+    let (store, secret) = (dir.path("chatd.db"), dir.path("secret"));
+    std::fs::write(&secret, "stays-mine\n").unwrap();
+    let mut server = Server::start_with(mode, &["--store", &store]);
+    let port = server.addr.port();
+    register(&server, "stay", "stays-mine");
+    let Running {
+        child,
+        mut stdin,
+        stderr,
+        ..
+    } = running(
+        port,
+        &["--name", "stay", "--account-password-file", &secret],
+    );
+    assert!(server.stop().success());
+    until_line(&stderr, |l| l.starts_with("! disconnected: "));
+    let port_arg = port.to_string();
+    let server = Server::start_with(mode, &["--port", &port_arg, "--store", &store]);
+    let mut watcher = server.client();
+    // Back as its account (the name is registered: only a login gives it).
+    until_line(&stderr, |l| {
+        l == format!("reconnected to {} as stay", server.addr)
+    });
+    stdin.write_all(b"still me\n").unwrap();
+    until_watcher(&mut watcher, |l| l == "<stay> still me");
+    drop(stdin);
+    assert!(exited(child).success());
+}
 
 fn pipe_mode_sends_its_lines_and_exits_once_delivered(mode: Mode) {
     let server = Server::start(mode);

@@ -41,6 +41,10 @@ struct Args {
     /// A file whose first line is the server's password, for a server that asks for one.
     #[arg(long)]
     password_file: Option<PathBuf>,
+    /// A file whose first line is the password of the account --name, when that name is
+    /// registered (on a terminal it is asked for, without echo).
+    #[arg(long)]
+    account_password_file: Option<PathBuf>,
     /// Exit (status 1) when the connection is lost, instead of connecting again with backoff
     /// as the same name in the same room.
     #[arg(long)]
@@ -99,16 +103,16 @@ fn main() -> ExitCode {
     } else {
         None
     };
-    let password = match &args.password_file {
-        Some(path) => match chatd::config::read_password(path) {
-            Ok(password) => Some(password),
-            Err(e) => {
-                eprintln!("chat: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-        None => None,
-    };
+    let mut passwords = [&args.password_file, &args.account_password_file]
+        .map(|file| file.as_ref().map(|f| chatd::config::read_password(f)));
+    for read in passwords.iter().flatten() {
+        if let Err(e) = read {
+            eprintln!("chat: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let [password, account_password] =
+        std::mem::take(&mut passwords).map(|read| read.and_then(Result::ok));
     // On a terminal, a server's password is asked for without echo (--password-file is for
     // scripts).
     // Kept for reconnecting.
@@ -122,6 +126,16 @@ fn main() -> ExitCode {
         asked.replace(typed.clone());
         typed
     };
+    let asked_account = std::cell::RefCell::new(None);
+    let ask_account = |name: &str| {
+        let typed = io::stdin()
+            .is_terminal()
+            .then(|| client::read_hidden(&format!("Password for {name}: ")).ok())
+            .flatten()
+            .filter(|p| !p.is_empty());
+        asked_account.replace(typed.clone());
+        typed
+    };
     let options = client::Options {
         host: &args.host,
         port: args.port,
@@ -129,6 +143,8 @@ fn main() -> ExitCode {
         tls: tls.clone(),
         password: password.as_deref(),
         ask_password: Some(&ask),
+        account_password: account_password.as_deref(),
+        ask_account_password: Some(&ask_account),
     };
     let mut session = match client::connect(&options) {
         Ok(s) => s,
@@ -169,6 +185,7 @@ fn main() -> ExitCode {
         port: args.port,
         tls,
         password: password.or_else(|| asked.take()),
+        account_password: account_password.or_else(|| asked_account.take()),
     });
     if args.tui {
         client::tui::run(session, redial).unwrap_or_else(|e| {

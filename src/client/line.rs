@@ -40,6 +40,9 @@ struct Writer {
     back: Condvar,
     /// The current connection's limits.
     limits: Mutex<Option<Limits>>,
+    /// The account password typed last (`/login`, `/register`, `/password`), for a
+    /// reconnection to log in with.
+    account_password: Mutex<Option<String>>,
 }
 
 /// Input lines read and not sent yet, and whether the input has ended.
@@ -160,6 +163,7 @@ pub fn run(session: Session, redial: Option<Redial>) -> ExitCode {
         link: Mutex::new(Some(writer)),
         back: Condvar::new(),
         limits: Mutex::new(limits),
+        account_password: Mutex::new(None),
     });
 
     let receiver = {
@@ -206,6 +210,13 @@ pub fn run(session: Session, redial: Option<Redial>) -> ExitCode {
                 said_waiting = Some(Instant::now());
             }
             thread::sleep(wait);
+        }
+        if let Some(password) = super::account_password(&text) {
+            // A reconnection logs in to the account with what was typed last.
+            *writer
+                .account_password
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(password);
         }
         let mut bytes = text.into_bytes();
         bytes.push(b'\n');
@@ -266,7 +277,16 @@ fn receive(
             std::process::exit(1);
         };
         *writer.lock() = None;
-        let session = reconnect(redial, &place, quitting);
+        let typed = writer
+            .account_password
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let redial = Redial {
+            account_password: typed.or_else(|| redial.account_password.clone()),
+            ..redial.clone()
+        };
+        let session = reconnect(&redial, &place, quitting);
         let back = format!("reconnected to {} as {}", session.addr, session.name);
         place.name.clone_from(&session.name);
         let mut again = Replay::after(&session.greeting, &place.room, &mut place.shown);

@@ -81,6 +81,10 @@ pub struct Options<'a> {
     /// Asked when the server wants a password and none was given (on a terminal: a prompt
     /// that does not echo); `None`: none to be had.
     pub ask_password: Option<&'a dyn Fn() -> Option<String>>,
+    /// The password of the account `name`, when that name is registered (`/login`).
+    pub account_password: Option<&'a str>,
+    /// Asked (with the account's name) when `name` is registered and no password was given.
+    pub ask_account_password: Option<&'a dyn Fn(&str) -> Option<String>>,
 }
 
 /// Connects, reads the welcome, and asks for `name` if one is given. If the name is refused,
@@ -201,6 +205,10 @@ pub fn connect(opts: &Options<'_>) -> Result<Session, ConnectError> {
                     session.greeting.push(line);
                     break;
                 }
+                ServerLine::Error(e) if e.starts_with(&format!("{want} is registered: ")) => {
+                    session.login(want, opts).map_err(|_| lost())?;
+                    break;
+                }
                 ServerLine::Error(e) => {
                     let kept = format!("! {e}; you are {}", session.name);
                     session.greeting.push(kept);
@@ -212,6 +220,20 @@ pub fn connect(opts: &Options<'_>) -> Result<Session, ConnectError> {
     }
     session.limits = session.ask_limits().map_err(|_| lost())?;
     Ok(session)
+}
+
+/// The account password in a `/login NAME PASSWORD`, `/register PASSWORD` or
+/// `/password OLD NEW` line: what a reconnection logs in with.
+pub fn account_password(line: &str) -> Option<String> {
+    let mut words = line.split_whitespace();
+    let command = words.next()?.to_ascii_lowercase();
+    let password = match command.as_str() {
+        "/login" => words.nth(1),
+        "/register" => words.next(),
+        "/password" => words.nth(1),
+        _ => None,
+    }?;
+    (words.next().is_none()).then(|| password.to_string())
 }
 
 /// Reads a line from the terminal without showing it (a password): echo is off while it is
@@ -249,6 +271,43 @@ pub fn read_hidden(prompt: &str) -> io::Result<String> {
 }
 
 impl Session {
+    /// Logs in to the account `name` (registered: `/nick` refused it), with the password
+    /// given or asked for; if there is none, or the server refuses it, the session keeps its
+    /// guest name and `greeting` says why.
+    fn login(&mut self, name: &str, opts: &Options<'_>) -> io::Result<()> {
+        let asked = match opts.account_password {
+            Some(_) => None,
+            None => opts.ask_account_password.and_then(|ask| ask(name)),
+        };
+        let Some(password) = opts.account_password.or(asked.as_deref()) else {
+            let kept = format!(
+                "! {name} is registered: use --account-password-file; you are {}",
+                self.name
+            );
+            self.greeting.push(kept);
+            return Ok(());
+        };
+        self.send(&format!("/login {name} {password}"))?;
+        let lost = || io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed");
+        loop {
+            let line = self.read_line()?.ok_or_else(lost)?;
+            match server_line::parse(&line) {
+                ServerLine::YouAre(n) => self.name = n.to_string(),
+                ServerLine::LoggedIn(n) => {
+                    self.name = n.to_string();
+                    self.greeting.push(line);
+                    return Ok(());
+                }
+                ServerLine::Error(e) => {
+                    let kept = format!("! {e}; you are {}", self.name);
+                    self.greeting.push(kept);
+                    return Ok(());
+                }
+                _ => self.greeting.push(line),
+            }
+        }
+    }
+
     /// Moves to `room` (`/join`), keeping what the server says meanwhile for the front end:
     /// the move, the room's topic and history, or why it was refused.
     pub fn join(&mut self, room: &str) -> io::Result<()> {

@@ -56,11 +56,14 @@ impl Backoff {
 }
 
 /// What is needed to connect again, owned (the password too, once asked for).
+#[derive(Clone)]
 pub struct Redial {
     pub host: String,
     pub port: u16,
     pub tls: Option<Arc<rustls::ClientConfig>>,
     pub password: Option<String>,
+    /// The account's password, to log in again.
+    pub account_password: Option<String>,
 }
 
 impl Redial {
@@ -73,6 +76,8 @@ impl Redial {
             tls: self.tls.clone(),
             password: self.password.as_deref(),
             ask_password: None,
+            account_password: self.account_password.as_deref(),
+            ask_account_password: None,
         };
         let mut session = super::connect(&options)?;
         if !room.eq_ignore_ascii_case(crate::hub::LOBBY) {

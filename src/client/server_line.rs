@@ -78,6 +78,8 @@ pub enum ServerLine<'a> {
     PasswordRequired,
     /// This client is now an operator.
     Oper,
+    /// This client is logged in to the account `NAME` (and named so).
+    LoggedIn(&'a str),
     /// `/limits`: lines a second a client may send, and at once (`rate` 0: no limit).
     Limits {
         rate: f64,
@@ -124,6 +126,9 @@ fn notice_kind(n: &str) -> Option<ServerLine<'_>> {
     }
     if n == "you are now an operator" {
         return Some(ServerLine::Oper);
+    }
+    if let Some(name) = n.strip_prefix("logged in as ").filter(|n| valid_name(n)) {
+        return Some(ServerLine::LoggedIn(name));
     }
     if let Some(rest) = n.strip_prefix("limits: ") {
         if rest.starts_with("no line rate") {

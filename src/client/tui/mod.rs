@@ -98,7 +98,7 @@ fn start_session(writer: &mut Option<LinkWriter>) {
     let _ = send(writer, "/who");
 }
 
-pub fn run(session: Session, redial: Option<Redial>) -> io::Result<ExitCode> {
+pub fn run(session: Session, mut redial: Option<Redial>) -> io::Result<ExitCode> {
     let Session {
         addr,
         name,
@@ -130,7 +130,15 @@ pub fn run(session: Session, redial: Option<Redial>) -> io::Result<ExitCode> {
                 match app.key(key) {
                     Action::None => {}
                     // It goes when the line rate and the connection let it.
-                    Action::Send(line) => app.waiting.push_back(line),
+                    Action::Send(line) => {
+                        // A reconnection logs in to the account with what was typed last.
+                        if let Some(password) = crate::client::account_password(&line)
+                            && let Some(r) = redial.as_mut()
+                        {
+                            r.account_password = Some(password);
+                        }
+                        app.waiting.push_back(line)
+                    }
                     Action::Quit => {
                         if app.status == Status::Connected {
                             let _ = send(&mut writer, "/quit");
@@ -161,6 +169,7 @@ pub fn run(session: Session, redial: Option<Redial>) -> io::Result<ExitCode> {
                                     port: r.port,
                                     tls: r.tls.clone(),
                                     password: r.password.clone(),
+                                    account_password: r.account_password.clone(),
                                 };
                                 let room = app.room().to_string();
                                 spawn_reconnect(r, app.me.clone(), room, tx.clone());

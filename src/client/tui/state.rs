@@ -238,9 +238,10 @@ impl App {
             }
             ServerLine::Error(e) => self.push(Kind::Error, e),
             // The session settled the name before the UI started; the welcome is news only.
-            ServerLine::Welcome { .. } | ServerLine::PasswordRequired | ServerLine::Oper => {
-                self.push(Kind::Notice, &line[2..])
-            }
+            ServerLine::Welcome { .. }
+            | ServerLine::PasswordRequired
+            | ServerLine::Oper
+            | ServerLine::LoggedIn(_) => self.push(Kind::Notice, &line[2..]),
             ServerLine::YouAre(name) => {
                 self.rename_me(name);
                 self.push(Kind::Notice, &line[2..]);
@@ -619,13 +620,26 @@ pub fn is_secret(line: &str) -> bool {
     secret_from(line).is_some()
 }
 
-/// Where the secret starts in a line that carries one (after `/oper ` or `/pass `), in chars.
+/// Where the secret starts in a line that carries one (after `/oper `, `/pass `,
+/// `/register `, `/unregister `, `/password `, or `/login NAME `), in chars.
 pub fn secret_from(line: &str) -> Option<usize> {
     let lower = line.to_ascii_lowercase();
-    ["/oper ", "/pass "]
-        .iter()
-        .find(|p| lower.starts_with(*p))
-        .map(|p| p.len())
+    if let Some(rest) = lower.strip_prefix("/login ") {
+        // The name is shown; what follows it is not (nor is a name still being typed once
+        // a space follows it).
+        let name = rest.chars().take_while(|c| !c.is_whitespace()).count();
+        return Some("/login ".len() + name);
+    }
+    [
+        "/oper ",
+        "/pass ",
+        "/register ",
+        "/unregister ",
+        "/password ",
+    ]
+    .iter()
+    .find(|p| lower.starts_with(*p))
+    .map(|p| p.len())
 }
 
 #[cfg(test)]

@@ -278,6 +278,42 @@ fn a_password_is_not_kept_in_the_history_nor_shown() {
     assert!(a.input.is_empty(), "not brought back");
     assert_eq!(secret_from("/OPER x"), Some(6));
     assert_eq!(secret_from("/operator"), None);
+    // The accounts' commands: everything after the name of /login, after the command for
+    // the others.
+    for (line, from) in [
+        ("/login ana pw", Some(10)),
+        ("/login ana", Some(10)),
+        ("/LOGIN ana", Some(10)),
+        ("/register pw", Some(10)),
+        ("/unregister pw", Some(12)),
+        ("/password old new", Some(10)),
+        ("/logout", None),
+    ] {
+        assert_eq!(secret_from(line), from, "{line}");
+    }
+    for line in [
+        "/login ana s3cret",
+        "/register s3cret",
+        "/password old s3cret",
+    ] {
+        typed(&mut a, line);
+        a.key(Key::Up);
+        assert!(a.input.is_empty(), "{line} brought back");
+    }
+    assert_eq!(
+        crate::client::account_password("/login ana s3cret").as_deref(),
+        Some("s3cret")
+    );
+    assert_eq!(
+        crate::client::account_password("/password old s3cret").as_deref(),
+        Some("s3cret")
+    );
+    assert_eq!(
+        crate::client::account_password("/register s3cret").as_deref(),
+        Some("s3cret")
+    );
+    assert_eq!(crate::client::account_password("/login ana"), None);
+    assert_eq!(crate::client::account_password("/msg ana s3cret"), None);
 }
 
 #[test]
