@@ -68,6 +68,9 @@ impl std::fmt::Display for ConnectError {
     }
 }
 
+/// Asks the user for the password of the account it is given (on a terminal, without echo).
+pub type AskFor = dyn Fn(&str) -> Option<String>;
+
 /// How to reach the server.
 pub struct Options<'a> {
     pub host: &'a str,
@@ -84,7 +87,7 @@ pub struct Options<'a> {
     /// The password of the account `name`, when that name is registered (`/login`).
     pub account_password: Option<&'a str>,
     /// Asked (with the account's name) when `name` is registered and no password was given.
-    pub ask_account_password: Option<&'a dyn Fn(&str) -> Option<String>>,
+    pub ask_account_password: Option<&'a AskFor>,
 }
 
 /// Connects, reads the welcome, and asks for `name` if one is given. If the name is refused,
