@@ -69,7 +69,7 @@ impl std::fmt::Display for ConnectError {
 }
 
 /// Asks the user for the password of the account it is given (on a terminal, without echo).
-pub type AskFor = dyn Fn(&str) -> Option<String>;
+pub type AskFor<'a> = dyn Fn(&str) -> Option<String> + 'a;
 
 /// How to reach the server.
 pub struct Options<'a> {
@@ -87,7 +87,7 @@ pub struct Options<'a> {
     /// The password of the account `name`, when that name is registered (`/login`).
     pub account_password: Option<&'a str>,
     /// Asked (with the account's name) when `name` is registered and no password was given.
-    pub ask_account_password: Option<&'a AskFor>,
+    pub ask_account_password: Option<&'a AskFor<'a>>,
 }
 
 /// Connects, reads the welcome, and asks for `name` if one is given. If the name is refused,
