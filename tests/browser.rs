@@ -9,7 +9,10 @@ mod common;
 use common::browser::Browser;
 use common::{Mode, Server};
 
-both_modes!(a_person_in_a_browser_chats_with_nc_users);
+both_modes!(
+    a_person_in_a_browser_chats_with_nc_users,
+    a_registered_person_signs_in_and_a_guest_needs_nothing,
+);
 
 /// Types `text` into the input `id` and submits its form.
 fn submit(id: &str, text: &str) -> String {
@@ -217,4 +220,87 @@ fn a_person_in_a_browser_chats_with_nc_users(mode: Mode) {
     );
     browser.eval(&alice, &submit("name", "alice"));
     browser.until(&alice, "the new visit is in her rooms", back);
+}
+
+/// Fills the sign-in box and submits it.
+fn sign_in(name: &str, password: &str) -> String {
+    format!(
+        "(() => {{ document.getElementById('name').value = {name:?}; \
+         document.getElementById('password').value = {password:?}; \
+         document.getElementById('login').requestSubmit(); return true; }})()"
+    )
+}
+
+fn a_registered_person_signs_in_and_a_guest_needs_nothing(mode: Mode) {
+    let Some(mut browser) = Browser::start() else {
+        return;
+    };
+    let server = Server::start_with(mode, &["--web-port", "0"]);
+    let url = format!("http://{}/", server.web_addr.unwrap());
+    {
+        let mut owner = server.client();
+        owner.send("/nick alice");
+        owner.expect("* you are now alice");
+        owner.send("/register alices-secret");
+        owner.expect("* alice is registered: it is yours (/login alice PASSWORD takes it back)");
+    }
+    let mut nc = server.client();
+    nc.send("/msg alice waited for you");
+    until_notice(&mut nc, "* alice is away: your message waits for their next login");
+    let loaded = "document.readyState === 'complete' && document.getElementById('name') !== null";
+    // A wrong password: told, and not kept for the next try.
+    let wrong = browser.open(&url);
+    browser.until(&wrong, "the page loads", loaded);
+    browser.eval(&wrong, &sign_in("alice", "not-hers-at-all"));
+    browser.until(&wrong, "the wrong password is told", &log_has("wrong name or password"));
+    assert_eq!(
+        browser.eval(&wrong, "sessionStorage.getItem('chatd.password')"),
+        serde_json::json!(null)
+    );
+    // The right one: she is alice, and what waited for her is shown.
+    let alice = browser.open(&url);
+    browser.until(&alice, "the page loads", loaded);
+    browser.eval(&alice, &sign_in("alice", "alices-secret"));
+    browser.until(&alice, "alice is signed in", &log_has("logged in as alice"));
+    browser.until(
+        &alice,
+        "alice is online as herself",
+        "document.getElementById('online').innerText.includes('alice (you)')",
+    );
+    browser.until(
+        &alice,
+        "the message that waited shows",
+        &log_has("(while you were away) waited for you"),
+    );
+    // Kept for this tab's session only, and never shown.
+    assert_eq!(
+        browser.eval(&alice, "sessionStorage.getItem('chatd.password')"),
+        serde_json::json!("alices-secret")
+    );
+    assert_eq!(
+        browser.eval(
+            &alice,
+            "JSON.stringify(localStorage).includes('alices-secret') || \
+             document.body.innerText.includes('alices-secret')"
+        ),
+        serde_json::json!(false)
+    );
+    loop {
+        let line = nc.line();
+        if line.ends_with(" is now alice") {
+            break;
+        }
+        assert!(line.starts_with("* "), "{line}");
+    }
+    browser.eval(&alice, &submit("line", "signed in and here"));
+    nc.expect_after_joins("<alice> signed in and here");
+    // A guest needs no name and no password.
+    let guest = browser.open(&url);
+    browser.until(&guest, "the page loads", loaded);
+    browser.eval(&guest, "document.getElementById('guest').click(), true");
+    browser.until(
+        &guest,
+        "the guest is in",
+        "/guest[0-9]+ \\(you\\)/.test(document.getElementById('online').innerText)",
+    );
 }

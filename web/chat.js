@@ -4,11 +4,14 @@
 // many lines came while another room was shown. Each room's online list is kept from join,
 // leave, rename, move and who events only, so what others type cannot change it. The rooms
 // are remembered in the browser; when the connection drops it comes back by itself (1 s,
-// doubling to 30 s, with jitter) with the same name, in the same rooms.
+// doubling to 30 s, with jitter) with the same name, in the same rooms. A registered name is
+// signed in to with its password (`/login`), kept only for this tab's session
+// (sessionStorage), so that a reconnection signs in again; never in localStorage.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const SAVED = "chatd.rooms";
+const PASSWORD = "chatd.password";
 const state = {
   ws: null, name: "", delay: 1000, wanted: false, welcomed: false,
   // Lower-cased name to { name, log, online, topic, unread }; `current` is where plain lines go.
@@ -166,6 +169,28 @@ function saved() {
   return null;
 }
 
+/// The account password of this tab's session, if one was given.
+function password() {
+  try { return sessionStorage.getItem(PASSWORD); } catch { return null; }
+}
+
+function keepPassword(pw) {
+  try {
+    if (pw) sessionStorage.setItem(PASSWORD, pw);
+    else sessionStorage.removeItem(PASSWORD);
+  } catch { /* no storage: it is asked again */ }
+}
+
+/// The password a typed `/login NAME PW`, `/register PW` or `/password OLD NEW` sets.
+function typedPassword(line) {
+  const w = line.trim().split(/\s+/);
+  const cmd = w[0].toLowerCase();
+  if (cmd === "/login" && w.length === 3) return w[2];
+  if (cmd === "/register" && w.length === 2) return w[1];
+  if (cmd === "/password" && w.length === 3) return w[2];
+  return null;
+}
+
 function status(text, down) {
   const s = $("status");
   s.textContent = text;
@@ -219,8 +244,10 @@ const handlers = {
     room(ev.room).online = new Map([[ev.name.toLowerCase(), ev.name]]);
     if (!state.current) setCurrent(ev.room);
     show(ev.room, "notice", `connected as ${ev.name}, ${ev.online} online`, ev);
-    // Back with the name and rooms we had (or asked for).
-    if (state.name && state.name.toLowerCase() !== ev.name.toLowerCase()) send(`/nick ${state.name}`);
+    // Back with the name and rooms we had (or asked for): signed in to it, with a password.
+    const pw = password();
+    if (state.name && pw) send(`/login ${state.name} ${pw}`);
+    else if (state.name && state.name.toLowerCase() !== ev.name.toLowerCase()) send(`/nick ${state.name}`);
     else state.name = ev.name;
     rejoin(was);
     send("/who");
@@ -228,7 +255,10 @@ const handlers = {
   },
   chat(ev) { chatLine(ev, false); },
   me(ev) { chatLine(ev, false); },
-  private(ev) { show(null, "private", ev.text, ev); },
+  private(ev) {
+    // One that waited for this sign-in says when it was sent.
+    show(null, "private", ev.offline ? `(while you were away) ${ev.text}` : ev.text, ev);
+  },
   join(ev) {
     const r = target(ev.room);
     ev.names.forEach((n) => r.online.set(n.toLowerCase(), n));
@@ -333,7 +363,13 @@ const handlers = {
   },
   history(ev) { ev.lines.forEach((l) => chatLine(l, true)); },
   notice(ev) { show(null, "notice", ev.text, ev); },
-  error(ev) { show(null, "error", ev.text, ev); },
+  error(ev) {
+    // A wrong password is not tried again at the next reconnection.
+    if (ev.code === "wrong_login") keepPassword(null);
+    if (ev.code === "name_registered")
+      show(null, "error", `${ev.text} (or sign in with its password on the first screen)`, ev);
+    else show(null, "error", ev.text, ev);
+  },
   link(ev) { show(null, ev.up ? "notice" : "error", ev.text, ev); },
   shutdown(ev) { show(null, "error", ev.text, ev); },
 };
@@ -366,15 +402,23 @@ function connect() {
   };
 }
 
-$("login").addEventListener("submit", (e) => {
-  e.preventDefault();
-  state.name = $("name").value.trim();
+function enter(name, pw) {
+  state.name = name;
+  keepPassword(pw);
+  $("password").value = "";
   state.wanted = true;
   $("login").hidden = true;
   $("chat").hidden = false;
   $("line").focus();
   connect();
+}
+
+$("login").addEventListener("submit", (e) => {
+  e.preventDefault();
+  enter($("name").value.trim(), $("password").value);
 });
+
+$("guest").addEventListener("click", () => enter("", null));
 
 $("send").addEventListener("submit", (e) => {
   e.preventDefault();
@@ -385,6 +429,8 @@ $("send").addEventListener("submit", (e) => {
     show(null, "error", "not connected: the line was not sent", null);
     return;
   }
+  const pw = typedPassword(line);
+  if (pw) keepPassword(pw);
   // The server does not echo what one says: shown here as it is sent.
   const now = { time: new Date().toISOString() };
   if (line.startsWith("/me ")) show(null, "chat", `* ${state.name} ${line.slice(4)}`, now);
