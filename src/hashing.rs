@@ -1,7 +1,9 @@
 //! The hashing pool: accounts' passwords hashed (Argon2id, on purpose tens of milliseconds
 //! each) and checked on threads of their own, never on the poll loop or under the room lock.
-//! A few threads (at most the cores) take work from one bounded queue; a full queue is refused
-//! at once, and the hub tells the client to try again. Answers go back through the server's
+//! A few threads (one fewer than the cores, at least one) take work from one bounded queue,
+//! scheduled only when a core is otherwise idle (`SCHED_IDLE`): a flood of logins slows the
+//! logins, not the chat. A full queue is refused at once, and the hub tells the client to try
+//! again. Answers go back through the server's
 //! inbox, as the store's and the cluster link's do.
 //!
 //! Hashes are PHC strings (`$argon2id$v=19$m=19456,t=2,p=1$SALT$HASH`): they carry their
@@ -79,12 +81,12 @@ impl Hasher for Pool {
     }
 }
 
-/// Starts the pool's threads (as many as the cores, at most [`MAX_THREADS`]); what they
-/// answer is handed to `deliver`.
+/// Starts the pool's threads (one fewer than the cores, at least one, at most
+/// [`MAX_THREADS`]); what they answer is handed to `deliver`.
 pub fn start(deliver: impl Fn(Incoming) + Send + Sync + 'static) -> std::io::Result<Pool> {
     let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(MAX_THREADS);
+        .map_or(1, |n| usize::from(n).saturating_sub(1))
+        .clamp(1, MAX_THREADS);
     let (tx, rx) = sync_channel(QUEUE);
     let rx = Arc::new(Mutex::new(rx));
     let deliver: Arc<dyn Fn(Incoming) + Send + Sync> = Arc::new(deliver);
@@ -100,6 +102,17 @@ pub fn start(deliver: impl Fn(Incoming) + Send + Sync + 'static) -> std::io::Res
 
 /// One thread: takes work until the pool's end is dropped.
 fn work(rx: &Mutex<Receiver<Work>>, deliver: &dyn Fn(Incoming), decoy: &OnceLock<String>) {
+    // SAFETY: sched_setscheduler on this thread's own id (0) with a parameter it reads; a
+    // failure only leaves the policy as it was.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+            log::debug!(
+                "hashing: SCHED_IDLE refused: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
     loop {
         let next = {
             let rx = rx.lock().unwrap_or_else(|e| e.into_inner());

@@ -246,13 +246,20 @@ fn a_registered_person_signs_in_and_a_guest_needs_nothing(mode: Mode) {
     }
     let mut nc = server.client();
     nc.send("/msg alice waited for you");
-    until_notice(&mut nc, "* alice is away: your message waits for their next login");
+    until_notice(
+        &mut nc,
+        "* alice is away: your message waits for their next login",
+    );
     let loaded = "document.readyState === 'complete' && document.getElementById('name') !== null";
     // A wrong password: told, and not kept for the next try.
     let wrong = browser.open(&url);
     browser.until(&wrong, "the page loads", loaded);
     browser.eval(&wrong, &sign_in("alice", "not-hers-at-all"));
-    browser.until(&wrong, "the wrong password is told", &log_has("wrong name or password"));
+    browser.until(
+        &wrong,
+        "the wrong password is told",
+        &log_has("wrong name or password"),
+    );
     assert_eq!(
         browser.eval(&wrong, "sessionStorage.getItem('chatd.password')"),
         serde_json::json!(null)

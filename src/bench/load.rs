@@ -19,6 +19,7 @@ use mio::{Events, Interest, Poll, Token};
 use super::connect_flood::ConnectFlood;
 use super::flood::Flooders;
 use super::histogram::Histogram;
+use super::login_flood::LoginFlood;
 use super::mark::{self, parse_mark};
 use super::pagers::Pagers;
 use super::procstat::{self, Sampler};
@@ -52,6 +53,9 @@ pub struct LoadConfig {
     /// Connections a second, and the address they come from, of a connection flood while
     /// the run sends (see [`super::connect_flood`]).
     pub connect_flood: Option<(u32, std::net::IpAddr)>,
+    /// Wrong `/login`s in all, and from how many addresses, while the run sends (see
+    /// [`super::login_flood`]).
+    pub login_flood: Option<(u64, u32)>,
     /// Lines each client sends first (e.g. a name); `{i}` becomes the client's number.
     pub hello: Option<String>,
     /// Put before each message (e.g. `PRIVMSG #bench :` for an IRC server).
@@ -145,6 +149,8 @@ pub struct LoadReport {
     pub flooders_dropped: usize,
     /// What the connection flood did.
     pub connect_flood: super::connect_flood::FloodCount,
+    /// What the login flood did.
+    pub login_flood: super::login_flood::LoginCount,
     /// What the pagers saw.
     pub pagers: super::pagers::PagerCount,
     /// With several nodes: each one's lines (client `i` is on node `i % nodes`).
@@ -439,6 +445,9 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     let connect_flood = cfg
         .connect_flood
         .map(|(per_sec, from)| ConnectFlood::start(cfg.addrs[0], from, per_sec));
+    let login_flood = cfg
+        .login_flood
+        .map(|(tries, addresses)| LoginFlood::start(cfg.addrs[0], tries, addresses));
     loop {
         // Generate what is due.
         let now = Instant::now();
@@ -608,6 +617,9 @@ pub fn run(cfg: &LoadConfig) -> io::Result<LoadReport> {
     report.pagers = paging.stop();
     if let Some(f) = connect_flood {
         report.connect_flood = f.stop();
+    }
+    if let Some(f) = login_flood {
+        report.login_flood = f.stop();
     }
     Ok(report)
 }

@@ -5,6 +5,7 @@ pub mod connect_flood;
 pub mod flood;
 pub mod histogram;
 pub mod load;
+pub mod login_flood;
 pub mod mark;
 pub mod pagers;
 pub mod procstat;
@@ -74,6 +75,13 @@ pub struct BenchArgs {
     /// The address the connection flood comes from (on loopback, any 127.x.y.z).
     #[arg(long, default_value = "127.0.0.2")]
     pub connect_flood_from: std::net::IpAddr,
+    /// Send this many wrong `/login`s in all while the run sends, from
+    /// --login-flood-addresses addresses (127.0.1.1 up), each as fast as it is answered
+    /// (see `bench/login_flood.rs`); 0: none.
+    #[arg(long, default_value_t = 0)]
+    pub login_flood: u64,
+    #[arg(long, default_value_t = 50)]
+    pub login_flood_addresses: u32,
     /// Spread the clients over this many rooms (each sends `/join benchR` first; rooms picked
     /// by a hash of the client's number): a line is for the readers of its room. With
     /// --nodes, the report says per node how many lines it needed from the others.
@@ -183,6 +191,8 @@ impl BenchArgs {
             pager_ids: self.pager_ids,
             connect_flood: (self.connect_flood > 0)
                 .then_some((self.connect_flood, self.connect_flood_from)),
+            login_flood: (self.login_flood > 0)
+                .then_some((self.login_flood, self.login_flood_addresses)),
             hello: self.hello.as_ref().map(|h| h.replace("\\n", "\n")),
             send_prefix: self.send_prefix.clone(),
             settle: Duration::from_millis(self.settle_ms),
@@ -253,6 +263,10 @@ pub fn to_json(r: &LoadReport) -> String {
     field("pager_errors", r.pagers.errors.to_string());
     field("pager_p50_us", r.pagers.p50_us.to_string());
     field("pager_p99_us", r.pagers.p99_us.to_string());
+    field("login_flood_tries", r.login_flood.tries.to_string());
+    field("login_flood_wrong", r.login_flood.wrong.to_string());
+    field("login_flood_waited", r.login_flood.waited.to_string());
+    field("login_flood_busy", r.login_flood.busy.to_string());
     field("connect_flood_made", r.connect_flood.made.to_string());
     field("connect_flood_failed", r.connect_flood.failed.to_string());
     field(
@@ -361,6 +375,14 @@ pub fn to_text(r: &LoadReport) -> String {
             ms(p.p50_us),
             ms(p.p99_us),
             ms(p.max_us)
+        );
+    }
+    if r.login_flood.tries + r.login_flood.failed > 0 {
+        let f = r.login_flood;
+        let _ = writeln!(
+            s,
+            "logins      {} wrong tries in {:.1} s: {} checked (hashed), {} told to wait, {} busy; {} connections failed",
+            f.tries, f.secs, f.wrong, f.waited, f.busy, f.failed
         );
     }
     if r.connect_flood.made + r.connect_flood.failed > 0 {

@@ -26,6 +26,10 @@ struct Recorder {
     /// it follows (lower-cased; the lobby always).
     follow_asked: Vec<String>,
     following: HashSet<String>,
+    /// The hashing pool's answers, not given yet (a hash is `h:` and the password); and
+    /// whether the pool is full.
+    hashed: Vec<Hashed>,
+    pool_busy: bool,
 }
 
 impl Outbox for Recorder {
@@ -59,6 +63,39 @@ impl Outbox for Recorder {
     }
     fn unfollow(&mut self, room: &str) {
         self.following.remove(&room.to_ascii_lowercase());
+    }
+    fn hash(&mut self, work: Hashing<'_>) -> Option<bool> {
+        if self.pool_busy {
+            return Some(false);
+        }
+        self.hashed.push(match work {
+            Hashing::Check {
+                to,
+                serial,
+                hash,
+                password,
+                new,
+            } => {
+                let matched = hash == Some(format!("h:{password}").as_str());
+                Hashed {
+                    to,
+                    serial,
+                    matched,
+                    hash: new.filter(|_| matched).map(|n| format!("h:{n}")),
+                }
+            }
+            Hashing::Make {
+                to,
+                serial,
+                password,
+            } => Hashed {
+                to,
+                serial,
+                matched: true,
+                hash: Some(format!("h:{password}")),
+            },
+        });
+        Some(true)
     }
 }
 
@@ -2542,6 +2579,7 @@ fn names_are_found_in_any_case_through_renames_and_leaves() {
     assert_eq!(h.client_named("Bob"), Some(2));
 }
 
+mod accounts;
 mod several_rooms;
 
 /// Found by the fuzz target: a client let in late by a starting node, its `/join` waiting for

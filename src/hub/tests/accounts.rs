@@ -1,0 +1,165 @@
+//! Accounts in the hub, with a pool that answers when the test says: lines held while a
+//! password is checked, then said under the account; answers late, stale or never; a full
+//! pool; messages that wait; names kept for their owners.
+
+use super::*;
+
+/// Gives the hub every answer the pool has, and those of the work that held lines asked
+/// for once they went on.
+fn answer(h: &mut Hub, r: &mut Recorder) {
+    while !r.hashed.is_empty() {
+        for hashed in std::mem::take(&mut r.hashed) {
+            h.handle(Event::Hashed(&hashed), r);
+        }
+    }
+}
+
+/// Client `id` named `name`, registered with `password`; its lines taken.
+fn registered(h: &mut Hub, r: &mut Recorder, id: ClientId, name: &str, password: &str) {
+    say(h, r, id, &format!("/nick {name}"));
+    say(h, r, id, &format!("/register {password}"));
+    answer(h, r);
+    let got = r.take(id);
+    assert!(
+        got.last()
+            .is_some_and(|l| l.starts_with(&format!("* {name} is registered"))),
+        "{got:?}"
+    );
+    // What the others saw of it.
+    r.sent.clear();
+}
+
+#[test]
+fn lines_wait_for_the_login_and_are_said_under_the_account() {
+    let (mut h, mut r) = room(3);
+    registered(&mut h, &mut r, 0, "alice", "secret-1");
+    say(&mut h, &mut r, 0, "/quit");
+    r.sent.clear();
+    say(&mut h, &mut r, 1, "/login alice secret-1");
+    say(&mut h, &mut r, 1, "hello");
+    // Nothing said yet: the line waits for the answer.
+    assert!(r.take(2).iter().all(|l| !l.contains("hello")));
+    answer(&mut h, &mut r);
+    let seen = r.take(2);
+    assert_eq!(seen, ["* guest2 is now alice", "<alice> hello"]);
+    assert_eq!(
+        r.take(1),
+        ["* you are now alice", "* logged in as alice"],
+        "the line is not echoed to its sender"
+    );
+    // Anyone else is refused the name, and the owner cannot drop it by /nick.
+    say(&mut h, &mut r, 2, "/nick ALICE");
+    assert_eq!(r.take(2), ["! ALICE is registered: /login ALICE PASSWORD"]);
+    say(&mut h, &mut r, 1, "/nick bob");
+    assert_eq!(r.take(1), ["! you are logged in as alice: /logout first"]);
+}
+
+#[test]
+fn a_pool_that_does_not_answer_lets_the_lines_go_on() {
+    let (mut h, mut r) = room(2);
+    registered(&mut h, &mut r, 0, "alice", "secret-1");
+    say(&mut h, &mut r, 1, "/login alice secret-1");
+    say(&mut h, &mut r, 1, "still here");
+    let late = std::mem::take(&mut r.hashed);
+    let later = h.next_deadline().expect("the wait has a deadline");
+    h.tick(later, &mut r);
+    assert_eq!(
+        r.take(1),
+        ["! the server did not check the password in time; try again"]
+    );
+    assert!(r.take(0).contains(&"<guest2> still here".to_string()));
+    // The late answer is dropped: no login.
+    for hashed in late {
+        h.handle(Event::Hashed(&hashed), &mut r);
+    }
+    assert!(r.take(1).is_empty());
+    assert_eq!(h.name(1), Some("guest2"));
+}
+
+#[test]
+fn an_answer_for_a_client_gone_is_not_given_to_the_next_with_its_id() {
+    let (mut h, mut r) = room(2);
+    registered(&mut h, &mut r, 0, "alice", "secret-1");
+    say(&mut h, &mut r, 0, "/quit");
+    say(&mut h, &mut r, 1, "/login alice secret-1");
+    h.handle(Event::Disconnected(1, Leave::Closed), &mut r);
+    r.closed.remove(&1);
+    h.handle(Event::Connected(1, LOCAL), &mut r);
+    h.end_turn(&mut r);
+    r.take(1);
+    answer(&mut h, &mut r);
+    assert!(r.take(1).is_empty());
+    assert_ne!(h.name(1), Some("alice"));
+}
+
+#[test]
+fn a_full_pool_is_said_at_once_and_a_wrong_name_is_answered_as_a_wrong_password() {
+    let (mut h, mut r) = room(2);
+    registered(&mut h, &mut r, 0, "alice", "secret-1");
+    r.pool_busy = true;
+    say(&mut h, &mut r, 1, "/login alice secret-1");
+    assert_eq!(r.take(1), ["! busy, try again"]);
+    r.pool_busy = false;
+    say(&mut h, &mut r, 1, "/login nobody secret-1");
+    say(&mut h, &mut r, 1, "/login alice wrong-one");
+    answer(&mut h, &mut r);
+    assert_eq!(
+        r.take(1),
+        ["! wrong name or password", "! wrong name or password"]
+    );
+    // The third wrong try from this address: the next waits, checked or not.
+    say(&mut h, &mut r, 1, "/login alice wrong-two");
+    answer(&mut h, &mut r);
+    say(&mut h, &mut r, 1, "/login alice secret-1");
+    let got = r.take(1);
+    assert!(
+        got.last()
+            .is_some_and(|l| l.starts_with("! too many wrong tries; try again in ")),
+        "{got:?}"
+    );
+    assert!(r.hashed.is_empty(), "a try that waits costs no hash");
+}
+
+#[test]
+fn messages_wait_for_the_owner_and_are_given_once() {
+    let (mut h, mut r) = room(2);
+    registered(&mut h, &mut r, 0, "alice", "secret-1");
+    say(&mut h, &mut r, 0, "/quit");
+    say(&mut h, &mut r, 1, "/nick bob");
+    r.take(1);
+    for n in 0..MAX_WAITING + 2 {
+        say(&mut h, &mut r, 1, &format!("/msg alice note {n}"));
+    }
+    let told = r.take(1);
+    assert_eq!(told.len(), MAX_WAITING + 2);
+    assert!(
+        told.iter()
+            .all(|l| l == "* alice is away: your message waits for their next login")
+    );
+    r.closed.remove(&0);
+    h.handle(Event::Connected(0, LOCAL), &mut r);
+    h.end_turn(&mut r);
+    say(&mut h, &mut r, 0, "/login alice secret-1");
+    answer(&mut h, &mut r);
+    let got = r.take(0);
+    let from = got
+        .iter()
+        .position(|l| l == &format!("* {MAX_WAITING} messages while you were away"))
+        .expect("the count");
+    // The oldest two went to make room.
+    assert!(
+        got[from + 1].ends_with("] *bob* note 2"),
+        "{}",
+        got[from + 1]
+    );
+    assert!(got[from + MAX_WAITING].ends_with(&format!("] *bob* note {}", MAX_WAITING + 1)));
+    assert_eq!(got[from + MAX_WAITING + 1], "* end of messages");
+    say(&mut h, &mut r, 0, "/logout");
+    say(&mut h, &mut r, 0, "/login alice secret-1");
+    answer(&mut h, &mut r);
+    assert!(
+        r.take(0)
+            .iter()
+            .all(|l| !l.contains("messages while you were away"))
+    );
+}
