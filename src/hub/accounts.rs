@@ -17,6 +17,13 @@ pub const MIN_PASSWORD: usize = 8;
 pub const MAX_PASSWORD: usize = 256;
 /// Most private messages waiting for one account; past it, the oldest goes.
 pub const MAX_WAITING: usize = 100;
+/// Most accounts registered from one address (an IPv6 /64 counted as one) in
+/// [`REGISTRATIONS_WINDOW`]: each is a hash, a row on disk and a name kept from everyone else.
+pub const REGISTRATIONS_PER_ADDRESS: u32 = 10;
+pub const REGISTRATIONS_WINDOW: Duration = Duration::from_secs(3600);
+/// Most addresses whose registrations are counted at once; past it, the oldest go.
+const MAX_REGISTRANTS: usize = 4096;
+
 /// The longest a client's lines wait for the hashing pool's answer; past it, it is told the
 /// server did not answer, and its lines go on.
 pub const HASH_WAIT: Duration = Duration::from_secs(10);
@@ -132,6 +139,8 @@ pub struct Accounts {
     /// Wrong tries by address (an IPv6 /64 counted as one) and by account.
     by_address: Throttle<IpAddr>,
     by_account: Throttle<Box<str>>,
+    /// Registrations by address: how many, since when.
+    registrations: HashMap<IpAddr, (u32, Instant)>,
 }
 
 fn key(name: &str) -> Box<str> {
@@ -196,6 +205,36 @@ impl Accounts {
     pub fn right_try(&mut self, ip: IpAddr, name: &str) {
         self.by_address.right(&crate::cidr::limit_key(ip));
         self.by_account.right(&key(name));
+    }
+
+    /// Whether `ip` may register one more account now (see [`REGISTRATIONS_PER_ADDRESS`]);
+    /// if so, it is counted.
+    pub fn may_register(&mut self, ip: IpAddr, now: Instant) -> bool {
+        let key = crate::cidr::limit_key(ip);
+        if !self.registrations.contains_key(&key) && self.registrations.len() >= MAX_REGISTRANTS {
+            self.registrations.retain(|_, (_, since)| {
+                now.saturating_duration_since(*since) < REGISTRATIONS_WINDOW
+            });
+            if self.registrations.len() >= MAX_REGISTRANTS
+                && let Some(oldest) = self
+                    .registrations
+                    .iter()
+                    .min_by_key(|(_, (_, since))| *since)
+                    .map(|(ip, _)| *ip)
+            {
+                self.registrations.remove(&oldest);
+            }
+        }
+        let (count, since) = self.registrations.entry(key).or_insert((0, now));
+        if now.saturating_duration_since(*since) >= REGISTRATIONS_WINDOW {
+            *count = 0;
+            *since = now;
+        }
+        if *count >= REGISTRATIONS_PER_ADDRESS {
+            return false;
+        }
+        *count += 1;
+        true
     }
 
     /// A new work number, and `id` waiting for it.

@@ -47,9 +47,9 @@ impl Hub {
             // Muted: no word to anyone, and no new name to say one under.
             Ok(Input::Say(_))
             | Ok(Input::Command(Command::Me(_) | Command::Msg { .. } | Command::Say { .. }))
-            | Ok(Input::Command(Command::Topic(Some(_)) | Command::Nick(_)))
-                if member.muted =>
-            {
+            | Ok(Input::Command(
+                Command::Topic(Some(_)) | Command::Nick(_) | Command::Login { .. },
+            )) if member.muted => {
                 self.error(id, "muted", &"you are muted", out);
             }
             Ok(Input::Say(said)) => match member.room() {

@@ -85,7 +85,7 @@ impl Hub {
     /// `/register PASSWORD`: the name the client has becomes its account.
     fn register(&mut self, id: ClientId, password: &str, out: &mut impl Outbox) {
         let Some(m) = self.member(id) else { return };
-        let name = m.name.clone();
+        let (name, ip) = (m.name.clone(), m.ip);
         if m.logged_in {
             let msg = format!("you are logged in as {name} already");
             return self.error(id, "already_registered", &msg, out);
@@ -100,6 +100,13 @@ impl Hub {
         }
         if !self.fits(id, password, out) {
             return;
+        }
+        if !self.accounts.may_register(ip, self.now) {
+            let msg = format!(
+                "too many accounts registered from your address; try again later (at most {} an hour)",
+                super::accounts::REGISTRATIONS_PER_ADDRESS
+            );
+            return self.error(id, "too_many_accounts", &msg, out);
         }
         let password = password.to_string();
         self.hash_for(id, Purpose::Register(name), Work::Make(password), out);

@@ -163,3 +163,24 @@ fn messages_wait_for_the_owner_and_are_given_once() {
             .all(|l| !l.contains("messages while you were away"))
     );
 }
+
+#[test]
+fn an_address_registers_at_most_so_many_accounts_an_hour() {
+    let n = crate::hub::accounts::REGISTRATIONS_PER_ADDRESS as usize;
+    let (mut h, mut r) = room(n + 1);
+    for id in 0..n {
+        registered(&mut h, &mut r, id, &format!("user{id}"), "password-1");
+    }
+    say(&mut h, &mut r, n, "/nick one-more");
+    say(&mut h, &mut r, n, "/register password-1");
+    assert_eq!(
+        r.take(n),
+        [
+            "* you are now one-more".to_string(),
+            format!(
+                "! too many accounts registered from your address; try again later (at most {n} an hour)"
+            )
+        ]
+    );
+    assert!(r.hashed.is_empty(), "refused before any hashing");
+}
