@@ -3,7 +3,7 @@
 //! checks it; docs/ARCHITECTURE.md walks a line through them):
 //!
 //! - [`framing`], [`command`], [`rate`]: the clients' protocol and flood control, as pure
-//!   functions; [`cidr`]: address ranges and the per-address limits' key; [`metrics`]: what an
+//!   functions; [`irc`]: IRC's message format, pure; [`cidr`]: address ranges and the per-address limits' key; [`metrics`]: what an
 //!   operator watches; [`http`]: the web listener's requests
 //!   and answers; [`tls`], [`net`],
 //!   [`shutdown`], [`memory`]: TLS settings and state, socket plumbing, graceful stop,
@@ -30,6 +30,7 @@ pub mod framing;
 pub mod hashing;
 pub mod http;
 pub mod hub;
+pub mod irc;
 pub mod memory;
 pub mod metrics;
 pub mod net;

@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::{Client, Mode, Server};
+use common::{Client, Mode, Server, TempDir};
 
 both_modes!(
     a_name_registered_is_its_owners_across_a_restart,
@@ -21,29 +19,6 @@ both_modes!(
     lines_after_login_are_said_under_the_account,
     no_password_reaches_the_log,
 );
-
-/// A temporary folder for one test's store and log, removed after.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let dir =
-            std::env::temp_dir().join(format!("chatd-accounts-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).display().to_string()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Reads `c`'s lines up to `want`, and returns those before it.
 fn until(c: &mut Client, want: &str) -> Vec<String> {
@@ -89,7 +64,7 @@ fn login(c: &mut Client, name: &str, password: &str) -> Vec<String> {
 }
 
 fn a_name_registered_is_its_owners_across_a_restart(mode: Mode) {
-    let dir = Dir::new(&format!("restart-{mode:?}"));
+    let dir = TempDir::new(&format!("accounts-restart-{mode:?}"));
     let store = dir.path("chatd.db");
     let args = ["--store", &store];
     let mut server = Server::start_with(mode, &args);
@@ -307,7 +282,7 @@ fn lines_after_login_are_said_under_the_account(mode: Mode) {
 }
 
 fn no_password_reaches_the_log(mode: Mode) {
-    let dir = Dir::new(&format!("log-{mode:?}"));
+    let dir = TempDir::new(&format!("accounts-log-{mode:?}"));
     let log = dir.0.join("chatd.log");
     let store = dir.path("chatd.db");
     let server = Server::start_logged(mode, &["-vv", "--store", &store], &log);

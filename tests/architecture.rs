@@ -8,7 +8,7 @@ use std::path::Path;
 /// Lowest first. A module may use the modules of the layers before its own.
 const LAYERS: &[&[&str]] = &[
     // Pure protocol: the clients' lines and commands, flood control, the web's HTTP.
-    &["framing", "command", "rate", "metrics", "cidr"],
+    &["framing", "command", "rate", "metrics", "cidr", "irc"],
     // The web port's HTTP (it serves the metrics).
     &["http"],
     // Plumbing: no chat, no connections.

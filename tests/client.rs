@@ -29,28 +29,6 @@ both_modes!(
     a_registered_client_logs_back_in_after_a_restart,
 );
 
-/// A temporary folder of one test's, removed after.
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("chatd-client-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).display().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Registers `name` with `password` on `server` through a plain client, which then leaves.
 fn register(server: &Server, name: &str, password: &str) {
     let mut c = server.client();
@@ -88,7 +66,7 @@ fn a_registered_name_is_asked_its_password_without_echo(mode: Mode) {
 }
 
 fn a_registered_client_logs_back_in_after_a_restart(mode: Mode) {
-    let dir = TempDir::new(&format!("relogin-{mode:?}"));
+    let dir = common::TempDir::new(&format!("client-relogin-{mode:?}"));
     let (store, secret) = (dir.path("chatd.db"), dir.path("secret"));
     std::fs::write(&secret, "stays-mine\n").unwrap();
     let mut server = Server::start_with(mode, &["--store", &store]);

@@ -7,11 +7,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, Mode, Server};
+use common::{Client, Mode, Server, TempDir};
 use serde_json::Value;
 
 both_modes!(
@@ -25,30 +25,14 @@ both_modes!(
     retention_keeps_the_file_within_its_bounds,
 );
 
-/// A temporary folder for one test's store, removed after.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let dir = std::env::temp_dir().join(format!("chatd-store-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("oper"), "op-secret\n").unwrap();
-        Dir(dir)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).display().to_string()
-    }
+/// A temporary folder for one test's store, with the operators' password in it.
+fn store_dir(name: &str) -> TempDir {
+    let dir = TempDir::new(&format!("store-{name}"));
+    std::fs::write(dir.0.join("oper"), "op-secret\n").unwrap();
+    dir
 }
 
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn start(mode: Mode, dir: &Dir) -> Server {
+fn start(mode: Mode, dir: &TempDir) -> Server {
     let (store, oper) = (dir.path("chatd.db"), dir.path("oper"));
     Server::start_with(
         mode,
@@ -76,7 +60,7 @@ fn until(c: &mut Client, want: &str) -> Vec<String> {
 }
 
 fn what_was_said_survives_a_restart(mode: Mode) {
-    let dir = Dir::new(&format!("restart-{mode:?}"));
+    let dir = store_dir(&format!("restart-{mode:?}"));
     let mut server = start(mode, &dir);
     let mut ana = server.client();
     ana.send("/nick ana");
@@ -144,7 +128,7 @@ fn without_a_store_a_restart_forgets(mode: Mode) {
 }
 
 fn older_history_and_search_come_from_the_store(mode: Mode) {
-    let dir = Dir::new(&format!("older-{mode:?}"));
+    let dir = store_dir(&format!("older-{mode:?}"));
     let store = dir.path("chatd.db");
     let server = Server::start_with(
         mode,
@@ -242,7 +226,7 @@ fn refused(mode: Mode, store: &str, extra: &[&str]) -> (Option<i32>, String) {
 }
 
 fn a_store_file_is_checked_at_start(mode: Mode) {
-    let dir = Dir::new(&format!("checked-{mode:?}"));
+    let dir = store_dir(&format!("checked-{mode:?}"));
     let store = dir.path("chatd.db");
     let mut server = start(mode, &dir);
     let mut ana = server.client();
@@ -402,7 +386,7 @@ fn paced_kept(store: &str) -> Vec<usize> {
 /// the kill is in the file, once, in order; the file is sound, and the next server goes on
 /// with new ids.
 fn a_kill_9_loses_only_the_last_moments(mode: Mode) {
-    let dir = Dir::new(&format!("kill-{mode:?}"));
+    let dir = store_dir(&format!("kill-{mode:?}"));
     let store = dir.path("chatd.db");
     let args = [
         "--store",
@@ -448,7 +432,7 @@ fn a_kill_9_loses_only_the_last_moments(mode: Mode) {
 
 /// SIGTERM loses nothing: every line the server read is in the file.
 fn a_stop_loses_nothing(mode: Mode) {
-    let dir = Dir::new(&format!("stop-{mode:?}"));
+    let dir = store_dir(&format!("stop-{mode:?}"));
     let store = dir.path("chatd.db");
     let args = [
         "--store",
@@ -493,7 +477,7 @@ fn metric_until(server: &Server, name: &str, ok: impl Fn(f64) -> bool) -> f64 {
 /// could not be written are counted, and every line is either written or counted; once there
 /// is room again, writing resumes; the file stays sound.
 fn a_full_disk_costs_only_the_lines_it_could_not_keep(mode: Mode) {
-    let dir = Dir::new(&format!("full-{mode:?}"));
+    let dir = store_dir(&format!("full-{mode:?}"));
     let mnt = dir.path("mnt");
     std::fs::create_dir_all(&mnt).unwrap();
     let (log, store) = (dir.path("log"), format!("{mnt}/chatd.db"));
@@ -631,7 +615,7 @@ fn count(db: &rusqlite::Connection, sql: &str) -> i64 {
 /// steps, the recent ones kept; `--keep-mb`: the file's pages in use come down to the limit as
 /// lines come in, the newest kept.
 fn retention_keeps_the_file_within_its_bounds(mode: Mode) {
-    let dir = Dir::new(&format!("keep-{mode:?}"));
+    let dir = store_dir(&format!("keep-{mode:?}"));
     let store = dir.path("chatd.db");
     // A store made by chatd, then lines of long ago put in it.
     let mut server = Server::start_with(mode, &["--store", &store]);

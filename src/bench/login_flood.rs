@@ -117,22 +117,28 @@ fn try_logins(
         return;
     };
     let mut line = String::new();
+    // Up to the first line `want` says is the one (`None`: the connection ended, or the run).
+    let mut until = |want: &dyn Fn(&str) -> bool| -> Option<String> {
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) => {
+                    counts.failed.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                }
+                Ok(_) if want(&line) => return Some(line.clone()),
+                Ok(_) => {}
+                Err(_) if stopping.load(Ordering::Relaxed) => return None,
+                Err(_) => {}
+            }
+        }
+    };
     if writer.write_all(b"/join loginflood\n").is_err() {
         counts.failed.fetch_add(1, Ordering::Relaxed);
         return;
     }
-    loop {
-        line.clear();
-        match reader.read_line(&mut line) {
-            Ok(0) => {
-                counts.failed.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-            Ok(_) if line.starts_with("* you are in #loginflood") => break,
-            Ok(_) => {}
-            Err(_) if stopping.load(Ordering::Relaxed) => return,
-            Err(_) => {}
-        }
+    if until(&|l| l.starts_with("* you are in #loginflood")).is_none() {
+        return;
     }
     let mut n: u64 = 0;
     while !stopping.load(Ordering::Relaxed) {
@@ -152,31 +158,21 @@ fn try_logins(
             counts.failed.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        // Up to the answer (the welcome and notices come first).
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) => {
-                    counts.failed.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-                Ok(_) => {}
-                Err(_) if stopping.load(Ordering::Relaxed) => return,
-                Err(_) => continue,
-            }
-            let counted = if line.starts_with("! wrong name or password") {
-                &counts.wrong
-            } else if line.starts_with("! too many wrong tries") {
-                &counts.waited
-            } else if line.starts_with("! busy") {
-                &counts.busy
-            } else {
-                continue;
-            };
-            counted.fetch_add(1, Ordering::Relaxed);
-            counts.tries.fetch_add(1, Ordering::Relaxed);
-            break;
-        }
+        // Up to the answer (notices may come first).
+        let Some(answer) = until(&|l| l.starts_with("! ")) else {
+            return;
+        };
+        let counted = if answer.starts_with("! wrong name or password") {
+            &counts.wrong
+        } else if answer.starts_with("! too many wrong tries") {
+            &counts.waited
+        } else if answer.starts_with("! busy") {
+            &counts.busy
+        } else {
+            &counts.failed
+        };
+        counted.fetch_add(1, Ordering::Relaxed);
+        counts.tries.fetch_add(1, Ordering::Relaxed);
     }
 }
 
