@@ -47,6 +47,7 @@ mod remote;
 mod rooms;
 mod roster;
 mod seats;
+use seats::Seat;
 mod send;
 mod silent;
 mod start;
@@ -156,34 +157,6 @@ struct Member {
     /// When it last moved to another room (a muted client moves at most once a minute), in
     /// [`MOVE_TICK`]s since the hub began, rounded up; 0: never.
     moved_at: u32,
-}
-
-/// A room a client is in, and its index in that room's `members`: 8 bytes (an `Option` of
-/// one too), a client in 25 rooms holds 25 of them (rooms and members are counted in the
-/// thousands, far below 2^32).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Seat {
-    /// The room's id plus one.
-    room: std::num::NonZeroU32,
-    slot: u32,
-}
-
-impl Seat {
-    fn new(room: RoomId, slot: usize) -> Seat {
-        debug_assert!(room < u32::MAX as usize && slot <= u32::MAX as usize);
-        Seat {
-            room: std::num::NonZeroU32::MIN.saturating_add(room as u32),
-            slot: slot as u32,
-        }
-    }
-
-    fn room(self) -> RoomId {
-        self.room.get() as RoomId - 1
-    }
-
-    fn slot(self) -> usize {
-        self.slot as usize
-    }
 }
 
 /// How often a muted client may move to another room: each move is told to two rooms.

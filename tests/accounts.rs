@@ -22,14 +22,7 @@ both_modes!(
 
 /// Reads `c`'s lines up to `want`, and returns those before it.
 fn until(c: &mut Client, want: &str) -> Vec<String> {
-    let mut before = Vec::new();
-    loop {
-        let line = c.line();
-        if line == want {
-            return before;
-        }
-        before.push(line);
-    }
+    c.until(want)
 }
 
 /// Reads `c`'s lines up to one that starts with `prefix`, and returns it.

@@ -49,14 +49,7 @@ fn start(mode: Mode, dir: &TempDir) -> Server {
 
 /// Reads `c`'s lines up to `want`, and returns those before it.
 fn until(c: &mut Client, want: &str) -> Vec<String> {
-    let mut before = Vec::new();
-    loop {
-        let line = c.line();
-        if line == want {
-            return before;
-        }
-        before.push(line);
-    }
+    c.until(want)
 }
 
 fn what_was_said_survives_a_restart(mode: Mode) {

@@ -9,7 +9,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{ClientId, Hub, Member, Outbox, RoomId, Seat};
+use super::{ClientId, Hub, Member, Outbox, RoomId};
 use crate::metrics::METRICS;
 
 /// A member's seats beyond the one it speaks in: none for every text client, so none costs
@@ -239,5 +239,33 @@ impl Hub {
             .into_iter()
             .filter_map(|room| self.exit(id, room, out))
             .collect()
+    }
+}
+
+/// A room a client is in, and its index in that room's `members`: 8 bytes (an `Option` of
+/// one too), a client in 25 rooms holds 25 of them (rooms and members are counted in the
+/// thousands, far below 2^32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Seat {
+    /// The room's id plus one.
+    room: std::num::NonZeroU32,
+    slot: u32,
+}
+
+impl Seat {
+    pub(super) fn new(room: RoomId, slot: usize) -> Seat {
+        debug_assert!(room < u32::MAX as usize && slot <= u32::MAX as usize);
+        Seat {
+            room: std::num::NonZeroU32::MIN.saturating_add(room as u32),
+            slot: slot as u32,
+        }
+    }
+
+    pub(super) fn room(self) -> RoomId {
+        self.room.get() as RoomId - 1
+    }
+
+    pub(super) fn slot(self) -> usize {
+        self.slot as usize
     }
 }

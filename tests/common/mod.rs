@@ -431,6 +431,19 @@ impl Client {
         lines
     }
 
+    /// Reads lines up to `want` (failing after [`DEADLINE`] without it), and returns those
+    /// before it.
+    pub fn until(&mut self, want: &str) -> Vec<String> {
+        let mut before = Vec::new();
+        loop {
+            let line = self.line();
+            if line == want {
+                return before;
+            }
+            before.push(line);
+        }
+    }
+
     pub fn expect(&mut self, want: &str) {
         let got = self.line();
         assert_eq!(got, want, "{} expected {want:?}", self.name);
