@@ -237,14 +237,15 @@ fn a_registered_person_signs_in_and_a_guest_needs_nothing(mode: Mode) {
     };
     let server = Server::start_with(mode, &["--web-port", "0"]);
     let url = format!("http://{}/", server.web_addr.unwrap());
-    {
-        let mut owner = server.client();
-        owner.send("/nick alice");
-        owner.expect("* you are now alice");
-        owner.send("/register alices-secret");
-        owner.expect("* alice is registered: it is yours (/login alice PASSWORD takes it back)");
-    }
+    let mut owner = server.client();
+    owner.send("/nick alice");
+    owner.expect("* you are now alice");
+    owner.send("/register alices-secret");
+    owner.expect("* alice is registered: it is yours (/login alice PASSWORD takes it back)");
     let mut nc = server.client();
+    // Gone before the message: it waits (and does not reach her old connection).
+    drop(owner);
+    until_notice(&mut nc, "* alice left");
     nc.send("/msg alice waited for you");
     until_notice(
         &mut nc,

@@ -29,7 +29,7 @@ both_modes!(
     a_registered_client_logs_back_in_after_a_restart,
 );
 
-/// Registers `name` with `password` on `server` through a plain client, which then leaves.
+/// Registers `name` with `password` on `server` through a plain client, which then quits.
 fn register(server: &Server, name: &str, password: &str) {
     let mut c = server.client();
     c.send(&format!("/nick {name}"));
@@ -38,6 +38,9 @@ fn register(server: &Server, name: &str, password: &str) {
     c.expect(&format!(
         "* {name} is registered: it is yours (/login {name} PASSWORD takes it back)"
     ));
+    // Gone once `* bye` is read: the name is free for the client under test.
+    c.send("/quit");
+    c.until("* bye");
 }
 
 fn a_registered_name_is_asked_its_password_without_echo(mode: Mode) {
