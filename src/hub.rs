@@ -43,6 +43,7 @@ mod moderation;
 mod moves;
 mod notice;
 mod outbox;
+mod quiet;
 mod remote;
 mod rooms;
 mod roster;
@@ -132,6 +133,11 @@ pub const GUEST_BLOCK: u64 = 100;
 /// its history, read from the cluster (this node did not receive its lines until then).
 pub const CATCH_UP: Duration = Duration::from_secs(2);
 
+/// How long a newcomer that says nothing waits to be announced (see [`quiet`]): long enough
+/// for a client's `/login` sent with its first bytes, or on its welcome over a slow link, to
+/// be answered first; short enough that no one notices.
+pub const ANNOUNCE_GRACE: Duration = Duration::from_millis(500);
+
 /// How long `/ban` bans without a number of minutes.
 pub const DEFAULT_BAN_MINUTES: u32 = 60;
 
@@ -199,6 +205,8 @@ pub struct Hub {
     next_guest: u64,
     /// Connected but not yet announced, in join order (all in the lobby).
     pending_joins: Vec<ClientId>,
+    /// Connected, and not to be announced until they say something or their grace is over.
+    quiet: quiet::Quiet,
     /// Clients reading JSON who added a room to theirs since the last announcement (a text
     /// client's move is told at once, to both rooms).
     pending_room_joins: Vec<(RoomId, ClientId)>,
@@ -292,6 +300,7 @@ impl Hub {
             by_name: by_name::ByName::default(),
             next_guest: 1,
             pending_joins: Vec::new(),
+            quiet: quiet::Quiet::default(),
             pending_room_joins: Vec::new(),
             per_ip: HashMap::new(),
             gated: HashMap::new(),
@@ -483,6 +492,7 @@ impl Hub {
         self.close_silent(out);
         self.give_up_asking(out);
         self.give_up_hashing(out);
+        self.end_grace(out);
         if self.next_gate_deadline.is_none_or(|d| d > self.now) {
             return;
         }
@@ -540,6 +550,7 @@ impl Hub {
             .first_line
             .and_then(|limit| self.silent.next_deadline(limit));
         let started = self.start_deadline();
+        let quiet = self.quiet.next_deadline(self.config.announce_grace);
         let asked = self
             .asking
             .values()
@@ -553,6 +564,7 @@ impl Hub {
             caught_up,
             first_line,
             started,
+            quiet,
         ]
         .into_iter()
         .flatten()
@@ -598,6 +610,7 @@ impl Hub {
         self.online = 0;
         self.by_name.clear();
         self.pending_joins.clear();
+        self.quiet.clear();
         self.pending_room_joins.clear();
         self.per_ip.clear();
         for (id, _) in self.gated.drain() {

@@ -141,6 +141,12 @@ fuzz_target!(|data: &[u8]| {
             first_line: Some(Duration::from_secs(60)),
             learn_cluster_first: clustered,
             operators: Vec::new(),
+            // Newcomers kept quiet for a while (a /login first), or announced at once.
+            announce_grace: if data.first().is_some_and(|b| b & 8 == 8) {
+                Duration::from_millis(300)
+            } else {
+                Duration::ZERO
+            },
         },
         now,
     );

@@ -275,6 +275,7 @@ impl ServerConfig {
             first_line: (self.first_line_timeout > 0)
                 .then(|| std::time::Duration::from_secs(self.first_line_timeout)),
             learn_cluster_first: true,
+            announce_grace: crate::hub::ANNOUNCE_GRACE,
             operators: self
                 .operators
                 .iter()

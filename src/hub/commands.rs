@@ -42,7 +42,22 @@ impl Hub {
         };
         let text = command::sanitize(text);
         log::debug!("{}: {}", member.name, command::loggable(&text));
-        match command::parse(&text) {
+        let input = command::parse(&text);
+        if self.quiet.contains(id) {
+            // Its first words: it is announced before they take effect, unless it logs in
+            // first (announced once the login is answered, under the name it gives).
+            let keeps_quiet = matches!(
+                input,
+                Ok(Input::Empty | Input::Command(Command::Login { .. } | Command::Format(_)))
+            );
+            if !keeps_quiet {
+                self.end_quiet(id);
+            }
+        }
+        let Some(member) = self.member(id) else {
+            return;
+        };
+        match input {
             Ok(Input::Empty) => {}
             // Muted: no word to anyone, and no new name to say one under.
             Ok(Input::Say(_))

@@ -45,6 +45,10 @@ pub struct HubConfig {
     pub learn_cluster_first: bool,
     /// Accounts that are operators as soon as they log in (lower-cased).
     pub operators: Vec<Box<str>>,
+    /// How long a newcomer that says nothing is kept from the others' notice (see
+    /// [`super::quiet`]): a `/login` sent at once is answered first, and the client is
+    /// announced once, under its account's name. Zero: announced at the end of its turn.
+    pub announce_grace: Duration,
 }
 
 impl HubConfig {

@@ -254,7 +254,12 @@ impl Hub {
             return;
         }
         match pending.purpose {
-            Purpose::Login(name) => self.login_answer(to, &name, hashed.matched, out),
+            Purpose::Login(name) => {
+                self.login_answer(to, &name, hashed.matched, out);
+                // Announced now if it logged in first (see `super::quiet`), under the name
+                // the answer gave it.
+                self.end_quiet(to);
+            }
             Purpose::Register(name) => self.register_answer(to, &name, hashed.hash.as_deref(), out),
             Purpose::Password => self.password_answer(to, hashed, out),
             Purpose::Unregister => self.unregister_answer(to, hashed.matched, out),
@@ -465,6 +470,7 @@ impl Hub {
             self.accounts.pending.remove(&id);
             let msg = "the server did not check the password in time; try again";
             self.error(id, "hash_timeout", &msg, out);
+            self.end_quiet(id);
             self.replay_held(id, out);
         }
     }

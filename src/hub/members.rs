@@ -103,7 +103,11 @@ impl Hub {
         self.by_name.insert(id, &self.members);
         self.enter(id, lobby);
         self.online += 1;
-        self.pending_joins.push(id);
+        if self.config.announce_grace.is_zero() {
+            self.pending_joins.push(id);
+        } else {
+            self.quiet.arrived(id, self.now);
+        }
         self.send(id, &welcome, out);
         if self.config.in_cluster() && self.link_seen && !self.link_up {
             // The others were told when it went down; a newcomer is told now.
@@ -222,6 +226,7 @@ impl Hub {
         self.by_name.remove(id, &self.members);
         let member = self.members.get_mut(id).and_then(Option::take)?;
         self.claims.remove(&id);
+        self.quiet.end(id);
         self.held.remove(&id);
         self.asking.remove(&id);
         self.accounts.pending.remove(&id);
@@ -257,6 +262,31 @@ impl Hub {
             let msg = self.notices.left(&room_name, &name, reason);
             self.broadcast(room, None, &msg, out);
         }
+    }
+
+    /// A quiet newcomer (see [`super::quiet`]) is to be announced, with the next joins.
+    pub(super) fn end_quiet(&mut self, id: ClientId) {
+        if self.quiet.end(id) {
+            self.pending_joins.push(id);
+        }
+    }
+
+    /// The newcomers whose grace is over, but those whose `/login` is being checked, are
+    /// announced.
+    pub(super) fn end_grace(&mut self, out: &mut impl Outbox) {
+        let grace = self.config.announce_grace;
+        if self.quiet.next_deadline(grace).is_none_or(|d| d > self.now) {
+            return;
+        }
+        let pending = &self.accounts.pending;
+        let due = self
+            .quiet
+            .expired(self.now, grace, |id| pending.contains_key(&id));
+        if due.is_empty() {
+            return;
+        }
+        self.pending_joins.extend(due);
+        self.announce_joins(out);
     }
 
     /// Tells the lobby who joined since the last announcement, and each room who added it to
@@ -300,13 +330,15 @@ impl Hub {
         }
     }
 
-    /// `* a, b joined` in `room` to its announced members but `joined`, and to each of
-    /// `joined` the names of those after it.
+    /// `* a, b joined` in `room` to its announced (or quiet) members but `joined`, and to each
+    /// of `joined` the names of those after it.
     fn tell_joined(&mut self, room: RoomId, joined: &[ClientId], out: &mut impl Outbox) {
         let msg = self.joined_line(room, joined);
         let newcomers: std::collections::HashSet<ClientId> = joined.iter().copied().collect();
         for &to in &self.rooms[room].members {
-            if !newcomers.contains(&to) && self.member(to).is_some_and(|m| m.announced) {
+            // A quiet newcomer hears of the others, though they have not heard of it yet.
+            let told = |m: &Member| m.announced || self.quiet.contains(to);
+            if !newcomers.contains(&to) && self.member(to).is_some_and(told) {
                 self.send(to, &msg, out);
             }
         }

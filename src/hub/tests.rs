@@ -131,6 +131,7 @@ pub(super) fn config() -> HubConfig {
         first_line: None,
         learn_cluster_first: false,
         operators: Vec::new(),
+        announce_grace: Duration::ZERO,
         rate: 50.0,
         burst: 100.0,
         max_rooms: 100,

@@ -184,3 +184,78 @@ fn an_address_registers_at_most_so_many_accounts_an_hour() {
     );
     assert!(r.hashed.is_empty(), "refused before any hashing");
 }
+
+/// A hub whose newcomers wait [`ANNOUNCE_GRACE`] to be announced (`chatd`'s), with `n`
+/// clients announced already, and `alice` registered with `secret-1` and gone.
+fn graced(n: usize) -> (Hub, Recorder, Instant) {
+    let config = HubConfig {
+        announce_grace: ANNOUNCE_GRACE,
+        ..config()
+    };
+    let (mut h, mut r) = room_with(config, 0);
+    let mut now = t0();
+    for id in 0..n {
+        h.handle(Event::Connected(id, LOCAL), &mut r);
+        now += ANNOUNCE_GRACE;
+        h.tick(now, &mut r);
+    }
+    registered(&mut h, &mut r, 0, "alice", "secret-1");
+    say(&mut h, &mut r, 0, "/logout");
+    r.sent.clear();
+    (h, r, now)
+}
+
+#[test]
+fn a_login_sent_at_once_is_announced_once_under_the_account() {
+    let (mut h, mut r, now) = graced(2);
+    // alice's name is free: client 0 logged out of it (and is guest3).
+    h.handle(Event::Connected(5, LOCAL), &mut r);
+    say(&mut h, &mut r, 5, "/login alice secret-1");
+    h.end_turn(&mut r);
+    h.tick(now + ANNOUNCE_GRACE, &mut r);
+    assert!(
+        r.take(1).is_empty(),
+        "not announced while its login is checked"
+    );
+    answer(&mut h, &mut r);
+    h.end_turn(&mut r);
+    assert_eq!(r.take(1), ["* alice joined"]);
+    let own = r.take(5);
+    assert!(own.contains(&"* logged in as alice".to_string()), "{own:?}");
+}
+
+#[test]
+fn a_wrong_login_at_once_is_announced_under_the_guest_name() {
+    let (mut h, mut r, _) = graced(2);
+    h.handle(Event::Connected(5, LOCAL), &mut r);
+    say(&mut h, &mut r, 5, "/login alice wrong-one");
+    answer(&mut h, &mut r);
+    h.end_turn(&mut r);
+    assert_eq!(r.take(1), ["* guest4 joined"]);
+}
+
+#[test]
+fn a_newcomer_is_announced_before_its_first_words_or_when_its_grace_is_over() {
+    let (mut h, mut r, now) = graced(2);
+    h.handle(Event::Connected(5, LOCAL), &mut r);
+    h.handle(Event::Connected(6, LOCAL), &mut r);
+    h.end_turn(&mut r);
+    assert!(r.take(1).is_empty(), "quiet for now");
+    assert_eq!(h.next_deadline(), Some(now + ANNOUNCE_GRACE));
+    say(&mut h, &mut r, 5, "hello");
+    assert_eq!(r.take(1), ["* guest4 joined", "<guest4> hello"]);
+    // A quiet one hears of the others all the same.
+    let six = r.take(6);
+    assert!(
+        six.ends_with(&["* guest4 joined".into(), "<guest4> hello".into()]),
+        "{six:?}"
+    );
+    h.tick(now + ANNOUNCE_GRACE, &mut r);
+    assert_eq!(r.take(1), ["* guest5 joined"]);
+    // One that leaves while quiet was never news, and neither is its leaving.
+    h.handle(Event::Connected(7, LOCAL), &mut r);
+    h.handle(Event::Disconnected(7, Leave::Closed), &mut r);
+    h.tick(now + ANNOUNCE_GRACE * 3, &mut r);
+    h.end_turn(&mut r);
+    assert!(r.take(1).is_empty());
+}

@@ -60,6 +60,7 @@ fn small_hub(max_rooms_per_client: usize) -> crate::hub::Hub {
             first_line: None,
             learn_cluster_first: false,
             operators: Vec::new(),
+            announce_grace: std::time::Duration::ZERO,
             rate: 0.0,
             burst: 0.0,
             max_rooms: 10,
