@@ -197,7 +197,14 @@ pub fn connect(opts: &Options<'_>) -> Result<Session, ConnectError> {
         }
     }
     session.greeting.push(welcome);
-    if let Some(want) = name.filter(|n| *n != session.name) {
+    let want = name.filter(|n| *n != session.name);
+    // A password at hand (given, or the one this session logged in with before it was cut
+    // off): the account is logged in to at once, and the room hears of it once, by its name.
+    let logged_in_first = want.is_some() && opts.account_password.is_some();
+    if let Some(want) = want.filter(|_| logged_in_first) {
+        session.login(want, opts).map_err(|_| lost())?;
+    }
+    if let Some(want) = want.filter(|w| !session.name.eq_ignore_ascii_case(w)) {
         session.send(&format!("/nick {want}")).map_err(|_| lost())?;
         // Other lines may come first (someone joins); keep them for the front end.
         loop {
@@ -208,7 +215,9 @@ pub fn connect(opts: &Options<'_>) -> Result<Session, ConnectError> {
                     session.greeting.push(line);
                     break;
                 }
-                ServerLine::Error(e) if e.starts_with(&format!("{want} is registered: ")) => {
+                ServerLine::Error(e)
+                    if !logged_in_first && e.starts_with(&format!("{want} is registered: ")) =>
+                {
                     session.login(want, opts).map_err(|_| lost())?;
                     break;
                 }
