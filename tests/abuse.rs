@@ -131,7 +131,7 @@ fn a_silent_client_is_closed_when_idle_timeout_is_set(mode: Mode) {
 
 fn a_client_that_never_speaks_is_closed_at_the_first_line_deadline(mode: Mode) {
     let server = Server::start_with(mode, &["--first-line-timeout", "1"]);
-    let mut silent = server.client();
+    let mut silent = server.silent_client();
     let mut talker = server.client();
     let started = Instant::now();
     // One line is enough: the talker has no deadline after it.

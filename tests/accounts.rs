@@ -11,6 +11,7 @@ use common::{Client, Mode, Server, TempDir};
 both_modes!(
     a_name_registered_is_its_owners_across_a_restart,
     a_second_login_takes_the_name_over,
+    a_login_sent_first_is_announced_once,
     private_messages_wait_for_the_owner,
     wrong_tries_are_slowed_and_answered_alike,
     accounts_named_operators_are_operators_and_may_drop_accounts,
@@ -94,6 +95,7 @@ fn a_second_login_takes_the_name_over(mode: Mode) {
     let mut watcher = server.client();
     watcher.sync();
     let mut second = server.client();
+    second.sync();
     let guest = second.name.clone();
     login(&mut second, "alice", "correct-horse");
     assert_eq!(
@@ -102,6 +104,30 @@ fn a_second_login_takes_the_name_over(mode: Mode) {
     );
     until(&mut watcher, "* alice left (logged in elsewhere)");
     until(&mut watcher, &format!("* {guest} is now alice"));
+}
+
+fn a_login_sent_first_is_announced_once(mode: Mode) {
+    let server = Server::start(mode);
+    let mut watcher = server.client();
+    watcher.sync();
+    drop(registered(&server, "alice", "correct-horse"));
+    until(&mut watcher, "* alice left");
+    // Its first line: the room hears of alice, once, and never of the guest it was.
+    let mut alice = server.connect();
+    alice.send("/login alice correct-horse");
+    assert!(alice.line().starts_with("* welcome"));
+    until(&mut alice, "* logged in as alice");
+    alice.name = "alice".into();
+    assert_eq!(watcher.sync_with(&mut alice), ["* alice joined"]);
+    // A wrong one: announced once it is answered, as the guest it stays.
+    let mut guest = server.connect();
+    guest.send("/login alice wrong-horse");
+    guest.name = common::welcome_name(&guest.line());
+    guest.expect("! wrong name or password");
+    assert_eq!(
+        watcher.sync_with(&mut guest),
+        [format!("* {} joined", guest.name)]
+    );
 }
 
 fn private_messages_wait_for_the_owner(mode: Mode) {

@@ -120,8 +120,7 @@ fn pipe_mode_sends_its_lines_and_exits_once_delivered(mode: Mode) {
         "{stderr}"
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("* bye"));
-    watcher.expect("* guest2 joined");
-    watcher.expect("* guest2 is now bot");
+    watcher.expect_arrival("bot");
     watcher.expect("<bot> hello");
     watcher.expect("<bot> second line");
     watcher.expect("* bot left");
@@ -234,8 +233,7 @@ fn the_server_going_away_is_reported(mode: Mode) {
         .spawn()
         .unwrap();
     let stdin = child.stdin.take().unwrap();
-    watcher.expect("* guest2 joined");
-    watcher.expect("* guest2 is now stay");
+    watcher.expect_arrival("stay");
     assert!(server.stop().success());
     let out = finish(child);
     drop(stdin);

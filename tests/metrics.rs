@@ -39,7 +39,8 @@ fn metrics_count_what_happened(mode: Mode) {
         socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     slow_sock.set_recv_buffer_size(4096).unwrap();
     slow_sock.connect(&server.addr.into()).unwrap();
-    let slow = Client::new(slow_sock.into());
+    let mut slow = Client::new(slow_sock.into());
+    slow.speak_unread();
     // And a WebSocket client (its handshake answered, it reads nothing more).
     let mut ws = TcpStream::connect_timeout(&web, DEADLINE).unwrap();
     ws.write_all(
@@ -62,6 +63,7 @@ fn metrics_count_what_happened(mode: Mode) {
         let mut buf = vec![0u8; 1 << 16];
         while matches!(ws_reader.read(&mut buf), Ok(n) if n > 0) {}
     });
+    reader.until(&format!("* {} joined", slow.name));
     sender.sync();
     reader.sync();
     // 10 MB: more than the slow client's kernel buffers and its backlog can hold. The sender

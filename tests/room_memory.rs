@@ -71,6 +71,7 @@ fn a_client_in_25_rooms_costs_the_hub_less_than_1_kb_more_than_in_one() {
             first_line: None,
             learn_cluster_first: false,
             operators: Vec::new(),
+            announce_grace: std::time::Duration::ZERO,
             rate: 0.0,
             burst: 0.0,
             max_rooms: 2000,

@@ -319,7 +319,9 @@ fn a_slow_consumer_is_dropped_and_the_others_keep_receiving(mode: Mode) {
         socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     slow_sock.set_recv_buffer_size(4096).unwrap();
     slow_sock.connect(&server.addr.into()).unwrap();
-    let slow = Client::new(slow_sock.into());
+    let mut slow = Client::new(slow_sock.into());
+    slow.speak_unread();
+    reader.until(&format!("* {} joined", slow.name));
     sender.sync();
     reader.sync();
     let from = sender.name.clone();
@@ -656,7 +658,7 @@ fn a_closed_stdout_does_not_stop_the_server(mode: Mode) {
     };
     let (mut a, mut b) = (connect(), connect());
     a.send("still here");
-    b.expect(&format!("<{}> still here", a.name));
+    b.expect_after_joins(&format!("<{}> still here", a.name));
     common::signal(child.id(), "TERM");
     let out = child.wait_with_output().unwrap();
     assert!(

@@ -243,6 +243,8 @@ fn an_oversized_frame_is_refused_with_1009(mode: Mode) {
     let server = Server::start_with(mode, &["--web-port", "0", "--max-line", "100"]);
     let mut c = server.client();
     let mut w = Ws::join(&server);
+    w.send("hello");
+    c.expect_after_joins(&format!("<{}> hello", w.name));
     w.send(&"x".repeat(101));
     match w.message() {
         Message::Close(Some(frame)) => assert_eq!(frame.code, CloseCode::Size),
@@ -344,6 +346,14 @@ fn a_slow_websocket_reader_is_dropped_and_the_others_get_everything(mode: Mode) 
     let welcome = slow.read().unwrap();
     let welcome: Value = serde_json::from_str(welcome.to_text().unwrap()).unwrap();
     let slow_name = welcome["name"].as_str().unwrap().to_string();
+    // Its first words make it news, and its being dropped too.
+    slow.send(Message::text("/who")).unwrap();
+    loop {
+        let v = reader.expect("join");
+        if v["names"][0] == slow_name.as_str() {
+            break;
+        }
+    }
     sender.sync();
     let from = sender.name.clone();
     let line = "p".repeat(1000);

@@ -112,8 +112,10 @@ pub struct BenchArgs {
     /// Text put before every message, e.g. `PRIVMSG #bench :` for an IRC server.
     #[arg(long, default_value = "")]
     pub send_prefix: String,
-    /// Milliseconds of quiet before sending starts.
-    #[arg(long, default_value_t = 500)]
+    /// Milliseconds of quiet before sending starts: longer than chatd's grace for newcomers
+    /// (0.5 s; a silent one is announced when it is over), so that no join notice lands in
+    /// the measurement.
+    #[arg(long, default_value_t = 1000)]
     pub settle_ms: u64,
     /// Seconds to wait for the server to greet every client before sending; 0 for servers
     /// that send nothing on connect.

@@ -85,6 +85,7 @@ impl Server {
     pub fn client_from(&self, source: &str) -> Client {
         let mut c = self.connect_from(source);
         c.name = welcome_name(&c.line());
+        c.arrive();
         c
     }
 
@@ -191,6 +192,7 @@ impl Server {
     pub fn tls_client(&self, ca: &std::path::Path) -> Client {
         let mut c = self.tls_connect(ca);
         c.name = welcome_name(&c.line());
+        c.arrive();
         c
     }
 
@@ -226,8 +228,18 @@ impl Server {
         self.child.id()
     }
 
-    /// A new client, past its welcome line.
+    /// A new client, past its welcome line, that the others have been told of (see
+    /// [`Client::arrive`]).
     pub fn client(&self) -> Client {
+        let mut c = self.connect();
+        c.name = welcome_name(&c.line());
+        c.arrive();
+        c
+    }
+
+    /// A new client, past its welcome line, that has said nothing: the others are told of it
+    /// once the server's grace for newcomers is over.
+    pub fn silent_client(&self) -> Client {
         let mut c = self.connect();
         c.name = welcome_name(&c.line());
         c
@@ -344,6 +356,8 @@ impl<T: Read + Write + Send> Conn for T {}
 pub struct Client {
     pub name: String,
     reader: BufReader<Box<dyn Conn>>,
+    /// Lines read ahead (by [`Client::arrive`]), given before any more are read.
+    ahead: std::collections::VecDeque<String>,
     /// The TCP stream under it all, for shutdowns and resets.
     tcp: TcpStream,
 }
@@ -362,6 +376,7 @@ impl Client {
         Client {
             name: String::new(),
             reader: BufReader::new(conn),
+            ahead: Default::default(),
             tcp,
         }
     }
@@ -386,8 +401,40 @@ impl Client {
             .unwrap_or_else(|| panic!("{}: connection closed", self.name))
     }
 
+    /// Says its first words (a `/who`), so that the server announces it now rather than at
+    /// the end of its grace (a newcomer is announced when it first says something): once this
+    /// returns, every other client has its join notice queued, as when it came. The lines
+    /// before the answer are kept and read as if nothing had been said; the answer is not.
+    pub fn arrive(&mut self) {
+        self.send("/who");
+        loop {
+            let line = self
+                .read_line()
+                .unwrap_or_else(|| panic!("{}: connection closed", self.name));
+            if line.starts_with("* online in #") {
+                return;
+            }
+            self.ahead.push_back(line);
+        }
+    }
+
+    /// For a client that is to stop reading: reads its welcome and says its first words (a
+    /// `/who` whose answer it leaves unread), so that the others are told of it, and of its
+    /// leaving. Returns after the welcome only; wait for its join notice elsewhere.
+    pub fn speak_unread(&mut self) {
+        self.name = welcome_name(&self.line());
+        self.send("/who");
+    }
+
     /// The next line, or None at end of stream.
     pub fn try_line(&mut self) -> Option<String> {
+        if let Some(line) = self.ahead.pop_front() {
+            return Some(line);
+        }
+        self.read_line()
+    }
+
+    fn read_line(&mut self) -> Option<String> {
         let mut buf = Vec::new();
         match self.reader.read_until(b'\n', &mut buf) {
             Ok(0) => None,
@@ -407,7 +454,7 @@ impl Client {
     /// stretch of time, such as an outage: not a way to wait for something).
     pub fn lines_within(&mut self, span: Duration) -> Vec<String> {
         let until = Instant::now() + span;
-        let mut lines = Vec::new();
+        let mut lines: Vec<String> = self.ahead.drain(..).collect();
         let mut buf = Vec::new();
         loop {
             let left = until.saturating_duration_since(Instant::now());
@@ -510,6 +557,24 @@ impl Client {
         } else {
             (&mut high[0], &mut low[observer])
         }
+    }
+
+    /// Reads the news of a newcomer that took the name `name` as it came: `* NAME joined`,
+    /// or, had the server's grace for newcomers run out first, its guest name's join and
+    /// rename. Returns the name it was first announced under.
+    pub fn expect_arrival(&mut self, name: &str) -> String {
+        let line = self.line();
+        if line == format!("* {name} joined") {
+            return name.to_string();
+        }
+        let guest = line
+            .strip_prefix("* ")
+            .and_then(|l| l.strip_suffix(" joined"))
+            .filter(|g| g.starts_with("guest"))
+            .unwrap_or_else(|| panic!("{} expected {name}'s arrival, got {line:?}", self.name))
+            .to_string();
+        self.expect(&format!("* {guest} is now {name}"));
+        guest
     }
 
     /// Reads up to the line `want`, letting only join notices come first. Where another
