@@ -70,10 +70,11 @@ fn a_person_in_a_browser_chats_with_nc_users(mode: Mode) {
         "alice is in",
         "document.getElementById('online').innerText.includes('alice (you)')",
     );
-    // The nc client sees her come and take her name.
+    // The nc client sees her come under her name (her first line is her /nick: she is
+    // announced once, as alice), or come and take it.
     loop {
         let line = nc.line();
-        if line.ends_with(" is now alice") {
+        if line == "* alice joined" || line.ends_with(" is now alice") {
             break;
         }
         assert!(line.starts_with("* "), "{line}");
