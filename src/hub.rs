@@ -50,6 +50,7 @@ mod roster;
 mod seats;
 use seats::Seat;
 mod send;
+mod shared_accounts;
 mod silent;
 mod start;
 mod throttle;
@@ -478,6 +479,9 @@ impl Hub {
             Event::Page(page) => self.page(page, out),
             Event::Found(found) => self.found(found, out),
             Event::Hashed(hashed) => self.hashed(hashed, out),
+            Event::Answered(id, serial, claim) => self.cluster_answered(id, serial, claim, out),
+            Event::Accounts(accounts) => self.kept_accounts(accounts),
+            Event::Waited(id, name, waiting) => self.waited(id, name, waiting, out),
         }
     }
 

@@ -41,6 +41,12 @@ pub enum Incoming {
     Found(Found),
     /// The hashing pool's answer ([`crate::hub::Hashing`]).
     Hashed(crate::hub::Hashed),
+    /// The cluster's answer to an account's creation or a name taken by its owner.
+    Answered(ClientId, u64, Claim),
+    /// The accounts the cluster keeps: node messages, not checked yet.
+    Accounts(Vec<Vec<u8>>),
+    /// The messages kept for an account (node messages, not checked yet), for its owner.
+    Waited(ClientId, String, Vec<Vec<u8>>),
 }
 
 /// What both concurrency models do with what the link brings: turn it into hub events,
@@ -103,6 +109,39 @@ impl Inbound {
                     })
                     .collect();
                 hub.handle(Event::Topics(&topics), out);
+            }
+            Incoming::Answered(id, serial, claim) => {
+                hub.handle(Event::Answered(*id, *serial, *claim), out)
+            }
+            Incoming::Accounts(raw) => {
+                let accounts: Vec<(&str, u64, &str)> = raw
+                    .iter()
+                    .filter_map(|bytes| match wire::decode(&self.cluster, bytes) {
+                        Ok(Message {
+                            body: Body::Account { name, until, hash },
+                            ..
+                        }) => Some((name, until, hash)),
+                        _ => None, // another program's key, or a hostile one
+                    })
+                    .collect();
+                hub.handle(Event::Accounts(&accounts), out);
+            }
+            Incoming::Waited(id, name, raw) => {
+                let waiting: Vec<crate::hub::Waiting> = raw
+                    .iter()
+                    .filter_map(|bytes| match wire::decode(&self.cluster, bytes) {
+                        Ok(Message {
+                            body: Body::Waiting { from, to, at, text },
+                            ..
+                        }) if to.eq_ignore_ascii_case(name) => Some(crate::hub::Waiting {
+                            from: from.into(),
+                            at,
+                            text: text.into(),
+                        }),
+                        _ => None,
+                    })
+                    .collect();
+                hub.handle(Event::Waited(*id, name, &waiting), out);
             }
             Incoming::Page(page) => hub.handle(Event::Page(page), out),
             Incoming::Found(found) => hub.handle(Event::Found(found), out),

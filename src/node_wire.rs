@@ -25,6 +25,14 @@
 //! chatd1 CLUSTER NODE ban NAME OPERATOR MINUTES  NAME's node knows the address: it bans it
 //! chatd1 CLUSTER NODE banned ADDRESS SECONDS OPERATOR   every node refuses ADDRESS that long
 //! chatd1 CLUSTER NODE unbanned ADDRESS
+//! chatd1 CLUSTER NODE account NAME UNTIL HASH    NAME is an account (registered, its password
+//!                                                changed, or banned until UNTIL, Unix seconds,
+//!                                                0 for none); HASH its password's PHC string
+//! chatd1 CLUSTER NODE unregistered NAME          NAME's account is gone
+//! chatd1 CLUSTER NODE loggedin NAME              NAME's owner logged in here: a connection
+//!                                                under NAME elsewhere is closed
+//! chatd1 CLUSTER NODE waiting FROM TO AT TEXT    a private message kept for TO's owner (in
+//!                                                the cluster's waiting stream, never published)
 //! ```
 //!
 //! NAME, ROOM and CLUSTER follow the client protocol's name rule; NODE is 1 to 32 lowercase
@@ -123,6 +131,36 @@ pub enum Body<'a> {
     Unbanned {
         ip: std::net::IpAddr,
     },
+    /// `name` is an account, with this password hash, banned until `until` (Unix seconds; 0:
+    /// not banned). Also the value the accounts' bucket keeps under the name.
+    Account {
+        name: &'a str,
+        until: u64,
+        hash: &'a str,
+    },
+    /// `name`'s account is gone (unregistered, or dropped by an operator).
+    Unregistered {
+        name: &'a str,
+    },
+    /// `name`'s owner logged in on the sender: whoever holds the name elsewhere is closed.
+    LoggedIn {
+        name: &'a str,
+    },
+    /// A private message kept for `to`'s owner, sent at `at` (µs of Unix time).
+    Waiting {
+        from: &'a str,
+        to: &'a str,
+        at: u64,
+        text: &'a str,
+    },
+}
+
+/// The longest password hash a message may carry (a PHC string is about 100 bytes).
+pub const MAX_HASH: usize = 512;
+
+/// Whether `hash` can be a PHC string: `$` first, then printable ASCII with no spaces.
+fn valid_hash(hash: &str) -> bool {
+    hash.starts_with('$') && hash.len() <= MAX_HASH && hash.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// A node's id: 1 to 32 lowercase ASCII letters and digits.
@@ -191,6 +229,10 @@ pub fn encode(cluster: &str, msg: &Message<'_>) -> Vec<u8> {
         } => put(&["ban", target, by, &minutes.to_string()]),
         Body::Banned { ip, secs, by } => put(&["banned", &ip.to_string(), &secs.to_string(), by]),
         Body::Unbanned { ip } => put(&["unbanned", &ip.to_string()]),
+        Body::Account { name, until, hash } => put(&["account", name, &until.to_string(), hash]),
+        Body::Unregistered { name } => put(&["unregistered", name]),
+        Body::LoggedIn { name } => put(&["loggedin", name]),
+        Body::Waiting { from, to, at, text } => put(&["waiting", from, to, &at.to_string(), text]),
     }
     out.into_bytes()
 }
@@ -428,6 +470,38 @@ fn body<'a>(kind: &str, rest: &'a str) -> Result<Body<'a>, WireError> {
             none_left(tail)?;
             Body::Unbanned {
                 ip: f[0].parse().map_err(|_| Malformed("address"))?,
+            }
+        }
+        "account" => {
+            let (f, tail) = fields(3)?;
+            none_left(tail)?;
+            let until = f[1].parse().map_err(|_| Malformed("ban's end"))?;
+            if !valid_hash(f[2]) {
+                return Err(Malformed("password hash"));
+            }
+            Body::Account {
+                name: name(f[0])?,
+                until,
+                hash: f[2],
+            }
+        }
+        "unregistered" | "loggedin" => {
+            let (f, tail) = fields(1)?;
+            none_left(tail)?;
+            let name = name(f[0])?;
+            if kind == "loggedin" {
+                Body::LoggedIn { name }
+            } else {
+                Body::Unregistered { name }
+            }
+        }
+        "waiting" => {
+            let (f, tail) = fields(3)?;
+            Body::Waiting {
+                from: name(f[0])?,
+                to: name(f[1])?,
+                at: f[2].parse().map_err(|_| Malformed("time"))?,
+                text: text(tail)?,
             }
         }
         _ => return Err(Malformed("unknown kind")),

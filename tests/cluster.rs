@@ -43,6 +43,7 @@ both_modes!(
     a_node_receives_only_the_rooms_its_clients_are_in,
     a_client_in_several_rooms_is_in_each_on_every_node,
     keep_days_and_mb_are_the_history_streams_limits,
+    accounts_are_the_clusters,
 );
 
 const LINK_DOWN: &str = "* cluster link down: lines reach this node only until it is back";
@@ -1384,4 +1385,109 @@ fn a_client_in_several_rooms_is_in_each_on_every_node(mode: Mode) {
         let lines = c.sync();
         assert!(!lines.contains(&left), "{}: told twice: {lines:?}", c.name);
     }
+}
+
+/// Sends `/nick NAME` until the answer is `want`, or fails after [`DEADLINE`]: a node learns of
+/// an account made on another a few milliseconds after it is made.
+fn until_nick_answer(c: &mut Client, name: &str, want: &str) {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        c.send(&format!("/nick {name}"));
+        let got = c.sync();
+        if got.iter().any(|l| l == want) {
+            return;
+        }
+        assert!(Instant::now() < until, "{}: {got:?}, not {want:?}", c.name);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn accounts_are_the_clusters(mode: Mode) {
+    let Some(nats) = Nats::start() else { return };
+    let Pair {
+        a,
+        mut b,
+        mut ca,
+        mut cb,
+    } = Pair::start(mode, &nats);
+    ca.send("/nick alice");
+    until_line(&mut ca, "* you are now alice");
+    ca.send("/register correct-horse");
+    until_line(
+        &mut ca,
+        "* alice is registered: it is yours (/login alice PASSWORD takes it back)",
+    );
+    ca.name = "alice".into();
+    // Registered on a, refused on b; registering it there is refused too.
+    until_nick_answer(
+        &mut cb,
+        "Alice",
+        "! Alice is registered: /login Alice PASSWORD",
+    );
+    let guest = cb.name.clone();
+    // Logged in on b: the connection on a is closed, and everyone hears of it once.
+    cb.send("/login alice wrong-horse");
+    until_line(&mut cb, "! wrong name or password");
+    cb.send("/login alice correct-horse");
+    until_line(&mut cb, "* you are now alice");
+    until_line(&mut cb, "* logged in as alice");
+    cb.name = "alice".into();
+    assert_eq!(
+        ca.until_closed().last().map(String::as_str),
+        Some("! logged in elsewhere")
+    );
+    let mut watcher = a.client();
+    until_sees(&mut watcher, "alice");
+    let who = watcher.sync_lines();
+    let who = who.last().map(String::as_str).unwrap_or("");
+    assert!(
+        !who.split([' ', ',']).any(|n| n == guest),
+        "{guest} still online: {who:?}"
+    );
+    // Its password changed on b is the one a checks.
+    cb.send("/password correct-horse battery-staple");
+    until_line(&mut cb, "* password changed");
+    // Away from every node: a message sent on a waits in the cluster.
+    drop(cb);
+    until_online(&mut watcher, 1);
+    watcher.send("/msg alice see you at five");
+    until_line(
+        &mut watcher,
+        "* alice is away: your message waits for their next login",
+    );
+    let mut alice = a.client();
+    // The new password, checked on a once a has heard of it.
+    let until = Instant::now() + DEADLINE;
+    loop {
+        alice.send("/login alice battery-staple");
+        let got = alice.line();
+        if got == "* you are now alice" {
+            break;
+        }
+        assert_eq!(got, "! wrong name or password");
+        assert!(Instant::now() < until, "the new password never reached a");
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    until_line(&mut alice, "* logged in as alice");
+    until_line(&mut alice, "* 1 message while you were away");
+    let waited = alice.line();
+    assert!(
+        waited.starts_with('[')
+            && waited.ends_with(&format!(" UTC] *{}* see you at five", watcher.name)),
+        "{waited}"
+    );
+    until_line(&mut alice, "* end of messages");
+    // A node started later knows the account.
+    drop((alice, watcher));
+    assert!(b.stop().success());
+    drop(a);
+    let c = node(mode, &nats);
+    let mut late = c.client();
+    late.send("/nick alice");
+    until_line(&mut late, "! alice is registered: /login alice PASSWORD");
+    late.send("/login alice battery-staple");
+    until_line(&mut late, "* you are now alice");
+    until_line(&mut late, "* logged in as alice");
+    late.send("/unregister battery-staple");
+    until_line(&mut late, "* alice is no longer registered");
 }

@@ -85,11 +85,15 @@ pub(super) async fn check_broker(config: &ClusterConfig) -> std::io::Result<Star
                 let topics = Kv::topics(jetstream.clone(), &config.name)
                     .load_values()
                     .await;
+                let accounts = Kv::accounts(jetstream.clone(), &config.name)
+                    .load_values()
+                    .await;
                 let bans = Kv::bans(jetstream, &config.name).load_bans().await;
                 Start {
                     guests,
                     bans: bans.unwrap_or_default(),
                     topics: topics.unwrap_or_default(),
+                    accounts: accounts.unwrap_or_default(),
                 }
             };
             // A slow JetStream delays the start by this much at most; the link asks again
@@ -120,6 +124,8 @@ pub(super) struct Start {
     pub bans: Vec<(IpAddr, u64, String)>,
     /// The rooms' topics, as kept (node messages, not checked yet).
     pub topics: Vec<Vec<u8>>,
+    /// The accounts, likewise.
+    pub accounts: Vec<Vec<u8>>,
 }
 
 /// Whether a failed connection failed in TLS (the broker's certificate was not trusted, say):

@@ -12,9 +12,9 @@ use crate::hub::GUEST_BLOCK;
 pub(super) const CLAIM_TIME: Duration = Duration::from_secs(5);
 
 /// A JetStream key-value bucket of the cluster's, opened (or made) on first use and again
-/// after an error. Four serve the cluster: the names held (`chatd_names_CLUSTER`, one key per
+/// after an error. Five serve the cluster: the names held (`chatd_names_CLUSTER`, one key per
 /// lower-cased name, the holding node as its value, each forgotten a while
-/// after it was last written: see `names.rs`), the counters (`chatd_counters_CLUSTER`: the guest counter, which
+/// after it was last written: see `names.rs`), the accounts (`accounts.rs`), the counters (`chatd_counters_CLUSTER`: the guest counter, which
 /// must never be forgotten), the rooms' topics (`chatd_topics_CLUSTER`, one key per lower-cased
 /// room, the node message that set it as its value) and the bans (`chatd_bans_CLUSTER`, one key per address, `UNTIL BY`
 /// as its value, UNTIL in Unix seconds).
@@ -44,6 +44,11 @@ impl Kv {
 
     pub(super) fn topics(jetstream: async_nats::jetstream::Context, cluster: &str) -> Kv {
         Kv::new(jetstream, format!("chatd_topics_{cluster}"))
+    }
+
+    /// The accounts (see `accounts.rs`), kept for good.
+    pub(super) fn accounts(jetstream: async_nats::jetstream::Context, cluster: &str) -> Kv {
+        Kv::new(jetstream, format!("chatd_accounts_{cluster}"))
     }
 
     pub(super) fn bans(jetstream: async_nats::jetstream::Context, cluster: &str) -> Kv {
@@ -156,7 +161,7 @@ impl Kv {
         }
     }
 
-    /// Every value kept (at most [`MAX_KEPT_TOPICS`]), not checked yet; `None` if they could
+    /// Every value kept (at most [`MAX_KEPT_VALUES`]), not checked yet; `None` if they could
     /// not be read.
     pub(super) async fn load_values(&mut self) -> Option<Vec<Vec<u8>>> {
         let kv = self.store().await?;
@@ -167,7 +172,7 @@ impl Kv {
                 if let Ok(Some(value)) = kv.get(key).await {
                     found.push(value.to_vec());
                 }
-                if found.len() >= MAX_KEPT_TOPICS {
+                if found.len() >= MAX_KEPT_VALUES {
                     break;
                 }
             }
@@ -224,8 +229,8 @@ impl Kv {
     }
 }
 
-/// Most topics read from the cluster at start.
-const MAX_KEPT_TOPICS: usize = 100_000;
+/// Most topics (or accounts) read from the cluster at start.
+const MAX_KEPT_VALUES: usize = 100_000;
 
 /// Most bans read from the cluster at start.
 const MAX_KEPT_BANS: usize = 100_000;

@@ -5,6 +5,7 @@
 //! its cluster thread (threads mode). It reconnects by itself, forever, and says "beat" every
 //! second so that the others can tell it is alive.
 //!
+//! Accounts, and the messages that wait for their owners, are in [`super::accounts`].
 //! Guest numbers and bans are kept in JetStream key-value buckets ([`super::kv`]), and the
 //! names this node's clients hold, renewed before they expire, in another ([`super::names`]);
 //! connecting, with credentials and TLS, is in [`super::broker`]; which subjects a node
@@ -19,6 +20,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::ClusterConfig;
+use super::accounts::Accounts;
 use super::broker::{check_broker, connect, connected};
 use super::history;
 use super::interest::{Interest, order_headers};
@@ -66,6 +68,17 @@ enum Request {
     Unfollow(String),
     /// Read this room's history, without following it.
     Read(String),
+    /// Make an account (client, work number, name, its node message) unless one exists.
+    CreateAccount(ClientId, u64, String, Vec<u8>),
+    /// Keep an account as it is now: its name, its node message.
+    StoreAccount(String, Vec<u8>),
+    ForgetAccount(String),
+    /// Take a name for its account's owner (client, work number, name).
+    TakeName(ClientId, u64, String),
+    /// Keep a waiting message (its node message) for an account.
+    KeepWaiting(String, Vec<u8>),
+    /// Read (and let go of) what waits for an account, for its owner, this client.
+    ReadWaiting(ClientId, String),
     /// Send what is queued, then stop.
     Stop,
 }
@@ -115,6 +128,9 @@ impl Link {
         if !start.topics.is_empty() {
             deliver(Incoming::Topics(start.topics));
         }
+        if !start.accounts.is_empty() {
+            deliver(Incoming::Accounts(start.accounts));
+        }
         let beat = link.clone();
         thread::Builder::new()
             .name("cluster".into())
@@ -147,6 +163,12 @@ impl Link {
                 // A claim is never left unanswered, nor a request for guest numbers.
                 Request::Claim(id, name) => {
                     (self.deliver)(Incoming::Claimed(id, name, Claim::Unavailable))
+                }
+                Request::CreateAccount(id, serial, ..) | Request::TakeName(id, serial, _) => {
+                    (self.deliver)(Incoming::Answered(id, serial, Claim::Unavailable))
+                }
+                Request::ReadWaiting(id, name) => {
+                    (self.deliver)(Incoming::Waited(id, name, Vec::new()))
                 }
                 Request::Guests => (self.deliver)(Incoming::Guests(0, 0)),
                 _ => {}
@@ -219,6 +241,48 @@ impl Nodes for Link {
     fn read_room(&self, room: &str) {
         self.request(Request::Read(room.to_string()));
     }
+
+    fn create_account(&self, to: ClientId, serial: u64, name: &str, hash: &str) {
+        let value = self.account_message(name, 0, hash);
+        self.request(Request::CreateAccount(to, serial, name.to_string(), value));
+    }
+
+    fn store_account(&self, name: &str, until: u64, hash: &str) {
+        let value = self.account_message(name, until, hash);
+        self.request(Request::StoreAccount(name.to_string(), value));
+    }
+
+    fn forget_account(&self, name: &str) {
+        self.request(Request::ForgetAccount(name.to_string()));
+    }
+
+    fn take_name(&self, to: ClientId, serial: u64, name: &str) {
+        self.request(Request::TakeName(to, serial, name.to_string()));
+    }
+
+    fn keep_waiting(&self, from: &str, to: &str, at: u64, text: &str) {
+        let msg = Message {
+            node: &self.config.node,
+            body: Body::Waiting { from, to, at, text },
+        };
+        let bytes = wire::encode(&self.config.name, &msg);
+        self.request(Request::KeepWaiting(to.to_string(), bytes));
+    }
+
+    fn read_waiting(&self, to: ClientId, name: &str) {
+        self.request(Request::ReadWaiting(to, name.to_string()));
+    }
+}
+
+impl Link {
+    /// An account's node message, as its bucket keeps it.
+    fn account_message(&self, name: &str, until: u64, hash: &str) -> Vec<u8> {
+        let msg = Message {
+            node: &self.config.node,
+            body: Body::Account { name, until, hash },
+        };
+        wire::encode(&self.config.name, &msg)
+    }
 }
 
 /// The link's thread: connect, subscribe, read the history, then pass messages both ways and
@@ -258,6 +322,7 @@ async fn run(
     let mut counters = Kv::counters(jetstream.clone(), &config.name);
     let mut bans = Kv::bans(jetstream.clone(), &config.name);
     let mut topics = Kv::topics(jetstream.clone(), &config.name);
+    let mut accounts = Accounts::new(jetstream.clone(), &config.name);
     if config.history > 0 {
         // The history is read once connected (a node started before its broker waits for it;
         // its own clients are served meanwhile).
@@ -363,6 +428,21 @@ async fn run(
                 Some(Request::StoreBan(ip, secs, by)) => bans.put_ban(ip, secs, &by).await,
                 Some(Request::ForgetBan(ip)) => bans.delete_ban(ip).await,
                 Some(Request::StoreTopic(room, bytes)) => topics.put_topic(&room, bytes).await,
+                Some(Request::CreateAccount(id, serial, name, value)) => {
+                    let made = accounts.create(&name, value).await;
+                    deliver(Incoming::Answered(id, serial, made));
+                }
+                Some(Request::StoreAccount(name, value)) => accounts.put(&name, value).await,
+                Some(Request::ForgetAccount(name)) => accounts.delete(&name).await,
+                Some(Request::TakeName(id, serial, name)) => {
+                    let taken = names.take(&name).await;
+                    deliver(Incoming::Answered(id, serial, taken));
+                }
+                Some(Request::KeepWaiting(to, bytes)) => accounts.keep_waiting(&to, bytes).await,
+                Some(Request::ReadWaiting(id, name)) => {
+                    let found = accounts.take_waiting(&name).await;
+                    deliver(Incoming::Waited(id, name, found));
+                }
                 Some(Request::History) => {
                     // Not waited for here: the chat goes on while it is read.
                     let (jetstream, config, deliver) =
@@ -400,9 +480,13 @@ async fn run(
                     if let Some(kept) = bans.load_bans().await {
                         bans_read = true;
                         deliver(Incoming::Bans(kept));
-                        // Likewise the topics (set before this read, or published after it).
+                        // Likewise the topics (set before this read, or published after it),
+                        // and the accounts.
                         if let Some(kept) = topics.load_values().await {
                             deliver(Incoming::Topics(kept));
+                        }
+                        if let Some(kept) = accounts.load().await {
+                            deliver(Incoming::Accounts(kept));
                         }
                     }
                 }

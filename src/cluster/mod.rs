@@ -7,6 +7,7 @@
 //! - [`link`]: the NATS client, on a thread of its own with its own async runtime, between the
 //!   broker and the server's loop or threads. Below it, each using only those before it:
 //!   `kv.rs` keeps the guest counter, topics and bans in JetStream key-value buckets,
+//!   `accounts.rs` the accounts in another, and the messages that wait for their owners,
 //!   `names.rs` the names this node's clients hold, renewed before they expire, `history.rs`
 //!   the stream of the rooms' last lines, `broker.rs` connects (credentials, TLS, the check at
 //!   start), and `interest.rs` keeps what the node reads.
@@ -22,6 +23,7 @@
 //! the last lines of every room subject (the room's history, for a node that starts later or
 //! starts following the room), and key-value buckets the names claimed and the bans.
 
+mod accounts;
 mod broker;
 mod history;
 mod interest;

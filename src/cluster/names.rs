@@ -85,6 +85,28 @@ impl Names {
         }
     }
 
+    /// Takes `name` for this node whoever holds it (its account's owner logged in here): the
+    /// node that held it finds it lost at its next renewal, if it was not told before.
+    pub(super) async fn take(&mut self, name: &str) -> Claim {
+        let node = self.node.clone();
+        let Some(kv) = self.kv.store().await else {
+            return Claim::Unavailable;
+        };
+        let key = name.to_ascii_lowercase();
+        match tokio::time::timeout(CLAIM_TIME, kv.put(&key, node)).await {
+            Ok(Ok(revision)) => {
+                self.held.insert(key, (name.to_string(), revision));
+                Claim::Granted
+            }
+            Ok(Err(e)) => {
+                log::warn!("cluster: taking {name}: {e}");
+                self.kv.forget();
+                Claim::Unavailable
+            }
+            Err(_) => Claim::Unavailable,
+        }
+    }
+
     /// Lets go of `name`, if this node holds it (the key still says so).
     pub(super) async fn release(&mut self, name: &str) {
         let key = name.to_ascii_lowercase();

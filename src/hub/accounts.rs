@@ -118,6 +118,13 @@ pub enum Purpose {
     Register(Box<str>),
     Password,
     Unregister,
+    /// In a cluster: the account `name` with this hash is being made across the cluster.
+    Create {
+        name: Box<str>,
+        hash: Box<str>,
+    },
+    /// In a cluster: the name of the account logged in to is being taken from whoever holds it.
+    Take(Box<str>),
 }
 
 /// A client waiting for the pool: its work's number, when it asked, and why.

@@ -81,4 +81,12 @@ pub enum Event<'a> {
     Found(&'a Found),
     /// The hashing pool's answer to [`super::Outbox::hash`].
     Hashed(&'a super::accounts::Hashed),
+    /// The cluster's answer to [`super::Outbox::create_account`] or
+    /// [`super::Outbox::take_name`]: for this client, this work's number.
+    Answered(ClientId, u64, Claim),
+    /// The accounts the cluster keeps: `(name, banned until in Unix seconds or 0, hash)`.
+    Accounts(&'a [(&'a str, u64, &'a str)]),
+    /// The answer to [`super::Outbox::read_waiting`]: the messages kept for the account
+    /// `.1`, whose owner is client `.0`, oldest first.
+    Waited(ClientId, &'a str, &'a [super::accounts::Waiting]),
 }

@@ -12,7 +12,7 @@
 use super::accounts::{HASH_WAIT, Hashed, Hashing, MAX_PASSWORD, MIN_PASSWORD, Purpose, Waiting};
 use super::gate::seconds_up;
 use super::kept::Keep;
-use super::{ClientId, Hub, Outbox, minutes};
+use super::{Body, ClientId, Hub, Outbox, minutes};
 use crate::command::Command;
 
 impl Hub {
@@ -23,10 +23,6 @@ impl Hub {
         cmd: Command<'_>,
         out: &mut impl Outbox,
     ) {
-        if self.config.in_cluster() {
-            let msg = "accounts are not available in a cluster yet";
-            return self.error(id, "no_accounts", &msg, out);
-        }
         match cmd {
             Command::Register(password) => self.register(id, password, out),
             Command::Login { name, password } => self.login(id, name, password, out),
@@ -132,11 +128,17 @@ impl Hub {
             return;
         };
         let by_account = self.is_operator_account(&name);
+        let mut claimed = false;
         if let Some(Some(m)) = self.members.get_mut(id) {
             m.logged_in = false;
+            claimed = std::mem::take(&mut m.claimed);
             if by_account {
                 m.oper = false;
             }
+        }
+        if claimed {
+            // In a cluster: the name is no one's now (the account's still, for its owner).
+            out.release(&name);
         }
         self.notice(id, "logged_out", &format_args!("logged out of {name}"), out);
         let guest = self.guest_name(out);
@@ -191,6 +193,7 @@ impl Hub {
         };
         log::info!("{op} dropped the account {}", account.name);
         out.keep(Keep::Unregistered(&account.name));
+        self.share_unregistered(&account.name, out);
         if let Some(owner) = self.client_named(&account.name)
             && let Some(Some(m)) = self.members.get_mut(owner)
             && m.logged_in
@@ -254,16 +257,24 @@ impl Hub {
             return;
         }
         match pending.purpose {
-            Purpose::Login(name) => {
-                self.login_answer(to, &name, hashed.matched, out);
-                // Announced now if it logged in first (see `super::quiet`), under the name
-                // the answer gave it.
-                self.end_quiet(to);
-            }
+            Purpose::Login(name) => self.login_answer(to, &name, hashed.matched, out),
             Purpose::Register(name) => self.register_answer(to, &name, hashed.hash.as_deref(), out),
             Purpose::Password => self.password_answer(to, hashed, out),
             Purpose::Unregister => self.unregister_answer(to, hashed.matched, out),
+            // Not the pool's work.
+            Purpose::Create { .. } | Purpose::Take(_) => {}
         }
+        self.answered_for(to, out);
+    }
+
+    /// What `to` asked is done, unless the cluster is asked for more: announced now if it
+    /// logged in first (see `super::quiet`), under the name the answer gave it, then its held
+    /// lines take effect.
+    pub(super) fn answered_for(&mut self, to: ClientId, out: &mut impl Outbox) {
+        if self.accounts.pending.contains_key(&to) {
+            return;
+        }
+        self.end_quiet(to);
         self.replay_held(to, out);
     }
 
@@ -291,27 +302,89 @@ impl Hub {
             return self.error(id, "banned", &msg, out);
         }
         log::info!("{ip}: logged in as {account_name}");
-        // Whoever has the name now: its owner on another connection, which is closed.
-        if let Some(holder) = self.client_named(&account_name)
-            && holder != id
-        {
-            let msg = self
-                .notices
-                .error("logged_in_elsewhere", "logged in elsewhere");
-            self.send(holder, &msg, out);
-            self.remove(holder, Some("logged in elsewhere"), out);
+        let holds = self.client_named(&account_name).is_some();
+        if self.config.in_cluster() && !holds {
+            // The name is taken across the cluster first, from whoever holds it: its node
+            // closes that connection when told.
+            self.config.tell_nodes(
+                out,
+                &Body::LoggedIn {
+                    name: &account_name,
+                },
+            );
+            let serial = self
+                .accounts
+                .ask(id, Purpose::Take(account_name.clone()), self.now);
+            return out.take_name(id, serial, &account_name);
         }
-        let old = self.name(id).unwrap_or_default().to_string();
+        // On one node, or held on this one (the node's claim passes to the login).
+        self.logged_in_as(id, &account_name, out);
+    }
+
+    /// `id` proved it owns `account_name` (and holds the name across the cluster, in one):
+    /// whoever else has the name is closed, and it becomes the name's.
+    pub(super) fn logged_in_as(&mut self, id: ClientId, account_name: &str, out: &mut impl Outbox) {
+        let in_cluster = self.config.in_cluster();
+        self.close_elsewhere(account_name, Some(id), out);
+        let Some(m) = self.member(id) else { return };
+        let old = m.name.to_string();
+        let other_claim = m.claimed && !old.eq_ignore_ascii_case(account_name);
         if old != *account_name {
-            self.rename_now(id, &old, &account_name, out);
+            self.rename_now(id, &old, account_name, out);
+        }
+        if other_claim {
+            out.release(&old);
         }
         if let Some(Some(m)) = self.members.get_mut(id) {
             m.logged_in = true;
+            // In a cluster, the name is this node's: taken (see `login_answer`), or passed on
+            // from the connection here it closed, or this client's already.
+            m.claimed = in_cluster;
         }
         let msg = format!("logged in as {account_name}");
         self.notice(id, "logged_in", &msg, out);
-        self.account_operator(id, &account_name, out);
-        self.give_waiting(id, &account_name, out);
+        self.account_operator(id, account_name, out);
+        if self.config.in_cluster() {
+            out.read_waiting(id, account_name);
+        } else {
+            self.give_waiting(id, account_name, out);
+        }
+    }
+
+    /// Whoever has `name` but `except`, here or on another node, is gone: its owner logged
+    /// in elsewhere. A client here that had it does not let go of its claim of the name (in a
+    /// cluster) when `except` is to have it.
+    pub(super) fn close_elsewhere(
+        &mut self,
+        name: &str,
+        except: Option<ClientId>,
+        out: &mut impl Outbox,
+    ) {
+        const WHY: &str = "logged in elsewhere";
+        if let Some(holder) = self.client_named(name)
+            && Some(holder) != except
+        {
+            if except.is_some()
+                && let Some(Some(m)) = self.members.get_mut(holder)
+            {
+                m.claimed = false;
+            }
+            let msg = self.notices.error("logged_in_elsewhere", WHY);
+            self.send(holder, &msg, out);
+            self.remove(holder, Some(WHY), out);
+        }
+        let node = self
+            .remotes
+            .get(name.to_ascii_lowercase().as_str())
+            .map(|r| r.node.clone());
+        if let Some(node) = node {
+            // Its node closes it too, and says so; that is no news by then.
+            for room in self.remove_remote(&node, name) {
+                let room_name = self.rooms[room].name.clone();
+                let msg = self.notices.left(&room_name, name, Some(WHY));
+                self.broadcast(room, None, &msg, out);
+            }
+        }
     }
 
     fn register_answer(
@@ -336,15 +409,36 @@ impl Hub {
             let msg = format!("{now} is registered: /login {now} PASSWORD");
             return self.error(id, "name_registered", &msg, out);
         }
-        self.accounts.insert(&now, hash);
-        out.keep(Keep::Account { name: &now, hash });
+        if self.config.in_cluster() {
+            // Made across the cluster first: of nodes registering a name at once, one wins.
+            let purpose = Purpose::Create {
+                name: now.as_str().into(),
+                hash: hash.into(),
+            };
+            let serial = self.accounts.ask(id, purpose, self.now);
+            return out.create_account(id, serial, &now, hash);
+        }
+        self.registered(id, &now, hash, out);
+    }
+
+    /// `now`, the client's name, is its account now.
+    pub(super) fn registered(
+        &mut self,
+        id: ClientId,
+        now: &str,
+        hash: &str,
+        out: &mut impl Outbox,
+    ) {
+        self.accounts.insert(now, hash);
+        self.share_account(now, out);
+        out.keep(Keep::Account { name: now, hash });
         if let Some(Some(m)) = self.members.get_mut(id) {
             m.logged_in = true;
         }
         log::info!("account {now} registered");
         let msg = format!("{now} is registered: it is yours (/login {now} PASSWORD takes it back)");
         self.notice(id, "registered", &msg, out);
-        self.account_operator(id, &now, out);
+        self.account_operator(id, now, out);
     }
 
     fn password_answer(&mut self, id: ClientId, hashed: &Hashed, out: &mut impl Outbox) {
@@ -363,6 +457,7 @@ impl Hub {
         };
         account.hash = hash.as_str().into();
         out.keep(Keep::Account { name: &name, hash });
+        self.share_account(&name, out);
         log::info!("account {name}: password changed");
         self.notice(id, "password_changed", &"password changed", out);
     }
@@ -379,6 +474,7 @@ impl Hub {
         }
         self.accounts.remove(&name);
         out.keep(Keep::Unregistered(&name));
+        self.share_unregistered(&name, out);
         if let Some(Some(m)) = self.members.get_mut(id) {
             m.logged_in = false;
         }
@@ -407,19 +503,32 @@ impl Hub {
         let Some(account) = self.accounts.get_mut(name) else {
             return;
         };
-        let waiting = std::mem::take(&mut account.waiting);
+        let waiting: Vec<Waiting> = std::mem::take(&mut account.waiting).into();
+        if !waiting.is_empty() {
+            self.hand_waiting(id, name, &waiting, out);
+            out.keep(Keep::Delivered(name));
+        }
+    }
+
+    /// `waiting`, kept for `name`'s owner, given to it (`id`), between a count and an end.
+    pub(super) fn hand_waiting(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        waiting: &[Waiting],
+        out: &mut impl Outbox,
+    ) {
         if waiting.is_empty() {
             return;
         }
         let n = waiting.len();
         let text = format!("{n} message{} while you were away", plural(n as u64));
         self.notice(id, "away_messages", &text, out);
-        for w in &waiting {
+        for w in waiting {
             let msg = self.notices.waited(&w.from, name, &w.text, w.at);
             self.send(id, &msg, out);
         }
         self.notice(id, "end_of_messages", &"end of messages", out);
-        out.keep(Keep::Delivered(name));
     }
 
     /// A private message for `to`, registered and not here: kept for its owner's next login.
@@ -433,21 +542,26 @@ impl Hub {
         out: &mut impl Outbox,
     ) -> bool {
         let at = self.wall_us();
-        let waiting = Waiting {
-            from: from.into(),
-            at,
-            text: text.into(),
-        };
-        if !self.accounts.wait(to, waiting) {
+        let Some(to) = self.accounts.get(to).map(|a| a.name.clone()) else {
             return false;
+        };
+        if self.config.in_cluster() {
+            // Kept by the cluster, for whichever node its owner logs in to.
+            out.keep_waiting(from, &to, at, text);
+        } else {
+            let waiting = Waiting {
+                from: from.into(),
+                at,
+                text: text.into(),
+            };
+            self.accounts.wait(&to, waiting);
+            out.keep(Keep::Waiting {
+                to: &to,
+                from,
+                at,
+                text,
+            });
         }
-        let to = self.accounts.get(to).map_or(to.into(), |a| a.name.clone());
-        out.keep(Keep::Waiting {
-            to: &to,
-            from,
-            at,
-            text,
-        });
         let msg = format!("{to} is away: your message waits for their next login");
         self.notice(id, "waiting", &msg, out);
         true
@@ -470,8 +584,7 @@ impl Hub {
             self.accounts.pending.remove(&id);
             let msg = "the server did not check the password in time; try again";
             self.error(id, "hash_timeout", &msg, out);
-            self.end_quiet(id);
-            self.replay_held(id, out);
+            self.answered_for(id, out);
         }
     }
 
@@ -482,6 +595,7 @@ impl Hub {
             account.banned_until = Some(until);
             let name = account.name.clone();
             out.keep(Keep::AccountBan { name: &name, secs });
+            self.share_account(&name, out);
         }
     }
 }

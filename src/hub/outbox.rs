@@ -110,6 +110,45 @@ pub trait Outbox {
             nodes.unfollow(room);
         }
     }
+    /// In a cluster: make `name`'s account unless a node has one by that name; the answer
+    /// comes back as [`Event::Answered`].
+    fn create_account(&mut self, to: ClientId, serial: u64, name: &str, hash: &str) {
+        if let Some(nodes) = self.nodes() {
+            nodes.create_account(to, serial, name, hash);
+        }
+    }
+    /// In a cluster: keep `name`'s account as it is now (banned until `until`, Unix seconds).
+    fn store_account(&mut self, name: &str, until: u64, hash: &str) {
+        if let Some(nodes) = self.nodes() {
+            nodes.store_account(name, until, hash);
+        }
+    }
+    /// In a cluster: forget `name`'s account, and what waits for it.
+    fn forget_account(&mut self, name: &str) {
+        if let Some(nodes) = self.nodes() {
+            nodes.forget_account(name);
+        }
+    }
+    /// In a cluster: take `name` for `to` from whoever holds it (its owner logged in); the
+    /// answer comes back as [`Event::Answered`].
+    fn take_name(&mut self, to: ClientId, serial: u64, name: &str) {
+        if let Some(nodes) = self.nodes() {
+            nodes.take_name(to, serial, name);
+        }
+    }
+    /// In a cluster: keep a private message for `to`'s owner, away from every node.
+    fn keep_waiting(&mut self, from: &str, to: &str, at: u64, text: &str) {
+        if let Some(nodes) = self.nodes() {
+            nodes.keep_waiting(from, to, at, text);
+        }
+    }
+    /// In a cluster: the messages kept for `name`'s owner, who logged in as `to`; they come
+    /// back as [`Event::Waited`].
+    fn read_waiting(&mut self, to: ClientId, name: &str) {
+        if let Some(nodes) = self.nodes() {
+            nodes.read_waiting(to, name);
+        }
+    }
     /// In a cluster: read `room`'s history once (the room emptied on another node, so this
     /// one may not have its lines); it comes back as [`Event::Followed`], if it has lines.
     fn read_room(&mut self, room: &str) {
@@ -144,4 +183,16 @@ pub trait Nodes {
     fn unfollow(&self, room: &str);
     /// Read `room`'s history once, without following it.
     fn read_room(&self, room: &str);
+    /// Make `name`'s account unless it exists; answered as [`Event::Answered`].
+    fn create_account(&self, to: ClientId, serial: u64, name: &str, hash: &str);
+    /// Keep `name`'s account as it is now.
+    fn store_account(&self, name: &str, until: u64, hash: &str);
+    /// Forget `name`'s account and its waiting messages.
+    fn forget_account(&self, name: &str);
+    /// Take `name` for `to` whoever holds it; answered as [`Event::Answered`].
+    fn take_name(&self, to: ClientId, serial: u64, name: &str);
+    /// Keep a private message for `to`'s owner.
+    fn keep_waiting(&self, from: &str, to: &str, at: u64, text: &str);
+    /// Read and let go of the messages kept for `name`; they come back as [`Event::Waited`].
+    fn read_waiting(&self, to: ClientId, name: &str);
 }

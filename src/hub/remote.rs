@@ -195,6 +195,10 @@ impl Hub {
             | Body::Ban { .. }
             | Body::Banned { .. }
             | Body::Unbanned { .. } => self.moderated_elsewhere(node, &msg.body, out),
+            Body::Account { name, until, hash } => self.account_known(name, *until, hash),
+            Body::Unregistered { name } => self.unregistered_elsewhere(name, out),
+            Body::LoggedIn { name } => self.close_elsewhere(name, None, out),
+            Body::Waiting { .. } => {} // the waiting stream's, never published
             Body::Private { from, to, text } => {
                 if let Some(target) = self.client_named(to) {
                     self.announce_joins(out);

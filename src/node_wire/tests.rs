@@ -92,6 +92,22 @@ fn every_kind_round_trips() {
         });
         round_trip(Body::Unbanned { ip });
     }
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo";
+    for until in [0, 1_764_450_000] {
+        round_trip(Body::Account {
+            name: "ana",
+            until,
+            hash,
+        });
+    }
+    round_trip(Body::Unregistered { name: "ana" });
+    round_trip(Body::LoggedIn { name: "ana" });
+    round_trip(Body::Waiting {
+        from: "bob",
+        to: "ana",
+        at: 1_764_450_000_123_456,
+        text: "see you at 5",
+    });
 }
 
 #[test]
@@ -157,6 +173,15 @@ fn hostile_messages_are_refused_with_a_reason() {
         "chatd1 main n1 unbanned somewhere",
         "chatd1 main n1 mute bob",
         "chatd1 main n1 kick bob",
+        "chatd1 main n1 account ana 0",
+        "chatd1 main n1 account ana 0 plaintext",
+        "chatd1 main n1 account ana never $argon2id$x",
+        "chatd1 main n1 account ana 0 $argon2id$x extra",
+        "chatd1 main n1 account b@d 0 $argon2id$x",
+        "chatd1 main n1 unregistered",
+        "chatd1 main n1 loggedin ana bob",
+        "chatd1 main n1 waiting bob ana now hi",
+        "chatd1 main n1 waiting bob ana 1",
     ] {
         assert!(
             matches!(d(bad), Err(WireError::Malformed(_))),
