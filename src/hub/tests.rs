@@ -26,10 +26,18 @@ struct Recorder {
     /// it follows (lower-cased; the lobby always).
     follow_asked: Vec<String>,
     following: HashSet<String>,
-    /// The hashing pool's answers, not given yet (a hash is `h:` and the password); and
+    /// The hashing pool's answers, not given yet (a hash is `$h$` and the password); and
     /// whether the pool is full.
     hashed: Vec<Hashed>,
     pool_busy: bool,
+    /// In a cluster: accounts to make and names to take (client, work number, name), not
+    /// answered yet; accounts kept; messages kept for owners (from, to, text); owners whose
+    /// messages were asked for.
+    creates: Vec<(ClientId, u64, String)>,
+    takes: Vec<(ClientId, u64, String)>,
+    accounts_kept: Vec<String>,
+    waiting_kept: Vec<(String, String, String)>,
+    waiting_read: Vec<(ClientId, String)>,
 }
 
 impl Outbox for Recorder {
@@ -64,6 +72,22 @@ impl Outbox for Recorder {
     fn unfollow(&mut self, room: &str) {
         self.following.remove(&room.to_ascii_lowercase());
     }
+    fn create_account(&mut self, to: ClientId, serial: u64, name: &str, _hash: &str) {
+        self.creates.push((to, serial, name.to_string()));
+    }
+    fn store_account(&mut self, name: &str, _until: u64, _hash: &str) {
+        self.accounts_kept.push(name.to_string());
+    }
+    fn take_name(&mut self, to: ClientId, serial: u64, name: &str) {
+        self.takes.push((to, serial, name.to_string()));
+    }
+    fn keep_waiting(&mut self, from: &str, to: &str, _at: u64, text: &str) {
+        self.waiting_kept
+            .push((from.to_string(), to.to_string(), text.to_string()));
+    }
+    fn read_waiting(&mut self, to: ClientId, name: &str) {
+        self.waiting_read.push((to, name.to_string()));
+    }
     fn hash(&mut self, work: Hashing<'_>) -> Option<bool> {
         if self.pool_busy {
             return Some(false);
@@ -76,12 +100,12 @@ impl Outbox for Recorder {
                 password,
                 new,
             } => {
-                let matched = hash == Some(format!("h:{password}").as_str());
+                let matched = hash == Some(format!("$h${password}").as_str());
                 Hashed {
                     to,
                     serial,
                     matched,
-                    hash: new.filter(|_| matched).map(|n| format!("h:{n}")),
+                    hash: new.filter(|_| matched).map(|n| format!("$h${n}")),
                 }
             }
             Hashing::Make {
@@ -92,7 +116,7 @@ impl Outbox for Recorder {
                 to,
                 serial,
                 matched: true,
-                hash: Some(format!("h:{password}")),
+                hash: Some(format!("$h${password}")),
             },
         });
         Some(true)

@@ -259,3 +259,139 @@ fn a_newcomer_is_announced_before_its_first_words_or_when_its_grace_is_over() {
     h.end_turn(&mut r);
     assert!(r.take(1).is_empty());
 }
+
+/// Answers the cluster's side of the accounts' work of every node: accounts made (against
+/// the names made so far), names taken (always), and each owner's waiting messages (those kept
+/// by any node, given once).
+fn settle_accounts(nodes: &mut [&mut Node], made: &mut HashSet<String>) -> bool {
+    let mut moved = false;
+    let waiting: Vec<(String, String, String)> = nodes
+        .iter_mut()
+        .flat_map(|n| std::mem::take(&mut n.out.waiting_kept))
+        .collect();
+    let mut waiting = waiting;
+    for n in nodes.iter_mut() {
+        answer(&mut n.hub, &mut n.out);
+        for (id, serial, name) in std::mem::take(&mut n.out.creates) {
+            moved = true;
+            let claim = if made.insert(name.to_ascii_lowercase()) {
+                Claim::Granted
+            } else {
+                Claim::Taken
+            };
+            n.hub.handle(Event::Answered(id, serial, claim), &mut n.out);
+        }
+        for (id, serial, _) in std::mem::take(&mut n.out.takes) {
+            moved = true;
+            n.hub
+                .handle(Event::Answered(id, serial, Claim::Granted), &mut n.out);
+        }
+        for (id, name) in std::mem::take(&mut n.out.waiting_read) {
+            moved = true;
+            let (mine, rest): (Vec<_>, Vec<_>) = waiting
+                .into_iter()
+                .partition(|(_, to, _)| to.eq_ignore_ascii_case(&name));
+            waiting = rest;
+            let mine: Vec<Waiting> = mine
+                .into_iter()
+                .map(|(from, _, text)| Waiting {
+                    from: from.into(),
+                    at: 0,
+                    text: text.into(),
+                })
+                .collect();
+            n.hub.handle(Event::Waited(id, &name, &mine), &mut n.out);
+        }
+    }
+    // Those not asked for yet stay with the first node, as the cluster's stream keeps them.
+    nodes[0].out.waiting_kept.extend(waiting);
+    moved
+}
+
+/// [`pump`], with the accounts' work answered too.
+fn pump_accounts(nodes: &mut [&mut Node], made: &mut HashSet<String>) {
+    loop {
+        let mut moved = settle_accounts(nodes, made);
+        moved |= settle_names(nodes);
+        moved |= carry(nodes);
+        if !moved {
+            return;
+        }
+    }
+}
+
+#[test]
+fn accounts_are_every_nodes() {
+    let t = t0();
+    let (mut a, mut b) = (node("a", t), node("b", t));
+    let mut made = HashSet::new();
+    pump(&mut [&mut a, &mut b]);
+    connect(&mut a, 0, "alice");
+    connect(&mut b, 0, "bob");
+    connect(&mut b, 1, "carol");
+    pump_accounts(&mut [&mut a, &mut b], &mut made);
+    a.out.sent.clear();
+    // Registered on a, once the cluster made it; b is told.
+    say(&mut a.hub, &mut a.out, 0, "/register secret-1");
+    answer(&mut a.hub, &mut a.out);
+    assert!(a.out.take(0).is_empty(), "not before the cluster made it");
+    pump_accounts(&mut [&mut a, &mut b], &mut made);
+    assert_eq!(
+        a.out.take(0).last().map(String::as_str),
+        Some("* alice is registered: it is yours (/login alice PASSWORD takes it back)")
+    );
+    assert_eq!(a.out.accounts_kept, ["alice"]);
+    b.out.sent.clear();
+    say(&mut b.hub, &mut b.out, 0, "/nick Alice");
+    assert_eq!(
+        b.out.take(0),
+        ["! Alice is registered: /login Alice PASSWORD"]
+    );
+    // Of two nodes registering one name, one gets it.
+    made.insert("carol".into());
+    say(&mut b.hub, &mut b.out, 1, "/register secret-2");
+    pump_accounts(&mut [&mut a, &mut b], &mut made);
+    assert_eq!(
+        b.out.take(1),
+        ["! carol is registered: /login carol PASSWORD"]
+    );
+    // A login on b: the name is taken, a's connection closed, and b's client is alice.
+    say(&mut b.hub, &mut b.out, 0, "/login alice secret-1");
+    say(&mut b.hub, &mut b.out, 0, "hi from b");
+    pump_accounts(&mut [&mut a, &mut b], &mut made);
+    assert!(a.out.closed.contains(&0), "the older connection is closed");
+    assert!(
+        a.out.take(0).contains(&"! logged in elsewhere".to_string()),
+        "and told"
+    );
+    let seen = b.out.take(1);
+    assert_eq!(
+        seen,
+        [
+            "* alice left (logged in elsewhere)",
+            "* bob is now alice",
+            "<alice> hi from b"
+        ]
+    );
+    // Away from every node: a message waits in the cluster, and is given at the next login.
+    say(&mut b.hub, &mut b.out, 0, "/quit");
+    pump_accounts(&mut [&mut a, &mut b], &mut made);
+    connect(&mut a, 1, "dave");
+    pump_accounts(&mut [&mut a, &mut b], &mut made);
+    a.out.sent.clear();
+    say(&mut a.hub, &mut a.out, 1, "/msg alice see you");
+    assert_eq!(
+        a.out.take(1),
+        ["* alice is away: your message waits for their next login"]
+    );
+    a.hub.handle(Event::Connected(2, LOCAL), &mut a.out);
+    say(&mut a.hub, &mut a.out, 2, "/login alice secret-1");
+    pump_accounts(&mut [&mut a, &mut b], &mut made);
+    let got = a.out.take(2);
+    let from = got
+        .iter()
+        .position(|l| l == "* 1 message while you were away")
+        .unwrap_or_else(|| panic!("{got:?}"));
+    assert!(got[from + 1].ends_with("*dave* see you"), "{got:?}");
+    assert_eq!(got[from + 2], "* end of messages");
+}
