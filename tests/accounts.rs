@@ -169,7 +169,8 @@ fn private_messages_wait_for_the_owner(mode: Mode) {
 
 fn wrong_tries_are_slowed_and_answered_alike(mode: Mode) {
     let server = Server::start(mode);
-    registered(&server, "alice", "correct-horse");
+    // Kept connected: its leave would come between the guesser's lines.
+    let _alice = registered(&server, "alice", "correct-horse");
     let mut guesser = server.client_from("127.0.0.7");
     // A wrong password and a name no one registered: the same answer.
     guesser.send("/login nobody whatever1");
