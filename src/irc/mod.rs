@@ -4,3 +4,4 @@
 //! the connection core, so that the hub never learns IRC.
 
 pub mod message;
+pub mod session;

@@ -1,0 +1,768 @@
+//! One IRC client's session, pure: what its lines mean to the hub, and what the hub's events
+//! mean to it. The hub never learns IRC: a client's `JOIN #dev` becomes the chat's `/join dev`,
+//! and the hub's JSON events (the connection reads JSON from registration on) become IRC
+//! messages: a `chat` event in `#dev` is `:ana!ana@chatd PRIVMSG #dev :hi`, a `who` event the
+//! `353`/`366` numerics. Registration (`CAP`, `PASS`, `NICK`, `USER`) is the session's own,
+//! answered here; once it ends, the hub is asked for the nick, and the welcome numerics are sent
+//! when it grants it (a nick taken is `433`, and the client picks another).
+//!
+//! The session writes into two buffers the connection layer gives it: lines for the hub (the
+//! chat's command language, `\n` after each) and bytes for the client (IRC, `\r\n` after each).
+
+use serde_json::Value;
+
+use super::message::{self, MAX_LINE, Message, Refused};
+use crate::command;
+
+/// The server's name in every message it sources, and the host of every client shown.
+pub const SERVER: &str = "chatd";
+/// The network's name, in `005`.
+pub const NETWORK: &str = "chatd";
+
+/// Where a session is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stage {
+    /// Before `NICK` and `USER` (and `CAP END`, when capabilities are being negotiated).
+    Registering,
+    /// Registered here: the hub was asked for the nick and has not granted it yet.
+    Naming,
+    /// In the chat.
+    Registered,
+}
+
+/// One IRC client's session.
+#[derive(Debug)]
+pub struct Session {
+    stage: Stage,
+    /// The nick asked for (before registration ends), then the one the hub gave.
+    nick: Option<String>,
+    user: bool,
+    /// `CAP LS` or `CAP REQ` came, and `CAP END` has not.
+    negotiating: bool,
+    /// `PASS`, given to the hub as `/pass` when registration ends.
+    pass: Option<String>,
+    /// The channels the client is in, as the hub named them (without `#`).
+    channels: Vec<String>,
+    /// The last rename passed on (a rename is told once in each room it is in).
+    last_rename: Option<(String, String)>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session::new()
+    }
+}
+
+/// Appends a chat line for the hub.
+fn hub_line(to_hub: &mut Vec<u8>, parts: &[&str]) {
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            to_hub.push(b' ');
+        }
+        to_hub.extend_from_slice(p.as_bytes());
+    }
+    to_hub.push(b'\n');
+}
+
+/// `NICK!NICK@chatd`: how a client of the chat is shown (never its address).
+fn mask(nick: &str) -> String {
+    format!("{nick}!{nick}@{SERVER}")
+}
+
+/// A channel's name without its `#`, if it is one the chat can have.
+fn room_of(channel: &str) -> Option<&str> {
+    let room = channel.strip_prefix('#')?;
+    command::valid_name(room).then_some(room)
+}
+
+impl Session {
+    pub fn new() -> Session {
+        Session {
+            stage: Stage::Registering,
+            nick: None,
+            user: false,
+            negotiating: false,
+            pass: None,
+            channels: Vec::new(),
+            last_rename: None,
+        }
+    }
+
+    /// Whether registration has ended and the hub granted the nick.
+    pub fn registered(&self) -> bool {
+        self.stage == Stage::Registered
+    }
+
+    /// The client's nick, `*` before it has one (as numerics address it).
+    fn target(&self) -> &str {
+        self.nick.as_deref().unwrap_or("*")
+    }
+
+    /// A numeric to the client.
+    fn numeric(&self, to_client: &mut Vec<u8>, code: &str, params: &[&str]) {
+        let mut all = Vec::with_capacity(params.len() + 1);
+        all.push(self.target());
+        all.extend_from_slice(params);
+        message::write(to_client, &[], Some(SERVER), code, &all, true);
+    }
+
+    /// One line from the client, without its LF.
+    pub fn from_client(&mut self, line: &[u8], to_hub: &mut Vec<u8>, to_client: &mut Vec<u8>) {
+        let msg = match message::parse(line) {
+            Ok(msg) => msg,
+            Err(Refused::Empty) => return,
+            Err(Refused::TooLong | Refused::TagsTooLong) => {
+                return self.numeric(to_client, "417", &["Input line was too long"]);
+            }
+            Err(Refused::InvalidUtf8) => {
+                let cmd = String::from_utf8_lossy(line.split(|&b| b == b' ').next().unwrap_or(b""))
+                    .to_ascii_uppercase();
+                return message::write(
+                    to_client,
+                    &[],
+                    Some(SERVER),
+                    "FAIL",
+                    &[&cmd, "INVALID_UTF8", "Message rejected: invalid UTF-8"],
+                    true,
+                );
+            }
+            Err(why) => {
+                let text = format!("Message rejected: {why:?}");
+                return message::write(
+                    to_client,
+                    &[],
+                    Some(SERVER),
+                    "FAIL",
+                    &["*", "INVALID_MESSAGE", &text],
+                    true,
+                );
+            }
+        };
+        let command = msg.command.to_ascii_uppercase();
+        match command.as_str() {
+            "PING" => {
+                let token = msg.params.first().copied().unwrap_or(SERVER);
+                message::write(to_client, &[], Some(SERVER), "PONG", &[SERVER, token], true);
+            }
+            "PONG" => {}
+            "CAP" => self.cap(&msg, to_hub, to_client),
+            "QUIT" => {
+                let reason = msg.params.first().copied().unwrap_or("");
+                hub_line(to_hub, &["/quit", reason]);
+            }
+            _ if self.stage != Stage::Registered => {
+                self.registering(&command, &msg, to_hub, to_client)
+            }
+            _ => self.chatting(&command, &msg, to_hub, to_client),
+        }
+    }
+
+    fn cap(&mut self, msg: &Message<'_>, to_hub: &mut Vec<u8>, to_client: &mut Vec<u8>) {
+        let sub = msg
+            .params
+            .first()
+            .map(|s| s.to_ascii_uppercase())
+            .unwrap_or_default();
+        let target = self.target().to_string();
+        match sub.as_str() {
+            "LS" | "LIST" => {
+                if self.stage == Stage::Registering {
+                    self.negotiating = true;
+                }
+                // No capabilities yet.
+                message::write(
+                    to_client,
+                    &[],
+                    Some(SERVER),
+                    "CAP",
+                    &[&target, &sub, ""],
+                    true,
+                );
+            }
+            "REQ" => {
+                if self.stage == Stage::Registering {
+                    self.negotiating = true;
+                }
+                let asked = msg.params.get(1).copied().unwrap_or("");
+                message::write(
+                    to_client,
+                    &[],
+                    Some(SERVER),
+                    "CAP",
+                    &[&target, "NAK", asked],
+                    true,
+                );
+            }
+            "END" => {
+                self.negotiating = false;
+                self.try_register(to_hub);
+            }
+            _ => {
+                let sub = msg.params.first().copied().unwrap_or("");
+                self.numeric(to_client, "410", &[sub, "Invalid CAP command"]);
+            }
+        }
+    }
+
+    fn registering(
+        &mut self,
+        command: &str,
+        msg: &Message<'_>,
+        to_hub: &mut Vec<u8>,
+        to_client: &mut Vec<u8>,
+    ) {
+        match command {
+            "PASS" => match msg.params.first() {
+                Some(pass) if self.stage == Stage::Registering => {
+                    self.pass = Some(pass.to_string())
+                }
+                Some(_) => self.numeric(to_client, "462", &["You may not reregister"]),
+                None => self.numeric(to_client, "461", &["PASS", "Not enough parameters"]),
+            },
+            "NICK" => {
+                let Some(&nick) = msg.params.first() else {
+                    return self.numeric(to_client, "431", &["No nickname given"]);
+                };
+                if !command::valid_name(nick) {
+                    return self.numeric(to_client, "432", &[nick, "Erroneous nickname"]);
+                }
+                self.nick = Some(nick.to_string());
+                if self.stage == Stage::Naming {
+                    // The one asked before was refused: ask for this one.
+                    return hub_line(to_hub, &["/nick", nick]);
+                }
+                self.try_register(to_hub);
+            }
+            "USER" => {
+                if msg.params.len() < 4 {
+                    return self.numeric(to_client, "461", &["USER", "Not enough parameters"]);
+                }
+                if self.user {
+                    return self.numeric(to_client, "462", &["You may not reregister"]);
+                }
+                self.user = true;
+                self.try_register(to_hub);
+            }
+            _ => self.numeric(to_client, "451", &["You have not registered"]),
+        }
+    }
+
+    /// Registration ends once the client has given a nick and a user and ended capability
+    /// negotiation: the hub reads JSON from now on, and is asked for the nick.
+    fn try_register(&mut self, to_hub: &mut Vec<u8>) {
+        if self.stage != Stage::Registering || !self.user || self.negotiating {
+            return;
+        }
+        let Some(nick) = self.nick.clone() else {
+            return;
+        };
+        self.stage = Stage::Naming;
+        if let Some(pass) = self.pass.take() {
+            hub_line(to_hub, &["/pass", &pass]);
+        }
+        hub_line(to_hub, &["/format", "json"]);
+        hub_line(to_hub, &["/nick", &nick]);
+    }
+
+    fn chatting(
+        &mut self,
+        command: &str,
+        msg: &Message<'_>,
+        to_hub: &mut Vec<u8>,
+        to_client: &mut Vec<u8>,
+    ) {
+        let p = |i: usize| msg.params.get(i).copied();
+        let missing = |s: &Self, to_client: &mut Vec<u8>| {
+            s.numeric(to_client, "461", &[command, "Not enough parameters"])
+        };
+        match command {
+            "PASS" | "USER" => self.numeric(to_client, "462", &["You may not reregister"]),
+            "NICK" => match p(0) {
+                Some(nick) if command::valid_name(nick) => hub_line(to_hub, &["/nick", nick]),
+                Some(nick) => self.numeric(to_client, "432", &[nick, "Erroneous nickname"]),
+                None => self.numeric(to_client, "431", &["No nickname given"]),
+            },
+            "JOIN" => {
+                let Some(list) = p(0) else {
+                    return missing(self, to_client);
+                };
+                if list == "0" {
+                    for room in self.channels.clone() {
+                        hub_line(to_hub, &["/part", &room]);
+                    }
+                    return;
+                }
+                for channel in list.split(',').filter(|c| !c.is_empty()) {
+                    match room_of(channel) {
+                        Some(room) if self.in_channel(room) => {}
+                        Some(room) => hub_line(to_hub, &["/join", room]),
+                        None => self.numeric(to_client, "403", &[channel, "No such channel"]),
+                    }
+                }
+            }
+            "PART" => {
+                let Some(list) = p(0) else {
+                    return missing(self, to_client);
+                };
+                for channel in list.split(',').filter(|c| !c.is_empty()) {
+                    match room_of(channel) {
+                        Some(room) if self.in_channel(room) => hub_line(to_hub, &["/part", room]),
+                        Some(_) => {
+                            self.numeric(to_client, "442", &[channel, "You're not on that channel"])
+                        }
+                        None => self.numeric(to_client, "403", &[channel, "No such channel"]),
+                    }
+                }
+            }
+            "PRIVMSG" | "NOTICE" => {
+                let (Some(targets), Some(text)) = (p(0), p(1)) else {
+                    if command == "PRIVMSG" {
+                        let code = if p(0).is_none() { "411" } else { "412" };
+                        let why = if code == "411" {
+                            "No recipient given (PRIVMSG)"
+                        } else {
+                            "No text to send"
+                        };
+                        self.numeric(to_client, code, &[why]);
+                    }
+                    return;
+                };
+                if text.is_empty() {
+                    return self.numeric(to_client, "412", &["No text to send"]);
+                }
+                for target in targets.split(',').filter(|t| !t.is_empty()) {
+                    self.privmsg(command, target, text, to_hub, to_client);
+                }
+            }
+            "TOPIC" => {
+                let Some(channel) = p(0) else {
+                    return missing(self, to_client);
+                };
+                let Some(room) = room_of(channel).filter(|r| self.in_channel(r)) else {
+                    return self.numeric(
+                        to_client,
+                        "442",
+                        &[channel, "You're not on that channel"],
+                    );
+                };
+                // The chat's /topic is the room one speaks in's: that room first.
+                hub_line(to_hub, &["/join", room]);
+                match p(1) {
+                    Some(text) if !text.is_empty() => hub_line(to_hub, &["/topic", text]),
+                    _ => hub_line(to_hub, &["/topic"]),
+                }
+            }
+            "NAMES" => match p(0).and_then(room_of) {
+                Some(room) => hub_line(to_hub, &["/who", room]),
+                None => {
+                    let channel = p(0).unwrap_or("*");
+                    self.numeric(to_client, "366", &[channel, "End of /NAMES list"]);
+                }
+            },
+            "LIST" => hub_line(to_hub, &["/rooms"]),
+            _ => self.numeric(to_client, "421", &[msg.command, "Unknown command"]),
+        }
+    }
+
+    fn in_channel(&self, room: &str) -> bool {
+        self.channels.iter().any(|c| c.eq_ignore_ascii_case(room))
+    }
+
+    /// `PRIVMSG` (or `NOTICE`) to one target: a channel the client is in, or a nick.
+    fn privmsg(
+        &mut self,
+        command: &str,
+        target: &str,
+        text: &str,
+        to_hub: &mut Vec<u8>,
+        to_client: &mut Vec<u8>,
+    ) {
+        let action = text
+            .strip_prefix("\u{1}ACTION ")
+            .map(|a| a.strip_suffix('\u{1}').unwrap_or(a));
+        if text.starts_with('\u{1}') && action.is_none() {
+            return; // another CTCP: nothing the chat has
+        }
+        if target.starts_with('#') {
+            let Some(room) = room_of(target).filter(|r| self.in_channel(r)) else {
+                if command == "PRIVMSG" {
+                    self.numeric(to_client, "404", &[target, "Cannot send to channel"]);
+                }
+                return;
+            };
+            match action {
+                Some(action) => {
+                    hub_line(to_hub, &["/join", room]);
+                    hub_line(to_hub, &["/me", action]);
+                }
+                None => hub_line(to_hub, &["/say", room, text]),
+            }
+            return;
+        }
+        if !command::valid_name(target) {
+            if command == "PRIVMSG" {
+                self.numeric(to_client, "401", &[target, "No such nick/channel"]);
+            }
+            return;
+        }
+        let text = match action {
+            Some(action) => format!("* {action}"),
+            None => text.to_string(),
+        };
+        hub_line(to_hub, &["/msg", target, &text]);
+    }
+
+    /// One line from the hub, without its LF: a JSON event (or, before registration ends, a
+    /// text line, which says nothing the session needs).
+    pub fn from_hub(&mut self, line: &[u8], to_hub: &mut Vec<u8>, to_client: &mut Vec<u8>) {
+        if !line.starts_with(b"{") {
+            return;
+        }
+        let Ok(event) = serde_json::from_slice::<Value>(line) else {
+            return;
+        };
+        let s = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or("");
+        match s("type") {
+            // Before the welcome, only what answers the registration means anything.
+            "rename" | "error" | "shutdown" => {}
+            _ if self.stage != Stage::Registered => return,
+            _ => {}
+        }
+        match s("type") {
+            "chat" | "me" => {
+                let channel = format!("#{}", s("room"));
+                let action = s("type") == "me";
+                self.say(
+                    to_client,
+                    &mask(s("from")),
+                    "PRIVMSG",
+                    &channel,
+                    s("text"),
+                    action,
+                );
+            }
+            "private" => {
+                let me = self.target().to_string();
+                self.say(
+                    to_client,
+                    &mask(s("from")),
+                    "PRIVMSG",
+                    &me,
+                    s("text"),
+                    false,
+                );
+            }
+            "join" => {
+                let channel = format!("#{}", s("room"));
+                for name in event
+                    .get("names")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(name) = name.as_str() {
+                        message::write(
+                            to_client,
+                            &[],
+                            Some(&mask(name)),
+                            "JOIN",
+                            &[&channel],
+                            false,
+                        );
+                    }
+                }
+            }
+            "leave" => {
+                let channel = format!("#{}", s("room"));
+                let source = mask(s("name"));
+                match event.get("reason").and_then(Value::as_str) {
+                    Some(reason) => message::write(
+                        to_client,
+                        &[],
+                        Some(&source),
+                        "PART",
+                        &[&channel, reason],
+                        true,
+                    ),
+                    None => {
+                        message::write(to_client, &[], Some(&source), "PART", &[&channel], false)
+                    }
+                }
+            }
+            "move" => {
+                let name = s("name");
+                let (room, from, to) = (s("room"), s("from"), s("to"));
+                let source = mask(name);
+                if room.eq_ignore_ascii_case(from) {
+                    message::write(
+                        to_client,
+                        &[],
+                        Some(&source),
+                        "PART",
+                        &[&format!("#{from}")],
+                        false,
+                    );
+                } else {
+                    message::write(
+                        to_client,
+                        &[],
+                        Some(&source),
+                        "JOIN",
+                        &[&format!("#{to}")],
+                        false,
+                    );
+                }
+            }
+            "rename" => self.renamed(&event, to_hub, to_client),
+            "room" => self.rooms_now(&event, to_hub, to_client),
+            "topic" => {
+                let channel = format!("#{}", s("room"));
+                let text = event.get("text").and_then(Value::as_str);
+                match (event.get("by").and_then(Value::as_str), text) {
+                    (Some(by), Some(text)) => message::write(
+                        to_client,
+                        &[],
+                        Some(&mask(by)),
+                        "TOPIC",
+                        &[&channel, text],
+                        true,
+                    ),
+                    (_, Some(text)) => self.numeric(to_client, "332", &[&channel, text]),
+                    (_, None) => self.numeric(to_client, "331", &[&channel, "No topic is set"]),
+                }
+            }
+            "who" => {
+                let channel = format!("#{}", s("room"));
+                let names: Vec<&str> = event
+                    .get("names")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                // As many names a line as fit.
+                let room_for = MAX_LINE - 64 - channel.len() - self.target().len();
+                let mut line = String::new();
+                for name in names {
+                    if !line.is_empty() && line.len() + 1 + name.len() > room_for {
+                        self.numeric(to_client, "353", &["=", &channel, &line]);
+                        line.clear();
+                    }
+                    if !line.is_empty() {
+                        line.push(' ');
+                    }
+                    line.push_str(name);
+                }
+                if !line.is_empty() {
+                    self.numeric(to_client, "353", &["=", &channel, &line]);
+                }
+                self.numeric(to_client, "366", &[&channel, "End of /NAMES list"]);
+            }
+            "rooms" => {
+                self.numeric(to_client, "321", &["Channel", "Users  Name"]);
+                for room in event
+                    .get("rooms")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let name = room.get("name").and_then(Value::as_str).unwrap_or("");
+                    let here = room
+                        .get("here")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0)
+                        .to_string();
+                    self.numeric(to_client, "322", &[&format!("#{name}"), &here, ""]);
+                }
+                self.numeric(to_client, "323", &["End of /LIST"]);
+            }
+            "error" => self.error(s("code"), s("text"), to_client),
+            "notice" | "link" => {
+                let me = self.target().to_string();
+                self.say(to_client, SERVER, "NOTICE", &me, s("text"), false);
+            }
+            "shutdown" => message::write(to_client, &[], None, "ERROR", &[s("text")], true),
+            _ => {}
+        }
+    }
+
+    /// `PRIVMSG` or `NOTICE` from `source` to `target` (a CTCP `ACTION` if `action`), split
+    /// into as many messages as IRC's line limit takes.
+    fn say(
+        &self,
+        to_client: &mut Vec<u8>,
+        source: &str,
+        command: &str,
+        target: &str,
+        text: &str,
+        action: bool,
+    ) {
+        let room = MAX_LINE - source.len() - command.len() - target.len() - 24;
+        let mut rest = text;
+        let mut part_text = String::new();
+        while !rest.is_empty() {
+            let mut cut = rest.len().min(room);
+            while !rest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let (part, tail) = rest.split_at(cut);
+            rest = tail;
+            let part = if action {
+                part_text.clear();
+                part_text.push_str("\u{1}ACTION ");
+                part_text.push_str(part);
+                part_text.push('\u{1}');
+                part_text.as_str()
+            } else {
+                part
+            };
+            message::write(to_client, &[], Some(source), command, &[target, part], true);
+        }
+    }
+
+    fn renamed(&mut self, event: &Value, to_hub: &mut Vec<u8>, to_client: &mut Vec<u8>) {
+        let s = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or("");
+        let (old, new) = (s("old").to_string(), s("new").to_string());
+        let you = event.get("you").and_then(Value::as_bool).unwrap_or(false);
+        if you {
+            self.nick = Some(new.clone());
+            if self.stage == Stage::Naming {
+                self.stage = Stage::Registered;
+                self.welcome(to_client);
+                // Where the chat put it (the lobby): the answer, a `room` event, says.
+                hub_line(to_hub, &["/join", crate::hub::LOBBY]);
+                return;
+            }
+        } else if self.last_rename.as_ref() == Some(&(old.clone(), new.clone())) {
+            return; // told once in each shared room: passed on once
+        }
+        self.last_rename = Some((old.clone(), new.clone()));
+        message::write(to_client, &[], Some(&mask(&old)), "NICK", &[&new], true);
+    }
+
+    /// The client's rooms as the hub says they are now: a `JOIN` for each new one (with its
+    /// names, asked of the hub), a `PART` for each it left.
+    fn rooms_now(&mut self, event: &Value, to_hub: &mut Vec<u8>, to_client: &mut Vec<u8>) {
+        let now: Vec<String> = event
+            .get("rooms")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect();
+        let me = mask(self.target());
+        for room in &self.channels {
+            if !now.iter().any(|r| r.eq_ignore_ascii_case(room)) {
+                message::write(
+                    to_client,
+                    &[],
+                    Some(&me),
+                    "PART",
+                    &[&format!("#{room}")],
+                    false,
+                );
+            }
+        }
+        for room in &now {
+            if !self.in_channel(room) {
+                message::write(
+                    to_client,
+                    &[],
+                    Some(&me),
+                    "JOIN",
+                    &[&format!("#{room}")],
+                    false,
+                );
+                hub_line(to_hub, &["/who", room]);
+            }
+        }
+        self.channels = now;
+    }
+
+    /// The welcome numerics, once the hub granted the nick.
+    fn welcome(&mut self, to_client: &mut Vec<u8>) {
+        let nick = self.target().to_string();
+        let version = concat!("chatd-", env!("CARGO_PKG_VERSION"));
+        self.numeric(
+            to_client,
+            "001",
+            &[&format!("Welcome to the {NETWORK} network, {nick}")],
+        );
+        self.numeric(
+            to_client,
+            "002",
+            &[&format!("Your host is {SERVER}, running version {version}")],
+        );
+        self.numeric(
+            to_client,
+            "003",
+            &["This server speaks IRC beside its own line protocol"],
+        );
+        self.numeric(to_client, "004", &[SERVER, version, "o", "b"]);
+        let isupport = [
+            "CASEMAPPING=ascii",
+            "CHANTYPES=#",
+            "NICKLEN=32",
+            "CHANNELLEN=33",
+            &format!("NETWORK={NETWORK}"),
+            "PREFIX=",
+            "CHANMODES=b,,,",
+            &format!("LINELEN={MAX_LINE}"),
+        ];
+        let mut params: Vec<&str> = isupport.to_vec();
+        params.push("are supported by this server");
+        self.numeric(to_client, "005", &params);
+        self.numeric(to_client, "422", &["MOTD File is missing"]);
+    }
+
+    /// The hub refused something: its numeric, when IRC has one, else a notice.
+    fn error(&mut self, code: &str, text: &str, to_client: &mut Vec<u8>) {
+        let asked = self.nick.clone().unwrap_or_default();
+        match code {
+            "name_taken" | "name_registered" | "name_reserved" => {
+                // `name taken: X`, `X is registered: ...`, `guestN names are ...`.
+                let nick = match code {
+                    "name_taken" => text.rsplit(' ').next(),
+                    "name_registered" => text.split(' ').next(),
+                    _ => None,
+                }
+                .unwrap_or(&asked)
+                .to_string();
+                if self.stage == Stage::Naming {
+                    self.nick = None;
+                }
+                self.numeric(to_client, "433", &[&nick, text]);
+            }
+            "invalid_name" => self.numeric(to_client, "432", &[&asked, text]),
+            "no_such_user" => {
+                let nick = text.rsplit(' ').next().unwrap_or("");
+                self.numeric(to_client, "401", &[nick, "No such nick/channel"]);
+            }
+            "no_such_room" => {
+                let room = text.rsplit(' ').next().unwrap_or("");
+                self.numeric(to_client, "403", &[room, "No such channel"]);
+            }
+            "not_in_room" => {
+                let room = text.rsplit(' ').next().unwrap_or("");
+                self.numeric(to_client, "442", &[room, "You're not on that channel"]);
+            }
+            "not_operator" => self.numeric(
+                to_client,
+                "481",
+                &["Permission Denied- You're not an IRC operator"],
+            ),
+            "password_required" | "wrong_password" => {
+                self.numeric(to_client, "464", &["Password incorrect"])
+            }
+            "already_there" => {}
+            _ => {
+                let me = self.target().to_string();
+                self.say(to_client, SERVER, "NOTICE", &me, text, false);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

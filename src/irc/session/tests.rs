@@ -1,0 +1,328 @@
+use super::*;
+
+/// A session, and what it gave the hub and the client so far.
+#[derive(Default)]
+struct Run {
+    s: Session,
+    hub: Vec<u8>,
+    client: Vec<u8>,
+}
+
+impl Run {
+    /// The client sends `line`; returns the hub's lines and the client's, and forgets them.
+    fn send(&mut self, line: &str) -> (Vec<String>, Vec<String>) {
+        self.s
+            .from_client(line.as_bytes(), &mut self.hub, &mut self.client);
+        self.take()
+    }
+
+    /// The hub says `event`.
+    fn hear(&mut self, event: &str) -> (Vec<String>, Vec<String>) {
+        self.s
+            .from_hub(event.as_bytes(), &mut self.hub, &mut self.client);
+        self.take()
+    }
+
+    fn take(&mut self) -> (Vec<String>, Vec<String>) {
+        let hub = String::from_utf8(std::mem::take(&mut self.hub)).unwrap();
+        let client = String::from_utf8(std::mem::take(&mut self.client)).unwrap();
+        assert!(client.is_empty() || client.ends_with("\r\n"), "{client:?}");
+        (
+            hub.lines().map(str::to_string).collect(),
+            client
+                .split_terminator("\r\n")
+                .map(str::to_string)
+                .collect(),
+        )
+    }
+
+    /// Registered as `nick`, the welcome read.
+    fn registered(nick: &str) -> Run {
+        let mut r = Run::default();
+        r.send(&format!("NICK {nick}"));
+        let (hub, _) = r.send(&format!("USER {nick} 0 * :{nick}"));
+        assert_eq!(hub, ["/format json", &format!("/nick {nick}")]);
+        let (hub, client) = r.hear(&format!(
+            r#"{{"type":"rename","old":"guest1","new":"{nick}","you":true}}"#
+        ));
+        assert_eq!(hub, ["/join lobby"]);
+        assert!(client[0].starts_with(&format!(":chatd 001 {nick} :")));
+        assert!(r.s.registered());
+        r.hear(r#"{"type":"room","room":"lobby","here":2,"rooms":["lobby"],"left":null}"#);
+        r
+    }
+}
+
+#[test]
+fn registration_waits_for_cap_end_then_asks_the_hub_for_the_nick() {
+    let mut r = Run::default();
+    assert_eq!(
+        r.send("CAP LS 302"),
+        (vec![], vec![":chatd CAP * LS :".into()])
+    );
+    assert!(r.send("NICK ana").0.is_empty());
+    assert!(
+        r.send("USER ana 0 * :Ana Lima").0.is_empty(),
+        "CAP END first"
+    );
+    assert_eq!(
+        r.send("CAP REQ :server-time"),
+        (vec![], vec![":chatd CAP ana NAK :server-time".into()])
+    );
+    let (hub, client) = r.send("CAP END");
+    assert_eq!(hub, ["/format json", "/nick ana"]);
+    assert!(client.is_empty());
+    // The hub's lines before the nick is granted (text, or events of the lobby) are not shown.
+    assert_eq!(r.hear("* guest2 joined"), (vec![], vec![]));
+    let chat = r#"{"type":"chat","room":"lobby","from":"bob","text":"hi","id":"1"}"#;
+    assert_eq!(r.hear(chat), (vec![], vec![]));
+    let (hub, client) = r.hear(r#"{"type":"rename","old":"guest1","new":"ana","you":true}"#);
+    assert_eq!(hub, ["/join lobby"]);
+    let codes: Vec<&str> = client
+        .iter()
+        .map(|l| l.split(' ').nth(1).unwrap())
+        .collect();
+    assert_eq!(codes, ["001", "002", "003", "004", "005", "422"]);
+    assert!(
+        client[4].contains(" CASEMAPPING=ascii CHANTYPES=# NICKLEN=32 "),
+        "{}",
+        client[4]
+    );
+    // The lobby, where the chat put it, is joined, and its names asked for.
+    let (hub, client) =
+        r.hear(r#"{"type":"room","room":"lobby","here":2,"rooms":["lobby"],"left":null}"#);
+    assert_eq!(hub, ["/who lobby"]);
+    assert_eq!(client, [":ana!ana@chatd JOIN #lobby"]);
+    let (_, client) = r.hear(r#"{"type":"who","room":"lobby","names":["ana","bob"]}"#);
+    assert_eq!(
+        client,
+        [
+            ":chatd 353 ana = #lobby :ana bob",
+            ":chatd 366 ana #lobby :End of /NAMES list"
+        ]
+    );
+}
+
+#[test]
+fn a_password_goes_first_and_commands_before_registration_are_refused() {
+    let mut r = Run::default();
+    assert_eq!(
+        r.send("JOIN #dev").1,
+        [":chatd 451 * :You have not registered"]
+    );
+    r.send("PASS hunter22");
+    r.send("NICK ana");
+    let (hub, _) = r.send("USER ana 0 * :Ana");
+    assert_eq!(hub, ["/pass hunter22", "/format json", "/nick ana"]);
+    assert_eq!(
+        r.send("USER ana 0 * :Ana").1,
+        [":chatd 462 ana :You may not reregister"]
+    );
+    assert_eq!(r.send("PING :x1").1, [":chatd PONG chatd :x1"]);
+}
+
+#[test]
+fn a_nick_taken_is_433_and_the_next_one_is_asked_for() {
+    let mut r = Run::default();
+    r.send("NICK bob");
+    r.send("USER bob 0 * :Bob");
+    let (_, client) = r.hear(r#"{"type":"error","code":"name_taken","text":"name taken: bob"}"#);
+    assert_eq!(client, [":chatd 433 * bob :name taken: bob"]);
+    assert_eq!(r.send("NICK bob_").0, ["/nick bob_"]);
+    assert_eq!(
+        r.send("NICK b@d").1,
+        [":chatd 432 bob_ b@d :Erroneous nickname"]
+    );
+    let (_, client) = r.hear(r#"{"type":"rename","old":"guest1","new":"bob_","you":true}"#);
+    assert!(client[0].starts_with(":chatd 001 bob_ :"));
+}
+
+#[test]
+fn channel_commands_become_the_chats() {
+    let mut r = Run::registered("ana");
+    assert_eq!(
+        r.send("JOIN #dev,#ops,nochan"),
+        (
+            vec!["/join dev".into(), "/join ops".into()],
+            vec![":chatd 403 ana nochan :No such channel".into()]
+        )
+    );
+    let (hub, client) =
+        r.hear(r#"{"type":"room","room":"dev","here":1,"rooms":["lobby","dev"],"left":null}"#);
+    assert_eq!(hub, ["/who dev"]);
+    assert_eq!(client, [":ana!ana@chatd JOIN #dev"]);
+    assert_eq!(r.send("JOIN #DEV").0, Vec::<String>::new(), "in it already");
+    assert_eq!(
+        r.send("PRIVMSG #dev :hello there").0,
+        ["/say dev hello there"]
+    );
+    assert_eq!(
+        r.send("PRIVMSG #dev :\u{1}ACTION waves\u{1}").0,
+        ["/join dev", "/me waves"]
+    );
+    assert_eq!(r.send("PRIVMSG bob :psst").0, ["/msg bob psst"]);
+    assert_eq!(
+        r.send("PRIVMSG #ops :hi").1,
+        [":chatd 404 ana #ops :Cannot send to channel"],
+        "not in it (yet)"
+    );
+    assert_eq!(
+        r.send("PRIVMSG #dev").1,
+        [":chatd 412 ana :No text to send"]
+    );
+    assert_eq!(
+        r.send("TOPIC #dev :ship it").0,
+        ["/join dev", "/topic ship it"]
+    );
+    assert_eq!(r.send("PART #dev").0, ["/part dev"]);
+    assert_eq!(
+        r.send("PART #ops").1,
+        [":chatd 442 ana #ops :You're not on that channel"]
+    );
+    assert_eq!(r.send("LIST").0, ["/rooms"]);
+    assert_eq!(r.send("NAMES #dev").0, ["/who dev"]);
+    assert_eq!(
+        r.send("WHATEVER").1,
+        [":chatd 421 ana WHATEVER :Unknown command"]
+    );
+    assert_eq!(r.send("QUIT :gone fishing").0, ["/quit gone fishing"]);
+    let (_, client) =
+        r.hear(r#"{"type":"room","room":"lobby","here":1,"rooms":["lobby"],"left":"dev"}"#);
+    assert_eq!(client, [":ana!ana@chatd PART #dev"]);
+    r.hear(r#"{"type":"room","room":"dev","here":1,"rooms":["lobby","dev"],"left":null}"#);
+    assert_eq!(r.send("JOIN 0").0, ["/part lobby", "/part dev"]);
+}
+
+#[test]
+fn the_chats_events_become_irc_messages() {
+    let mut r = Run::registered("ana");
+    let hear = |r: &mut Run, e: &str| r.hear(e).1;
+    assert_eq!(
+        hear(
+            &mut r,
+            r#"{"type":"chat","room":"lobby","from":"bob","text":"hi all","id":"3"}"#
+        ),
+        [":bob!bob@chatd PRIVMSG #lobby :hi all"]
+    );
+    assert_eq!(
+        hear(
+            &mut r,
+            r#"{"type":"me","room":"lobby","from":"bob","text":"waves","id":"4"}"#
+        ),
+        [":bob!bob@chatd PRIVMSG #lobby :\u{1}ACTION waves\u{1}"]
+    );
+    assert_eq!(
+        hear(
+            &mut r,
+            r#"{"type":"private","from":"bob","to":"ana","text":"psst"}"#
+        ),
+        [":bob!bob@chatd PRIVMSG ana :psst"]
+    );
+    assert_eq!(
+        hear(
+            &mut r,
+            r#"{"type":"join","room":"lobby","names":["cy","di"],"more":0}"#
+        ),
+        [":cy!cy@chatd JOIN #lobby", ":di!di@chatd JOIN #lobby"]
+    );
+    assert_eq!(
+        hear(
+            &mut r,
+            r#"{"type":"leave","room":"lobby","name":"cy","reason":null}"#
+        ),
+        [":cy!cy@chatd PART #lobby"]
+    );
+    assert_eq!(
+        hear(
+            &mut r,
+            r#"{"type":"leave","room":"lobby","name":"di","reason":"too slow"}"#
+        ),
+        [":di!di@chatd PART #lobby :too slow"]
+    );
+    let rename = r#"{"type":"rename","room":"lobby","old":"bob","new":"rob"}"#;
+    assert_eq!(hear(&mut r, rename), [":bob!bob@chatd NICK :rob"]);
+    assert!(
+        hear(&mut r, rename).is_empty(),
+        "told once, in each room: passed on once"
+    );
+    assert_eq!(
+        hear(
+            &mut r,
+            r#"{"type":"topic","room":"lobby","by":"rob","text":"friday"}"#
+        ),
+        [":rob!rob@chatd TOPIC #lobby :friday"]
+    );
+    assert_eq!(
+        hear(
+            &mut r,
+            r#"{"type":"topic","room":"lobby","by":null,"text":"friday"}"#
+        ),
+        [":chatd 332 ana #lobby :friday"]
+    );
+    assert_eq!(
+        hear(
+            &mut r,
+            r#"{"type":"error","code":"no_such_user","text":"no such user: zed"}"#
+        ),
+        [":chatd 401 ana zed :No such nick/channel"]
+    );
+    assert_eq!(
+        hear(
+            &mut r,
+            r#"{"type":"notice","code":"waiting","text":"zed is away"}"#
+        ),
+        [":chatd NOTICE ana :zed is away"]
+    );
+    assert_eq!(
+        hear(
+            &mut r,
+            r#"{"type":"rooms","rooms":[{"name":"lobby","here":3}]}"#
+        ),
+        [
+            ":chatd 321 ana Channel :Users  Name",
+            ":chatd 322 ana #lobby 3 :",
+            ":chatd 323 ana :End of /LIST"
+        ]
+    );
+    // Ours: the nick the client has now.
+    let (_, client) = r.hear(r#"{"type":"rename","old":"ana","new":"anna","you":true}"#);
+    assert_eq!(client, [":ana!ana@chatd NICK :anna"]);
+    assert!(hear(&mut r, "not json").is_empty());
+    assert!(hear(&mut r, "{broken").is_empty());
+}
+
+#[test]
+fn a_long_line_is_split_within_ircs_limit() {
+    let mut r = Run::registered("ana");
+    let text = "é".repeat(1500);
+    let event =
+        format!(r#"{{"type":"chat","room":"lobby","from":"bob","text":"{text}","id":"9"}}"#);
+    let (_, client) = r.hear(&event);
+    assert!(client.len() >= 6, "{}", client.len());
+    let mut joined = String::new();
+    for line in &client {
+        assert!(line.len() + 2 <= MAX_LINE, "{}", line.len());
+        let (head, said) = line.split_once(" :").unwrap();
+        assert_eq!(head, ":bob!bob@chatd PRIVMSG #lobby");
+        joined.push_str(said);
+    }
+    assert_eq!(joined, text);
+}
+
+#[test]
+fn bad_lines_are_refused_with_their_reason() {
+    let mut r = Run::registered("ana");
+    assert_eq!(
+        r.send(&"x".repeat(600)).1,
+        [":chatd 417 ana :Input line was too long"]
+    );
+    let mut hub = Vec::new();
+    let mut client = Vec::new();
+    r.s.from_client(b"PRIVMSG #lobby :\xff\xfe", &mut hub, &mut client);
+    assert!(hub.is_empty());
+    assert_eq!(
+        String::from_utf8(client).unwrap(),
+        ":chatd FAIL PRIVMSG INVALID_UTF8 :Message rejected: invalid UTF-8\r\n"
+    );
+    assert_eq!(r.send("   ").1, Vec::<String>::new());
+}
