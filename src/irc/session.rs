@@ -229,7 +229,8 @@ impl Session {
                 self.nick = Some(nick.to_string());
                 if self.stage == Stage::Naming {
                     // The one asked before was refused: ask for this one.
-                    return hub_line(to_hub, &["/nick", nick]);
+                    hub_line(to_hub, &["/nick", nick]);
+                    return hub_line(to_hub, &["/who", crate::hub::LOBBY]);
                 }
                 self.try_register(to_hub);
             }
@@ -262,6 +263,9 @@ impl Session {
         }
         hub_line(to_hub, &["/format", "json"]);
         hub_line(to_hub, &["/nick", &nick]);
+        // The names of the lobby, where the chat puts a newcomer: the answer that comes once
+        // the nick is granted is shown.
+        hub_line(to_hub, &["/who", crate::hub::LOBBY]);
     }
 
     fn chatting(
@@ -295,7 +299,10 @@ impl Session {
                 for channel in list.split(',').filter(|c| !c.is_empty()) {
                     match room_of(channel) {
                         Some(room) if self.in_channel(room) => {}
-                        Some(room) => hub_line(to_hub, &["/join", room]),
+                        Some(room) => {
+                            hub_line(to_hub, &["/join", room]);
+                            hub_line(to_hub, &["/who", room]);
+                        }
                         None => self.numeric(to_client, "403", &[channel, "No such channel"]),
                     }
                 }
@@ -413,8 +420,9 @@ impl Session {
     }
 
     /// One line from the hub, without its LF: a JSON event (or, before registration ends, a
-    /// text line, which says nothing the session needs).
-    pub fn from_hub(&mut self, line: &[u8], to_hub: &mut Vec<u8>, to_client: &mut Vec<u8>) {
+    /// text line, which says nothing the session needs). It never asks the hub anything back:
+    /// a connection's lines to the hub come from its socket only.
+    pub fn from_hub(&mut self, line: &[u8], to_client: &mut Vec<u8>) {
         if !line.starts_with(b"{") {
             return;
         }
@@ -513,8 +521,8 @@ impl Session {
                     );
                 }
             }
-            "rename" => self.renamed(&event, to_hub, to_client),
-            "room" => self.rooms_now(&event, to_hub, to_client),
+            "rename" => self.renamed(&event, to_client),
+            "room" => self.rooms_now(&event, to_client),
             "topic" => {
                 let channel = format!("#{}", s("room"));
                 let text = event.get("text").and_then(Value::as_str);
@@ -620,7 +628,7 @@ impl Session {
         }
     }
 
-    fn renamed(&mut self, event: &Value, to_hub: &mut Vec<u8>, to_client: &mut Vec<u8>) {
+    fn renamed(&mut self, event: &Value, to_client: &mut Vec<u8>) {
         let s = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or("");
         let (old, new) = (s("old").to_string(), s("new").to_string());
         let you = event.get("you").and_then(Value::as_bool).unwrap_or(false);
@@ -629,8 +637,10 @@ impl Session {
             if self.stage == Stage::Naming {
                 self.stage = Stage::Registered;
                 self.welcome(to_client);
-                // Where the chat put it (the lobby): the answer, a `room` event, says.
-                hub_line(to_hub, &["/join", crate::hub::LOBBY]);
+                // Where the chat put it; the lobby's names follow (asked at registration).
+                let me = mask(&new);
+                message::write(to_client, &[], Some(&me), "JOIN", &["#lobby"], false);
+                self.channels = vec![crate::hub::LOBBY.to_string()];
                 return;
             }
         } else if self.last_rename.as_ref() == Some(&(old.clone(), new.clone())) {
@@ -640,9 +650,9 @@ impl Session {
         message::write(to_client, &[], Some(&mask(&old)), "NICK", &[&new], true);
     }
 
-    /// The client's rooms as the hub says they are now: a `JOIN` for each new one (with its
-    /// names, asked of the hub), a `PART` for each it left.
-    fn rooms_now(&mut self, event: &Value, to_hub: &mut Vec<u8>, to_client: &mut Vec<u8>) {
+    /// The client's rooms as the hub says they are now: a `JOIN` for each new one (its names
+    /// follow, asked with the join), a `PART` for each it left.
+    fn rooms_now(&mut self, event: &Value, to_client: &mut Vec<u8>) {
         let now: Vec<String> = event
             .get("rooms")
             .and_then(Value::as_array)
@@ -674,7 +684,6 @@ impl Session {
                     &[&format!("#{room}")],
                     false,
                 );
-                hub_line(to_hub, &["/who", room]);
             }
         }
         self.channels = now;
