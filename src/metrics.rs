@@ -29,6 +29,7 @@ pub enum Via {
     Tcp,
     Tls,
     WebSocket,
+    Irc,
 }
 
 /// Why a client was dropped or refused.
@@ -42,10 +43,11 @@ pub enum Dropped {
     Banned,
 }
 
-const VIAS: [(Via, &str); 3] = [
+const VIAS: [(Via, &str); 4] = [
     (Via::Tcp, "tcp"),
     (Via::Tls, "tls"),
     (Via::WebSocket, "websocket"),
+    (Via::Irc, "irc"),
 ];
 
 const DROPS: [(Dropped, &str); 6] = [
@@ -58,7 +60,7 @@ const DROPS: [(Dropped, &str); 6] = [
 ];
 
 pub struct Metrics {
-    connected: [AtomicI64; 3],
+    connected: [AtomicI64; VIAS.len()],
     pub rooms: AtomicI64,
     pub lines_received: AtomicU64,
     pub deliveries: AtomicU64,
@@ -94,7 +96,7 @@ impl Default for Metrics {
 impl Metrics {
     pub const fn new() -> Metrics {
         Metrics {
-            connected: [AtomicI64::new(0), AtomicI64::new(0), AtomicI64::new(0)],
+            connected: [const { AtomicI64::new(0) }; VIAS.len()],
             rooms: AtomicI64::new(0),
             lines_received: AtomicU64::new(0),
             deliveries: AtomicU64::new(0),

@@ -25,12 +25,15 @@ pub fn listen(host: &str, port: u16, backlog: i32) -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
-/// What a server listens on: plain TCP, TLS, the web (any of them).
+/// What a server listens on: plain TCP, TLS, the web, IRC (plain or TLS; any of them).
 pub struct Listeners {
     pub plain: Option<TcpListener>,
     /// The TLS listener and its settings.
     pub tls: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
     pub web: Option<WebListener>,
+    /// The IRC listener (`--irc-port`), and the one over TLS (`--irc-tls-port`).
+    pub irc: Option<TcpListener>,
+    pub irc_tls: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
 }
 
 /// The web listener (`--web-port`): the page and WebSocket clients, over TLS or not.

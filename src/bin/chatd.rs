@@ -100,7 +100,30 @@ fn main() -> ExitCode {
             }
         }
     };
-    let listeners = net::Listeners { plain, tls, web };
+    let irc = match config.irc_port.map(listen).transpose() {
+        Ok(irc) => irc,
+        Err(e) => {
+            eprintln!("chatd: IRC: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let irc_tls = match (config.irc_tls_port, &tls_config) {
+        (Some(port), Some(c)) => match listen(port) {
+            Ok(l) => Some((l, c.clone())),
+            Err(e) => {
+                eprintln!("chatd: IRC over TLS: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    let listeners = net::Listeners {
+        plain,
+        tls,
+        web,
+        irc,
+        irc_tls,
+    };
     chatd::metrics::METRICS.start(match config.mode {
         Mode::Poll => "poll",
         Mode::Threads => "threads",
@@ -126,6 +149,8 @@ fn main() -> ExitCode {
         listeners.plain.as_ref().map(|l| (l, "")),
         listeners.tls.as_ref().map(|(l, _)| (l, ", tls")),
         listeners.web.as_ref().map(|w| (&w.listener, web_kind)),
+        listeners.irc.as_ref().map(|l| (l, ", irc")),
+        listeners.irc_tls.as_ref().map(|(l, _)| (l, ", irc, tls")),
     ];
     for (listener, tls) in addrs.into_iter().flatten() {
         match listener.local_addr() {

@@ -35,7 +35,7 @@ impl std::fmt::Display for Mode {
 /// room.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "chatd", version, args_override_self = true)]
-#[command(group(clap::ArgGroup::new("tls_listener").args(["tls_port", "web_port"]).multiple(true)))]
+#[command(group(clap::ArgGroup::new("tls_listener").args(["tls_port", "web_port", "irc_tls_port"]).multiple(true)))]
 pub struct ServerConfig {
     /// Read settings from this TOML file first (every option below, by its name: `port =
     /// 12345`, `max_per_ip = 16`); flags override them. See chatd.toml.
@@ -71,6 +71,13 @@ pub struct ServerConfig {
     /// --tls-key are given.
     #[arg(help_heading = "Listeners", long)]
     pub web_port: Option<u16>,
+    /// Also serve the chat to IRC clients on this port (0 picks a free one): irssi, WeeChat,
+    /// HexChat, bots. `#ROOM` is the chat's room ROOM; see docs/irc.md.
+    #[arg(help_heading = "Listeners", long)]
+    pub irc_port: Option<u16>,
+    /// Likewise over TLS; needs --tls-cert and --tls-key.
+    #[arg(help_heading = "Listeners", long, requires_all = ["tls_cert", "tls_key"])]
+    pub irc_tls_port: Option<u16>,
     /// An origin (`https://chat.example.org`) whose pages may open WebSockets here, besides
     /// the page's own; repeatable. Browsers from any other are refused (403).
     #[arg(help_heading = "Listeners", long, requires = "web_port")]

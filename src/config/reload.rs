@@ -232,6 +232,16 @@ fn changes(old: &ServerConfig, new: &ServerConfig) -> Vec<String> {
         format!("{:?}", new.web_port),
     );
     restart(
+        "irc_port",
+        format!("{:?}", old.irc_port),
+        format!("{:?}", new.irc_port),
+    );
+    restart(
+        "irc_tls_port",
+        format!("{:?}", old.irc_tls_port),
+        format!("{:?}", new.irc_tls_port),
+    );
+    restart(
         "max_line",
         old.max_line.to_string(),
         new.max_line.to_string(),

@@ -1,7 +1,7 @@
 //! What one client connection does, written once and driven by both concurrency models.
 //!
 //! A connection is a stack: a TCP socket, its [`Transport`] layers (TLS; the web layer, HTTP
-//! then WebSocket, above plain or TLS),
+//! then WebSocket, or IRC's, above plain or TLS),
 //! then the [`Intake`] that turns plaintext into hub events (framing, flood control, the last
 //! line), and on the way out an [`Output`] queue (owed a stretch of a shared batch, or a copy
 //! of its own, or dropped as too slow). None of these touch a socket's readiness or a thread:
@@ -10,6 +10,7 @@
 
 pub mod batch;
 pub mod intake;
+pub mod irc;
 pub mod output;
 pub mod transport;
 pub mod web;

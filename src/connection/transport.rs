@@ -1,5 +1,6 @@
-//! What lies between a connection's socket and its framer: nothing (plain TCP), TLS, or the
-//! web layer (HTTP, then WebSocket: [`super::web`]) above either, one shape for all. A layer
+//! What lies between a connection's socket and its framer: nothing (plain TCP), TLS, or a
+//! layer above either: the web layer (HTTP, then WebSocket: [`super::web`]) or IRC's
+//! ([`super::irc`]), one shape for all. A layer
 //! takes the socket's bytes and gives plaintext, takes plaintext and gives the socket's bytes,
 //! and may hold bytes of its own to write (a handshake, an alert, a pong). The servers only ask
 //! a [`Transport`] to read, write, say whether it is ready, and close.
@@ -12,6 +13,7 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::irc::Irc;
 use super::web::Web;
 use crate::http::Site;
 use crate::tls::Tls;
@@ -20,13 +22,90 @@ use crate::tls::Tls;
 pub enum Transport {
     Plain,
     Tls(Box<Tls>),
-    /// The web layer above `below` (plain or TLS).
+    /// The web layer or IRC's above `below` (plain or TLS).
     Web(Box<Stacked>),
 }
 
-/// The web layer and the layer under it.
+/// A layer above plain or TLS: what the client speaks.
+pub enum Layer {
+    Web(Web),
+    Irc(Irc),
+}
+
+/// Each call goes to the layer's own (see [`Web`] and [`Irc`]); IRC has no handshake of its
+/// own, and never answers with a file.
+impl Layer {
+    fn is_handshaking(&self) -> bool {
+        match self {
+            Layer::Web(w) => w.is_handshaking(),
+            Layer::Irc(_) => false,
+        }
+    }
+    fn served(&self) -> bool {
+        match self {
+            Layer::Web(w) => w.served(),
+            Layer::Irc(_) => false,
+        }
+    }
+    fn ended(&self) -> bool {
+        match self {
+            Layer::Web(w) => w.ended(),
+            Layer::Irc(i) => i.ended(),
+        }
+    }
+    fn take(&mut self, bytes: &[u8]) {
+        match self {
+            Layer::Web(w) => w.take(bytes),
+            Layer::Irc(i) => i.take(bytes),
+        }
+    }
+    fn give(&mut self, buf: &mut [u8]) -> usize {
+        match self {
+            Layer::Web(w) => w.give(buf),
+            Layer::Irc(i) => i.give(buf),
+        }
+    }
+    fn give_all(&mut self, plain: &mut Vec<u8>) {
+        match self {
+            Layer::Web(w) => w.give_all(plain),
+            Layer::Irc(i) => i.give_all(plain),
+        }
+    }
+    fn has_lines(&self) -> bool {
+        match self {
+            Layer::Web(w) => w.has_lines(),
+            Layer::Irc(i) => i.has_lines(),
+        }
+    }
+    fn send(&mut self, bytes: &[u8]) -> usize {
+        match self {
+            Layer::Web(w) => w.send(bytes),
+            Layer::Irc(i) => i.send(bytes),
+        }
+    }
+    fn out(&self) -> &[u8] {
+        match self {
+            Layer::Web(w) => w.out(),
+            Layer::Irc(i) => i.out(),
+        }
+    }
+    fn sent(&mut self, n: usize) {
+        match self {
+            Layer::Web(w) => w.sent(n),
+            Layer::Irc(i) => i.sent(n),
+        }
+    }
+    fn close(&mut self) {
+        match self {
+            Layer::Web(w) => w.close(),
+            Layer::Irc(i) => i.close(),
+        }
+    }
+}
+
+/// The web layer (or IRC's) and the layer under it.
 pub struct Stacked {
-    web: Web,
+    web: Layer,
     below: Transport,
     /// What the layer below gave of the last read (TLS's plaintext), kept for the next.
     from_below: Vec<u8>,
@@ -53,7 +132,7 @@ impl Transport {
 
     /// The web layer above `below` (plain or TLS), waiting for its HTTP request.
     pub fn web(below: Transport, site: &Arc<Site>, max_line: usize) -> Transport {
-        let web = Web::new(Arc::clone(site), max_line);
+        let web = Layer::Web(Web::new(Arc::clone(site), max_line));
         Transport::Web(Box::new(Stacked {
             web,
             below,
@@ -61,11 +140,29 @@ impl Transport {
         }))
     }
 
+    /// IRC's layer above `below` (plain or TLS).
+    pub fn irc(below: Transport) -> Transport {
+        Transport::Web(Box::new(Stacked {
+            web: Layer::Irc(Irc::new()),
+            below,
+            from_below: Vec::new(),
+        }))
+    }
+
+    /// An IRC connection.
+    pub fn is_irc(&self) -> bool {
+        matches!(self, Transport::Web(s) if matches!(s.web, Layer::Irc(_)))
+    }
+
     /// How the log names it: `""`, `" over TLS"`, `" over WebSocket"`...
     pub fn over(&self) -> &'static str {
         match self {
             Transport::Plain => "",
             Transport::Tls(_) => " over TLS",
+            Transport::Web(s) if matches!(s.web, Layer::Irc(_)) && s.below.is_plain() => {
+                " over IRC"
+            }
+            Transport::Web(s) if matches!(s.web, Layer::Irc(_)) => " over IRC over TLS",
             Transport::Web(s) if s.below.is_plain() => " over WebSocket",
             Transport::Web(_) => " over WebSocket over TLS",
         }
@@ -80,12 +177,19 @@ impl Transport {
         match self {
             Transport::Plain => crate::metrics::Via::Tcp,
             Transport::Tls(_) => crate::metrics::Via::Tls,
+            Transport::Web(s) if matches!(s.web, Layer::Irc(_)) => crate::metrics::Via::Irc,
             Transport::Web(_) => crate::metrics::Via::WebSocket,
         }
     }
 
-    /// A WebSocket (or a web request not answered yet): its client reads JSON events.
+    /// A WebSocket (or a web request not answered yet).
     pub fn is_web(&self) -> bool {
+        matches!(self, Transport::Web(s) if matches!(s.web, Layer::Web(_)))
+    }
+
+    /// Its client reads the hub's JSON events (a WebSocket's, or IRC's layer, which makes
+    /// them IRC) from its first line on.
+    pub fn reads_json(&self) -> bool {
         matches!(self, Transport::Web(_))
     }
 

@@ -45,7 +45,24 @@ pub struct Session {
     channels: Vec<String>,
     /// The last rename passed on (a rename is told once in each room it is in).
     last_rename: Option<(String, String)>,
+    /// The hub's events before the welcome, told after it.
+    held: Vec<Vec<u8>>,
 }
+
+/// Most of the hub's events held before the welcome; past it, they are not shown.
+const MAX_HELD: usize = 256;
+
+/// The hub's errors after which it closes the connection: IRC's `ERROR`.
+const CLOSING: &[&str] = &[
+    "idle_timeout",
+    "flooding",
+    "kicked",
+    "banned",
+    "server_full",
+    "too_many_connections",
+    "logged_in_elsewhere",
+    "password_timeout",
+];
 
 impl Default for Session {
     fn default() -> Self {
@@ -85,6 +102,7 @@ impl Session {
             pass: None,
             channels: Vec::new(),
             last_rename: None,
+            held: Vec::new(),
         }
     }
 
@@ -150,9 +168,14 @@ impl Session {
                 let reason = msg.params.first().copied().unwrap_or("");
                 hub_line(to_hub, &["/quit", reason]);
             }
-            _ if self.stage != Stage::Registered => {
+            _ if self.stage == Stage::Registering => {
                 self.registering(&command, &msg, to_hub, to_client)
             }
+            "NICK" | "PASS" | "USER" if self.stage == Stage::Naming => {
+                self.registering(&command, &msg, to_hub, to_client)
+            }
+            // Registered here (the hub takes lines in order: these come after its /nick), or
+            // in the chat.
             _ => self.chatting(&command, &msg, to_hub, to_client),
         }
     }
@@ -313,10 +336,8 @@ impl Session {
                 };
                 for channel in list.split(',').filter(|c| !c.is_empty()) {
                     match room_of(channel) {
-                        Some(room) if self.in_channel(room) => hub_line(to_hub, &["/part", room]),
-                        Some(_) => {
-                            self.numeric(to_client, "442", &[channel, "You're not on that channel"])
-                        }
+                        // The hub knows (this view of the rooms may be a moment behind).
+                        Some(room) => hub_line(to_hub, &["/part", room]),
                         None => self.numeric(to_client, "403", &[channel, "No such channel"]),
                     }
                 }
@@ -391,18 +412,20 @@ impl Session {
             return; // another CTCP: nothing the chat has
         }
         if target.starts_with('#') {
-            let Some(room) = room_of(target).filter(|r| self.in_channel(r)) else {
-                if command == "PRIVMSG" {
-                    self.numeric(to_client, "404", &[target, "Cannot send to channel"]);
-                }
-                return;
-            };
-            match action {
-                Some(action) => {
+            let room = room_of(target);
+            match (room, action) {
+                // The hub knows whether it is in the room (`/say` is refused otherwise).
+                (Some(room), None) => hub_line(to_hub, &["/say", room, text]),
+                // `/me` is said in the room one speaks in: that room first, if it is in it
+                // (a `/join` would enter it).
+                (Some(room), Some(action)) if self.in_channel(room) => {
                     hub_line(to_hub, &["/join", room]);
                     hub_line(to_hub, &["/me", action]);
                 }
-                None => hub_line(to_hub, &["/say", room, text]),
+                _ if command == "PRIVMSG" => {
+                    self.numeric(to_client, "404", &[target, "Cannot send to channel"]);
+                }
+                _ => {}
             }
             return;
         }
@@ -430,11 +453,25 @@ impl Session {
             return;
         };
         let s = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or("");
-        match s("type") {
-            // Before the welcome, only what answers the registration means anything.
-            "rename" | "error" | "shutdown" => {}
-            _ if self.stage != Stage::Registered => return,
-            _ => {}
+        if self.stage != Stage::Registered {
+            // Before the welcome, what answers the registration (and every error) is told;
+            // the rest (the lobby's lines meanwhile, the answers to commands sent right after
+            // USER) waits for it, as much as [`MAX_HELD`] holds.
+            let answers = match s("type") {
+                "rename" => event.get("you").and_then(Value::as_bool) == Some(true),
+                "error" => true,
+                "shutdown" => true,
+                // The lobby's names are asked again with each nick tried: the answer after the
+                // one granted is shown, not those before.
+                "welcome" | "who" => return,
+                _ => false,
+            };
+            if !answers {
+                if self.held.len() < MAX_HELD {
+                    self.held.push(line.to_vec());
+                }
+                return;
+            }
         }
         match s("type") {
             "chat" | "me" => {
@@ -585,6 +622,8 @@ impl Session {
                 self.numeric(to_client, "323", &["End of /LIST"]);
             }
             "error" => self.error(s("code"), s("text"), to_client),
+            // The answer to the session's own `/format json`.
+            "notice" if s("code") == "format" => {}
             "notice" | "link" => {
                 let me = self.target().to_string();
                 self.say(to_client, SERVER, "NOTICE", &me, s("text"), false);
@@ -641,6 +680,9 @@ impl Session {
                 let me = mask(&new);
                 message::write(to_client, &[], Some(&me), "JOIN", &["#lobby"], false);
                 self.channels = vec![crate::hub::LOBBY.to_string()];
+                for held in std::mem::take(&mut self.held) {
+                    self.from_hub(&held, to_client);
+                }
                 return;
             }
         } else if self.last_rename.as_ref() == Some(&(old.clone(), new.clone())) {
@@ -765,6 +807,14 @@ impl Session {
                 self.numeric(to_client, "464", &["Password incorrect"])
             }
             "already_there" => {}
+            _ if CLOSING.contains(&code) => message::write(
+                to_client,
+                &[],
+                None,
+                "ERROR",
+                &[&format!("Closing link: {text}")],
+                true,
+            ),
             _ => {
                 let me = self.target().to_string();
                 self.say(to_client, SERVER, "NOTICE", &me, text, false);

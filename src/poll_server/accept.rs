@@ -34,6 +34,14 @@ impl Server {
                     Some(w) => (&w.listener, w.tls.as_ref()),
                     None => return,
                 },
+                Listener::Irc => match &self.irc_listener {
+                    Some(l) => (l, None),
+                    None => return,
+                },
+                Listener::IrcTls => match &self.irc_tls_listener {
+                    Some((l, config)) => (l, Some(config)),
+                    None => return,
+                },
             };
             let (mut stream, peer) = match listener.accept() {
                 Ok(accepted) => accepted,
@@ -59,6 +67,7 @@ impl Server {
             };
             let transport = match (which, &self.web_listener) {
                 (Listener::Web, Some(w)) => Transport::web(transport, &w.site, self.rules.max_line),
+                (Listener::Irc | Listener::IrcTls, _) => Transport::irc(transport),
                 _ => transport,
             };
             let entry = self.io.conns.vacant_entry();
@@ -91,8 +100,9 @@ impl Server {
         let conn = &mut self.io.conns[key];
         conn.state = State::Open;
         let peer = conn.peer;
-        if conn.transport.is_web() {
-            // A WebSocket client reads JSON events from its first line on.
+        if conn.transport.reads_json() {
+            // A WebSocket client reads JSON events from its first line on (and IRC's layer,
+            // which makes IRC of them).
             self.hub.set_json(key, true);
         }
         if let Some(idle) = self.idle_timeout {

@@ -58,6 +58,8 @@ const TLS_LISTENER: Token = Token(usize::MAX - 3);
 const CLUSTER: Token = Token(usize::MAX - 4);
 const WEB_LISTENER: Token = Token(usize::MAX - 5);
 const RELOAD: Token = Token(usize::MAX - 6);
+const IRC_LISTENER: Token = Token(usize::MAX - 7);
+const IRC_TLS_LISTENER: Token = Token(usize::MAX - 8);
 /// The loop-wide read buffer.
 const SCRATCH: usize = 64 * 1024;
 /// Reads of one socket per turn before the others get their turn.
@@ -103,6 +105,11 @@ pub fn run(
             tls: w.tls,
             site: w.site,
         }),
+        None => None,
+    };
+    let irc = listeners.irc.map(|l| open(l, IRC_LISTENER)).transpose()?;
+    let irc_tls = match listeners.irc_tls {
+        Some((l, config)) => Some((open(l, IRC_TLS_LISTENER)?, config)),
         None => None,
     };
     let reload = match reload {
@@ -157,6 +164,8 @@ pub fn run(
         listener: plain,
         tls_listener: tls,
         web_listener: web,
+        irc_listener: irc,
+        irc_tls_listener: irc_tls,
         reload,
         handshake_time: config.handshake_limit(),
         handshake_budget: 0,
@@ -192,6 +201,8 @@ enum Listener {
     Plain,
     Tls,
     Web,
+    Irc,
+    IrcTls,
 }
 
 /// The web listener, as the loop keeps it.
@@ -213,6 +224,9 @@ struct Server {
     tls_listener: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
     /// The web listener; None once stopping, or without `--web-port`.
     web_listener: Option<WebListener>,
+    /// The IRC listeners; None once stopping, or without `--irc-port` (`--irc-tls-port`).
+    irc_listener: Option<TcpListener>,
+    irc_tls_listener: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
     /// SIGHUP's socket (registered) and what reads the settings again.
     reload: Option<(UnixStream, Reload)>,
     handshake_time: Duration,
@@ -291,6 +305,8 @@ impl Server {
                     LISTENER => self.accept(Listener::Plain),
                     TLS_LISTENER => self.accept(Listener::Tls),
                     WEB_LISTENER => self.accept(Listener::Web),
+                    IRC_LISTENER => self.accept(Listener::Irc),
+                    IRC_TLS_LISTENER => self.accept(Listener::IrcTls),
                     STOP => self.begin_stop(),
                     RELOAD => {
                         if let Some((signal, reload)) = &mut self.reload {
@@ -325,6 +341,8 @@ impl Server {
                 self.accept(Listener::Plain);
                 self.accept(Listener::Tls);
                 self.accept(Listener::Web);
+                self.accept(Listener::Irc);
+                self.accept(Listener::IrcTls);
             }
             self.end_turn();
         }

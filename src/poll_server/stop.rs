@@ -46,6 +46,12 @@ impl Server {
         if let Some(mut web) = self.web_listener.take() {
             let _ = self.poll.registry().deregister(&mut web.listener);
         }
+        if let Some(mut listener) = self.irc_listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        if let Some((mut listener, _)) = self.irc_tls_listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
         self.hub.shutdown(&mut self.io);
     }
 }

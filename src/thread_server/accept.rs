@@ -148,7 +148,7 @@ pub(super) fn join(
         return None;
     }
     let over = transport.over();
-    let web = transport.is_web();
+    let web = transport.reads_json();
     let peer = Arc::new(Peer::new(stream, addr, transport));
     let id = room.room.peers.insert(Arc::clone(&peer));
     // A WebSocket client reads JSON events from its first line on.

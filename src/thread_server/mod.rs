@@ -127,6 +127,8 @@ pub fn run(
         .iter()
         .chain(listeners.tls.iter().map(|(l, _)| l))
         .chain(listeners.web.iter().map(|w| &w.listener))
+        .chain(listeners.irc.iter())
+        .chain(listeners.irc_tls.iter().map(|(l, _)| l))
     {
         wake.push(net::local_peer(listener.local_addr()?));
     }
@@ -180,6 +182,26 @@ pub fn run(
         loops.push(
             thread::Builder::new()
                 .name("accept-web".into())
+                .stack_size(256 * 1024)
+                .spawn(move || layered_clients::layered_accept_loop(&listener, make, &shared))?,
+        );
+    }
+    if let Some(listener) = listeners.irc {
+        let shared = Arc::clone(&shared);
+        let make = || Ok(Transport::irc(Transport::Plain));
+        loops.push(
+            thread::Builder::new()
+                .name("accept-irc".into())
+                .stack_size(256 * 1024)
+                .spawn(move || layered_clients::layered_accept_loop(&listener, make, &shared))?,
+        );
+    }
+    if let Some((listener, config)) = listeners.irc_tls {
+        let shared = Arc::clone(&shared);
+        let make = move || Ok(Transport::irc(Transport::tls(&config)?));
+        loops.push(
+            thread::Builder::new()
+                .name("accept-irc-tls".into())
                 .stack_size(256 * 1024)
                 .spawn(move || layered_clients::layered_accept_loop(&listener, make, &shared))?,
         );

@@ -55,6 +55,9 @@ pub struct Server {
     pub tls_addr: Option<SocketAddr>,
     /// The web listener's address, with `--web-port`.
     pub web_addr: Option<SocketAddr>,
+    /// The IRC listeners' addresses (`--irc-port`, `--irc-tls-port`), when asked for.
+    pub irc_addr: Option<SocketAddr>,
+    pub irc_tls_addr: Option<SocketAddr>,
     pub mode: Mode,
 }
 
@@ -144,7 +147,11 @@ impl Server {
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         let has = |flag: &str| args.iter().any(|a| a == flag);
-        let listeners = 1 + usize::from(has("--tls-port")) + usize::from(has("--web-port"))
+        let listeners = 1
+            + usize::from(has("--tls-port"))
+            + usize::from(has("--web-port"))
+            + usize::from(has("--irc-port"))
+            + usize::from(has("--irc-tls-port"))
             - usize::from(has("--no-plain"));
         let mut child = cmd.stdout(Stdio::piped()).spawn().expect("spawn chatd");
         let stdout = child.stdout.take().unwrap();
@@ -161,6 +168,7 @@ impl Server {
             let _ = std::io::copy(&mut stdout, &mut std::io::sink());
         });
         let (mut addr, mut tls_addr, mut web_addr) = (None, None, None);
+        let (mut irc_addr, mut irc_tls_addr) = (None, None);
         for _ in 0..listeners {
             let line = rx
                 .recv_timeout(DEADLINE)
@@ -171,7 +179,11 @@ impl Server {
                 .and_then(|a| a.parse().ok())
                 .unwrap_or_else(|| panic!("unexpected line: {line:?}"));
             assert!(line.contains(&format!("(mode: {}", mode.flag())), "{line}");
-            if line.contains(", web") {
+            if line.contains(", irc, tls)") {
+                irc_tls_addr = Some(at);
+            } else if line.contains(", irc)") {
+                irc_addr = Some(at);
+            } else if line.contains(", web") {
                 web_addr = Some(at);
             } else if line.contains(", tls)") {
                 tls_addr = Some(at);
@@ -184,6 +196,8 @@ impl Server {
             addr: addr.or(tls_addr).or(web_addr).expect("an address"),
             tls_addr,
             web_addr,
+            irc_addr,
+            irc_tls_addr,
             mode,
         }
     }

@@ -83,8 +83,15 @@ fn registration_waits_for_cap_end_then_asks_the_hub_for_the_nick() {
         .iter()
         .map(|l| l.split(' ').nth(1).unwrap())
         .collect();
-    assert_eq!(codes, ["001", "002", "003", "004", "005", "422", "JOIN"]);
+    assert_eq!(
+        codes,
+        ["001", "002", "003", "004", "005", "422", "JOIN", "PRIVMSG"]
+    );
     assert_eq!(client[6], ":ana!ana@chatd JOIN #lobby");
+    assert_eq!(
+        client[7], ":bob!bob@chatd PRIVMSG #lobby :hi",
+        "what the lobby said meanwhile, after the welcome"
+    );
     assert!(
         client[4].contains(" CASEMAPPING=ascii CHANTYPES=# NICKLEN=32 "),
         "{}",
@@ -168,9 +175,19 @@ fn channel_commands_become_the_chats() {
     );
     assert_eq!(r.send("PRIVMSG bob :psst").0, ["/msg bob psst"]);
     assert_eq!(
-        r.send("PRIVMSG #ops :hi").1,
+        r.send("PRIVMSG #ops :hi").0,
+        ["/say ops hi"],
+        "the hub knows whether it is in it"
+    );
+    assert_eq!(
+        r.hear(r#"{"type":"error","code":"not_in_room","text":"you are not in #ops"}"#)
+            .1,
+        [":chatd 442 ana #ops :You're not on that channel"]
+    );
+    assert_eq!(
+        r.send("PRIVMSG #ops :\u{1}ACTION waves\u{1}").1,
         [":chatd 404 ana #ops :Cannot send to channel"],
-        "not in it (yet)"
+        "a /me is said where one speaks: not in it, it is refused here"
     );
     assert_eq!(
         r.send("PRIVMSG #dev").1,
@@ -181,10 +198,7 @@ fn channel_commands_become_the_chats() {
         ["/join dev", "/topic ship it"]
     );
     assert_eq!(r.send("PART #dev").0, ["/part dev"]);
-    assert_eq!(
-        r.send("PART #ops").1,
-        [":chatd 442 ana #ops :You're not on that channel"]
-    );
+    assert_eq!(r.send("PART #ops").0, ["/part ops"], "the hub answers");
     assert_eq!(r.send("LIST").0, ["/rooms"]);
     assert_eq!(r.send("NAMES #dev").0, ["/who dev"]);
     assert_eq!(
