@@ -3,13 +3,15 @@
 //! checks it; docs/ARCHITECTURE.md walks a line through them):
 //!
 //! - [`framing`], [`command`], [`rate`]: the clients' protocol and flood control, as pure
-//!   functions; [`irc`]: IRC's message format, pure; [`cidr`]: address ranges and the per-address limits' key; [`metrics`]: what an
+//!   functions; [`cidr`]: address ranges and the per-address limits' key; [`metrics`]: what an
 //!   operator watches; [`http`]: the web listener's requests
 //!   and answers; [`tls`], [`net`],
 //!   [`shutdown`], [`memory`]: TLS settings and state, socket plumbing, graceful stop,
 //!   allocator settings.
 //! - [`node_wire`]: what nodes of a cluster say to each other, pure.
 //! - [`hub`]: the chat rules, sans-IO: events in, deliveries out.
+//! - [`irc`]: IRC as a client speaks it, and an IRC session in the chat's terms (its lines to
+//!   the hub's commands, the hub's JSON events to IRC), pure.
 //! - [`connection`]: what one client connection does, written once for both models: its
 //!   transport layers, its intake (bytes to hub events), its output queue.
 //!   [`news`]: the seam through which the threads beside the hub answer it;

@@ -8,7 +8,7 @@ use std::path::Path;
 /// Lowest first. A module may use the modules of the layers before its own.
 const LAYERS: &[&[&str]] = &[
     // Pure protocol: the clients' lines and commands, flood control, the web's HTTP.
-    &["framing", "command", "rate", "metrics", "cidr", "irc"],
+    &["framing", "command", "rate", "metrics", "cidr"],
     // The web port's HTTP (it serves the metrics).
     &["http"],
     // Plumbing: no chat, no connections.
@@ -17,6 +17,8 @@ const LAYERS: &[&[&str]] = &[
     &["node_wire"],
     // The chat rules, sans-IO.
     &["hub"],
+    // IRC, as a client speaks it, and what it means in the chat's language: pure.
+    &["irc"],
     // The seam where the threads beside the hub hand it their news and answers.
     &["news"],
     // What one connection does, both models; the cluster's link and the store, sources of
