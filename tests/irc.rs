@@ -103,11 +103,22 @@ fn registration_ends_in_the_welcome_and_the_lobby(mode: Mode) {
     c.send("CAP LS 302");
     c.send("NICK ana");
     c.send("USER ana 0 * :Ana Lima");
-    assert_eq!(c.line(), ":chatd CAP * LS :");
+    assert_eq!(c.line(), ":chatd CAP * LS :message-tags server-time");
+    c.send("CAP REQ :server-time");
+    assert_eq!(c.line(), ":chatd CAP ana ACK :server-time");
     c.send("CAP END");
     let mut codes = Vec::new();
     loop {
         let line = c.line();
+        // With server-time, what tells the chat's events carries their time.
+        let line = match line.strip_prefix("@time=") {
+            Some(tagged) => {
+                let (time, rest) = tagged.split_once(' ').unwrap();
+                assert!(time.ends_with('Z') && time.contains('T'), "{time}");
+                rest.to_string()
+            }
+            None => line,
+        };
         let code = line.split(' ').nth(1).unwrap().to_string();
         codes.push(code.clone());
         if code == "005" {

@@ -47,7 +47,18 @@ pub struct Session {
     last_rename: Option<(String, String)>,
     /// The hub's events before the welcome, told after it.
     held: Vec<Vec<u8>>,
+    /// The capabilities the client asked for (see [`CAPS`]).
+    server_time: bool,
+    message_tags: bool,
+    /// The tags of the messages being made of one hub event (its time and line id, as the
+    /// client's capabilities ask).
+    tags: Vec<(&'static str, String)>,
+    /// Rooms whose `/who` answer is for a `WHO` (`352`/`315`), not a `NAMES` or a join.
+    who_asked: std::collections::VecDeque<String>,
 }
+
+/// The capabilities offered.
+pub const CAPS: &[&str] = &["message-tags", "server-time"];
 
 /// Most of the hub's events held before the welcome; past it, they are not shown.
 const MAX_HELD: usize = 256;
@@ -103,6 +114,10 @@ impl Session {
             channels: Vec::new(),
             last_rename: None,
             held: Vec::new(),
+            server_time: false,
+            message_tags: false,
+            tags: Vec::new(),
+            who_asked: std::collections::VecDeque::new(),
         }
     }
 
@@ -116,12 +131,25 @@ impl Session {
         self.nick.as_deref().unwrap_or("*")
     }
 
+    /// One message to the client, with the tags of the event it tells, if any.
+    fn put(
+        &self,
+        to_client: &mut Vec<u8>,
+        source: Option<&str>,
+        command: &str,
+        params: &[&str],
+        trailing: bool,
+    ) {
+        let tags: Vec<(&str, &str)> = self.tags.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        message::write(to_client, &tags, source, command, params, trailing);
+    }
+
     /// A numeric to the client.
     fn numeric(&self, to_client: &mut Vec<u8>, code: &str, params: &[&str]) {
         let mut all = Vec::with_capacity(params.len() + 1);
         all.push(self.target());
         all.extend_from_slice(params);
-        message::write(to_client, &[], Some(SERVER), code, &all, true);
+        self.put(to_client, Some(SERVER), code, &all, true);
     }
 
     /// One line from the client, without its LF.
@@ -133,11 +161,16 @@ impl Session {
                 return self.numeric(to_client, "417", &["Input line was too long"]);
             }
             Err(Refused::InvalidUtf8) => {
-                let cmd = String::from_utf8_lossy(line.split(|&b| b == b' ').next().unwrap_or(b""))
-                    .to_ascii_uppercase();
-                return message::write(
+                // The command, if the line has one that reads as one (tags and a source aside).
+                let cmd = line
+                    .split(|&b| b == b' ')
+                    .find(|w| !w.is_empty() && !w.starts_with(b"@") && !w.starts_with(b":"))
+                    .filter(|w| w.len() <= 32 && w.iter().all(u8::is_ascii_alphanumeric))
+                    .map_or("*".to_string(), |w| {
+                        String::from_utf8_lossy(w).to_ascii_uppercase()
+                    });
+                return self.put(
                     to_client,
-                    &[],
                     Some(SERVER),
                     "FAIL",
                     &[&cmd, "INVALID_UTF8", "Message rejected: invalid UTF-8"],
@@ -146,9 +179,8 @@ impl Session {
             }
             Err(why) => {
                 let text = format!("Message rejected: {why:?}");
-                return message::write(
+                return self.put(
                     to_client,
-                    &[],
                     Some(SERVER),
                     "FAIL",
                     &["*", "INVALID_MESSAGE", &text],
@@ -160,7 +192,7 @@ impl Session {
         match command.as_str() {
             "PING" => {
                 let token = msg.params.first().copied().unwrap_or(SERVER);
-                message::write(to_client, &[], Some(SERVER), "PONG", &[SERVER, token], true);
+                self.put(to_client, Some(SERVER), "PONG", &[SERVER, token], true);
             }
             "PONG" => {}
             "CAP" => self.cap(&msg, to_hub, to_client),
@@ -192,13 +224,23 @@ impl Session {
                 if self.stage == Stage::Registering {
                     self.negotiating = true;
                 }
-                // No capabilities yet.
-                message::write(
+                let list = if sub == "LS" {
+                    CAPS.join(" ")
+                } else {
+                    let mut on = Vec::new();
+                    if self.message_tags {
+                        on.push("message-tags");
+                    }
+                    if self.server_time {
+                        on.push("server-time");
+                    }
+                    on.join(" ")
+                };
+                self.put(
                     to_client,
-                    &[],
                     Some(SERVER),
                     "CAP",
-                    &[&target, &sub, ""],
+                    &[&target, &sub, &list],
                     true,
                 );
             }
@@ -207,12 +249,30 @@ impl Session {
                     self.negotiating = true;
                 }
                 let asked = msg.params.get(1).copied().unwrap_or("");
-                message::write(
+                // All or none, as the specification says.
+                let known = asked
+                    .split(' ')
+                    .filter(|c| !c.is_empty())
+                    .all(|c| CAPS.contains(&c.strip_prefix('-').unwrap_or(c)));
+                if known {
+                    for cap in asked.split(' ').filter(|c| !c.is_empty()) {
+                        let (name, on) = match cap.strip_prefix('-') {
+                            Some(name) => (name, false),
+                            None => (cap, true),
+                        };
+                        match name {
+                            "server-time" => self.server_time = on,
+                            "message-tags" => self.message_tags = on,
+                            _ => {}
+                        }
+                    }
+                }
+                let answer = if known { "ACK" } else { "NAK" };
+                self.put(
                     to_client,
-                    &[],
                     Some(SERVER),
                     "CAP",
-                    &[&target, "NAK", asked],
+                    &[&target, answer, asked],
                     true,
                 );
             }
@@ -388,6 +448,56 @@ impl Session {
                 }
             },
             "LIST" => hub_line(to_hub, &["/rooms"]),
+            "WHO" => match p(0).and_then(room_of) {
+                Some(room) => {
+                    // A client asks this of every channel it joins: bounded, as the hub's
+                    // answers come in order.
+                    if self.who_asked.len() < 64 {
+                        self.who_asked.push_back(room.to_string());
+                        hub_line(to_hub, &["/who", room]);
+                    }
+                }
+                None => {
+                    let mask = p(0).unwrap_or("*");
+                    self.numeric(to_client, "315", &[mask, "End of /WHO list"]);
+                }
+            },
+            "MODE" => match p(0) {
+                // The chat's rooms have no modes; its bans are of addresses, for operators
+                // (`/bans`), not channel masks.
+                Some(channel) if channel.starts_with('#') => match p(1) {
+                    None => self.numeric(to_client, "324", &[channel, "+"]),
+                    Some(m) if m.trim_start_matches('+') == "b" => {
+                        self.numeric(to_client, "368", &[channel, "End of channel ban list"])
+                    }
+                    Some(_) => {
+                        self.numeric(to_client, "482", &[channel, "You're not channel operator"])
+                    }
+                },
+                Some(nick) if nick.eq_ignore_ascii_case(self.target()) => {
+                    self.numeric(to_client, "221", &["+"])
+                }
+                Some(_) => self.numeric(to_client, "502", &["Can't change mode for other users"]),
+                None => missing(self, to_client),
+            },
+            "VERSION" => {
+                let version = concat!("chatd-", env!("CARGO_PKG_VERSION"));
+                self.numeric(
+                    to_client,
+                    "351",
+                    &[version, SERVER, "an nc-first group chat"],
+                );
+            }
+            "TIME" => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                self.numeric(
+                    to_client,
+                    "391",
+                    &[SERVER, &format!("{now} (Unix seconds)")],
+                );
+            }
             _ => self.numeric(to_client, "421", &[msg.command, "Unknown command"]),
         }
     }
@@ -452,6 +562,24 @@ impl Session {
         let Ok(event) = serde_json::from_slice::<Value>(line) else {
             return;
         };
+        if self.stage == Stage::Registered {
+            let get = |key: &str| event.get(key).and_then(Value::as_str);
+            if self.server_time
+                && let Some(time) = get("time")
+            {
+                self.tags.push(("time", time.to_string()));
+            }
+            if self.message_tags
+                && let Some(id) = get("id")
+            {
+                self.tags.push(("msgid", id.to_string()));
+            }
+        }
+        self.event(&event, line, to_client);
+        self.tags.clear();
+    }
+
+    fn event(&mut self, event: &Value, line: &[u8], to_client: &mut Vec<u8>) {
         let s = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or("");
         if self.stage != Stage::Registered {
             // Before the welcome, what answers the registration (and every error) is told;
@@ -506,14 +634,7 @@ impl Session {
                     .flatten()
                 {
                     if let Some(name) = name.as_str() {
-                        message::write(
-                            to_client,
-                            &[],
-                            Some(&mask(name)),
-                            "JOIN",
-                            &[&channel],
-                            false,
-                        );
+                        self.put(to_client, Some(&mask(name)), "JOIN", &[&channel], false);
                     }
                 }
             }
@@ -521,17 +642,10 @@ impl Session {
                 let channel = format!("#{}", s("room"));
                 let source = mask(s("name"));
                 match event.get("reason").and_then(Value::as_str) {
-                    Some(reason) => message::write(
-                        to_client,
-                        &[],
-                        Some(&source),
-                        "PART",
-                        &[&channel, reason],
-                        true,
-                    ),
-                    None => {
-                        message::write(to_client, &[], Some(&source), "PART", &[&channel], false)
+                    Some(reason) => {
+                        self.put(to_client, Some(&source), "PART", &[&channel, reason], true)
                     }
+                    None => self.put(to_client, Some(&source), "PART", &[&channel], false),
                 }
             }
             "move" => {
@@ -539,18 +653,16 @@ impl Session {
                 let (room, from, to) = (s("room"), s("from"), s("to"));
                 let source = mask(name);
                 if room.eq_ignore_ascii_case(from) {
-                    message::write(
+                    self.put(
                         to_client,
-                        &[],
                         Some(&source),
                         "PART",
                         &[&format!("#{from}")],
                         false,
                     );
                 } else {
-                    message::write(
+                    self.put(
                         to_client,
-                        &[],
                         Some(&source),
                         "JOIN",
                         &[&format!("#{to}")],
@@ -558,26 +670,29 @@ impl Session {
                     );
                 }
             }
-            "rename" => self.renamed(&event, to_client),
-            "room" => self.rooms_now(&event, to_client),
+            "rename" => self.renamed(event, to_client),
+            "room" => self.rooms_now(event, to_client),
             "topic" => {
                 let channel = format!("#{}", s("room"));
                 let text = event.get("text").and_then(Value::as_str);
                 match (event.get("by").and_then(Value::as_str), text) {
-                    (Some(by), Some(text)) => message::write(
-                        to_client,
-                        &[],
-                        Some(&mask(by)),
-                        "TOPIC",
-                        &[&channel, text],
-                        true,
-                    ),
+                    (Some(by), Some(text)) => {
+                        self.put(to_client, Some(&mask(by)), "TOPIC", &[&channel, text], true)
+                    }
                     (_, Some(text)) => self.numeric(to_client, "332", &[&channel, text]),
                     (_, None) => self.numeric(to_client, "331", &[&channel, "No topic is set"]),
                 }
             }
             "who" => {
                 let channel = format!("#{}", s("room"));
+                if self
+                    .who_asked
+                    .front()
+                    .is_some_and(|r| r.eq_ignore_ascii_case(s("room")))
+                {
+                    self.who_asked.pop_front();
+                    return self.who_reply(event, &channel, to_client);
+                }
                 let names: Vec<&str> = event
                     .get("names")
                     .and_then(Value::as_array)
@@ -628,9 +743,21 @@ impl Session {
                 let me = self.target().to_string();
                 self.say(to_client, SERVER, "NOTICE", &me, s("text"), false);
             }
-            "shutdown" => message::write(to_client, &[], None, "ERROR", &[s("text")], true),
+            "shutdown" => self.put(to_client, None, "ERROR", &[s("text")], true),
             _ => {}
         }
+    }
+
+    /// The answer to `WHO #room`: a `352` for each (none's address: `chatd` for all, `H` for
+    /// here), then `315`.
+    fn who_reply(&self, event: &Value, channel: &str, to_client: &mut Vec<u8>) {
+        let names = event.get("names").and_then(Value::as_array);
+        for name in names.into_iter().flatten().filter_map(Value::as_str) {
+            let real = format!("0 {name}");
+            let params = [channel, name, SERVER, SERVER, name, "H", real.as_str()];
+            self.numeric(to_client, "352", &params);
+        }
+        self.numeric(to_client, "315", &[channel, "End of /WHO list"]);
     }
 
     /// `PRIVMSG` or `NOTICE` from `source` to `target` (a CTCP `ACTION` if `action`), split
@@ -663,7 +790,7 @@ impl Session {
             } else {
                 part
             };
-            message::write(to_client, &[], Some(source), command, &[target, part], true);
+            self.put(to_client, Some(source), command, &[target, part], true);
         }
     }
 
@@ -678,7 +805,7 @@ impl Session {
                 self.welcome(to_client);
                 // Where the chat put it; the lobby's names follow (asked at registration).
                 let me = mask(&new);
-                message::write(to_client, &[], Some(&me), "JOIN", &["#lobby"], false);
+                self.put(to_client, Some(&me), "JOIN", &["#lobby"], false);
                 self.channels = vec![crate::hub::LOBBY.to_string()];
                 for held in std::mem::take(&mut self.held) {
                     self.from_hub(&held, to_client);
@@ -689,7 +816,7 @@ impl Session {
             return; // told once in each shared room: passed on once
         }
         self.last_rename = Some((old.clone(), new.clone()));
-        message::write(to_client, &[], Some(&mask(&old)), "NICK", &[&new], true);
+        self.put(to_client, Some(&mask(&old)), "NICK", &[&new], true);
     }
 
     /// The client's rooms as the hub says they are now: a `JOIN` for each new one (its names
@@ -706,26 +833,12 @@ impl Session {
         let me = mask(self.target());
         for room in &self.channels {
             if !now.iter().any(|r| r.eq_ignore_ascii_case(room)) {
-                message::write(
-                    to_client,
-                    &[],
-                    Some(&me),
-                    "PART",
-                    &[&format!("#{room}")],
-                    false,
-                );
+                self.put(to_client, Some(&me), "PART", &[&format!("#{room}")], false);
             }
         }
         for room in &now {
             if !self.in_channel(room) {
-                message::write(
-                    to_client,
-                    &[],
-                    Some(&me),
-                    "JOIN",
-                    &[&format!("#{room}")],
-                    false,
-                );
+                self.put(to_client, Some(&me), "JOIN", &[&format!("#{room}")], false);
             }
         }
         self.channels = now;
@@ -807,9 +920,8 @@ impl Session {
                 self.numeric(to_client, "464", &["Password incorrect"])
             }
             "already_there" => {}
-            _ if CLOSING.contains(&code) => message::write(
+            _ if CLOSING.contains(&code) => self.put(
                 to_client,
-                &[],
                 None,
                 "ERROR",
                 &[&format!("Closing link: {text}")],

@@ -56,7 +56,10 @@ fn registration_waits_for_cap_end_then_asks_the_hub_for_the_nick() {
     let mut r = Run::default();
     assert_eq!(
         r.send("CAP LS 302"),
-        (vec![], vec![":chatd CAP * LS :".into()])
+        (
+            vec![],
+            vec![":chatd CAP * LS :message-tags server-time".into()]
+        )
     );
     assert!(r.send("NICK ana").0.is_empty());
     assert!(
@@ -64,8 +67,13 @@ fn registration_waits_for_cap_end_then_asks_the_hub_for_the_nick() {
         "CAP END first"
     );
     assert_eq!(
+        r.send("CAP REQ :server-time sasl"),
+        (vec![], vec![":chatd CAP ana NAK :server-time sasl".into()]),
+        "all or none"
+    );
+    assert_eq!(
         r.send("CAP REQ :server-time"),
-        (vec![], vec![":chatd CAP ana NAK :server-time".into()])
+        (vec![], vec![":chatd CAP ana ACK :server-time".into()])
     );
     let (hub, client) = r.send("CAP END");
     assert_eq!(hub, ["/format json", "/nick ana", "/who lobby"]);
@@ -90,7 +98,7 @@ fn registration_waits_for_cap_end_then_asks_the_hub_for_the_nick() {
     assert_eq!(client[6], ":ana!ana@chatd JOIN #lobby");
     assert_eq!(
         client[7], ":bob!bob@chatd PRIVMSG #lobby :hi",
-        "what the lobby said meanwhile, after the welcome"
+        "what the lobby said meanwhile, after the welcome (no time of its own: it had none)"
     );
     assert!(
         client[4].contains(" CASEMAPPING=ascii CHANTYPES=# NICKLEN=32 "),
@@ -345,4 +353,92 @@ fn bad_lines_are_refused_with_their_reason() {
         ":chatd FAIL PRIVMSG INVALID_UTF8 :Message rejected: invalid UTF-8\r\n"
     );
     assert_eq!(r.send("   ").1, Vec::<String>::new());
+}
+
+#[test]
+fn server_time_and_message_tags_tag_what_the_chat_says() {
+    let mut r = Run::default();
+    r.send("CAP LS 302");
+    r.send("CAP REQ :server-time message-tags");
+    assert_eq!(
+        r.send("CAP LIST").1,
+        [":chatd CAP * LIST :message-tags server-time"]
+    );
+    r.send("NICK ana");
+    r.send("USER ana 0 * :Ana");
+    r.send("CAP END");
+    r.hear(r#"{"type":"rename","old":"guest1","new":"ana","you":true}"#);
+    let chat = r#"{"type":"chat","time":"2026-12-07T13:00:00.123Z","room":"lobby","from":"bob","text":"hi","id":"a-7"}"#;
+    assert_eq!(
+        r.hear(chat).1,
+        ["@time=2026-12-07T13:00:00.123Z;msgid=a-7 :bob!bob@chatd PRIVMSG #lobby :hi"]
+    );
+    // Its own commands' answers carry none.
+    assert_eq!(r.send("PING x").1, [":chatd PONG chatd :x"]);
+}
+
+#[test]
+fn who_mode_version_and_time_are_answered() {
+    let mut r = Run::registered("ana");
+    assert_eq!(r.send("WHO #lobby").0, ["/who lobby"]);
+    let (_, client) = r.hear(r#"{"type":"who","room":"lobby","names":["ana","bob"]}"#);
+    assert_eq!(
+        client,
+        [
+            ":chatd 352 ana #lobby ana chatd chatd ana H :0 ana",
+            ":chatd 352 ana #lobby bob chatd chatd bob H :0 bob",
+            ":chatd 315 ana #lobby :End of /WHO list"
+        ]
+    );
+    // The next answer is a NAMES' again.
+    r.send("NAMES #lobby");
+    let (_, client) = r.hear(r#"{"type":"who","room":"lobby","names":["ana"]}"#);
+    assert_eq!(client[0], ":chatd 353 ana = #lobby :ana");
+    assert_eq!(r.send("MODE #lobby").1, [":chatd 324 ana #lobby :+"]);
+    assert_eq!(
+        r.send("MODE #lobby b").1,
+        [":chatd 368 ana #lobby :End of channel ban list"]
+    );
+    assert_eq!(r.send("MODE ana").1, [":chatd 221 ana :+"]);
+    assert!(r.send("VERSION").1[0].starts_with(":chatd 351 ana chatd-"));
+    assert!(r.send("TIME").1[0].starts_with(":chatd 391 ana chatd :"));
+}
+
+proptest::proptest! {
+    /// Whatever a client sends, before or after registration, and whatever the hub says: no
+    /// panic; every message to the client is one line within IRC's limit (tags aside) ended
+    /// by CR LF, and every line to the hub one line, with no CR or NUL in it.
+    #[test]
+    fn any_input_gives_well_formed_output(
+        lines in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..700), 0..12),
+        events in proptest::collection::vec("[ -~é]{0,600}", 0..12),
+        register in proptest::prelude::any::<bool>(),
+    ) {
+        let mut r = if register { Run::registered("ana") } else { Run::default() };
+        let (mut hub, mut client) = (Vec::new(), Vec::new());
+        for (i, line) in lines.iter().enumerate() {
+            let line: Vec<u8> = line.iter().copied().filter(|&b| b != b'\n').collect();
+            r.s.from_client(&line, &mut hub, &mut client);
+            if let Some(e) = events.get(i) {
+                let event = format!(
+                    r#"{{"type":"chat","room":"lobby","from":"bob","text":{},"id":"1"}}"#,
+                    serde_json::Value::String(e.clone())
+                );
+                r.s.from_hub(event.as_bytes(), &mut client);
+                r.s.from_hub(e.as_bytes(), &mut client);
+            }
+        }
+        let client = String::from_utf8_lossy(&client).into_owned();
+        for line in client.split_terminator("\r\n") {
+            let body = match line.strip_prefix('@') {
+                Some(tagged) => tagged.split_once(' ').map_or("", |(_, b)| b),
+                None => line,
+            };
+            proptest::prop_assert!(body.len() + 2 <= MAX_LINE, "{} bytes", body.len());
+            proptest::prop_assert!(!line.contains(['\r', '\n', '\0']), "{line:?}");
+        }
+        for line in hub.split(|&b| b == b'\n') {
+            proptest::prop_assert!(!line.contains(&b'\r') && !line.contains(&0), "{line:?}");
+        }
+    }
 }
