@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, Mode, Server};
+use common::{DEADLINE, Mode, Server, TempDir};
 
 both_modes!(
     registration_ends_in_the_welcome_and_the_lobby,
@@ -17,6 +17,7 @@ both_modes!(
     a_nick_taken_is_433_and_another_is_taken,
     commands_before_registration_are_refused_and_a_registration_that_never_ends_is_closed,
     bad_lines_are_refused_and_the_client_goes_on,
+    sasl_and_nickserv_log_in_to_the_chats_accounts,
 );
 
 /// An IRC client of the test's.
@@ -103,7 +104,10 @@ fn registration_ends_in_the_welcome_and_the_lobby(mode: Mode) {
     c.send("CAP LS 302");
     c.send("NICK ana");
     c.send("USER ana 0 * :Ana Lima");
-    assert_eq!(c.line(), ":chatd CAP * LS :message-tags server-time");
+    assert_eq!(
+        c.line(),
+        ":chatd CAP * LS :message-tags sasl=PLAIN server-time"
+    );
     c.send("CAP REQ :server-time");
     assert_eq!(c.line(), ":chatd CAP ana ACK :server-time");
     c.send("CAP END");
@@ -293,4 +297,102 @@ fn bad_lines_are_refused_and_the_client_goes_on(mode: Mode) {
     // Nothing of it reached anyone; a good line does.
     ana.send("PRIVMSG #lobby :still here");
     nc.expect("<ana> still here");
+}
+
+/// `NAME\0NAME\0PASSWORD` in base64, as a client's SASL PLAIN sends it.
+fn plain(name: &str, password: &str) -> String {
+    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let raw = format!("{name}\0{name}\0{password}").into_bytes();
+    let mut out = String::new();
+    for chunk in raw.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(ABC[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+        out.push_str(&"=".repeat(3 - chunk.len()));
+    }
+    out
+}
+
+fn sasl_and_nickserv_log_in_to_the_chats_accounts(mode: Mode) {
+    let dir = TempDir::new(&format!("irc-sasl-{mode:?}"));
+    let log = dir.0.join("chatd.log");
+    let server = Server::start_logged(mode, &["-vv", "--irc-port", "0"], &log);
+    // An account made by an nc client, which leaves.
+    let mut owner = server.client();
+    owner.send("/nick alice");
+    owner.expect("* you are now alice");
+    owner.send("/register correct-horse");
+    owner.expect("* alice is registered: it is yours (/login alice PASSWORD takes it back)");
+    owner.send("/quit");
+    owner.until_closed();
+    // A wrong password: 904, and the client may go on as a guest (this one quits).
+    let mut bad = Irc::connect(&server);
+    bad.send("CAP REQ :sasl");
+    assert_eq!(bad.line(), ":chatd CAP * ACK :sasl");
+    bad.send("NICK alice");
+    bad.send("USER alice 0 * :Alice");
+    bad.send("AUTHENTICATE PLAIN");
+    assert_eq!(bad.line(), "AUTHENTICATE +");
+    bad.send(&format!("AUTHENTICATE {}", plain("alice", "wrong-horse")));
+    assert_eq!(bad.line(), ":chatd 904 alice :SASL authentication failed");
+    bad.send("QUIT");
+    bad.until_closed();
+    let mut watcher = server.client();
+    // SASL PLAIN: logged in before the welcome, announced once, as alice.
+    let mut c = Irc::connect(&server);
+    c.send("CAP LS 302");
+    c.send("NICK alice");
+    c.send("USER alice 0 * :Alice");
+    assert_eq!(
+        c.line(),
+        ":chatd CAP * LS :message-tags sasl=PLAIN server-time"
+    );
+    c.send("CAP REQ :sasl");
+    assert_eq!(c.line(), ":chatd CAP alice ACK :sasl");
+    c.send("AUTHENTICATE PLAIN");
+    assert_eq!(c.line(), "AUTHENTICATE +");
+    c.send(&format!("AUTHENTICATE {}", plain("alice", "correct-horse")));
+    assert_eq!(
+        c.line(),
+        ":chatd 900 alice alice!alice@chatd alice :You are now logged in as alice"
+    );
+    assert_eq!(c.line(), ":chatd 903 alice :SASL authentication successful");
+    c.send("CAP END");
+    c.until(":chatd 001 alice :");
+    c.until(":chatd 366 alice #lobby ");
+    c.nick = "alice".into();
+    assert_eq!(watcher.sync(), ["* alice joined"]);
+    // A guest cannot take the name; NickServ IDENTIFY can, and closes the older connection.
+    let mut other = Irc::registered(&server, "bob");
+    other.send("NICK alice");
+    assert_eq!(
+        other.line(),
+        ":chatd 433 bob alice :alice is registered: /login alice PASSWORD"
+    );
+    other.send("PRIVMSG NickServ :IDENTIFY alice correct-horse");
+    assert_eq!(
+        other.until(":bob!bob@chatd NICK"),
+        ":bob!bob@chatd NICK :alice"
+    );
+    other.until(":chatd 900 alice alice!alice@chatd alice ");
+    let closed = c.until_closed();
+    assert!(
+        closed
+            .iter()
+            .any(|l| l == "ERROR :Closing link: logged in elsewhere"),
+        "{closed:?}"
+    );
+    drop((c, other, watcher));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("logged in as alice"), "the log is read");
+    for secret in [
+        "correct-horse".to_string(),
+        "wrong-horse".to_string(),
+        plain("alice", "correct-horse"),
+        plain("alice", "wrong-horse"),
+    ] {
+        assert!(!text.contains(&secret), "{secret} in the log");
+    }
 }

@@ -29,7 +29,7 @@ pub enum Transport {
 /// A layer above plain or TLS: what the client speaks.
 pub enum Layer {
     Web(Web),
-    Irc(Irc),
+    Irc(Box<Irc>),
 }
 
 /// Each call goes to the layer's own (see [`Web`] and [`Irc`]); IRC has no handshake of its
@@ -143,7 +143,7 @@ impl Transport {
     /// IRC's layer above `below` (plain or TLS).
     pub fn irc(below: Transport) -> Transport {
         Transport::Web(Box::new(Stacked {
-            web: Layer::Irc(Irc::new()),
+            web: Layer::Irc(Box::default()),
             below,
             from_below: Vec::new(),
         }))

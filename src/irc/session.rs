@@ -16,6 +16,8 @@ use crate::command;
 
 /// The server's name in every message it sources, and the host of every client shown.
 pub const SERVER: &str = "chatd";
+/// How NickServ is shown.
+pub const NICKSERV: &str = "NickServ!NickServ@chatd";
 /// The network's name, in `005`.
 pub const NETWORK: &str = "chatd";
 
@@ -55,10 +57,70 @@ pub struct Session {
     tags: Vec<(&'static str, String)>,
     /// Rooms whose `/who` answer is for a `WHO` (`352`/`315`), not a `NAMES` or a join.
     who_asked: std::collections::VecDeque<String>,
+    /// `sasl` asked for, where its exchange is, and the account it logged in to.
+    sasl: bool,
+    sasl_step: Sasl,
+    account: Option<String>,
+}
+
+/// Where a SASL exchange is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Sasl {
+    Idle,
+    /// `AUTHENTICATE PLAIN` came: its payload is awaited, these chunks of it so far.
+    Payload(String),
+    /// The chat is checking the password.
+    Checking,
 }
 
 /// The capabilities offered.
-pub const CAPS: &[&str] = &["message-tags", "server-time"];
+pub const CAPS: &[&str] = &["message-tags", "sasl", "server-time"];
+/// The longest SASL payload taken (base64), in all its chunks.
+const MAX_SASL: usize = 1200;
+
+/// The account notices and errors of the chat that NickServ says, as IRC users expect.
+const NICKSERV_CODES: &[&str] = &[
+    "registered",
+    "logged_in",
+    "logged_out",
+    "password_changed",
+    "unregistered",
+    "account_dropped",
+    "wrong_login",
+    "login_wait",
+    "invalid_password",
+    "guest_name",
+    "already_registered",
+    "not_logged_in",
+    "too_many_accounts",
+    "no_accounts",
+    "hash_timeout",
+    "busy",
+];
+
+/// Decodes standard base64 (padding optional); `None` if it is not base64.
+fn base64(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in text.trim_end_matches('=').bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
 
 /// Most of the hub's events held before the welcome; past it, they are not shown.
 const MAX_HELD: usize = 256;
@@ -118,6 +180,9 @@ impl Session {
             message_tags: false,
             tags: Vec::new(),
             who_asked: std::collections::VecDeque::new(),
+            sasl: false,
+            sasl_step: Sasl::Idle,
+            account: None,
         }
     }
 
@@ -196,6 +261,7 @@ impl Session {
             }
             "PONG" => {}
             "CAP" => self.cap(&msg, to_hub, to_client),
+            "AUTHENTICATE" => self.authenticate(&msg, to_hub, to_client),
             "QUIT" => {
                 let reason = msg.params.first().copied().unwrap_or("");
                 hub_line(to_hub, &["/quit", reason]);
@@ -224,12 +290,18 @@ impl Session {
                 if self.stage == Stage::Registering {
                     self.negotiating = true;
                 }
-                let list = if sub == "LS" {
+                let v302 = msg.params.get(1).is_some_and(|v| *v >= "302");
+                let list = if sub == "LS" && v302 {
+                    "message-tags sasl=PLAIN server-time".to_string()
+                } else if sub == "LS" {
                     CAPS.join(" ")
                 } else {
                     let mut on = Vec::new();
                     if self.message_tags {
                         on.push("message-tags");
+                    }
+                    if self.sasl {
+                        on.push("sasl");
                     }
                     if self.server_time {
                         on.push("server-time");
@@ -263,6 +335,7 @@ impl Session {
                         match name {
                             "server-time" => self.server_time = on,
                             "message-tags" => self.message_tags = on,
+                            "sasl" => self.sasl = on,
                             _ => {}
                         }
                     }
@@ -278,11 +351,76 @@ impl Session {
             }
             "END" => {
                 self.negotiating = false;
-                self.try_register(to_hub);
+                self.try_register(to_hub, to_client);
             }
             _ => {
                 let sub = msg.params.first().copied().unwrap_or("");
                 self.numeric(to_client, "410", &[sub, "Invalid CAP command"]);
+            }
+        }
+    }
+
+    /// `AUTHENTICATE`: SASL PLAIN, against the chat's accounts (a `/login`).
+    fn authenticate(&mut self, msg: &Message<'_>, to_hub: &mut Vec<u8>, to_client: &mut Vec<u8>) {
+        let arg = msg.params.first().copied().unwrap_or("");
+        let failed = |s: &mut Self, to_client: &mut Vec<u8>| {
+            s.sasl_step = Sasl::Idle;
+            s.numeric(to_client, "904", &["SASL authentication failed"]);
+        };
+        if self.account.is_some() {
+            return self.numeric(to_client, "907", &["You have already authenticated"]);
+        }
+        if !self.sasl || self.stage != Stage::Registering {
+            return failed(self, to_client);
+        }
+        if arg == "*" {
+            self.sasl_step = Sasl::Idle;
+            return self.numeric(to_client, "906", &["SASL authentication aborted"]);
+        }
+        match std::mem::replace(&mut self.sasl_step, Sasl::Idle) {
+            Sasl::Idle if arg.eq_ignore_ascii_case("PLAIN") => {
+                self.sasl_step = Sasl::Payload(String::new());
+                self.put(to_client, None, "AUTHENTICATE", &["+"], false);
+            }
+            Sasl::Idle => {
+                self.numeric(
+                    to_client,
+                    "908",
+                    &["PLAIN", "are available SASL mechanisms"],
+                );
+                failed(self, to_client);
+            }
+            Sasl::Payload(mut so_far) => {
+                if arg != "+" {
+                    so_far.push_str(arg);
+                }
+                if so_far.len() > MAX_SASL {
+                    return failed(self, to_client);
+                }
+                if arg.len() == 400 {
+                    // More to come.
+                    self.sasl_step = Sasl::Payload(so_far);
+                    return;
+                }
+                let plain = base64(&so_far).and_then(|b| String::from_utf8(b).ok());
+                let mut parts = plain.as_deref().unwrap_or("").split('\0');
+                let (authz, authc, password) = (parts.next(), parts.next(), parts.next());
+                let name = authc.filter(|a| !a.is_empty()).or(authz).unwrap_or("");
+                let password = password.unwrap_or("");
+                if !command::valid_name(name) || password.is_empty() || password.contains(' ') {
+                    return failed(self, to_client);
+                }
+                if let Some(pass) = self.pass.take() {
+                    hub_line(to_hub, &["/pass", &pass]);
+                }
+                self.sasl_step = Sasl::Checking;
+                hub_line(to_hub, &["/login", name, password]);
+                // For the welcome, if the login is granted (held until then).
+                hub_line(to_hub, &["/who", crate::hub::LOBBY]);
+            }
+            Sasl::Checking => {
+                self.sasl_step = Sasl::Checking;
+                self.numeric(to_client, "904", &["SASL authentication failed"]);
             }
         }
     }
@@ -315,7 +453,7 @@ impl Session {
                     hub_line(to_hub, &["/nick", nick]);
                     return hub_line(to_hub, &["/who", crate::hub::LOBBY]);
                 }
-                self.try_register(to_hub);
+                self.try_register(to_hub, to_client);
             }
             "USER" => {
                 if msg.params.len() < 4 {
@@ -325,7 +463,7 @@ impl Session {
                     return self.numeric(to_client, "462", &["You may not reregister"]);
                 }
                 self.user = true;
-                self.try_register(to_hub);
+                self.try_register(to_hub, to_client);
             }
             _ => self.numeric(to_client, "451", &["You have not registered"]),
         }
@@ -333,9 +471,17 @@ impl Session {
 
     /// Registration ends once the client has given a nick and a user and ended capability
     /// negotiation: the hub reads JSON from now on, and is asked for the nick.
-    fn try_register(&mut self, to_hub: &mut Vec<u8>) {
+    fn try_register(&mut self, to_hub: &mut Vec<u8>, to_client: &mut Vec<u8>) {
         if self.stage != Stage::Registering || !self.user || self.negotiating {
             return;
+        }
+        if self.sasl_step == Sasl::Checking {
+            return; // registration ends once the login is answered
+        }
+        if let Some(account) = self.account.clone() {
+            // Logged in by SASL: the chat named it after its account already (and the
+            // lobby's names were asked with the login).
+            return self.welcomed(&account, to_client);
         }
         let Some(nick) = self.nick.clone() else {
             return;
@@ -539,6 +685,9 @@ impl Session {
             }
             return;
         }
+        if target.eq_ignore_ascii_case("NickServ") {
+            return self.nickserv(text, to_hub, to_client);
+        }
         if !command::valid_name(target) {
             if command == "PRIVMSG" {
                 self.numeric(to_client, "401", &[target, "No such nick/channel"]);
@@ -587,11 +736,13 @@ impl Session {
             // USER) waits for it, as much as [`MAX_HELD`] holds.
             let answers = match s("type") {
                 "rename" => event.get("you").and_then(Value::as_bool) == Some(true),
+                "notice" => s("code") == "logged_in",
                 "error" => true,
                 "shutdown" => true,
                 // The lobby's names are asked again with each nick tried: the answer after the
-                // one granted is shown, not those before.
-                "welcome" | "who" => return,
+                // one granted is shown, not those before (a SASL login's is held).
+                "who" if self.stage == Stage::Naming => return,
+                "welcome" => return,
                 _ => false,
             };
             if !answers {
@@ -736,15 +887,70 @@ impl Session {
                 }
                 self.numeric(to_client, "323", &["End of /LIST"]);
             }
-            "error" => self.error(s("code"), s("text"), to_client),
             // The answer to the session's own `/format json`.
             "notice" if s("code") == "format" => {}
+            "notice" if s("code") == "logged_in" => {
+                let account = s("text").rsplit(' ').next().unwrap_or("").to_string();
+                let me = self.nick.clone().unwrap_or_else(|| account.clone());
+                let mask = format!("{me}!{me}@{SERVER}");
+                let said = format!("You are now logged in as {account}");
+                self.numeric(to_client, "900", &[&mask, &account, &said]);
+                if self.sasl_step == Sasl::Checking {
+                    self.sasl_step = Sasl::Idle;
+                    self.account = Some(account.clone());
+                    self.numeric(to_client, "903", &["SASL authentication successful"]);
+                    if self.stage == Stage::Registering && self.user && !self.negotiating {
+                        // CAP END came meanwhile: registered now.
+                        self.welcomed(&account, to_client);
+                    }
+                } else {
+                    self.say(to_client, NICKSERV, "NOTICE", &me, s("text"), false);
+                }
+            }
+            "notice" | "error"
+                if NICKSERV_CODES.contains(&s("code")) && self.sasl_step == Sasl::Checking =>
+            {
+                // A SASL login refused (or the chat too busy to check it); the lobby's names
+                // asked with it are not the ones the registration will show.
+                self.sasl_step = Sasl::Idle;
+                self.held
+                    .retain(|h| !h.windows(12).any(|w| w == br#""type":"who""#));
+                self.numeric(to_client, "904", &["SASL authentication failed"]);
+            }
+            "notice" | "error" if NICKSERV_CODES.contains(&s("code")) => {
+                let me = self.target().to_string();
+                self.say(to_client, NICKSERV, "NOTICE", &me, s("text"), false);
+            }
+            "error" => self.error(s("code"), s("text"), to_client),
             "notice" | "link" => {
                 let me = self.target().to_string();
                 self.say(to_client, SERVER, "NOTICE", &me, s("text"), false);
             }
             "shutdown" => self.put(to_client, None, "ERROR", &[s("text")], true),
             _ => {}
+        }
+    }
+
+    /// `PRIVMSG NickServ :...`: the accounts' commands as IRC users know them.
+    fn nickserv(&mut self, text: &str, to_hub: &mut Vec<u8>, to_client: &mut Vec<u8>) {
+        let words: Vec<&str> = text.split(' ').filter(|w| !w.is_empty()).collect();
+        let verb = words
+            .first()
+            .map(|w| w.to_ascii_uppercase())
+            .unwrap_or_default();
+        match (verb.as_str(), &words[1..]) {
+            ("IDENTIFY", [password]) => {
+                let nick = self.target().to_string();
+                hub_line(to_hub, &["/login", &nick, password]);
+            }
+            ("IDENTIFY", [name, password]) => hub_line(to_hub, &["/login", name, password]),
+            ("REGISTER", [password, ..]) => hub_line(to_hub, &["/register", password]),
+            ("LOGOUT", []) => hub_line(to_hub, &["/logout"]),
+            _ => {
+                let me = self.target().to_string();
+                let help = "IDENTIFY [NAME] PASSWORD, REGISTER PASSWORD, or LOGOUT";
+                self.say(to_client, NICKSERV, "NOTICE", &me, help, false);
+            }
         }
     }
 
@@ -798,19 +1004,13 @@ impl Session {
         let s = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or("");
         let (old, new) = (s("old").to_string(), s("new").to_string());
         let you = event.get("you").and_then(Value::as_bool).unwrap_or(false);
+        if you && self.stage == Stage::Registering {
+            return; // a SASL login's: the welcome will name the client
+        }
         if you {
             self.nick = Some(new.clone());
             if self.stage == Stage::Naming {
-                self.stage = Stage::Registered;
-                self.welcome(to_client);
-                // Where the chat put it; the lobby's names follow (asked at registration).
-                let me = mask(&new);
-                self.put(to_client, Some(&me), "JOIN", &["#lobby"], false);
-                self.channels = vec![crate::hub::LOBBY.to_string()];
-                for held in std::mem::take(&mut self.held) {
-                    self.from_hub(&held, to_client);
-                }
-                return;
+                return self.welcomed(&new, to_client);
             }
         } else if self.last_rename.as_ref() == Some(&(old.clone(), new.clone())) {
             return; // told once in each shared room: passed on once
@@ -842,6 +1042,20 @@ impl Session {
             }
         }
         self.channels = now;
+    }
+
+    /// Registered as `nick`: the welcome, the lobby (where the chat put it; its names follow,
+    /// asked at registration), and what the chat said meanwhile.
+    fn welcomed(&mut self, nick: &str, to_client: &mut Vec<u8>) {
+        self.stage = Stage::Registered;
+        self.nick = Some(nick.to_string());
+        self.welcome(to_client);
+        let me = mask(nick);
+        self.put(to_client, Some(&me), "JOIN", &["#lobby"], false);
+        self.channels = vec![crate::hub::LOBBY.to_string()];
+        for held in std::mem::take(&mut self.held) {
+            self.from_hub(&held, to_client);
+        }
     }
 
     /// The welcome numerics, once the hub granted the nick.

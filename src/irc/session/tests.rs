@@ -58,7 +58,7 @@ fn registration_waits_for_cap_end_then_asks_the_hub_for_the_nick() {
         r.send("CAP LS 302"),
         (
             vec![],
-            vec![":chatd CAP * LS :message-tags server-time".into()]
+            vec![":chatd CAP * LS :message-tags sasl=PLAIN server-time".into()]
         )
     );
     assert!(r.send("NICK ana").0.is_empty());
@@ -67,8 +67,11 @@ fn registration_waits_for_cap_end_then_asks_the_hub_for_the_nick() {
         "CAP END first"
     );
     assert_eq!(
-        r.send("CAP REQ :server-time sasl"),
-        (vec![], vec![":chatd CAP ana NAK :server-time sasl".into()]),
+        r.send("CAP REQ :server-time chghost"),
+        (
+            vec![],
+            vec![":chatd CAP ana NAK :server-time chghost".into()]
+        ),
         "all or none"
     );
     assert_eq!(
@@ -441,4 +444,132 @@ proptest::proptest! {
             proptest::prop_assert!(!line.contains(&b'\r') && !line.contains(&0), "{line:?}");
         }
     }
+}
+
+/// `authzid\0authcid\0password`, base64.
+fn plain(name: &str, password: &str) -> String {
+    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let raw = format!("{name}\0{name}\0{password}").into_bytes();
+    let mut out = String::new();
+    for chunk in raw.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(ABC[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+        out.push_str(&"=".repeat(3 - chunk.len()));
+    }
+    out
+}
+
+#[test]
+fn base64_reads_what_clients_send() {
+    assert_eq!(base64(&plain("ana", "pw")).unwrap(), b"ana\0ana\0pw");
+    assert_eq!(base64("YQ").unwrap(), b"a");
+    assert_eq!(base64("not base64!"), None);
+}
+
+#[test]
+fn sasl_plain_logs_in_before_the_welcome() {
+    let mut r = Run::default();
+    r.send("CAP LS 302");
+    assert_eq!(r.send("CAP REQ :sasl").1, [":chatd CAP * ACK :sasl"]);
+    r.send("NICK ana");
+    r.send("USER ana 0 * :Ana");
+    assert_eq!(r.send("AUTHENTICATE PLAIN").1, ["AUTHENTICATE +"]);
+    let (hub, _) = r.send(&format!("AUTHENTICATE {}", plain("ana", "correct-horse")));
+    assert_eq!(hub, ["/login ana correct-horse", "/who lobby"]);
+    // The chat renames it and says so: no NICK before the welcome, 900 and 903.
+    assert!(
+        r.hear(r#"{"type":"rename","old":"guest1","new":"ana","you":true}"#)
+            .1
+            .is_empty()
+    );
+    let (_, client) = r.hear(r#"{"type":"notice","code":"logged_in","text":"logged in as ana"}"#);
+    assert_eq!(
+        client,
+        [
+            ":chatd 900 ana ana!ana@chatd ana :You are now logged in as ana",
+            ":chatd 903 ana :SASL authentication successful"
+        ]
+    );
+    r.hear(r#"{"type":"who","room":"lobby","names":["ana"]}"#);
+    let (hub, client) = r.send("CAP END");
+    assert!(hub.is_empty(), "named already: {hub:?}");
+    assert!(client[0].starts_with(":chatd 001 ana :"), "{client:?}");
+    assert!(
+        client.contains(&":chatd 353 ana = #lobby :ana".to_string()),
+        "{client:?}"
+    );
+    assert_eq!(
+        r.send("AUTHENTICATE PLAIN").1,
+        [":chatd 907 ana :You have already authenticated"]
+    );
+}
+
+#[test]
+fn sasl_refused_or_malformed_is_904_and_registration_goes_on() {
+    let mut r = Run::default();
+    r.send("CAP LS 302");
+    r.send("CAP REQ :sasl");
+    r.send("NICK ana");
+    r.send("USER ana 0 * :Ana");
+    assert_eq!(
+        r.send("AUTHENTICATE EXTERNAL").1,
+        [
+            ":chatd 908 ana PLAIN :are available SASL mechanisms",
+            ":chatd 904 ana :SASL authentication failed"
+        ]
+    );
+    r.send("AUTHENTICATE PLAIN");
+    assert_eq!(
+        r.send("AUTHENTICATE !!!!").1,
+        [":chatd 904 ana :SASL authentication failed"]
+    );
+    r.send("AUTHENTICATE PLAIN");
+    r.send(&format!("AUTHENTICATE {}", plain("ana", "wrong-horse")));
+    let (_, client) =
+        r.hear(r#"{"type":"error","code":"wrong_login","text":"wrong name or password"}"#);
+    assert_eq!(client, [":chatd 904 ana :SASL authentication failed"]);
+    r.send("AUTHENTICATE PLAIN");
+    assert_eq!(
+        r.send("AUTHENTICATE *").1,
+        [":chatd 906 ana :SASL authentication aborted"]
+    );
+    let (hub, _) = r.send("CAP END");
+    assert_eq!(hub, ["/format json", "/nick ana", "/who lobby"]);
+}
+
+#[test]
+fn nickserv_speaks_for_the_accounts() {
+    let mut r = Run::registered("ana");
+    assert_eq!(
+        r.send("PRIVMSG NickServ :REGISTER correct-horse").0,
+        ["/register correct-horse"]
+    );
+    assert_eq!(
+        r.send("PRIVMSG nickserv :IDENTIFY correct-horse").0,
+        ["/login ana correct-horse"]
+    );
+    assert_eq!(
+        r.send("PRIVMSG NickServ :IDENTIFY bob battery-staple").0,
+        ["/login bob battery-staple"]
+    );
+    assert_eq!(
+        r.send("PRIVMSG NickServ :HELP").1,
+        [
+            ":NickServ!NickServ@chatd NOTICE ana :IDENTIFY [NAME] PASSWORD, REGISTER PASSWORD, or LOGOUT"
+        ]
+    );
+    let registered =
+        r#"{"type":"notice","code":"registered","text":"ana is registered: it is yours"}"#;
+    assert_eq!(
+        r.hear(registered).1,
+        [":NickServ!NickServ@chatd NOTICE ana :ana is registered: it is yours"]
+    );
+    let wrong = r#"{"type":"error","code":"wrong_login","text":"wrong name or password"}"#;
+    assert_eq!(
+        r.hear(wrong).1,
+        [":NickServ!NickServ@chatd NOTICE ana :wrong name or password"]
+    );
 }
