@@ -1,0 +1,203 @@
+//! A real IRC client against the IRC listener, in both modes: WeeChat (Debian's
+//! `weechat-headless`), driven through its FIFO and read through its logs, joins two channels
+//! and talks with an `nc` client, with SASL and without. Where WeeChat is not installed the test
+//! says SKIPPED, unless `CHATD_NEED_IRC_CLIENTS` is set (as `.ci/run` does): then it fails.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Client, DEADLINE, Mode, Server, TempDir};
+
+both_modes!(
+    weechat_joins_two_channels_and_talks_with_nc,
+    weechat_logs_in_with_sasl,
+);
+
+/// One WeeChat at a time: two started at once were seen to leave one without a connection
+/// (its logs empty).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A WeeChat of the test's, killed when dropped.
+struct WeeChat {
+    child: Child,
+    dir: PathBuf,
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Drop for WeeChat {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl WeeChat {
+    /// WeeChat connected to `server`'s IRC port as `nick`, joining `channels`, with
+    /// `options` on its server (`-sasl_username=...`); `None` (the test skips) if it is not
+    /// installed.
+    fn start(
+        server: &Server,
+        dir: &Path,
+        nick: &str,
+        channels: &str,
+        options: &str,
+    ) -> Option<WeeChat> {
+        if Command::new("weechat-headless")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_err()
+        {
+            if std::env::var_os("CHATD_NEED_IRC_CLIENTS").is_some() {
+                panic!("weechat-headless is not installed, and CHATD_NEED_IRC_CLIENTS is set");
+            }
+            eprintln!(
+                "SKIPPED: weechat-headless is not installed (apt-get install weechat-headless)"
+            );
+            return None;
+        }
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let addr = server.irc_addr.expect("an IRC listener");
+        let logs = dir.join("logs");
+        let commands = format!(
+            "/server add chatd {}/{} -notls -nicks={nick} -autojoin={channels} {options};\
+             /set logger.file.path {};/set logger.file.flush_delay 0;/connect chatd",
+            addr.ip(),
+            addr.port(),
+            logs.display()
+        );
+        let child = Command::new("weechat-headless")
+            .arg("--dir")
+            .arg(dir)
+            .args(["-P", "irc,logger,fifo", "--stdout", "-r", &commands])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("weechat-headless starts");
+        Some(WeeChat {
+            child,
+            dir: dir.to_path_buf(),
+            _turn: turn,
+        })
+    }
+
+    /// A buffer's log (`irc.chatd.#dev`, `irc.server.chatd`), as written so far.
+    fn log(&self, buffer: &str) -> String {
+        std::fs::read_to_string(self.dir.join("logs").join(format!("{buffer}.weechatlog")))
+            .unwrap_or_default()
+    }
+
+    /// Waits until `buffer`'s log has `want`, or fails after [`DEADLINE`]. (WeeChat writes its
+    /// logs at once, `flush_delay 0`: reading them is how the test hears what it heard.)
+    fn until_logged(&self, buffer: &str, want: &str) {
+        let until = Instant::now() + DEADLINE;
+        loop {
+            let log = self.log(buffer);
+            if log.contains(want) {
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "{want:?} not in {buffer}'s log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Types `text` in `buffer`, through WeeChat's FIFO.
+    fn say(&self, buffer: &str, text: &str) {
+        let until = Instant::now() + DEADLINE;
+        let fifo = loop {
+            let found = std::fs::read_dir(&self.dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("weechat_fifo"))
+                });
+            if let Some(fifo) = found {
+                break fifo;
+            }
+            assert!(Instant::now() < until, "no FIFO in {}", self.dir.display());
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        std::fs::write(&fifo, format!("{buffer} *{text}\n")).unwrap();
+    }
+}
+
+/// An nc client named `name`, in #dev (it moves there), once `nick` is in it too.
+fn nc_in_dev(server: &Server, name: &str, nick: &str) -> Client {
+    let mut nc = server.client();
+    nc.send(&format!("/nick {name}"));
+    nc.until(&format!("* you are now {name}"));
+    nc.send("/join dev");
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let lines = nc.sync_lines();
+        let who = lines.last().cloned().unwrap_or_default();
+        if who.starts_with("* online in #dev") && who.split([' ', ',']).any(|n| n == nick) {
+            return nc;
+        }
+        assert!(Instant::now() < until, "{nick} never in #dev: {who}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn weechat_joins_two_channels_and_talks_with_nc(mode: Mode) {
+    let dir = TempDir::new(&format!("weechat-{mode:?}"));
+    let server = Server::start_with(mode, &["--irc-port", "0"]);
+    let Some(wee) = WeeChat::start(&server, &dir.0, "wee", "#dev,#ops", "") else {
+        return;
+    };
+    let mut nc = nc_in_dev(&server, "ncer", "wee");
+    wee.until_logged("irc.chatd.#ops", "wee (wee@chatd) has joined #ops");
+    // (ncer is in #dev by then, or comes: either way WeeChat counts two.)
+    wee.until_logged("irc.chatd.#dev", "Channel #dev: 2 nicks");
+    nc.send("hello from nc");
+    wee.until_logged("irc.chatd.#dev", "ncer\thello from nc");
+    wee.say("irc.chatd.#dev", "hello from weechat");
+    nc.until("<wee> hello from weechat");
+    wee.say("irc.chatd.#dev", "/me waves");
+    nc.until("* wee waves");
+    nc.send("/me waves back");
+    wee.until_logged("irc.chatd.#dev", "ncer waves back");
+    nc.send("/msg wee psst");
+    wee.until_logged("irc.chatd.ncer", "ncer\tpsst");
+    // What WeeChat sent that the listener did not know would show as 421 in its server log.
+    assert!(
+        !wee.log("irc.server.chatd").contains("Unknown command"),
+        "{}",
+        wee.log("irc.server.chatd")
+    );
+}
+
+fn weechat_logs_in_with_sasl(mode: Mode) {
+    let dir = TempDir::new(&format!("weechat-sasl-{mode:?}"));
+    let server = Server::start_with(mode, &["--irc-port", "0"]);
+    let mut owner = server.client();
+    owner.send("/nick wee");
+    owner.until("* you are now wee");
+    owner.send("/register correct-horse");
+    owner.until("* wee is registered: it is yours (/login wee PASSWORD takes it back)");
+    owner.send("/quit");
+    owner.until_closed();
+    let mut watcher = server.client();
+    let sasl = "-sasl_mechanism=plain -sasl_username=wee -sasl_password=correct-horse";
+    let Some(wee) = WeeChat::start(&server, &dir.0, "wee", "#dev", sasl) else {
+        return;
+    };
+    wee.until_logged("irc.server.chatd", "SASL authentication successful");
+    // Announced once, under its account.
+    watcher.until("* wee joined");
+    let mut nc = nc_in_dev(&server, "ncer", "wee");
+    nc.send("hello, account holder");
+    wee.until_logged("irc.chatd.#dev", "ncer\thello, account holder");
+    wee.say("irc.chatd.#dev", "logged in and talking");
+    nc.until("<wee> logged in and talking");
+}
