@@ -4,6 +4,7 @@
 //! cuts lines and bounds buffers). Shaped as the web layer is, so the transport drives both
 //! alike.
 
+use super::lines::Lines;
 use crate::irc::message::{MAX_LINE, MAX_TAGS};
 use crate::irc::session::Session;
 
@@ -20,9 +21,8 @@ pub struct Irc {
     partial: Vec<u8>,
     /// The line being read is too long: dropped up to its end.
     skipping: bool,
-    /// Lines for the framer, `\n`-ended, from `taken` on.
-    lines: Vec<u8>,
-    taken: usize,
+    /// Lines for the framer.
+    pub(super) lines: Lines,
     /// Bytes for the layer below.
     out: Vec<u8>,
     /// The client said `QUIT`, or the connection is closing: no more lines.
@@ -41,8 +41,7 @@ impl Irc {
             session: Session::new(),
             partial: Vec::new(),
             skipping: false,
-            lines: Vec::new(),
-            taken: 0,
+            lines: Lines::default(),
             out: Vec::new(),
             closed: false,
         }
@@ -50,15 +49,11 @@ impl Irc {
 
     /// No more lines will come.
     pub fn ended(&self) -> bool {
-        self.closed && self.taken == self.lines.len()
+        self.closed && self.lines.all_taken()
     }
 
     /// Takes bytes from the layer below.
     pub fn take(&mut self, bytes: &[u8]) {
-        if self.taken == self.lines.len() {
-            self.lines.clear();
-            self.taken = 0;
-        }
         let mut rest = bytes;
         while !rest.is_empty() {
             let Some(end) = memchr::memchr(b'\n', rest) else {
@@ -95,38 +90,19 @@ impl Irc {
         // The session answers a line too long as any: a line of its size says so.
         let long = [b'x'; MAX_LINE + 1];
         self.session
-            .from_client(&long, &mut self.lines, &mut self.out);
+            .from_client(&long, self.lines.to_fill(), &mut self.out);
     }
 
     fn one_line(&mut self, line: &[u8]) {
         if self.closed {
             return;
         }
-        let before = self.lines.len();
-        self.session
-            .from_client(line, &mut self.lines, &mut self.out);
-        if self.lines[before..].starts_with(b"/quit") {
+        let to_hub = self.lines.to_fill();
+        let before = to_hub.len();
+        self.session.from_client(line, to_hub, &mut self.out);
+        if to_hub[before..].starts_with(b"/quit") {
             self.closed = true;
         }
-    }
-
-    /// Hands the framer lines that came, as many as fit in `buf`.
-    pub fn give(&mut self, buf: &mut [u8]) -> usize {
-        let left = &self.lines[self.taken..];
-        let n = left.len().min(buf.len());
-        buf[..n].copy_from_slice(&left[..n]);
-        self.taken += n;
-        n
-    }
-
-    /// Hands the framer every line that came.
-    pub fn give_all(&mut self, plain: &mut Vec<u8>) {
-        plain.extend_from_slice(&self.lines[self.taken..]);
-        self.taken = self.lines.len();
-    }
-
-    pub fn has_lines(&self) -> bool {
-        self.taken < self.lines.len()
     }
 
     /// Makes whole lines of the hub's `bytes` into IRC messages while few bytes wait for the
@@ -165,7 +141,7 @@ mod tests {
 
     fn lines(irc: &mut Irc) -> String {
         let mut plain = Vec::new();
-        irc.give_all(&mut plain);
+        irc.lines.give_all(&mut plain);
         String::from_utf8(plain).unwrap()
     }
 

@@ -11,6 +11,7 @@
 pub mod batch;
 pub mod intake;
 pub mod irc;
+pub mod lines;
 pub mod output;
 pub mod transport;
 pub mod web;

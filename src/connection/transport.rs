@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::irc::Irc;
+use super::lines::Lines;
 use super::web::Web;
 use crate::http::Site;
 use crate::tls::Tls;
@@ -59,23 +60,21 @@ impl Layer {
             Layer::Irc(i) => i.take(bytes),
         }
     }
-    fn give(&mut self, buf: &mut [u8]) -> usize {
+    /// The lines it made for the framer.
+    fn lines(&mut self) -> &mut Lines {
         match self {
-            Layer::Web(w) => w.give(buf),
-            Layer::Irc(i) => i.give(buf),
+            Layer::Web(w) => &mut w.lines,
+            Layer::Irc(i) => &mut i.lines,
         }
+    }
+    fn give(&mut self, buf: &mut [u8]) -> usize {
+        self.lines().give(buf)
     }
     fn give_all(&mut self, plain: &mut Vec<u8>) {
-        match self {
-            Layer::Web(w) => w.give_all(plain),
-            Layer::Irc(i) => i.give_all(plain),
-        }
+        self.lines().give_all(plain)
     }
-    fn has_lines(&self) -> bool {
-        match self {
-            Layer::Web(w) => w.has_lines(),
-            Layer::Irc(i) => i.has_lines(),
-        }
+    fn has_lines(&mut self) -> bool {
+        !self.lines().all_taken()
     }
     fn send(&mut self, bytes: &[u8]) -> usize {
         match self {

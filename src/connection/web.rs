@@ -16,6 +16,7 @@ use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::{CloseFrame, Message, Role, WebSocket, WebSocketConfig};
 
+use super::lines::Lines;
 use crate::http::{self, Answer, Site};
 
 /// At most this many bytes of frames wait for the layer below; past it, lines wait in the
@@ -73,9 +74,8 @@ pub struct Web {
     phase: Phase,
     site: Arc<Site>,
     max_line: usize,
-    /// Lines for the framer, `\n`-ended, from `taken` on.
-    lines: Vec<u8>,
-    taken: usize,
+    /// Lines for the framer.
+    pub(super) lines: Lines,
     /// Bytes for the layer below: the HTTP answer, then frames.
     out: Vec<u8>,
 }
@@ -86,8 +86,7 @@ impl Web {
             phase: Phase::Request(Vec::new()),
             site,
             max_line,
-            lines: Vec::new(),
-            taken: 0,
+            lines: Lines::default(),
             out: Vec::new(),
         }
     }
@@ -110,7 +109,7 @@ impl Web {
 
     /// No more lines will come.
     pub fn ended(&self) -> bool {
-        matches!(self.phase, Phase::Served | Phase::Closed) && self.taken == self.lines.len()
+        matches!(self.phase, Phase::Served | Phase::Closed) && self.lines.all_taken()
     }
 
     /// Takes bytes from the layer below.
@@ -160,23 +159,18 @@ impl Web {
         let Phase::Open(ws) = &mut self.phase else {
             return;
         };
-        if self.taken == self.lines.len() {
-            self.lines.clear();
-            self.taken = 0;
-        }
         let mut close = None;
         let mut closed = false;
         loop {
             match ws.read() {
                 Ok(Message::Text(text)) => {
                     for line in text.as_str().split('\n') {
-                        self.lines.extend_from_slice(line.as_bytes());
-                        self.lines.push(b'\n');
+                        self.lines.push(line.as_bytes());
                     }
                 }
                 // Not text: refused as a TCP client's line that is not UTF-8 is.
                 Ok(Message::Binary(_)) | Err(tungstenite::Error::Utf8(_)) => {
-                    self.lines.extend_from_slice(b"\xff\n");
+                    self.lines.push(b"\xff");
                 }
                 Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {}
                 Ok(Message::Close(_)) => closed = true, // the codec answers it
@@ -213,25 +207,6 @@ impl Web {
         if closed {
             self.phase = Phase::Closed;
         }
-    }
-
-    /// Hands the framer lines that came, as many as fit in `buf`.
-    pub fn give(&mut self, buf: &mut [u8]) -> usize {
-        let left = &self.lines[self.taken..];
-        let n = left.len().min(buf.len());
-        buf[..n].copy_from_slice(&left[..n]);
-        self.taken += n;
-        n
-    }
-
-    /// Hands the framer every line that came.
-    pub fn give_all(&mut self, plain: &mut Vec<u8>) {
-        plain.extend_from_slice(&self.lines[self.taken..]);
-        self.taken = self.lines.len();
-    }
-
-    pub fn has_lines(&self) -> bool {
-        self.taken < self.lines.len()
     }
 
     /// Makes whole lines of `bytes` into text frames while few bytes wait for the layer
@@ -329,7 +304,7 @@ mod tests {
 
     fn lines(w: &mut Web) -> String {
         let mut v = Vec::new();
-        w.give_all(&mut v);
+        w.lines.give_all(&mut v);
         String::from_utf8_lossy(&v).into_owned()
     }
 
@@ -354,7 +329,7 @@ mod tests {
         w.take(&frame(2, b"\x00\x01"));
         w.take(&frame(1, b"\xc3\x28"));
         let mut raw = Vec::new();
-        w.give_all(&mut raw);
+        w.lines.give_all(&mut raw);
         assert_eq!(raw, b"\xff\n\xff\n");
         w.take(&frame(9, b"hi"));
         assert_eq!(w.out(), b"\x8a\x02hi", "a pong");
@@ -397,7 +372,7 @@ mod tests {
             for c in chunks {
                 w.take(&c);
                 let mut buf = [0u8; 64];
-                while w.give(&mut buf) > 0 {}
+                while w.lines.give(&mut buf) > 0 {}
             }
         }
     }

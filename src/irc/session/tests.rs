@@ -1,3 +1,4 @@
+use super::sasl::base64;
 use super::*;
 
 /// A session, and what it gave the hub and the client so far.
