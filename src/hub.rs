@@ -30,6 +30,7 @@
 pub mod access;
 mod accounts;
 mod by_name;
+mod clock;
 mod commands;
 mod config;
 mod event;
@@ -68,6 +69,7 @@ pub use accounts::{
     HASH_WAIT, Hashed, Hasher, Hashing, MAX_PASSWORD, MAX_WAITING, MIN_PASSWORD, RestoredAccount,
     Waiting,
 };
+pub use clock::WallClock;
 pub use config::HubConfig;
 pub use event::{Claim, Event, Leave};
 pub use gate::{BANNED_GRACE, PASSWORD_TIME, PASSWORD_TRIES};
@@ -94,25 +96,6 @@ pub const LOBBY: &str = "lobby";
 /// Most chat lines kept while the cluster link is down, to publish when it is back; older ones
 /// are dropped first.
 pub const MAX_UNSENT: usize = 10_000;
-
-/// The wall clock, as a driver reads it: a moment and its Unix time. The hub reads no clock of
-/// its own; it counts from this (and from what [`Hub::tick`] says).
-#[derive(Debug, Clone, Copy)]
-pub struct WallClock {
-    pub at: Instant,
-    pub unix_us: u64,
-}
-
-impl WallClock {
-    /// The system's clock now, for drivers.
-    pub fn now() -> WallClock {
-        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-        WallClock {
-            at: Instant::now(),
-            unix_us: since.map_or(0, |d| d.as_micros() as u64),
-        }
-    }
-}
 
 /// A chat line said here while the cluster link was down.
 struct Unsent {
