@@ -228,6 +228,9 @@ pub struct Hub {
     held: HashMap<ClientId, VecDeque<Box<[u8]>>>,
     /// Since when this node's own link to the cluster is down.
     link_down_since: Option<Instant>,
+    /// When the link last came back after an outage (µs of Unix time): the history read then
+    /// is of what was said before it; a line said since comes live, and is told then.
+    reloaded_at_us: Option<u64>,
     /// In a cluster: the guest numbers this node may give, and the block after them.
     guests: std::ops::Range<u64>,
     next_guests: Option<std::ops::Range<u64>>,
@@ -302,6 +305,7 @@ impl Hub {
             claims: HashMap::new(),
             held: HashMap::new(),
             link_down_since: None,
+            reloaded_at_us: None,
             guests: 0..0,
             next_guests: None,
             guests_asked: false,

@@ -218,6 +218,11 @@ impl Hub {
             return;
         }
         for kept in lines {
+            if self.reloaded_at_us.is_some_and(|back| kept.at >= back) {
+                // Said since the link came back: it comes live too, and is told then (kept
+                // now, it would be taken for one this node has, and never shown).
+                continue;
+            }
             let said = Said {
                 at: kept.at,
                 node: kept.node.into(),
@@ -421,6 +426,7 @@ impl Hub {
             self.publish_unsent(out);
             // And what the others said meanwhile, which the stream kept.
             if self.config.history > 0 {
+                self.reloaded_at_us = Some(self.wall_us());
                 out.reload_history();
             }
         } else {

@@ -2658,3 +2658,52 @@ fn after_a_stop_nothing_waits_to_be_shown() {
     h.end_turn(&mut r);
     assert!(r.sent.is_empty(), "{:?}", r.sent);
 }
+
+#[test]
+fn a_line_said_as_the_link_came_back_is_told_though_the_history_read_had_it() {
+    let t = t0();
+    let mut a = node("a", t);
+    a.hub.set_clock(WallClock {
+        at: t,
+        unix_us: 1_000_000_000,
+    });
+    connect(&mut a, 0, "ana");
+    settle_names(&mut [&mut a]);
+    a.hub.handle(Event::Link(false), &mut a.out);
+    a.hub.handle(Event::Link(true), &mut a.out);
+    a.out.take(0);
+    // The history read after the outage has a line said meanwhile, and one said since the
+    // link came back, which also comes live (after the read, here).
+    let kept = |at, seq, text| wire::Kept {
+        room: "lobby",
+        node: "b",
+        at,
+        seq,
+        text,
+    };
+    let stored = [
+        kept(999_000_000, 1, "<bob> while you were away"),
+        kept(1_000_000_000, 2, "<bob> just now"),
+    ];
+    a.hub.handle(Event::Stored(&stored), &mut a.out);
+    assert!(a.out.take(0).is_empty(), "a history read is not news");
+    let live = wire::Message {
+        node: "b",
+        body: Body::Line {
+            room: "lobby",
+            at: 1_000_000_000,
+            seq: 2,
+            text: "<bob> just now",
+            late: false,
+        },
+    };
+    a.hub.handle(Event::Cluster(&live), &mut a.out);
+    assert_eq!(a.out.take(0), ["<bob> just now"]);
+    say(&mut a.hub, &mut a.out, 0, "/history");
+    let history = a.out.take(0);
+    assert_eq!(
+        history[1..3],
+        ["<bob> while you were away", "<bob> just now"],
+        "{history:?}"
+    );
+}
