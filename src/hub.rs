@@ -144,6 +144,8 @@ struct Member {
     claimed: bool,
     /// Logged in: its name is its account's.
     logged_in: bool,
+    /// `/echo on`: its own lines come back to it.
+    echo: bool,
     /// When it last moved to another room (a muted client moves at most once a minute), in
     /// [`MOVE_TICK`]s since the hub began, rounded up; 0: never.
     moved_at: u32,

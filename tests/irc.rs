@@ -1,7 +1,9 @@
 //! The IRC listener over real sockets, in both concurrency modes: registration and its
 //! numerics, an IRC client and `nc` clients in the same rooms (channels, private messages,
 //! `/me` as CTCP ACTION both ways), a nick taken, commands before registration, a
-//! registration that never ends, and bad lines.
+//! registration that never ends, bad lines, SASL and NickServ, operators (`OPER`, `KICK`,
+//! `KILL`, bans as `MODE +b`), `echo-message`, and history (`CHATHISTORY`, the batch on
+//! joining).
 
 mod common;
 
@@ -18,6 +20,8 @@ both_modes!(
     commands_before_registration_are_refused_and_a_registration_that_never_ends_is_closed,
     bad_lines_are_refused_and_the_client_goes_on,
     sasl_and_nickserv_log_in_to_the_chats_accounts,
+    operators_kick_kill_and_list_bans,
+    echo_message_and_chathistory_over_the_store,
 );
 
 /// An IRC client of the test's.
@@ -80,6 +84,17 @@ impl Irc {
         }
     }
 
+    /// Reads up to a line that has `part` in it (past its tags, say); returns it.
+    fn until_has(&mut self, part: &str) -> String {
+        loop {
+            let line = self.line();
+            if line.contains(part) {
+                return line;
+            }
+            assert!(!line.starts_with("ERROR"), "{}: {line}", self.nick);
+        }
+    }
+
     /// Every line up to the end of the connection.
     fn until_closed(&mut self) -> Vec<String> {
         let mut lines = Vec::new();
@@ -106,7 +121,8 @@ fn registration_ends_in_the_welcome_and_the_lobby(mode: Mode) {
     c.send("USER ana 0 * :Ana Lima");
     assert_eq!(
         c.line(),
-        ":chatd CAP * LS :message-tags sasl=PLAIN server-time"
+        ":chatd CAP * LS :batch cap-notify draft/chathistory echo-message message-tags \
+         multi-prefix sasl=PLAIN server-time"
     );
     c.send("CAP REQ :server-time");
     assert_eq!(c.line(), ":chatd CAP ana ACK :server-time");
@@ -347,7 +363,8 @@ fn sasl_and_nickserv_log_in_to_the_chats_accounts(mode: Mode) {
     c.send("USER alice 0 * :Alice");
     assert_eq!(
         c.line(),
-        ":chatd CAP * LS :message-tags sasl=PLAIN server-time"
+        ":chatd CAP * LS :batch cap-notify draft/chathistory echo-message message-tags \
+         multi-prefix sasl=PLAIN server-time"
     );
     c.send("CAP REQ :sasl");
     assert_eq!(c.line(), ":chatd CAP alice ACK :sasl");
@@ -395,4 +412,131 @@ fn sasl_and_nickserv_log_in_to_the_chats_accounts(mode: Mode) {
     ] {
         assert!(!text.contains(&secret), "{secret} in the log");
     }
+}
+
+fn operators_kick_kill_and_list_bans(mode: Mode) {
+    let dir = TempDir::new(&format!("irc-oper-{mode:?}"));
+    let oper = dir.path("oper");
+    std::fs::write(&oper, "op-secret\n").unwrap();
+    let server = Server::start_with(mode, &["--irc-port", "0", "--oper-password-file", &oper]);
+    let mut bob = server.client();
+    bob.send("/nick bob");
+    bob.expect("* you are now bob");
+    let mut eve = Irc::registered(&server, "eve");
+    let mut ana = Irc::registered(&server, "ana");
+    eve.until(":ana!ana@chatd JOIN #lobby");
+    ana.send("KICK #lobby bob :not yet");
+    ana.until(":chatd 481 ana :");
+    ana.send("OPER ana wrong-secret");
+    ana.until(":chatd 464 ana :Password incorrect");
+    ana.send("OPER ana op-secret");
+    ana.until(":chatd 381 ana :You are now an IRC operator");
+    // A kick: the nc client is told and closed; IRC clients see a KICK from the operator.
+    ana.send("KICK #lobby bob :stop that");
+    let told = bob.until_closed();
+    assert!(
+        told.contains(&"! kicked by ana (stop that)".to_string()),
+        "{told:?}"
+    );
+    eve.until(":ana!ana@chatd KICK #lobby bob :stop that");
+    ana.until(":ana!ana@chatd KICK #lobby bob :stop that");
+    // The bans: of addresses, listed to operators as a channel's ban list.
+    ana.send("MODE #lobby b");
+    assert_eq!(ana.line(), ":chatd 368 ana #lobby :End of channel ban list");
+    // (From an address of its own: a ban is of an address.)
+    let mut mal = server.client_from("127.0.0.9");
+    mal.send("/nick mal");
+    mal.expect("* you are now mal");
+    ana.send("MODE #lobby +b mal");
+    mal.until_closed();
+    eve.until(":ana!ana@chatd KICK #lobby mal :");
+    ana.until(":ana!ana@chatd KICK #lobby mal :");
+    ana.send("MODE #lobby b");
+    ana.until(":chatd 367 ana #lobby *!*@127.0.0.9 :ana");
+    assert_eq!(ana.line(), ":chatd 368 ana #lobby :End of channel ban list");
+    ana.send("MODE #lobby -b *!*@127.0.0.9");
+    ana.until(":chatd NOTICE ana :127.0.0.9 is no longer banned");
+    // KILL: the same kick, of an IRC client.
+    ana.send("KILL eve :enough");
+    let last = eve.until_closed();
+    assert!(
+        last.iter()
+            .any(|l| l.starts_with("ERROR :Closing link: kicked by ana")),
+        "{last:?}"
+    );
+    // Not an operator: an empty ban list, and no error.
+    let mut zed = Irc::registered(&server, "zed");
+    zed.send("MODE #lobby b");
+    assert_eq!(zed.line(), ":chatd 368 zed #lobby :End of channel ban list");
+}
+
+fn echo_message_and_chathistory_over_the_store(mode: Mode) {
+    let dir = TempDir::new(&format!("irc-history-{mode:?}"));
+    let store = dir.path("chatd.db");
+    let server = Server::start_with(mode, &["--irc-port", "0", "--store", &store]);
+    let mut bob = server.client();
+    bob.send("/nick bob");
+    bob.expect("* you are now bob");
+    for i in 1..=3 {
+        bob.send(&format!("line {i}"));
+    }
+    bob.send("/me waves");
+    bob.sync();
+    // On joining, with server-time: the lobby's last lines, in a batch, with their times and
+    // ids; echo-message: its own lines back.
+    let mut ana = Irc::connect(&server);
+    ana.send("CAP REQ :batch server-time message-tags echo-message draft/chathistory");
+    ana.until(":chatd CAP * ACK ");
+    ana.send("NICK ana");
+    ana.send("USER ana 0 * :ana");
+    ana.send("CAP END");
+    ana.nick = "ana".into();
+    let open = ana.until(":chatd BATCH +");
+    let label = open.split(' ').nth(2).unwrap()[1..].to_string();
+    assert!(open.ends_with(" chathistory #lobby"), "{open}");
+    let mut ids = Vec::new();
+    for want in ["line 1", "line 2", "line 3", "\u{1}ACTION waves\u{1}"] {
+        let line = ana.line();
+        let (tags, rest) = line.split_once(' ').unwrap();
+        assert!(tags.starts_with(&format!("@batch={label};time=")), "{line}");
+        assert_eq!(rest, format!(":bob!bob@chatd PRIVMSG #lobby :{want}"));
+        ids.push(tags.split("msgid=").nth(1).unwrap().to_string());
+    }
+    assert_eq!(ana.line(), format!(":chatd BATCH -{label}"));
+    ana.send("PRIVMSG #lobby :hello bob");
+    bob.until("<ana> hello bob");
+    let echoed = ana.until_has(" :ana!ana@chatd PRIVMSG #lobby :hello bob");
+    assert!(echoed.starts_with("@time="), "{echoed}");
+    ana.send("PRIVMSG bob :psst");
+    bob.until("*ana* psst");
+    ana.until_has(" :ana!ana@chatd PRIVMSG bob :psst");
+    // CHATHISTORY: the latest two, and the two before the third line (from the store).
+    ana.send("CHATHISTORY LATEST #lobby * 2");
+    ana.until(":chatd BATCH +");
+    assert!(
+        ana.line()
+            .ends_with(" :bob!bob@chatd PRIVMSG #lobby :\u{1}ACTION waves\u{1}")
+    );
+    assert!(
+        ana.line()
+            .ends_with(" :ana!ana@chatd PRIVMSG #lobby :hello bob")
+    );
+    assert!(ana.line().starts_with(":chatd BATCH -"));
+    ana.send(&format!("CHATHISTORY BEFORE #lobby msgid={} 10", ids[2]));
+    ana.until(":chatd BATCH +");
+    assert!(
+        ana.line()
+            .ends_with(" :bob!bob@chatd PRIVMSG #lobby :line 1")
+    );
+    assert!(
+        ana.line()
+            .ends_with(" :bob!bob@chatd PRIVMSG #lobby :line 2")
+    );
+    assert!(ana.line().starts_with(":chatd BATCH -"));
+    ana.send("CHATHISTORY AROUND #lobby msgid=1 10");
+    ana.until(":chatd FAIL CHATHISTORY INVALID_PARAMS AROUND :");
+    // Without server-time: no history on joining (it would look new).
+    let mut eve = Irc::registered(&server, "eve");
+    eve.send("PING :after");
+    assert_eq!(eve.until(":chatd PONG"), ":chatd PONG chatd :after");
 }

@@ -15,6 +15,7 @@
 //! /quit [REASON]
 //! /help
 //! /format json|text   what the server sends this connection: JSON events, or text lines
+//! /echo on|off        your own chat lines and private messages sent back to you too
 //! /pass PASSWORD      the server's password, first, where it asks for one
 //! /register PASSWORD  make the name you have yours (PASSWORD: one word, 8 to 256 bytes)
 //! /login NAME PASSWORD  take your registered name
@@ -126,6 +127,9 @@ pub enum Command<'a> {
     Unmute(&'a str),
     /// `/format json` (`true`) or `/format text`.
     Format(bool),
+    /// `/echo on` (`true`) or `/echo off`: whether one's own lines come back (with their id
+    /// and time: a program shows what the server took, as the server took it).
+    Echo(bool),
     /// The server's limits on what a client sends (its line rate, so that a client can pace
     /// itself and say so).
     Limits,
@@ -179,7 +183,7 @@ pub const HELP: &str = "commands: /nick NAME, /join ROOM, /part [ROOM], /say ROO
                         /rooms, /who [ROOM], \
                         /topic [TEXT], /history [N], /history before ID [N], /search [#ROOM] WORDS, \
                         /msg NAME TEXT, /me TEXT, /quit [REASON], \
-                        /format json|text, /limits, \
+                        /format json|text, /echo on|off, /limits, \
                         /register PASSWORD, /login NAME PASSWORD, /logout, /password OLD NEW, \
                         /unregister PASSWORD, \
                         /help; operators: /oper PASSWORD, /kick NAME [REASON], \
@@ -330,6 +334,12 @@ fn parse_command(line: &str) -> Result<Input<'_>, CommandError<'_>> {
             "json" => Command::Format(true),
             "text" => Command::Format(false),
             _ => return Err(CommandError::Usage("/format json|text")),
+        }
+    } else if is("echo") {
+        match args.to_ascii_lowercase().as_str() {
+            "on" => Command::Echo(true),
+            "off" => Command::Echo(false),
+            _ => return Err(CommandError::Usage("/echo on|off")),
         }
     } else if is("pass") || is("oper") {
         if args.is_empty() {

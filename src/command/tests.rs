@@ -153,6 +153,9 @@ fn operator_commands() {
     assert_eq!(parse("/mute bob"), cmd(Command::Mute("bob")));
     assert_eq!(parse("/unmute bob"), cmd(Command::Unmute("bob")));
     assert_eq!(parse("/format JSON"), cmd(Command::Format(true)));
+    assert_eq!(parse("/echo on"), cmd(Command::Echo(true)));
+    assert_eq!(parse("/ECHO Off"), cmd(Command::Echo(false)));
+    assert_eq!(parse("/echo"), Err(CommandError::Usage("/echo on|off")));
     assert_eq!(parse("/format text"), cmd(Command::Format(false)));
     assert_eq!(
         parse("/format xml"),

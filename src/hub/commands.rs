@@ -48,7 +48,10 @@ impl Hub {
             // first (announced once the login is answered, under the name it gives).
             let keeps_quiet = matches!(
                 input,
-                Ok(Input::Empty | Input::Command(Command::Login { .. } | Command::Format(_)))
+                Ok(Input::Empty
+                    | Input::Command(
+                        Command::Login { .. } | Command::Format(_) | Command::Echo(_)
+                    ))
             );
             if !keeps_quiet {
                 self.end_quiet(id);
@@ -154,6 +157,13 @@ impl Hub {
                 self.set_json(id, json);
                 let text = if json { "format: json" } else { "format: text" };
                 self.notice(id, "format", &text, out);
+            }
+            Command::Echo(on) => {
+                if let Some(Some(m)) = self.members.get_mut(id) {
+                    m.echo = on;
+                }
+                let text = if on { "echo: on" } else { "echo: off" };
+                self.notice(id, "echo", &text, out);
             }
             Command::Oper(guess) => self.oper(id, guess, out),
             Command::Register(_)
@@ -336,23 +346,42 @@ impl Hub {
             let to = self.name(target).unwrap_or_default().to_string();
             let msg = self.notices.private(name, &to, text);
             Metrics::add(&METRICS.deliveries, 1);
-            return self.send(target, &msg, out);
+            self.send(target, &msg, out);
+            return self.echo_private(id, name, &to, text, out);
         }
         let remote = self
             .remotes
             .get(to.to_ascii_lowercase().as_str())
             .map(|r| r.name.clone());
         match remote {
-            Some(remote) => self.config.tell_nodes(
-                out,
-                &Body::Private {
-                    from: name,
-                    to: &remote,
-                    text,
-                },
-            ),
+            Some(remote) => {
+                self.config.tell_nodes(
+                    out,
+                    &Body::Private {
+                        from: name,
+                        to: &remote,
+                        text,
+                    },
+                );
+                self.echo_private(id, name, &remote, text, out);
+            }
             None if self.keep_for_later(id, name, to, text, out) => {}
             None => self.error(id, "no_such_user", &format_args!("no such user: {to}"), out),
+        }
+    }
+
+    /// A private message back to its sender, after `/echo on`: `-> *TO* TEXT`.
+    fn echo_private(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        to: &str,
+        text: &str,
+        out: &mut impl Outbox,
+    ) {
+        if self.member(id).is_some_and(|m| m.echo) {
+            let msg = self.notices.private_sent(name, to, text);
+            self.send(id, &msg, out);
         }
     }
 

@@ -98,6 +98,7 @@ impl Hub {
             muted: false,
             claimed: false,
             logged_in: false,
+            echo: false,
             moved_at: 0,
         });
         self.by_name.insert(id, &self.members);

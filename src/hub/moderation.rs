@@ -246,6 +246,7 @@ impl Hub {
         let why = reason.map(|r| format!(" ({r})")).unwrap_or_default();
         self.expel(
             op,
+            by,
             &[target],
             &format!("kicked by {by}{why}"),
             &format!("was kicked by {by}{why}"),
@@ -343,6 +344,7 @@ impl Hub {
         }
         self.expel(
             op,
+            by,
             &from_there,
             &format!("banned by {by} for {}", minutes_text(minutes.into())),
             &format!("was banned by {by} ({})", minutes_text(minutes.into())),
@@ -403,10 +405,11 @@ impl Hub {
 
     /// Closes `targets`, telling them `told` (`! kicked by OP`); then tells the rooms they
     /// were in, and the operator `op` (if there is one here) if elsewhere, `* NAME {seen}` for
-    /// each.
+    /// each (in JSON a `leave` with `by`, the operator `by`).
     fn expel(
         &mut self,
         op: Option<ClientId>,
+        by: &str,
         targets: &[ClientId],
         told: &str,
         seen: &str,
@@ -437,13 +440,13 @@ impl Hub {
             });
             for &room in &rooms {
                 let room_name = self.rooms[room].name.clone();
-                let msg = self.notices.was(&room_name, &name, seen, told);
+                let msg = self.notices.was(&room_name, &name, seen, told, by);
                 self.broadcast(room, None, &msg, out);
             }
             if let Some(op) = op.filter(|_| !op_saw) {
                 let room = self.member(op).and_then(|m| m.room());
                 let room_name = room.map(|r| self.rooms[r].name.clone()).unwrap_or_default();
-                let msg = self.notices.was(&room_name, &name, seen, told);
+                let msg = self.notices.was(&room_name, &name, seen, told, by);
                 self.send(op, &msg, out);
             }
         }

@@ -139,6 +139,17 @@ impl Notices {
         )
     }
 
+    /// A private message as its sender sees it again (`/echo on`): `-> *TO* TEXT`; in JSON
+    /// the `private` event its recipient got.
+    pub fn private_sent(&mut self, from: &str, to: &str, text: &str) -> Msg {
+        let line = self.build(&[b"-> *", to.as_bytes(), b"* ", text.as_bytes()]);
+        self.msg(
+            line,
+            |o| o.str("from", from).str("to", to).str("text", text),
+            "private",
+        )
+    }
+
     /// A private message that waited for its recipient's login: `[TIME] *FROM* TEXT`, said
     /// at `at` (JSON: a `private` event of that time, `offline: true`).
     pub fn waited(&mut self, from: &str, to: &str, text: &str, at: u64) -> Msg {
@@ -189,12 +200,18 @@ impl Notices {
     }
 
     /// `* NAME WHAT`, for what an operator did to someone who is gone for it (`was kicked by
-    /// ana`); `why` is the reason of its leaving (`kicked by ana`).
-    pub fn was(&mut self, room: &str, name: &str, what: &str, why: &str) -> Msg {
+    /// ana`); `why` is the reason of its leaving (`kicked by ana`), `by` the operator (in
+    /// JSON only: what tells it from a `/quit` of the same words).
+    pub fn was(&mut self, room: &str, name: &str, what: &str, why: &str, by: &str) -> Msg {
         let line = self.build(&[b"* ", name.as_bytes(), b" ", what.as_bytes()]);
         self.msg(
             line,
-            |o| o.str("room", room).str("name", name).str("reason", why),
+            |o| {
+                o.str("room", room)
+                    .str("name", name)
+                    .str("reason", why)
+                    .str("by", by)
+            },
             "leave",
         )
     }
@@ -399,7 +416,7 @@ mod tests {
         assert!(json(n.joined("dev", "bob")).contains(r#""room":"dev","names":["bob"]"#));
         assert!(json(n.left("dev", "bob", None)).contains(r#""name":"bob","reason":null"#));
         assert!(
-            json(n.was("dev", "bob", "was kicked by ana", "kicked by ana")).starts_with(
+            json(n.was("dev", "bob", "was kicked by ana", "kicked by ana", "ana")).starts_with(
                 r#"{"type":"leave","room":"dev","name":"bob","reason":"kicked by ana""#
             )
         );

@@ -40,7 +40,11 @@ impl Hub {
             .said(me, &self.rooms[room].name, &member.name, text, || {
                 line_id(node, seq)
             });
+        let echo = member.echo;
         self.broadcast_said(room, Some(id), &msg, out);
+        if echo {
+            self.send(id, &msg, out);
+        }
         let msg = msg.text;
         if self.config.in_cluster()
             && let Ok(text) = std::str::from_utf8(&msg[..msg.len() - 1])

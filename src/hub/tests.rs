@@ -2707,3 +2707,49 @@ fn a_line_said_as_the_link_came_back_is_told_though_the_history_read_had_it() {
         "{history:?}"
     );
 }
+
+#[test]
+fn echo_on_sends_ones_own_lines_back_as_the_others_got_them() {
+    let (mut h, mut r) = room(2);
+    say(&mut h, &mut r, 0, "hi");
+    assert!(r.take(0).is_empty(), "off by default");
+    say(&mut h, &mut r, 0, "/echo on");
+    assert_eq!(r.take(0), ["* echo: on"]);
+    say(&mut h, &mut r, 0, "hello");
+    say(&mut h, &mut r, 0, "/me waves");
+    say(&mut h, &mut r, 0, "/msg guest2 psst");
+    assert_eq!(
+        r.take(0),
+        ["<guest1> hello", "* guest1 waves", "-> *guest2* psst"]
+    );
+    assert_eq!(r.take(1)[..2], ["<guest1> hi", "<guest1> hello"]);
+    // In JSON, the same event, with its id.
+    h.set_json(0, true);
+    say(&mut h, &mut r, 0, "again");
+    let back: serde_json::Value = serde_json::from_str(&r.take(0)[0]).unwrap();
+    assert_eq!(
+        (&back["type"], &back["from"], &back["text"]),
+        (&"chat".into(), &"guest1".into(), &"again".into())
+    );
+    assert!(back["id"].is_string());
+    say(&mut h, &mut r, 0, "/echo off");
+    r.take(0);
+    say(&mut h, &mut r, 0, "quiet now");
+    assert!(r.take(0).is_empty());
+}
+
+#[test]
+fn a_kick_s_leave_names_the_operator_in_json() {
+    let (mut h, mut r, _) = moderated(3);
+    h.set_json(2, true);
+    say(&mut h, &mut r, 0, "/kick guest2");
+    let told: serde_json::Value = serde_json::from_str(&r.take(2)[0]).unwrap();
+    r.take(0);
+    assert_eq!(told["type"], "leave");
+    assert_eq!(told["reason"], "kicked by guest1");
+    assert_eq!(told["by"], "guest1");
+    say(&mut h, &mut r, 2, "/quit kicked by guest1");
+    r.take(2);
+    let quit = r.take(0);
+    assert_eq!(quit, ["* guest3 left (kicked by guest1)"]);
+}

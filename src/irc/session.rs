@@ -9,13 +9,15 @@
 //! The session writes into two buffers the connection layer gives it: lines for the hub (the
 //! chat's command language, `\n` after each) and bytes for the client (IRC, `\r\n` after each).
 //!
-//! Here: the session's state, registration and `CAP`; in `chat.rs` a registered client's
-//! commands, in `events.rs` the hub's events, in `sasl.rs` SASL PLAIN and NickServ.
+//! Here: the session's state and registration; in `caps.rs` the capabilities (`CAP`), in
+//! `chat.rs` a registered client's commands, in `events.rs` the hub's events, in `history.rs`
+//! `CHATHISTORY` and the history batches, in `sasl.rs` SASL PLAIN and NickServ.
 
 use serde_json::Value;
 
 use super::message::{self, MAX_LINE, Message, Refused};
 use crate::command;
+use caps::Caps;
 
 /// The server's name in every message it sources, and the host of every client shown.
 pub const SERVER: &str = "chatd";
@@ -52,16 +54,22 @@ pub struct Session {
     last_rename: Option<(String, String)>,
     /// The hub's events before the welcome, told after it.
     held: Vec<Vec<u8>>,
-    /// The capabilities the client asked for (see [`CAPS`]).
-    server_time: bool,
-    message_tags: bool,
+    /// The capabilities the client asked for (see [`caps::CAPS`]).
+    caps: Caps,
     /// The tags of the messages being made of one hub event (its time and line id, as the
     /// client's capabilities ask).
     tags: Vec<(&'static str, String)>,
     /// Rooms whose `/who` answer is for a `WHO` (`352`/`315`), not a `NAMES` or a join.
     who_asked: std::collections::VecDeque<String>,
-    /// `sasl` asked for, where its exchange is, and the account it logged in to.
-    sasl: bool,
+    /// The chat made it an operator (`/oper`).
+    oper: bool,
+    /// The channels whose ban list (`MODE #a b`) is the answer to a `/bans` asked.
+    bans_asked: std::collections::VecDeque<String>,
+    /// Rooms whose `history` answer is for a `CHATHISTORY`, in the order asked.
+    history_asked: std::collections::VecDeque<String>,
+    /// Batches opened so far (each one's label is `hN`).
+    batches: u32,
+    /// Where a SASL exchange is, and the account it logged in to.
     sasl_step: Sasl,
     account: Option<String>,
 }
@@ -75,9 +83,6 @@ enum Sasl {
     /// The chat is checking the password.
     Checking,
 }
-
-/// The capabilities offered.
-pub const CAPS: &[&str] = &["message-tags", "sasl", "server-time"];
 
 impl Default for Session {
     fn default() -> Self {
@@ -118,11 +123,13 @@ impl Session {
             channels: Vec::new(),
             last_rename: None,
             held: Vec::new(),
-            server_time: false,
-            message_tags: false,
+            caps: Caps::default(),
+            oper: false,
+            bans_asked: std::collections::VecDeque::new(),
+            history_asked: std::collections::VecDeque::new(),
+            batches: 0,
             tags: Vec::new(),
             who_asked: std::collections::VecDeque::new(),
-            sasl: false,
             sasl_step: Sasl::Idle,
             account: None,
         }
@@ -220,88 +227,6 @@ impl Session {
         }
     }
 
-    fn cap(&mut self, msg: &Message<'_>, to_hub: &mut Vec<u8>, to_client: &mut Vec<u8>) {
-        let sub = msg
-            .params
-            .first()
-            .map(|s| s.to_ascii_uppercase())
-            .unwrap_or_default();
-        let target = self.target().to_string();
-        match sub.as_str() {
-            "LS" | "LIST" => {
-                if self.stage == Stage::Registering {
-                    self.negotiating = true;
-                }
-                let v302 = msg.params.get(1).is_some_and(|v| *v >= "302");
-                let list = if sub == "LS" && v302 {
-                    "message-tags sasl=PLAIN server-time".to_string()
-                } else if sub == "LS" {
-                    CAPS.join(" ")
-                } else {
-                    let mut on = Vec::new();
-                    if self.message_tags {
-                        on.push("message-tags");
-                    }
-                    if self.sasl {
-                        on.push("sasl");
-                    }
-                    if self.server_time {
-                        on.push("server-time");
-                    }
-                    on.join(" ")
-                };
-                self.put(
-                    to_client,
-                    Some(SERVER),
-                    "CAP",
-                    &[&target, &sub, &list],
-                    true,
-                );
-            }
-            "REQ" => {
-                if self.stage == Stage::Registering {
-                    self.negotiating = true;
-                }
-                let asked = msg.params.get(1).copied().unwrap_or("");
-                // All or none, as the specification says.
-                let known = asked
-                    .split(' ')
-                    .filter(|c| !c.is_empty())
-                    .all(|c| CAPS.contains(&c.strip_prefix('-').unwrap_or(c)));
-                if known {
-                    for cap in asked.split(' ').filter(|c| !c.is_empty()) {
-                        let (name, on) = match cap.strip_prefix('-') {
-                            Some(name) => (name, false),
-                            None => (cap, true),
-                        };
-                        match name {
-                            "server-time" => self.server_time = on,
-                            "message-tags" => self.message_tags = on,
-                            "sasl" => self.sasl = on,
-                            _ => {}
-                        }
-                    }
-                }
-                let answer = if known { "ACK" } else { "NAK" };
-                self.put(
-                    to_client,
-                    Some(SERVER),
-                    "CAP",
-                    &[&target, answer, asked],
-                    true,
-                );
-            }
-            "END" => {
-                self.negotiating = false;
-                self.try_register(to_hub, to_client);
-            }
-            _ => {
-                let sub = msg.params.first().copied().unwrap_or("");
-                self.numeric(to_client, "410", &[sub, "Invalid CAP command"]);
-            }
-        }
-    }
-
     fn registering(
         &mut self,
         command: &str,
@@ -368,6 +293,9 @@ impl Session {
             hub_line(to_hub, &["/pass", &pass]);
         }
         hub_line(to_hub, &["/format", "json"]);
+        if self.has(caps::Cap::ECHO_MESSAGE) {
+            hub_line(to_hub, &["/echo", "on"]);
+        }
         hub_line(to_hub, &["/nick", &nick]);
         // The names of the lobby, where the chat puts a newcomer: the answer that comes once
         // the nick is granted is shown.
@@ -375,8 +303,10 @@ impl Session {
     }
 }
 
+mod caps;
 mod chat;
 mod events;
+mod history;
 mod sasl;
 
 #[cfg(test)]

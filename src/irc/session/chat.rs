@@ -1,5 +1,6 @@
 //! A registered client's commands, as the chat's: channels, messages, topics, names, and what
-//! the layer answers itself (`WHO`'s bookkeeping, `MODE`, `VERSION`, `TIME`).
+//! the layer answers itself (`WHO`'s bookkeeping, `MODE`, `VERSION`, `TIME`), and the
+//! operators' (`OPER`, `KICK`, `KILL`, bans as `MODE +b`).
 
 use super::*;
 
@@ -116,21 +117,39 @@ impl Session {
                 }
             },
             "MODE" => match p(0) {
-                // The chat's rooms have no modes; its bans are of addresses, for operators
-                // (`/bans`), not channel masks.
-                Some(channel) if channel.starts_with('#') => match p(1) {
-                    None => self.numeric(to_client, "324", &[channel, "+"]),
-                    Some(m) if m.trim_start_matches('+') == "b" => {
-                        self.numeric(to_client, "368", &[channel, "End of channel ban list"])
-                    }
-                    Some(_) => {
-                        self.numeric(to_client, "482", &[channel, "You're not channel operator"])
-                    }
-                },
+                Some(channel) if channel.starts_with('#') => {
+                    self.channel_mode(channel, p(1), p(2), to_hub, to_client)
+                }
                 Some(nick) if nick.eq_ignore_ascii_case(self.target()) => {
                     self.numeric(to_client, "221", &["+"])
                 }
                 Some(_) => self.numeric(to_client, "502", &["Can't change mode for other users"]),
+                None => missing(self, to_client),
+            },
+            "CHATHISTORY" => self.chathistory(msg, to_hub, to_client),
+            "OPER" => match (p(0), p(1)) {
+                // The chat has one operator password, whatever the name.
+                (Some(_), Some(password)) => hub_line(to_hub, &["/oper", password]),
+                _ => missing(self, to_client),
+            },
+            "KICK" => {
+                let (Some(channel), Some(nicks)) = (p(0), p(1)) else {
+                    return missing(self, to_client);
+                };
+                if !room_of(channel).is_some_and(|r| self.in_channel(r)) {
+                    return self.numeric(
+                        to_client,
+                        "442",
+                        &[channel, "You're not on that channel"],
+                    );
+                }
+                // The chat's kick closes the connection (a KILL, in IRC's words).
+                for nick in nicks.split(',').filter(|n| !n.is_empty()) {
+                    self.kick(nick, p(2), to_hub, to_client);
+                }
+            }
+            "KILL" => match p(0) {
+                Some(nick) => self.kick(nick, p(1), to_hub, to_client),
                 None => missing(self, to_client),
             },
             "VERSION" => {
@@ -152,6 +171,74 @@ impl Session {
                 );
             }
             _ => self.numeric(to_client, "421", &[msg.command, "Unknown command"]),
+        }
+    }
+
+    /// `/kick NICK [REASON]`, for `KICK` and `KILL`.
+    fn kick(
+        &self,
+        nick: &str,
+        reason: Option<&str>,
+        to_hub: &mut Vec<u8>,
+        to_client: &mut Vec<u8>,
+    ) {
+        if !command::valid_name(nick) {
+            return self.numeric(to_client, "401", &[nick, "No such nick/channel"]);
+        }
+        match reason.filter(|r| !r.is_empty()) {
+            Some(reason) => hub_line(to_hub, &["/kick", nick, reason]),
+            None => hub_line(to_hub, &["/kick", nick]),
+        }
+    }
+
+    /// `MODE #a [CHANGE [ARG]]`: rooms have no modes but bans, which are the chat's bans of
+    /// addresses (for operators): `b` lists them (`/bans`), `+b NICK` bans NICK's address
+    /// (`/ban NICK`), `-b *!*@ADDRESS` lifts one (`/unban ADDRESS`).
+    fn channel_mode(
+        &mut self,
+        channel: &str,
+        change: Option<&str>,
+        arg: Option<&str>,
+        to_hub: &mut Vec<u8>,
+        to_client: &mut Vec<u8>,
+    ) {
+        let Some(change) = change else {
+            return self.numeric(to_client, "324", &[channel, "+"]);
+        };
+        let not_op = |s: &Self, to_client: &mut Vec<u8>| {
+            s.numeric(to_client, "482", &[channel, "You're not channel operator"])
+        };
+        match (change, arg) {
+            ("b" | "+b", None) if self.oper && self.bans_asked.len() < 16 => {
+                self.bans_asked.push_back(channel.to_string());
+                hub_line(to_hub, &["/bans"]);
+            }
+            ("b" | "+b", None) => {
+                self.numeric(to_client, "368", &[channel, "End of channel ban list"])
+            }
+            (_, _) if !self.oper => not_op(self, to_client),
+            ("+b", Some(banmask)) => {
+                let nick = banmask.split('!').next().unwrap_or("");
+                if command::valid_name(nick) {
+                    hub_line(to_hub, &["/ban", nick]);
+                } else {
+                    self.numeric(to_client, "401", &[banmask, "No such nick/channel"]);
+                }
+            }
+            ("-b", Some(banmask)) => {
+                let address = banmask.rsplit('@').next().unwrap_or("");
+                if address.parse::<std::net::IpAddr>().is_ok() {
+                    hub_line(to_hub, &["/unban", address]);
+                } else {
+                    let why = "Not a ban of this server (they are *!*@ADDRESS)";
+                    self.numeric(to_client, "472", &[banmask, why]);
+                }
+            }
+            _ => {
+                let letter = change.trim_start_matches(['+', '-']);
+                let letter = letter.get(..1).unwrap_or(change);
+                self.numeric(to_client, "472", &[letter, "is unknown mode char to me"]);
+            }
         }
     }
 

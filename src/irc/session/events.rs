@@ -2,6 +2,7 @@
 //! numerics an IRC client expects, split within IRC's line limit and tagged as its
 //! capabilities ask.
 
+use super::caps::Cap;
 use super::sasl::NICKSERV_CODES;
 use super::*;
 
@@ -33,12 +34,12 @@ impl Session {
         };
         if self.stage == Stage::Registered {
             let get = |key: &str| event.get(key).and_then(Value::as_str);
-            if self.server_time
+            if self.has(Cap::SERVER_TIME)
                 && let Some(time) = get("time")
             {
                 self.tags.push(("time", time.to_string()));
             }
-            if self.message_tags
+            if self.has(Cap::MESSAGE_TAGS)
                 && let Some(id) = get("id")
             {
                 self.tags.push(("msgid", id.to_string()));
@@ -87,14 +88,18 @@ impl Session {
             }
             "private" => {
                 let me = self.target().to_string();
-                self.say(
-                    to_client,
-                    &mask(s("from")),
-                    "PRIVMSG",
-                    &me,
-                    s("text"),
-                    false,
-                );
+                // Its own, back (echo-message): to whom it went.
+                let to = if s("from").eq_ignore_ascii_case(&me) && !s("to").is_empty() {
+                    s("to")
+                } else {
+                    &me
+                };
+                let text = s("text");
+                let (text, action) = match text.strip_prefix("* ") {
+                    Some(action) => (action, true),
+                    None => (text, false),
+                };
+                self.say(to_client, &mask(s("from")), "PRIVMSG", to, text, action);
             }
             "join" => {
                 let channel = format!("#{}", s("room"));
@@ -112,6 +117,18 @@ impl Session {
             "leave" => {
                 let channel = format!("#{}", s("room"));
                 let source = mask(s("name"));
+                if let Some(by) = event.get("by").and_then(Value::as_str) {
+                    // An operator's kick or ban: a KICK, from the operator.
+                    let reason = s("reason");
+                    let why = reason
+                        .strip_prefix("kicked by ")
+                        .and_then(|r| r.strip_prefix(by))
+                        .map(|r| r.trim_start_matches(" (").trim_end_matches(')'))
+                        .filter(|r| !r.is_empty())
+                        .unwrap_or(reason);
+                    let params = [channel.as_str(), s("name"), why];
+                    return self.put(to_client, Some(&mask(by)), "KICK", &params, true);
+                }
                 match event.get("reason").and_then(Value::as_str) {
                     Some(reason) => {
                         self.put(to_client, Some(&source), "PART", &[&channel, reason], true)
@@ -142,6 +159,7 @@ impl Session {
                 }
             }
             "rename" => self.renamed(event, to_client),
+            "history" => self.history(event, to_client),
             "room" => self.rooms_now(event, to_client),
             "topic" => {
                 let channel = format!("#{}", s("room"));
@@ -207,8 +225,16 @@ impl Session {
                 }
                 self.numeric(to_client, "323", &["End of /LIST"]);
             }
-            // The answer to the session's own `/format json`.
-            "notice" if s("code") == "format" => {}
+            // The answers to the session's own `/format json` and `/echo`.
+            "notice" if s("code") == "format" || s("code") == "echo" => {}
+            "notice" if s("code") == "operator" => {
+                self.oper = true;
+                self.numeric(to_client, "381", &["You are now an IRC operator"]);
+            }
+            "notice" if s("code") == "bans" && self.bans_asked.front().is_some() => {
+                let channel = self.bans_asked.pop_front().unwrap_or_default();
+                self.ban_list(&channel, s("text"), to_client);
+            }
             "notice" if s("code") == "logged_in" => {
                 let account = s("text").rsplit(' ').next().unwrap_or("").to_string();
                 let me = self.nick.clone().unwrap_or_else(|| account.clone());
@@ -241,6 +267,9 @@ impl Session {
                 let me = self.target().to_string();
                 self.say(to_client, NICKSERV, "NOTICE", &me, s("text"), false);
             }
+            "error"
+                if matches!(s("code"), "busy" | "store_timeout" | "search_failed")
+                    && self.history_failed(to_client) => {}
             "error" => self.error(s("code"), s("text"), to_client),
             "notice" | "link" => {
                 let me = self.target().to_string();
@@ -261,6 +290,21 @@ impl Session {
             self.numeric(to_client, "352", &params);
         }
         self.numeric(to_client, "315", &[channel, "End of /WHO list"]);
+    }
+
+    /// The chat's bans (`bans (N): ADDRESS (M min, by OP), ...`) as a channel's ban list: a
+    /// `367` for each, its mask the address's (`*!*@ADDRESS`), then `368`.
+    pub(super) fn ban_list(&self, channel: &str, text: &str, to_client: &mut Vec<u8>) {
+        let list = text.split_once(": ").map_or("", |(_, list)| list);
+        for ban in list.split("), ").filter(|b| !b.is_empty()) {
+            let (address, rest) = ban.split_once(' ').unwrap_or((ban, ""));
+            let by = rest
+                .rsplit_once(", by ")
+                .map_or(SERVER, |(_, by)| by.trim_end_matches(')'));
+            let banmask = format!("*!*@{address}");
+            self.numeric(to_client, "367", &[channel, &banmask, by]);
+        }
+        self.numeric(to_client, "368", &[channel, "End of channel ban list"]);
     }
 
     /// `PRIVMSG` or `NOTICE` from `source` to `target` (a CTCP `ACTION` if `action`), split
@@ -383,6 +427,8 @@ impl Session {
             &format!("NETWORK={NETWORK}"),
             "PREFIX=",
             "CHANMODES=b,,,",
+            &format!("CHATHISTORY={}", super::history::MAX_HISTORY),
+            "MSGREFTYPES=msgid",
             &format!("LINELEN={MAX_LINE}"),
         ];
         let mut params: Vec<&str> = isupport.to_vec();
@@ -422,6 +468,7 @@ impl Session {
                 let room = text.rsplit(' ').next().unwrap_or("");
                 self.numeric(to_client, "442", &[room, "You're not on that channel"]);
             }
+            "no_operators" => self.numeric(to_client, "491", &["No O-lines for your host"]),
             "not_operator" => self.numeric(
                 to_client,
                 "481",

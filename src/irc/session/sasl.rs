@@ -2,6 +2,7 @@
 //! as the chat's own `/login` (with its throttling), and the accounts' answers as IRC users
 //! expect them.
 
+use super::caps::Cap;
 use super::*;
 
 /// The longest SASL payload taken (base64), in all its chunks.
@@ -67,7 +68,7 @@ impl Session {
         if self.account.is_some() {
             return self.numeric(to_client, "907", &["You have already authenticated"]);
         }
-        if !self.sasl || self.stage != Stage::Registering {
+        if !self.has(Cap::SASL) || self.stage != Stage::Registering {
             return failed(self, to_client);
         }
         if arg == "*" {
@@ -114,6 +115,9 @@ impl Session {
                 hub_line(to_hub, &["/login", name, password]);
                 // For the welcome, if the login is granted (held until then).
                 hub_line(to_hub, &["/who", crate::hub::LOBBY]);
+                if self.has(Cap::ECHO_MESSAGE) {
+                    hub_line(to_hub, &["/echo", "on"]);
+                }
             }
             Sasl::Checking => {
                 self.sasl_step = Sasl::Checking;

@@ -59,7 +59,11 @@ fn registration_waits_for_cap_end_then_asks_the_hub_for_the_nick() {
         r.send("CAP LS 302"),
         (
             vec![],
-            vec![":chatd CAP * LS :message-tags sasl=PLAIN server-time".into()]
+            vec![
+                ":chatd CAP * LS :batch cap-notify draft/chathistory echo-message message-tags \
+                 multi-prefix sasl=PLAIN server-time"
+                    .into()
+            ]
         )
     );
     assert!(r.send("NICK ana").0.is_empty());
@@ -573,4 +577,201 @@ fn nickserv_speaks_for_the_accounts() {
         r.hear(wrong).1,
         [":NickServ!NickServ@chatd NOTICE ana :wrong name or password"]
     );
+}
+
+/// A session registered as `nick` with `caps`, the welcome read.
+fn registered_with(nick: &str, caps: &str) -> Run {
+    let mut r = Run::default();
+    r.send("CAP LS 302");
+    assert!(r.send(&format!("CAP REQ :{caps}")).1[0].contains(" ACK "));
+    r.send(&format!("NICK {nick}"));
+    r.send(&format!("USER {nick} 0 * :{nick}"));
+    r.send("CAP END");
+    r.hear(&format!(
+        r#"{{"type":"rename","old":"guest1","new":"{nick}","you":true}}"#
+    ));
+    assert!(r.s.registered());
+    r
+}
+
+#[test]
+fn echo_message_asks_the_chat_for_ones_own_lines_back() {
+    let mut r = Run::default();
+    r.send("CAP LS 302");
+    r.send("CAP REQ echo-message");
+    r.send("NICK ana");
+    r.send("USER ana 0 * :ana");
+    let (hub, _) = r.send("CAP END");
+    assert_eq!(hub, ["/format json", "/echo on", "/nick ana", "/who lobby"]);
+    r.hear(r#"{"type":"rename","old":"guest1","new":"ana","you":true}"#);
+    // Its own line, back from the chat; its own private message, to whom it went.
+    let own = r#"{"type":"chat","room":"lobby","from":"ana","text":"hi","id":"3"}"#;
+    assert_eq!(r.hear(own).1, [":ana!ana@chatd PRIVMSG #lobby :hi"]);
+    let private = r#"{"type":"private","from":"ana","to":"bob","text":"psst"}"#;
+    assert_eq!(r.hear(private).1, [":ana!ana@chatd PRIVMSG bob :psst"]);
+    let me = r#"{"type":"private","from":"bob","to":"ana","text":"* waves"}"#;
+    assert_eq!(
+        r.hear(me).1,
+        [":bob!bob@chatd PRIVMSG ana :\u{1}ACTION waves\u{1}"]
+    );
+    assert_eq!(
+        r.hear(r#"{"type":"notice","code":"echo","text":"echo: on"}"#)
+            .1
+            .len(),
+        0
+    );
+    // Turned off (and on) once registered: told at once.
+    assert_eq!(r.send("CAP REQ -echo-message").0, ["/echo off"]);
+    assert!(r.send("CAP REQ :server-time").0.is_empty());
+}
+
+#[test]
+fn operators_kick_kill_and_list_bans_through_the_chat() {
+    let mut r = Run::registered("ana");
+    assert_eq!(
+        r.send("MODE #lobby b").1,
+        [":chatd 368 ana #lobby :End of channel ban list"],
+        "not an operator: an empty list, and no error"
+    );
+    assert_eq!(
+        r.send("MODE #lobby +b bob").1,
+        [":chatd 482 ana #lobby :You're not channel operator"]
+    );
+    assert_eq!(r.send("OPER ana s3cret").0, ["/oper s3cret"]);
+    assert_eq!(
+        r.hear(r#"{"type":"error","code":"wrong_password","text":"wrong password"}"#)
+            .1,
+        [":chatd 464 ana :Password incorrect"]
+    );
+    assert_eq!(
+        r.hear(r#"{"type":"notice","code":"operator","text":"you are now an operator"}"#)
+            .1,
+        [":chatd 381 ana :You are now an IRC operator"]
+    );
+    assert_eq!(
+        r.send("KICK #lobby bob,eve :stop that").0,
+        ["/kick bob stop that", "/kick eve stop that"]
+    );
+    assert_eq!(
+        r.send("KICK #dev bob").1[0],
+        ":chatd 442 ana #dev :You're not on that channel"
+    );
+    assert_eq!(r.send("KILL bob").0, ["/kick bob"]);
+    assert_eq!(
+        r.send("KILL b@d :x").1,
+        [":chatd 401 ana b@d :No such nick/channel"]
+    );
+    // The kick, told to the room: a KICK from the operator, with the reason alone.
+    let kicked = r#"{"type":"leave","room":"lobby","name":"bob","reason":"kicked by ana (stop that)","by":"ana"}"#;
+    assert_eq!(
+        r.hear(kicked).1,
+        [":ana!ana@chatd KICK #lobby bob :stop that"]
+    );
+    let quit = r#"{"type":"leave","room":"lobby","name":"eve","reason":"kicked by ana"}"#;
+    assert_eq!(
+        r.hear(quit).1,
+        [":eve!eve@chatd PART #lobby :kicked by ana"],
+        "a /quit of the same words is a PART"
+    );
+    // Bans: the chat's, of addresses.
+    assert_eq!(r.send("MODE #lobby b").0, ["/bans"]);
+    let bans = r#"{"type":"notice","code":"bans","text":"bans (2): 10.0.0.1 (60 min, by ana), ::1 (5 min, by root)"}"#;
+    assert_eq!(
+        r.hear(bans).1,
+        [
+            ":chatd 367 ana #lobby *!*@10.0.0.1 :ana",
+            ":chatd 367 ana #lobby *!*@::1 :root",
+            ":chatd 368 ana #lobby :End of channel ban list"
+        ]
+    );
+    assert_eq!(r.send("MODE #lobby +b bob!*@*").0, ["/ban bob"]);
+    assert_eq!(r.send("MODE #lobby -b *!*@10.0.0.1").0, ["/unban 10.0.0.1"]);
+    assert_eq!(
+        r.send("MODE #lobby -b bob").1[0],
+        ":chatd 472 ana bob :Not a ban of this server (they are *!*@ADDRESS)"
+    );
+    assert_eq!(
+        r.send("MODE #lobby +m").1[0],
+        ":chatd 472 ana m :is unknown mode char to me"
+    );
+    assert_eq!(
+        r.hear(r#"{"type":"error","code":"no_operators","text":"no operators on this server"}"#)
+            .1,
+        [":chatd 491 ana :No O-lines for your host"]
+    );
+}
+
+const HISTORY: &str = r#"{"type":"history","room":"lobby","lines":[{"type":"chat","time":"2026-12-07T10:00:00.000Z","room":"lobby","from":"bob","text":"first","id":"1"},{"type":"me","time":"2026-12-07T10:00:01.000Z","room":"lobby","from":"eve","text":"waves","id":"2"}]}"#;
+
+#[test]
+fn a_room_s_last_lines_on_joining_are_a_batch_for_a_client_with_server_time_only() {
+    let mut r = Run::registered("ana");
+    assert!(
+        r.hear(HISTORY).1.is_empty(),
+        "without server-time, they would look new"
+    );
+    let mut r = registered_with("ana", "batch server-time message-tags");
+    assert_eq!(
+        r.hear(HISTORY).1,
+        [
+            ":chatd BATCH +h1 chathistory #lobby",
+            "@batch=h1;time=2026-12-07T10:00:00.000Z;msgid=1 :bob!bob@chatd PRIVMSG #lobby :first",
+            "@batch=h1;time=2026-12-07T10:00:01.000Z;msgid=2 :eve!eve@chatd PRIVMSG #lobby :\u{1}ACTION waves\u{1}",
+            ":chatd BATCH -h1",
+        ]
+    );
+    let mut r = registered_with("ana", "server-time");
+    assert_eq!(
+        r.hear(HISTORY).1[0],
+        "@time=2026-12-07T10:00:00.000Z :bob!bob@chatd PRIVMSG #lobby :first",
+        "no batch without batch"
+    );
+}
+
+#[test]
+fn chathistory_latest_and_before_are_the_chat_s_history() {
+    let mut r = registered_with("ana", "batch draft/chathistory");
+    assert_eq!(
+        r.send("CHATHISTORY LATEST #lobby * 500").0,
+        ["/join lobby", "/history 200"],
+        "at most the chat's largest page"
+    );
+    // Asked for: shown, with or without server-time.
+    let shown = r.hear(HISTORY).1;
+    assert_eq!(shown.len(), 4);
+    assert_eq!(shown[1], "@batch=h1 :bob!bob@chatd PRIVMSG #lobby :first");
+    assert_eq!(
+        r.send("CHATHISTORY BEFORE #lobby msgid=n1-40 10").0,
+        ["/history before n1-40 10"]
+    );
+    assert_eq!(
+        r.hear(r#"{"type":"error","code":"store_timeout","text":"the store did not answer"}"#)
+            .1,
+        [
+            ":chatd FAIL CHATHISTORY MESSAGE_ERROR BEFORE #lobby :The history could not be read now; try again"
+        ]
+    );
+    assert_eq!(
+        r.send("CHATHISTORY LATEST bob * 10").1,
+        [":chatd BATCH +h2 chathistory bob", ":chatd BATCH -h2"],
+        "private messages are not kept"
+    );
+    for (line, code) in [
+        ("CHATHISTORY LATEST #lobby", "NEED_MORE_PARAMS"),
+        ("CHATHISTORY AFTER #lobby msgid=1 10", "INVALID_PARAMS"),
+        (
+            "CHATHISTORY LATEST #lobby timestamp=2026-12-07T10:00:00.000Z 10",
+            "INVALID_PARAMS",
+        ),
+        ("CHATHISTORY LATEST #lobby * 0", "INVALID_PARAMS"),
+        ("CHATHISTORY LATEST #dev * 10", "INVALID_TARGET"),
+        ("CHATHISTORY BEFORE #lobby * 10", "INVALID_PARAMS"),
+    ] {
+        let (hub, client) = r.send(line);
+        assert!(hub.is_empty(), "{line}: {hub:?}");
+        assert!(
+            client[0].starts_with(&format!(":chatd FAIL CHATHISTORY {code} ")),
+            "{line}: {client:?}"
+        );
+    }
 }
