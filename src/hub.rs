@@ -55,6 +55,7 @@ mod shared_accounts;
 mod silent;
 mod start;
 mod throttle;
+mod whois;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -209,6 +210,8 @@ pub struct Hub {
     began: Instant,
     /// Clients of the other nodes, by lower-cased name.
     remotes: HashMap<Box<str>, remote::RemoteMember>,
+    /// The members who are away, and why (`/away`).
+    away: HashMap<ClientId, Box<str>>,
     /// The other nodes, and when each was last heard from.
     nodes: HashMap<Box<str>, Instant>,
     /// The last nodes that said goodbye (a node's id is new each time it starts): what still
@@ -298,6 +301,7 @@ impl Hub {
             now,
             began: now,
             remotes: HashMap::new(),
+            away: HashMap::new(),
             nodes: HashMap::new(),
             stopped_nodes: VecDeque::new(),
             link_up,

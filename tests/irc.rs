@@ -2,8 +2,8 @@
 //! numerics, an IRC client and `nc` clients in the same rooms (channels, private messages,
 //! `/me` as CTCP ACTION both ways), a nick taken, commands before registration, a
 //! registration that never ends, bad lines, SASL and NickServ, operators (`OPER`, `KICK`,
-//! `KILL`, bans as `MODE +b`), `echo-message`, and history (`CHATHISTORY`, the batch on
-//! joining).
+//! `KILL`, bans as `MODE +b`), `echo-message`, history (`CHATHISTORY`, the batch on
+//! joining), and what it asks of people (`WHOIS`, `ISON`, `USERHOST`, `AWAY`).
 
 mod common;
 
@@ -22,6 +22,7 @@ both_modes!(
     sasl_and_nickserv_log_in_to_the_chats_accounts,
     operators_kick_kill_and_list_bans,
     echo_message_and_chathistory_over_the_store,
+    whois_ison_userhost_and_away,
 );
 
 /// An IRC client of the test's.
@@ -539,4 +540,49 @@ fn echo_message_and_chathistory_over_the_store(mode: Mode) {
     let mut eve = Irc::registered(&server, "eve");
     eve.send("PING :after");
     assert_eq!(eve.until(":chatd PONG"), ":chatd PONG chatd :after");
+}
+
+fn whois_ison_userhost_and_away(mode: Mode) {
+    let server = irc_server(mode);
+    let mut bob = server.client();
+    bob.send("/nick bob");
+    bob.expect("* you are now bob");
+    bob.send("/join dev");
+    bob.until("* you are in #dev (1 here)");
+    let mut ana = Irc::registered(&server, "ana");
+    ana.send("WHOIS bob");
+    assert_eq!(ana.line(), ":chatd 311 ana bob bob chatd * :bob");
+    assert_eq!(ana.line(), ":chatd 319 ana bob :#dev");
+    assert_eq!(
+        ana.line(),
+        ":chatd 312 ana bob chatd :an nc-first group chat"
+    );
+    assert_eq!(ana.line(), ":chatd 318 ana bob :End of /WHOIS list");
+    ana.send("WHOIS nobody");
+    assert_eq!(ana.line(), ":chatd 401 ana nobody :No such nick/channel");
+    assert_eq!(ana.line(), ":chatd 318 ana nobody :End of /WHOIS list");
+    ana.send("ISON nobody BOB ana");
+    assert_eq!(ana.line(), ":chatd 303 ana :bob ana");
+    // Away: told to who writes, in WHOIS and USERHOST; the nc client is told too.
+    ana.send("AWAY :gone fishing");
+    assert_eq!(
+        ana.line(),
+        ":chatd 306 ana :You have been marked as being away"
+    );
+    bob.send("/msg ana are you there?");
+    bob.expect("* ana is away: gone fishing");
+    ana.until(":bob!bob@chatd PRIVMSG ana :are you there?");
+    bob.send("/away lunch");
+    bob.expect("* you are away");
+    ana.send("PRIVMSG bob :and you?");
+    assert_eq!(ana.line(), ":chatd 301 ana bob :lunch");
+    ana.send("USERHOST bob ana");
+    assert_eq!(ana.line(), ":chatd 302 ana :bob=-bob@chatd ana=-ana@chatd");
+    ana.send("AWAY");
+    assert_eq!(
+        ana.line(),
+        ":chatd 305 ana :You are no longer marked as being away"
+    );
+    bob.send("/whois ana");
+    bob.until("* ana is online, in #lobby");
 }

@@ -8,6 +8,8 @@
 //! /part               back to the lobby
 //! /rooms
 //! /who [ROOM]
+//! /whois NAME         whether NAME is online, where, logged in, an operator, away
+//! /away [TEXT]        away (who sends you a private message is told TEXT), or back
 //! /topic [TEXT]
 //! /history [N]        N: 1 or more
 //! /msg NAME TEXT
@@ -73,6 +75,10 @@ pub enum Command<'a> {
     Rooms,
     /// Your room, or the named one (valid, without its `#`).
     Who(Option<&'a str>),
+    /// `/whois NAME`: whether NAME is online, in which rooms, logged in, away.
+    Whois(&'a str),
+    /// `/away TEXT` (away, saying why) or `/away` (back).
+    Away(Option<&'a str>),
     /// Show the topic, or set it.
     Topic(Option<&'a str>),
     /// The room's last lines again: all it keeps, or the last N.
@@ -180,7 +186,7 @@ impl std::fmt::Display for CommandError<'_> {
 
 /// The `/help` text, one line.
 pub const HELP: &str = "commands: /nick NAME, /join ROOM, /part [ROOM], /say ROOM TEXT, \
-                        /rooms, /who [ROOM], \
+                        /rooms, /who [ROOM], /whois NAME, /away [TEXT], \
                         /topic [TEXT], /history [N], /history before ID [N], /search [#ROOM] WORDS, \
                         /msg NAME TEXT, /me TEXT, /quit [REASON], \
                         /format json|text, /echo on|off, /limits, \
@@ -277,6 +283,13 @@ fn parse_command(line: &str) -> Result<Input<'_>, CommandError<'_>> {
             [room] => Command::Who(Some(room_name(room)?)),
             _ => return Err(CommandError::Usage("/who [ROOM]")),
         }
+    } else if is("whois") {
+        match args.split_whitespace().collect::<Vec<_>>()[..] {
+            [name] => Command::Whois(user_name(name, "/whois NAME")?),
+            _ => return Err(CommandError::Usage("/whois NAME")),
+        }
+    } else if is("away") {
+        Command::Away(Some(args).filter(|a| !a.is_empty()))
     } else if is("topic") {
         Command::Topic(Some(args).filter(|a| !a.is_empty()))
     } else if is("history") {

@@ -154,6 +154,13 @@ fn operator_commands() {
     assert_eq!(parse("/unmute bob"), cmd(Command::Unmute("bob")));
     assert_eq!(parse("/format JSON"), cmd(Command::Format(true)));
     assert_eq!(parse("/echo on"), cmd(Command::Echo(true)));
+    assert_eq!(parse("/whois Bob"), cmd(Command::Whois("Bob")));
+    assert_eq!(parse("/whois"), Err(CommandError::Usage("/whois NAME")));
+    assert_eq!(
+        parse("/away  gone  fishing "),
+        cmd(Command::Away(Some("gone  fishing")))
+    );
+    assert_eq!(parse("/away"), cmd(Command::Away(None)));
     assert_eq!(parse("/ECHO Off"), cmd(Command::Echo(false)));
     assert_eq!(parse("/echo"), Err(CommandError::Usage("/echo on|off")));
     assert_eq!(parse("/format text"), cmd(Command::Format(false)));

@@ -66,7 +66,10 @@ impl Hub {
             Ok(Input::Say(_))
             | Ok(Input::Command(Command::Me(_) | Command::Msg { .. } | Command::Say { .. }))
             | Ok(Input::Command(
-                Command::Topic(Some(_)) | Command::Nick(_) | Command::Login { .. },
+                Command::Topic(Some(_))
+                | Command::Nick(_)
+                | Command::Login { .. }
+                | Command::Away(Some(_)),
             )) if member.muted => {
                 self.error(id, "muted", &"you are muted", out);
             }
@@ -141,6 +144,8 @@ impl Hub {
             Command::Search { room, words } => self.search(id, room, words, out),
             Command::Limits => self.limits(id, out),
             Command::Who(asked) => self.who(id, asked, out),
+            Command::Whois(asked) => self.whois(id, asked, out),
+            Command::Away(text) => self.set_away(id, text, out),
             Command::Msg { to, text } => self.private(id, &name, to, text, out),
             Command::Topic(_) | Command::History(_) | Command::Me(_) => match room {
                 Some(room) => self.room_command(id, room, &name, cmd, out),
@@ -347,7 +352,8 @@ impl Hub {
             let msg = self.notices.private(name, &to, text);
             Metrics::add(&METRICS.deliveries, 1);
             self.send(target, &msg, out);
-            return self.echo_private(id, name, &to, text, out);
+            self.echo_private(id, name, &to, text, out);
+            return self.tell_away(id, target, out);
         }
         let remote = self
             .remotes

@@ -229,6 +229,7 @@ impl Hub {
         self.claims.remove(&id);
         self.quiet.end(id);
         self.held.remove(&id);
+        self.away.remove(&id);
         self.asking.remove(&id);
         self.accounts.pending.remove(&id);
         if member.claimed {

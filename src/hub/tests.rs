@@ -2370,6 +2370,7 @@ fn a_json_client_gets_every_event_the_readme_lists() {
         (0, "/history"),
         (0, "/search in dev"),
         (0, "/part"),
+        (0, "/whois bob"),
         (0, "/kick guest3 bye"),
     ];
     for &(id, line) in script {
@@ -2752,4 +2753,41 @@ fn a_kick_s_leave_names_the_operator_in_json() {
     r.take(2);
     let quit = r.take(0);
     assert_eq!(quit, ["* guest3 left (kicked by guest1)"]);
+}
+
+#[test]
+fn whois_tells_where_someone_is_and_away_tells_who_writes_to_them() {
+    let (mut h, mut r) = room(2);
+    say(&mut h, &mut r, 1, "/join dev");
+    r.sent.clear();
+    say(&mut h, &mut r, 0, "/whois GUEST2");
+    assert_eq!(r.take(0), ["* guest2 is online, in #dev"]);
+    say(&mut h, &mut r, 0, "/whois nobody");
+    assert_eq!(r.take(0), ["* nobody is not online"]);
+    say(&mut h, &mut r, 1, "/away gone fishing");
+    assert_eq!(r.take(1), ["* you are away"]);
+    say(&mut h, &mut r, 0, "/msg guest2 you there?");
+    assert_eq!(r.take(0), ["* guest2 is away: gone fishing"]);
+    assert_eq!(r.take(1), ["*guest1* you there?"]);
+    h.set_json(0, true);
+    say(&mut h, &mut r, 0, "/whois guest2");
+    let told: serde_json::Value = serde_json::from_str(&r.take(0)[0]).unwrap();
+    assert_eq!(told["type"], "whois");
+    assert_eq!(told["online"], true);
+    assert_eq!(told["rooms"], serde_json::json!(["dev"]));
+    assert_eq!(told["away"], "gone fishing");
+    assert_eq!(told["operator"], false);
+    say(&mut h, &mut r, 1, "/away");
+    assert_eq!(r.take(1), ["* you are back"]);
+    say(&mut h, &mut r, 0, "/msg guest2 back?");
+    assert!(r.take(0).is_empty(), "no longer away");
+    // An away is its connection's: gone with it, and not a later one's of the same id.
+    say(&mut h, &mut r, 1, "/away brb");
+    h.handle(Event::Disconnected(1, Leave::Closed), &mut r);
+    r.closed.clear();
+    h.handle(Event::Connected(1, LOCAL), &mut r);
+    h.end_turn(&mut r);
+    r.sent.clear();
+    say(&mut h, &mut r, 0, "/msg guest3 hi");
+    assert!(r.take(0).is_empty());
 }

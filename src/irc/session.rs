@@ -11,7 +11,8 @@
 //!
 //! Here: the session's state and registration; in `caps.rs` the capabilities (`CAP`), in
 //! `chat.rs` a registered client's commands, in `events.rs` the hub's events, in `history.rs`
-//! `CHATHISTORY` and the history batches, in `sasl.rs` SASL PLAIN and NickServ.
+//! `CHATHISTORY` and the history batches, in `people.rs` `WHOIS` and its kin, in `sasl.rs` SASL
+//! PLAIN and NickServ.
 
 use serde_json::Value;
 
@@ -65,6 +66,10 @@ pub struct Session {
     oper: bool,
     /// The channels whose ban list (`MODE #a b`) is the answer to a `/bans` asked.
     bans_asked: std::collections::VecDeque<String>,
+    /// What each `/whois` asked is for, in the order asked; and what an `ISON` or
+    /// `USERHOST` gathered of its answers so far.
+    whois_asked: std::collections::VecDeque<people::Asked>,
+    gathered: Vec<String>,
     /// Rooms whose `history` answer is for a `CHATHISTORY`, in the order asked.
     history_asked: std::collections::VecDeque<String>,
     /// Batches opened so far (each one's label is `hN`).
@@ -127,6 +132,8 @@ impl Session {
             oper: false,
             bans_asked: std::collections::VecDeque::new(),
             history_asked: std::collections::VecDeque::new(),
+            whois_asked: std::collections::VecDeque::new(),
+            gathered: Vec::new(),
             batches: 0,
             tags: Vec::new(),
             who_asked: std::collections::VecDeque::new(),
@@ -307,6 +314,7 @@ mod caps;
 mod chat;
 mod events;
 mod history;
+mod people;
 mod sasl;
 
 #[cfg(test)]

@@ -127,6 +127,8 @@ impl Session {
                 None => missing(self, to_client),
             },
             "CHATHISTORY" => self.chathistory(msg, to_hub, to_client),
+            "WHOIS" | "ISON" | "USERHOST" => self.ask_of(command, msg, to_hub, to_client),
+            "AWAY" => self.away(p(0), to_hub),
             "OPER" => match (p(0), p(1)) {
                 // The chat has one operator password, whatever the name.
                 (Some(_), Some(password)) => hub_line(to_hub, &["/oper", password]),

@@ -160,6 +160,18 @@ impl Session {
             }
             "rename" => self.renamed(event, to_client),
             "history" => self.history(event, to_client),
+            "whois" => self.whois_answer(event, to_client),
+            "notice" if s("code") == "away" => {
+                self.numeric(to_client, "306", &["You have been marked as being away"])
+            }
+            "notice" if s("code") == "back" => self.numeric(
+                to_client,
+                "305",
+                &["You are no longer marked as being away"],
+            ),
+            "notice" if s("code") == "is_away" => {
+                self.numeric(to_client, "301", &[s("name"), s("away")])
+            }
             "room" => self.rooms_now(event, to_client),
             "topic" => {
                 let channel = format!("#{}", s("room"));

@@ -775,3 +775,72 @@ fn chathistory_latest_and_before_are_the_chat_s_history() {
         );
     }
 }
+
+#[test]
+fn whois_ison_userhost_and_away_are_the_chats_whois_and_away() {
+    let mut r = Run::registered("ana");
+    assert_eq!(r.send("WHOIS bob").0, ["/whois bob"]);
+    let bob = r#"{"type":"whois","name":"Bob","online":true,"rooms":["dev","lobby"],"logged_in":true,"operator":true,"away":"lunch","node":null}"#;
+    assert_eq!(
+        r.hear(bob).1,
+        [
+            ":chatd 311 ana Bob Bob chatd * :Bob",
+            ":chatd 319 ana Bob :#dev #lobby",
+            ":chatd 312 ana Bob chatd :an nc-first group chat",
+            ":chatd 313 ana Bob :is an IRC operator",
+            ":chatd 301 ana Bob :lunch",
+            ":chatd 330 ana Bob Bob :is logged in as",
+            ":chatd 318 ana Bob :End of /WHOIS list",
+        ]
+    );
+    r.send("WHOIS chatd nobody");
+    let nobody = r#"{"type":"whois","name":"nobody","online":false,"rooms":[]}"#;
+    assert_eq!(
+        r.hear(nobody).1,
+        [
+            ":chatd 401 ana nobody :No such nick/channel",
+            ":chatd 318 ana nobody :End of /WHOIS list"
+        ]
+    );
+    assert_eq!(
+        r.send("WHOIS b@d").1,
+        [
+            ":chatd 401 ana b@d :No such nick/channel",
+            ":chatd 318 ana b@d :End of /WHOIS list"
+        ]
+    );
+    // ISON and USERHOST: one /whois a name, one reply for them all.
+    assert_eq!(
+        r.send("ISON bob nobody b@d").0,
+        ["/whois bob", "/whois nobody"]
+    );
+    assert!(r.hear(bob).1.is_empty());
+    assert_eq!(r.hear(nobody).1, [":chatd 303 ana :Bob"]);
+    r.send("USERHOST bob ana");
+    r.hear(bob);
+    let ana = r#"{"type":"whois","name":"ana","online":true,"rooms":["lobby"],"away":null}"#;
+    assert_eq!(
+        r.hear(ana).1,
+        [":chatd 302 ana :Bob*=-Bob@chatd ana=+ana@chatd"]
+    );
+    assert_eq!(r.send("ISON b@d").1, [":chatd 303 ana :"]);
+    assert_eq!(
+        r.send("ISON").1,
+        [":chatd 461 ana ISON :Not enough parameters"]
+    );
+    // AWAY.
+    assert_eq!(r.send("AWAY :gone fishing").0, ["/away gone fishing"]);
+    assert_eq!(
+        r.hear(r#"{"type":"notice","code":"away","text":"you are away"}"#)
+            .1,
+        [":chatd 306 ana :You have been marked as being away"]
+    );
+    assert_eq!(r.send("AWAY").0, ["/away"]);
+    assert_eq!(
+        r.hear(r#"{"type":"notice","code":"back","text":"you are back"}"#)
+            .1,
+        [":chatd 305 ana :You are no longer marked as being away"]
+    );
+    let is_away = r#"{"type":"notice","code":"is_away","text":"bob is away: lunch","name":"bob","away":"lunch"}"#;
+    assert_eq!(r.hear(is_away).1, [":chatd 301 ana bob :lunch"]);
+}
