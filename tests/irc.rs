@@ -23,6 +23,7 @@ both_modes!(
     operators_kick_kill_and_list_bans,
     echo_message_and_chathistory_over_the_store,
     whois_ison_userhost_and_away,
+    a_silent_client_is_pinged_and_closed_if_it_does_not_answer,
 );
 
 /// An IRC client of the test's.
@@ -585,4 +586,38 @@ fn whois_ison_userhost_and_away(mode: Mode) {
     );
     bob.send("/whois ana");
     bob.until("* ana is online, in #lobby");
+}
+
+fn a_silent_client_is_pinged_and_closed_if_it_does_not_answer(mode: Mode) {
+    let server = Server::start_with(mode, &["--irc-port", "0", "--irc-ping", "1"]);
+    let mut awake = Irc::registered(&server, "awake");
+    let mut asleep = Irc::registered(&server, "asleep");
+    // The one that answers (on a thread of its own: it must go on answering meanwhile) stays,
+    // past several PINGs, and sees the other go.
+    let answering = std::thread::spawn(move || {
+        let mut pings = 0;
+        loop {
+            let line = awake.line();
+            if line == "PING :chatd" {
+                pings += 1;
+                awake.send("PONG :chatd");
+            } else if line == ":asleep!asleep@chatd PART #lobby :idle timeout" {
+                awake.send("PING :still-here");
+            } else if line == ":chatd PONG chatd :still-here" {
+                return pings;
+            }
+        }
+    });
+    // The one that does not answer is closed, within a second or so of its PING.
+    asleep.until("PING :chatd");
+    let pinged_at = Instant::now();
+    let last = asleep.until_closed();
+    assert!(
+        last.iter()
+            .any(|l| l == "ERROR :Closing link: idle timeout"),
+        "{last:?}"
+    );
+    assert!(pinged_at.elapsed() < Duration::from_secs(5));
+    let pings = answering.join().unwrap();
+    assert!(pings >= 2, "{pings} PINGs answered");
 }

@@ -195,6 +195,16 @@ pub struct ServerConfig {
     /// Close a connection that sent nothing for this many seconds (`! idle timeout`); 0: never.
     #[arg(help_heading = "Limits", long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=A_YEAR))]
     pub idle_timeout: u64,
+    /// Send an IRC client silent this many seconds a PING, and close it if it is silent as
+    /// long again (`ERROR :Closing link: idle timeout`); 0: never.
+    #[arg(
+        help_heading = "Limits",
+        long,
+        value_name = "SECS",
+        default_value_t = 120,
+        value_parser = clap::value_parser!(u64).range(..=A_YEAR)
+    )]
+    pub irc_ping: u64,
     /// Close a client that has not sent a line this many seconds after connecting
     /// (`! idle timeout`), so that idle sockets cannot hold the server's places; 0: never.
     #[arg(
@@ -373,6 +383,11 @@ impl ServerConfig {
                 std::time::Duration::MAX
             },
         }
+    }
+
+    /// `--irc-ping`, if set.
+    pub fn irc_ping_limit(&self) -> Option<std::time::Duration> {
+        (self.irc_ping > 0).then(|| std::time::Duration::from_secs(self.irc_ping))
     }
 
     /// `--idle-timeout`, if set.

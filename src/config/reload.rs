@@ -237,6 +237,11 @@ fn changes(old: &ServerConfig, new: &ServerConfig) -> Vec<String> {
         format!("{:?}", new.irc_port),
     );
     restart(
+        "irc_ping",
+        old.irc_ping.to_string(),
+        new.irc_ping.to_string(),
+    );
+    restart(
         "irc_tls_port",
         format!("{:?}", old.irc_tls_port),
         format!("{:?}", new.irc_tls_port),

@@ -129,6 +129,14 @@ impl Irc {
         self.out.drain(..n.min(self.out.len()));
     }
 
+    /// Asks the client whether it is still there: `PING :chatd` (its `PONG`, as anything it
+    /// sends, is input, which is what the drivers time).
+    pub fn ping(&mut self) {
+        if !self.closed {
+            self.out.extend_from_slice(b"PING :chatd\r\n");
+        }
+    }
+
     /// Our side is done: nothing more is read.
     pub fn close(&mut self) {
         self.closed = true;

@@ -108,6 +108,9 @@ pub struct Stacked {
     below: Transport,
     /// What the layer below gave of the last read (TLS's plaintext), kept for the next.
     from_below: Vec<u8>,
+    /// The layer below gave bytes since [`Transport::heard`] was last asked (a read may take
+    /// some and give no line: an IRC `PONG`, a WebSocket ping).
+    heard: bool,
 }
 
 /// What [`Transport::handshake`] returns for a web connection that asked for a file (or was
@@ -136,6 +139,7 @@ impl Transport {
             web,
             below,
             from_below: Vec::new(),
+            heard: false,
         }))
     }
 
@@ -145,7 +149,27 @@ impl Transport {
             web: Layer::Irc(Box::default()),
             below,
             from_below: Vec::new(),
+            heard: false,
         }))
+    }
+
+    /// An IRC connection: its layer asks the client whether it is still there (`PING`), for
+    /// the layer below to write.
+    pub fn ping(&mut self) {
+        if let Transport::Web(s) = self
+            && let Layer::Irc(irc) = &mut s.web
+        {
+            irc.ping();
+        }
+    }
+
+    /// Whether the client sent anything since this was last asked, lines or not (for the
+    /// deadlines that time its silence).
+    pub fn heard(&mut self) -> bool {
+        match self {
+            Transport::Web(s) => std::mem::take(&mut s.heard),
+            _ => false,
+        }
     }
 
     /// An IRC connection.
@@ -223,6 +247,7 @@ impl Transport {
                 if n == 0 {
                     return Ok(0);
                 }
+                s.heard = true;
                 s.web.take(&buf[..n]);
             },
         }

@@ -109,6 +109,10 @@ impl Server {
             let (at, serial) = (conn.last_input + idle, conn.serial);
             self.io.timers.add(at, key, serial, Timer::Idle);
         }
+        if let Some(every) = self.irc_ping.filter(|_| conn.transport.is_irc()) {
+            let (at, serial) = (conn.last_input + every, conn.serial);
+            self.io.timers.add(at, key, serial, Timer::Ping);
+        }
         self.hub
             .handle(Event::Connected(key, peer.ip()), &mut self.io);
         // One the hub turned away (a limit: it logged why) is not logged as a client.

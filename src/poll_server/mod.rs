@@ -181,6 +181,7 @@ pub fn run(
         stopping_at: None,
         read_budget: 0,
         idle_timeout: config.idle_limit(),
+        irc_ping: config.irc_ping_limit(),
         next_serial: 0,
         release: memory::Release::new(now),
     };
@@ -243,6 +244,8 @@ struct Server {
     /// Bytes this turn may still read (see [`OUTPUT_PER_TURN`]).
     read_budget: usize,
     idle_timeout: Option<Duration>,
+    /// `--irc-ping`.
+    irc_ping: Option<Duration>,
     /// The next connection's serial number.
     next_serial: u64,
     /// When to return freed memory (the loop's events are its activity).
@@ -404,6 +407,8 @@ impl Server {
                 }
                 Timer::Handshake => {}
                 Timer::Idle => self.idle_deadline(key, now),
+                Timer::Ping => self.ping_deadline(key, now),
+                Timer::Pinged => self.pinged_deadline(key, due.at),
                 Timer::Linger => {
                     if matches!(conn.state, State::Flushing { .. } | State::Draining { .. }) {
                         self.remove(key);
@@ -429,6 +434,47 @@ impl Server {
             // It spoke since: its deadline is its last input's, still ahead.
             let (at, serial) = (conn.last_input + limit, conn.serial);
             self.io.timers.add(at, key, serial, Timer::Idle);
+        }
+    }
+
+    /// An IRC client silent for `--irc-ping` is sent `PING`; one that spoke since is timed
+    /// from its last input.
+    fn ping_deadline(&mut self, key: usize, now: Instant) {
+        let (Some(every), Some(conn)) = (self.irc_ping, self.io.conns.get_mut(key)) else {
+            return;
+        };
+        if conn.state != State::Open {
+            return;
+        }
+        let serial = conn.serial;
+        if now.duration_since(conn.last_input) >= every {
+            conn.transport.ping();
+            self.io.mark_dirty(key);
+            self.io.timers.add(now + every, key, serial, Timer::Pinged);
+        } else {
+            self.io
+                .timers
+                .add(conn.last_input + every, key, serial, Timer::Ping);
+        }
+    }
+
+    /// An IRC client sent `PING` `--irc-ping` before `due`: closed if it said nothing since
+    /// (timed from the deadline, not from when the loop came to it, which may be later).
+    fn pinged_deadline(&mut self, key: usize, due: Instant) {
+        let (Some(every), Some(conn)) = (self.irc_ping, self.io.conns.get(key)) else {
+            return;
+        };
+        if conn.state != State::Open {
+            return;
+        }
+        let pinged_at = due.checked_sub(every).unwrap_or(due);
+        if conn.last_input < pinged_at {
+            log::info!("{}: no answer to PING", conn.peer);
+            self.hub
+                .handle(Event::Disconnected(key, Leave::IdleTimeout), &mut self.io);
+        } else {
+            let (at, serial) = (conn.last_input + every, conn.serial);
+            self.io.timers.add(at, key, serial, Timer::Ping);
         }
     }
 

@@ -45,6 +45,10 @@ impl Server {
             }
             let want = self.read_budget.min(SCRATCH);
             let read = conn.read(&mut self.scratch[..want]);
+            if conn.transport.heard() {
+                // Bytes that made no line (an IRC PONG) are input too.
+                conn.last_input = Instant::now();
+            }
             if !conn.transport.is_plain() {
                 // Its layers may have something to send (a handshake message, an alert).
                 self.io.mark_dirty(key);

@@ -19,6 +19,11 @@ pub enum Timer {
     Throttle,
     /// `--idle-timeout` since its last input, unless it spoke since.
     Idle,
+    /// An IRC client: `--irc-ping` since its last input, unless it spoke since (then it is
+    /// sent `PING`).
+    Ping,
+    /// An IRC client was sent `PING` `--irc-ping` ago: closed, unless it spoke since.
+    Pinged,
     /// The hub closed it this long ago: cut it, flushed or not.
     Linger,
 }

@@ -110,6 +110,19 @@ impl Peer {
             .map(|t| t.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// An IRC client.
+    pub fn is_irc(&self) -> bool {
+        self.layers().is_some_and(|t| t.is_irc())
+    }
+
+    /// Sends an IRC client `PING` (see [`Transport::ping`]), written as the layers' bytes are.
+    pub fn ping(self: &Arc<Self>, writers: &impl Writers) {
+        if let Some(mut layers) = self.layers() {
+            layers.ping();
+        }
+        self.flush_layers(writers);
+    }
+
     /// It has layers above TCP (TLS): its reads must go through [`Peer::receive`].
     pub fn has_layers(&self) -> bool {
         self.layers.is_some()

@@ -101,6 +101,7 @@ pub fn run(
         Settings {
             max_line: config.max_line as usize,
             idle: config.idle_limit(),
+            irc_ping: config.irc_ping_limit(),
             handshake_time: config.handshake_limit(),
             threads,
             max_handshakes: thread::available_parallelism()

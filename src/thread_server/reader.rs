@@ -54,7 +54,16 @@ pub(super) fn read_loop(id: ClientId, peer: &Arc<Peer>, early: Early, shared: &A
     let mut large: Option<Box<[u8]>> = None;
     let mut stream = &peer.stream;
     let mut small = [0u8; SMALL_READ];
-    let _ = stream.set_read_timeout(shared.idle());
+    let idle = shared.idle();
+    // An IRC client silent for `--irc-ping` is sent PING, and closed if silent as long again.
+    let ping_every = shared.irc_ping.filter(|_| peer.is_irc());
+    let mut pinged = false;
+    let mut last_input = Instant::now();
+    let timeout = match (idle, ping_every) {
+        (Some(idle), Some(ping)) => Some(idle.min(ping)),
+        (idle, ping) => idle.or(ping),
+    };
+    let _ = stream.set_read_timeout(timeout);
     let end = loop {
         let buf: &mut [u8] = match &mut large {
             Some(large) => large,
@@ -71,10 +80,29 @@ pub(super) fn read_loop(id: ClientId, peer: &Arc<Peer>, early: Early, shared: &A
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                break End::Idle;
+                let silent = last_input.elapsed();
+                if idle.is_some_and(|idle| silent >= idle) {
+                    break End::Idle;
+                }
+                match ping_every {
+                    Some(every) if silent >= every && !pinged => {
+                        pinged = true;
+                        peer.ping(shared);
+                        continue;
+                    }
+                    Some(every) if silent >= every => {
+                        log::info!("{}: no answer to PING", peer.addr);
+                        break End::Idle;
+                    }
+                    // Woken early (the idle timeout is the shorter, and not reached): on.
+                    Some(_) => continue,
+                    None => break End::Idle,
+                }
             }
             Err(_) => break End::Failed,
         };
+        last_input = Instant::now();
+        pinged = false;
         let filled = n == buf.len();
         let data = match &large {
             Some(large) => &large[..n],

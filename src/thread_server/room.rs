@@ -137,6 +137,8 @@ pub struct Shared {
     pub max_line: usize,
     /// The idle timeout of new connections, in milliseconds (0: none); a reload replaces it.
     idle_ms: AtomicU64,
+    /// `--irc-ping`.
+    pub irc_ping: Option<Duration>,
     pub handshake_time: Duration,
     /// TLS handshake steps under way (the public-key work, not the waits for the client), at
     /// most one per core but one (one core is left to the chat): the other new TLS clients'
@@ -155,6 +157,7 @@ fn millis(timeout: Option<Duration>) -> u64 {
 pub struct Settings {
     pub max_line: usize,
     pub idle: Option<Duration>,
+    pub irc_ping: Option<Duration>,
     pub handshake_time: Duration,
     pub threads: Budget,
     pub max_handshakes: usize,
@@ -169,6 +172,7 @@ impl Shared {
             stopping: AtomicBool::new(false),
             max_line: settings.max_line,
             idle_ms: AtomicU64::new(millis(settings.idle)),
+            irc_ping: settings.irc_ping,
             handshake_time: settings.handshake_time,
             handshaking: Mutex::new(0),
             handshake_done: Condvar::new(),
