@@ -3,7 +3,7 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET (default 180)] [TARGET...]
 #
-# Targets (fuzz/fuzz_targets/): framer, command, hub, web, irc. Needs the nightly toolchain and
+# Targets (fuzz/fuzz_targets/): framer, command, hub, web, irc, irc_session. Needs the nightly toolchain and
 # cargo-fuzz (installed here with `cargo install cargo-fuzz` if missing). Crash inputs land in
 # fuzz/artifacts/TARGET/; turn each into a unit test before fixing it. Corpora grow in
 # fuzz/corpus/ (not committed). The same properties run on stable in `cargo test` (proptest).
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../fuzz"
 seconds=${1:-180}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(framer command hub web irc)
+[ ${#targets[@]} -gt 0 ] || targets=(framer command hub web irc irc_session)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

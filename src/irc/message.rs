@@ -173,6 +173,7 @@ pub fn escape_into(out: &mut Vec<u8>, value: &str) {
             b'\\' => out.extend_from_slice(b"\\\\"),
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\n' => out.extend_from_slice(b"\\n"),
+            0 => {} // no NUL may be in a message, and tags have no escape for it
             _ => out.push(b),
         }
     }
@@ -183,6 +184,10 @@ pub fn escape_into(out: &mut Vec<u8>, value: &str) {
 /// must be (empty, with a space, starting with `:`) or when `trailing` asks for it. Parameters
 /// other than the last never hold a space or start with `:` (the callers' names and channels
 /// cannot).
+///
+/// Whatever the callers give, what is written is one message within IRC's limits: a NUL, CR
+/// or LF becomes a space; a message past [`MAX_LINE`] is cut (at a character's edge), and
+/// tags past [`MAX_TAGS`] are left out.
 pub fn write(
     out: &mut Vec<u8>,
     tags: &[(&str, &str)],
@@ -191,6 +196,7 @@ pub fn write(
     params: &[&str],
     trailing: bool,
 ) {
+    let start = out.len();
     if !tags.is_empty() {
         out.push(b'@');
         for (i, (key, value)) in tags.iter().enumerate() {
@@ -204,22 +210,44 @@ pub fn write(
             }
         }
         out.push(b' ');
+        if out.len() - start > MAX_TAGS {
+            out.truncate(start);
+        }
     }
+    let body = out.len();
     if let Some(source) = source {
         out.push(b':');
-        out.extend_from_slice(source.as_bytes());
+        put_clean(out, source);
         out.push(b' ');
     }
-    out.extend_from_slice(command.as_bytes());
+    put_clean(out, command);
     for (i, p) in params.iter().enumerate() {
         out.push(b' ');
         let last = i + 1 == params.len();
         if last && (trailing || p.is_empty() || p.contains(' ') || p.starts_with(':')) {
             out.push(b':');
         }
-        out.extend_from_slice(p.as_bytes());
+        put_clean(out, p);
+    }
+    if out.len() - body > MAX_LINE - 2 {
+        let mut cut = body + MAX_LINE - 2;
+        while cut > body && (out[cut] & 0b1100_0000) == 0b1000_0000 {
+            cut -= 1;
+        }
+        out.truncate(cut);
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `text`, a NUL, CR or LF in it as a space (none may be in a message).
+fn put_clean(out: &mut Vec<u8>, text: &str) {
+    let from = out.len();
+    out.extend_from_slice(text.as_bytes());
+    for b in &mut out[from..] {
+        if matches!(*b, 0 | b'\r' | b'\n') {
+            *b = b' ';
+        }
+    }
 }
 
 #[cfg(test)]
@@ -352,5 +380,28 @@ mod tests {
             prop_assert_eq!(m.tag("k"), Some(value.as_str()));
             prop_assert_eq!(m.params, vec![target.as_str(), text.as_str()]);
         }
+    }
+
+    #[test]
+    fn what_is_written_is_one_message_within_the_limits_whatever_it_is_given() {
+        let mut out = Vec::new();
+        let long = "é".repeat(400);
+        write(
+            &mut out,
+            &[],
+            Some("a\0b"),
+            "TOPIC",
+            &["#x\ry", &long],
+            true,
+        );
+        assert!(out.len() <= MAX_LINE, "{}", out.len());
+        let line = std::str::from_utf8(&out).expect("cut at a character's edge");
+        assert!(line.starts_with(":a b TOPIC #x y :éé"), "{line}");
+        assert_eq!(line.matches("\r\n").count(), 1);
+        assert!(line.ends_with("\r\n"));
+        out.clear();
+        let id = "i".repeat(MAX_TAGS);
+        write(&mut out, &[("msgid", &id)], None, "PING", &["x"], false);
+        assert_eq!(out, b"PING x\r\n", "tags past their limit are left out");
     }
 }

@@ -321,6 +321,7 @@ impl Server {
                                 self.rules.limit = new.limit;
                                 self.idle_timeout = new.idle;
                                 self.io.outputs.max_backlog = new.max_backlog;
+                                self.read_throttled_again();
                             }
                         }
                     }
@@ -434,6 +435,23 @@ impl Server {
             // It spoke since: its deadline is its last input's, still ahead.
             let (at, serial) = (conn.last_input + limit, conn.serial);
             self.io.timers.add(at, key, serial, Timer::Idle);
+        }
+    }
+
+    /// After a reload: the clients the old line rate held back are read again at the new one
+    /// (not at their old deadline, which may be far: their Throttle timer, when it comes,
+    /// finds them read already).
+    fn read_throttled_again(&mut self) {
+        let held: Vec<usize> = self
+            .io
+            .conns
+            .iter()
+            .filter(|(_, c)| c.throttled)
+            .map(|(key, _)| key)
+            .collect();
+        for key in held {
+            self.io.conns[key].throttled = false;
+            self.readable(key);
         }
     }
 

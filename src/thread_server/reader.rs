@@ -21,6 +21,10 @@ pub(super) const SMALL_READ: usize = 1024;
 /// A client that fills the small buffer is read this much at a time until it slows down.
 const LARGE_READ: usize = 64 * 1024;
 
+/// Longest a throttled client's thread sleeps before it asks the rules again (a reload may
+/// have raised its rate).
+const RATE_RECHECK: Duration = Duration::from_millis(250);
+
 /// How a reader's input ended.
 pub(super) enum End {
     /// The client closed its side: an unfinished last line still counts.
@@ -208,7 +212,8 @@ impl Reader<'_> {
                 Verdict::Open | Verdict::Closed => break,
                 Verdict::Wait(wait) => {
                     Metrics::add(&METRICS.rate_limited_reads, 1);
-                    thread::sleep(wait)
+                    // In slices: a reload's new rate holds for it within one.
+                    thread::sleep(wait.min(RATE_RECHECK))
                 }
                 Verdict::Flooding => return Some(End::Closed),
             }

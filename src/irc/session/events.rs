@@ -202,7 +202,9 @@ impl Session {
                     .filter_map(Value::as_str)
                     .collect();
                 // As many names a line as fit.
-                let room_for = MAX_LINE - 64 - channel.len() - self.target().len();
+                let room_for = MAX_LINE
+                    .saturating_sub(64 + channel.len() + self.target().len())
+                    .max(64);
                 let mut line = String::new();
                 for name in names {
                     if !line.is_empty() && line.len() + 1 + name.len() > room_for {
@@ -330,13 +332,15 @@ impl Session {
         text: &str,
         action: bool,
     ) {
-        let room = MAX_LINE - source.len() - command.len() - target.len() - 24;
+        // (At least a few bytes a message, whatever the hub names: each takes some.)
+        let overhead = source.len() + command.len() + target.len() + 24;
+        let room = MAX_LINE.saturating_sub(overhead).max(16);
         let mut rest = text;
         let mut part_text = String::new();
         while !rest.is_empty() {
             let mut cut = rest.len().min(room);
             while !rest.is_char_boundary(cut) {
-                cut -= 1;
+                cut += 1;
             }
             let (part, tail) = rest.split_at(cut);
             rest = tail;

@@ -844,3 +844,20 @@ fn whois_ison_userhost_and_away_are_the_chats_whois_and_away() {
     let is_away = r#"{"type":"notice","code":"is_away","text":"bob is away: lunch","name":"bob","away":"lunch"}"#;
     assert_eq!(r.hear(is_away).1, [":chatd 301 ana bob :lunch"]);
 }
+
+#[test]
+fn whatever_the_hub_names_each_message_fits_and_the_text_ends() {
+    // (Found by the fuzzer: a name long enough left no room for text, and the text was cut
+    // into empty pieces forever.) The hub's names are short; the session holds anyway.
+    let mut r = Run::registered("ana");
+    let from = "x".repeat(600);
+    let text = "é".repeat(300);
+    let event = format!(r#"{{"type":"chat","room":"lobby","from":"{from}","text":"{text}"}}"#);
+    let (_, client) = r.hear(&event);
+    assert!(
+        !client.is_empty() && client.len() < 100,
+        "{} messages",
+        client.len()
+    );
+    assert!(client.iter().all(|l| l.len() + 2 <= MAX_LINE));
+}
