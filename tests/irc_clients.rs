@@ -1,7 +1,9 @@
-//! A real IRC client against the IRC listener, in both modes: WeeChat (Debian's
-//! `weechat-headless`), driven through its FIFO and read through its logs, joins two channels
-//! and talks with an `nc` client, with SASL and without. Where WeeChat is not installed the test
-//! says SKIPPED, unless `CHATD_NEED_IRC_CLIENTS` is set (as `.ci/run` does): then it fails.
+//! Real IRC clients against the IRC listener, in both modes: WeeChat (Debian's
+//! `weechat-headless`), driven through its FIFO, and irssi (Debian's `irssi`, in a terminal of
+//! `script`'s, driven through a file a small script of its own reads), each read through its
+//! logs, join two channels and talk with an `nc` client, with SASL and without. Where a client
+//! is not installed its tests say SKIPPED, unless `CHATD_NEED_IRC_CLIENTS` is set (as
+//! `.ci/run` does): then they fail.
 
 mod common;
 
@@ -14,10 +16,12 @@ use common::{Client, DEADLINE, Mode, Server, TempDir};
 both_modes!(
     weechat_joins_two_channels_and_talks_with_nc,
     weechat_logs_in_with_sasl,
+    irssi_joins_two_channels_and_talks_with_nc,
+    irssi_logs_in_with_sasl,
 );
 
-/// One WeeChat at a time: two started at once were seen to leave one without a connection
-/// (its logs empty).
+/// One client at a time: two WeeChats started at once were seen to leave one without a
+/// connection (its logs empty).
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A WeeChat of the test's, killed when dropped.
@@ -200,4 +204,190 @@ fn weechat_logs_in_with_sasl(mode: Mode) {
     wee.until_logged("irc.chatd.#dev", "ncer\thello, account holder");
     wee.say("irc.chatd.#dev", "logged in and talking");
     nc.until("<wee> logged in and talking");
+}
+
+/// What irssi runs at start (`scripts/autorun/`): every line the test appends to `HOME/commands`
+/// as if typed, in the server's context.
+const IRSSI_COMMANDS: &str = r#"use strict;
+use Irssi;
+my $file = Irssi::get_irssi_dir() . "/commands";
+my $pos = 0;
+Irssi::timeout_add(50, sub {
+    open(my $fh, '<', $file) or return;
+    seek($fh, $pos, 0);
+    while (my $line = <$fh>) {
+        last unless $line =~ /\n$/;
+        $pos = tell($fh);
+        chomp $line;
+        next unless length $line;
+        my ($server) = Irssi::servers();
+        if ($server) { $server->command($line) } else { Irssi::command($line) }
+    }
+    close $fh;
+}, undef);
+"#;
+
+/// An irssi of the test's (in a terminal of `script`'s), killed with its terminal when dropped.
+struct Irssi {
+    child: Child,
+    dir: PathBuf,
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Drop for Irssi {
+    fn drop(&mut self) {
+        // `script` and irssi, its child: the process group.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Irssi {
+    /// irssi connected to `server`'s IRC port as `nick`, logging in with `sasl` (name,
+    /// password) if given; `None` (the test skips) if it is not installed.
+    fn start(server: &Server, dir: &Path, nick: &str, sasl: Option<(&str, &str)>) -> Option<Irssi> {
+        let installed = |cmd: &str| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {cmd}")])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !installed("irssi") || !installed("script") {
+            if std::env::var_os("CHATD_NEED_IRC_CLIENTS").is_some() {
+                panic!("irssi or script is not installed, and CHATD_NEED_IRC_CLIENTS is set");
+            }
+            eprintln!("SKIPPED: irssi is not installed (apt-get install irssi)");
+            return None;
+        }
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let addr = server.irc_addr.expect("an IRC listener");
+        let sasl = sasl.map_or(String::new(), |(name, password)| {
+            format!(
+                "sasl_mechanism = \"PLAIN\"; sasl_username = \"{name}\"; \
+                 sasl_password = \"{password}\";"
+            )
+        });
+        // No flood pacing of its own (irssi sends one command each 2.2 s past its first 5).
+        let config = format!(
+            r#"servers = ( {{ address = "{}"; port = "{}"; chatnet = "chatd"; autoconnect = "yes"; use_tls = "no"; }} );
+chatnets = {{ chatd = {{ type = "IRC"; {sasl} }}; }};
+settings = {{
+  core = {{ real_name = "irssi of the tests"; user_name = "{nick}"; nick = "{nick}"; }};
+  "irc/core" = {{ cmd_queue_speed = "0msec"; cmds_max_at_once = "1000"; }};
+  "fe-common/core" = {{ autolog = "yes"; autolog_path = "{}/logs/$0.log"; autolog_level = "all"; }};
+}};
+"#,
+            addr.ip(),
+            addr.port(),
+            dir.display()
+        );
+        std::fs::create_dir_all(dir.join("scripts/autorun")).unwrap();
+        std::fs::write(dir.join("scripts/autorun/commands.pl"), IRSSI_COMMANDS).unwrap();
+        std::fs::write(dir.join("config"), config).unwrap();
+        let line = format!(
+            "stty cols 160 rows 50; exec irssi --home={0} --config={0}/config",
+            dir.display()
+        );
+        use std::os::unix::process::CommandExt;
+        let child = Command::new("script")
+            .args(["-q", "-c", &line, "/dev/null"])
+            .env("TERM", "xterm")
+            .process_group(0)
+            // Kept open and never written: at its end, irssi would quit.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("script starts");
+        Some(Irssi {
+            child,
+            dir: dir.to_path_buf(),
+            _turn: turn,
+        })
+    }
+
+    /// A window's log (`#dev`, `ncer`), as written so far.
+    fn log(&self, window: &str) -> String {
+        std::fs::read_to_string(self.dir.join("logs").join(format!("{window}.log")))
+            .unwrap_or_default()
+    }
+
+    /// Waits until `window`'s log has `want`, or fails after [`DEADLINE`].
+    fn until_logged(&self, window: &str, want: &str) {
+        let until = Instant::now() + DEADLINE;
+        loop {
+            let log = self.log(window);
+            if log.contains(want) {
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "{want:?} not in {window}'s log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs `command` as if typed (`/msg #dev hi`).
+    fn run(&self, command: &str) {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("commands"))
+            .unwrap();
+        file.write_all(format!("{command}\n").as_bytes()).unwrap();
+    }
+}
+
+fn irssi_joins_two_channels_and_talks_with_nc(mode: Mode) {
+    let dir = TempDir::new(&format!("irssi-{mode:?}"));
+    let server = Server::start_with(mode, &["--irc-port", "0"]);
+    let Some(irssi) = Irssi::start(&server, &dir.0, "irs", None) else {
+        return;
+    };
+    irssi.until_logged("#lobby", "irs [irs@chatd] has joined #lobby");
+    irssi.run("/join #dev,#ops");
+    let mut nc = nc_in_dev(&server, "ncer", "irs");
+    irssi.until_logged("#ops", "irs [irs@chatd] has joined #ops");
+    nc.send("hello from nc");
+    irssi.until_logged("#dev", "< ncer> hello from nc");
+    irssi.run("/msg #dev hello from irssi");
+    nc.until("<irs> hello from irssi");
+    irssi.run("/action #dev waves");
+    nc.until("* irs waves");
+    nc.send("/me waves back");
+    irssi.until_logged("#dev", "* ncer waves back");
+    nc.send("/msg irs psst");
+    irssi.until_logged("ncer", "<ncer> psst");
+    irssi.run("/msg ncer psst back");
+    nc.until("*irs* psst back");
+}
+
+fn irssi_logs_in_with_sasl(mode: Mode) {
+    let dir = TempDir::new(&format!("irssi-sasl-{mode:?}"));
+    let server = Server::start_with(mode, &["--irc-port", "0"]);
+    let mut owner = server.client();
+    owner.send("/nick irs");
+    owner.until("* you are now irs");
+    owner.send("/register correct-horse");
+    owner.until("* irs is registered: it is yours (/login irs PASSWORD takes it back)");
+    owner.send("/quit");
+    owner.until_closed();
+    let mut watcher = server.client();
+    let Some(irssi) = Irssi::start(&server, &dir.0, "irs", Some(("irs", "correct-horse"))) else {
+        return;
+    };
+    // Announced once, under its account.
+    watcher.until("* irs joined");
+    irssi.until_logged("#lobby", "irs [irs@chatd] has joined #lobby");
+    irssi.run("/join #dev");
+    let mut nc = nc_in_dev(&server, "ncer", "irs");
+    nc.send("hello, account holder");
+    irssi.until_logged("#dev", "< ncer> hello, account holder");
+    irssi.run("/msg #dev logged in and talking");
+    nc.until("<irs> logged in and talking");
 }
