@@ -537,11 +537,15 @@ fn a_pipe_is_paced_at_the_server_rate_and_says_so(mode: Mode) {
     let out = finish(child);
     assert!(out.status.success(), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    // 5 at once; the 6th waits, with 39 more behind it.
-    assert!(
-        stderr.contains("sending paced at 20 lines a second: 40 lines waiting (about 2 s)\n"),
-        "{stderr}"
-    );
+    // 5 at once; the 6th waits, with as many more behind it as the client has read of its
+    // input by then (all 39, unless its reading thread lags: a loaded machine was seen to
+    // have read 1).
+    let said = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("sending paced at 20 lines a second: "))
+        .unwrap_or_else(|| panic!("never said it paces: {stderr}"));
+    let waiting: usize = said.split(' ').next().unwrap().parse().unwrap();
+    assert!((1..=40).contains(&waiting), "{stderr}");
     assert!(stderr.ends_with("all lines sent\n"), "{stderr}");
     for i in 0..45 {
         until_watcher(&mut watcher, |l| l == format!("<piper> line {i}"));

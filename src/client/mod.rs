@@ -206,9 +206,13 @@ pub fn connect(opts: &Options<'_>) -> Result<Session, ConnectError> {
     }
     if let Some(want) = want.filter(|w| !session.name.eq_ignore_ascii_case(w)) {
         session.send(&format!("/nick {want}")).map_err(|_| lost())?;
-        // Other lines may come first (someone joins); keep them for the front end.
+        // Other lines may come first (someone joins); keep them for the front end. Closed
+        // meanwhile (the server stopping), the session is what it is: the front end shows
+        // what came (`* server shutting down`) and finds the end.
         loop {
-            let line = session.read_line().map_err(|_| lost())?.ok_or_else(lost)?;
+            let Some(line) = session.read_line().map_err(|_| lost())? else {
+                break;
+            };
             match server_line::parse(&line) {
                 ServerLine::YouAre(n) => {
                     session.name = n.to_string();
@@ -341,10 +345,13 @@ impl Session {
     /// Asks the server's limits (`/limits`), keeping other lines that come first for the
     /// front end; `None` from a server that does not know the command.
     fn ask_limits(&mut self) -> io::Result<Option<pace::Limits>> {
-        self.send("/limits")?;
-        let lost = || io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed");
+        if self.send("/limits").is_err() {
+            return Ok(None); // closed already: the front end finds the end
+        }
         loop {
-            let line = self.read_line()?.ok_or_else(lost)?;
+            let Some(line) = self.read_line()? else {
+                return Ok(None);
+            };
             match server_line::parse(&line) {
                 ServerLine::Limits { rate, burst } => {
                     return Ok(Some(pace::Limits { rate, burst }));
