@@ -209,10 +209,7 @@ pub fn connect(opts: &Options<'_>) -> Result<Session, ConnectError> {
         // Other lines may come first (someone joins); keep them for the front end. Closed
         // meanwhile (the server stopping), the session is what it is: the front end shows
         // what came (`* server shutting down`) and finds the end.
-        loop {
-            let Some(line) = session.read_line().map_err(|_| lost())? else {
-                break;
-            };
+        while let Some(line) = session.read_line().map_err(|_| lost())? {
             match server_line::parse(&line) {
                 ServerLine::YouAre(n) => {
                     session.name = n.to_string();
