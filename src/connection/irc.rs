@@ -124,9 +124,14 @@ impl Irc {
         &self.out
     }
 
-    /// The layer below took `n` of them.
+    /// The layer below took `n` of them (all taken, the buffer is let go of: an idle
+    /// connection holds none).
     pub fn sent(&mut self, n: usize) {
-        self.out.drain(..n.min(self.out.len()));
+        if n >= self.out.len() {
+            self.out = Vec::new();
+        } else {
+            self.out.drain(..n);
+        }
     }
 
     /// Asks the client whether it is still there: `PING :chatd` (its `PONG`, as anything it

@@ -36,13 +36,23 @@ impl Lines {
         let n = left.len().min(buf.len());
         buf[..n].copy_from_slice(&left[..n]);
         self.taken += n;
+        self.let_go_if_taken();
         n
+    }
+
+    /// All taken: the buffer is let go of (an idle connection holds none).
+    fn let_go_if_taken(&mut self) {
+        if self.taken == self.buf.len() {
+            self.buf = Vec::new();
+            self.taken = 0;
+        }
     }
 
     /// Hands the framer every line.
     pub fn give_all(&mut self, plain: &mut Vec<u8>) {
         plain.extend_from_slice(&self.buf[self.taken..]);
         self.taken = self.buf.len();
+        self.let_go_if_taken();
     }
 }
 

@@ -46,7 +46,8 @@ impl Session {
             }
         }
         self.event(&event, line, to_client);
-        self.tags.clear();
+        // (Let go of, not cleared: an idle client holds no buffer for them.)
+        self.tags = Vec::new();
     }
 
     pub(super) fn event(&mut self, event: &Value, line: &[u8], to_client: &mut Vec<u8>) {
