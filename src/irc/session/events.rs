@@ -29,6 +29,9 @@ impl Session {
         if !line.starts_with(b"{") {
             return;
         }
+        if self.stage == Stage::Registered && self.quick_said(line, to_client) {
+            return;
+        }
         let Ok(event) = serde_json::from_slice::<Value>(line) else {
             return;
         };
@@ -48,6 +51,59 @@ impl Session {
         self.event(&event, line, to_client);
         // (Let go of, not cleared: an idle client holds no buffer for them.)
         self.tags = Vec::new();
+    }
+
+    /// A `chat` or `me` event (nearly every event a busy room sends), told without building a
+    /// JSON tree: its fields read as the hub writes them (flat, all strings), borrowed. Returns
+    /// false for any other line, or one with an escape in a field: the full path tells those.
+    fn quick_said(&mut self, line: &[u8], to_client: &mut Vec<u8>) -> bool {
+        let Some((fields, n)) = flat_strings(line) else {
+            return false;
+        };
+        let mut kind = None;
+        let (mut time, mut room, mut from, mut text, mut id) = (None, None, None, None, None);
+        for &(key, value) in &fields[..n] {
+            match key {
+                "type" => kind = Some(value),
+                "time" => time = Some(value),
+                "room" => room = Some(value),
+                "from" => from = Some(value),
+                "text" => text = Some(value),
+                "id" => id = Some(value),
+                _ => return false,
+            }
+        }
+        let action = match kind {
+            Some("chat") => false,
+            Some("me") => true,
+            _ => return false,
+        };
+        let (Some(room), Some(from), Some(text)) = (room, from, text) else {
+            return false;
+        };
+        let time = time.filter(|_| self.has(Cap::SERVER_TIME));
+        let id = id.filter(|_| self.has(Cap::MESSAGE_TAGS));
+        // One message (the text fits, as nearly every line does): written straight out.
+        let fits = 2 * from.len() + room.len() + text.len() + 48 < MAX_LINE;
+        let clean = !text.bytes().any(|b| matches!(b, 0 | b'\r' | b'\n' | 1));
+        if fits && clean && !action {
+            put_said(to_client, time, id, from, room, text);
+            return true;
+        }
+        if let Some(time) = time {
+            self.tags.push(("time", time.to_string()));
+        }
+        if let Some(id) = id {
+            self.tags.push(("msgid", id.to_string()));
+        }
+        let mut channel = String::with_capacity(room.len() + 1);
+        channel.push('#');
+        channel.push_str(room);
+        self.say(to_client, &mask(from), "PRIVMSG", &channel, text, action);
+        if !self.tags.is_empty() {
+            self.tags = Vec::new();
+        }
+        true
     }
 
     pub(super) fn event(&mut self, event: &Value, line: &[u8], to_client: &mut Vec<u8>) {
@@ -507,5 +563,73 @@ impl Session {
                 self.say(to_client, SERVER, "NOTICE", &me, text, false);
             }
         }
+    }
+}
+
+/// Most fields [`flat_strings`] reads: more is not an event the quick path tells.
+const MAX_FIELDS: usize = 8;
+
+/// A flat JSON object of string values (`{"type":"chat","room":"lobby",...}`), its keys and
+/// values borrowed; `None` if it is anything else, or a string holds an escape (a backslash:
+/// the full parser reads those).
+fn flat_strings(line: &[u8]) -> Option<([(&str, &str); MAX_FIELDS], usize)> {
+    let text = std::str::from_utf8(line).ok()?;
+    let mut rest = text.strip_prefix('{')?.strip_suffix('}')?;
+    let mut fields = [("", ""); MAX_FIELDS];
+    let mut n = 0;
+    while !rest.is_empty() {
+        let (key, after) = quoted(rest)?;
+        let after = after.strip_prefix(':')?;
+        let (value, after) = quoted(after)?;
+        if n == MAX_FIELDS {
+            return None;
+        }
+        fields[n] = (key, value);
+        n += 1;
+        rest = match after.strip_prefix(',') {
+            Some(more) => more,
+            None if after.is_empty() => after,
+            None => return None,
+        };
+    }
+    Some((fields, n))
+}
+
+/// `"..."` at the start of `s`, with no escape in it: its inside, and what follows.
+fn quoted(s: &str) -> Option<(&str, &str)> {
+    let inner = s.strip_prefix('"')?;
+    let end = memchr::memchr2(b'"', b'\\', inner.as_bytes())?;
+    if inner.as_bytes()[end] == b'\\' {
+        return None;
+    }
+    Some((&inner[..end], &inner[end + 1..]))
+}
+
+/// `@time=T;msgid=I :FROM!FROM@chatd PRIVMSG #ROOM :TEXT` and CR LF, for a text that fits in
+/// one message and holds no byte a message may not: what [`message::write`] would write,
+/// without its allocations.
+fn put_said(
+    out: &mut Vec<u8>,
+    time: Option<&str>,
+    id: Option<&str>,
+    from: &str,
+    room: &str,
+    text: &str,
+) {
+    let mut sep = b'@';
+    for (key, value) in [("time", time), ("msgid", id)] {
+        if let Some(value) = value {
+            out.push(sep);
+            out.extend_from_slice(key.as_bytes());
+            out.push(b'=');
+            message::escape_into(out, value);
+            sep = b';';
+        }
+    }
+    if sep == b';' {
+        out.push(b' ');
+    }
+    for part in [":", from, "!", from, "@", SERVER, " PRIVMSG #", room, " :", text, "\r\n"] {
+        out.extend_from_slice(part.as_bytes());
     }
 }

@@ -861,3 +861,37 @@ fn whatever_the_hub_names_each_message_fits_and_the_text_ends() {
     );
     assert!(client.iter().all(|l| l.len() + 2 <= MAX_LINE));
 }
+
+#[test]
+fn the_quick_path_for_chat_lines_says_what_the_full_one_says() {
+    // A field the quick path does not know sends a line down the full path: the same event
+    // must come out the same either way.
+    let long = "x".repeat(700);
+    for caps in ["", "server-time", "message-tags", "server-time message-tags"] {
+        for (kind, from, text) in [
+            ("chat", "bob", "hi there"),
+            ("chat", "ana", "echoed, its own"),
+            ("chat", "bob", "é and ü"),
+            ("chat", "bob", long.as_str()),
+            ("me", "bob", "waves"),
+        ] {
+            let event = format!(
+                r#"{{"type":"{kind}","time":"2026-12-07T13:00:00.123Z","room":"dev","from":"{from}","text":"{text}","id":"n1-7""#
+            );
+            let mut quick = if caps.is_empty() {
+                Run::registered("ana")
+            } else {
+                registered_with("ana", caps)
+            };
+            let mut full = if caps.is_empty() {
+                Run::registered("ana")
+            } else {
+                registered_with("ana", caps)
+            };
+            let (_, a) = quick.hear(&format!("{event}}}"));
+            let (_, b) = full.hear(&format!(r#"{event},"extra":"x"}}"#));
+            assert_eq!(a, b, "{caps} {kind} {text}");
+            assert!(!a.is_empty());
+        }
+    }
+}
