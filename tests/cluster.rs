@@ -9,12 +9,14 @@ use common::certs::Certs;
 
 use std::time::{Duration, Instant};
 
+use common::irc::Irc;
 use common::nats::{Link, Nats};
 use common::pty::Pty;
 use common::{Client, DEADLINE, Mode, Server, chat, lines_of, signal, until_output};
 
 both_modes!(
     three_nodes_are_one_chat,
+    an_irc_client_on_one_node_talks_with_an_nc_client_on_another,
     a_killed_node_is_lost_within_seconds_and_its_names_kept_until_they_expire,
     a_node_that_only_seemed_lost_keeps_its_names_until_they_expire,
     the_names_of_nodes_that_all_stopped_are_free,
@@ -1490,4 +1492,40 @@ fn accounts_are_the_clusters(mode: Mode) {
     until_line(&mut late, "* logged in as alice");
     late.send("/unregister battery-staple");
     until_line(&mut late, "* alice is no longer registered");
+}
+
+fn an_irc_client_on_one_node_talks_with_an_nc_client_on_another(mode: Mode) {
+    let Some(nats) = Nats::start() else { return };
+    let a = Server::start_with(mode, &["--cluster", &nats.url(), "--irc-port", "0"]);
+    let b = node(mode, &nats);
+    let mut bob = b.client();
+    bob.send("/nick bob");
+    bob.until("* you are now bob");
+    let mut ana = Irc::registered(&a, "ana");
+    until_sees(&mut bob, "ana");
+    // Lines both ways, in the lobby and in a room both join.
+    bob.send("hi from b");
+    ana.until(":bob!bob@chatd PRIVMSG #lobby :hi from b");
+    ana.send("PRIVMSG #lobby :hi from a");
+    until_line(&mut bob, "<ana> hi from a");
+    ana.send("JOIN #dev");
+    ana.until(":chatd 366 ana #dev ");
+    bob.send("/join dev");
+    ana.until(":bob!bob@chatd JOIN #dev");
+    ana.send("PRIVMSG #dev :in dev");
+    until_line(&mut bob, "<ana> in dev");
+    // Private messages both ways; WHOIS names the other node.
+    ana.send("PRIVMSG bob :psst");
+    until_line(&mut bob, "*ana* psst");
+    bob.send("/msg ana back at you");
+    ana.until(":bob!bob@chatd PRIVMSG ana :back at you");
+    ana.send("WHOIS bob");
+    ana.until(":chatd 311 ana bob bob chatd * :bob");
+    assert_eq!(ana.line(), ":chatd 319 ana bob :#dev");
+    let node_line = ana.line();
+    assert!(
+        node_line.starts_with(":chatd 312 ana bob chatd :node ")
+            && node_line.ends_with(" of the cluster"),
+        "{node_line}"
+    );
 }

@@ -7,11 +7,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, Mode, Server, TempDir};
+use common::irc::Irc;
+use common::{Mode, Server, TempDir};
 
 both_modes!(
     registration_ends_in_the_welcome_and_the_lobby,
@@ -25,91 +25,6 @@ both_modes!(
     whois_ison_userhost_and_away,
     a_silent_client_is_pinged_and_closed_if_it_does_not_answer,
 );
-
-/// An IRC client of the test's.
-struct Irc {
-    writer: TcpStream,
-    reader: BufReader<TcpStream>,
-    nick: String,
-}
-
-impl Irc {
-    fn connect(server: &Server) -> Irc {
-        let addr = server.irc_addr.expect("an IRC listener");
-        let stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(DEADLINE)).unwrap();
-        Irc {
-            writer: stream.try_clone().unwrap(),
-            reader: BufReader::new(stream),
-            nick: String::new(),
-        }
-    }
-
-    /// Connected and registered as `nick`, past the lobby's names.
-    fn registered(server: &Server, nick: &str) -> Irc {
-        let mut c = Irc::connect(server);
-        c.send(&format!("NICK {nick}"));
-        c.send(&format!("USER {nick} 0 * :{nick} of the tests"));
-        c.until(&format!(":chatd 001 {nick} "));
-        c.until(&format!(":chatd 366 {nick} #lobby "));
-        c.nick = nick.to_string();
-        c
-    }
-
-    fn send(&mut self, line: &str) {
-        self.writer
-            .write_all(format!("{line}\r\n").as_bytes())
-            .unwrap();
-    }
-
-    /// The next line, without its CR LF; fails after [`DEADLINE`].
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) => panic!("{}: closed", self.nick),
-            Ok(_) => {}
-            Err(e) => panic!("{}: nothing within {DEADLINE:?}: {e}", self.nick),
-        }
-        assert!(line.ends_with("\r\n"), "{line:?}");
-        line.truncate(line.len() - 2);
-        line
-    }
-
-    /// Reads up to a line that starts with `prefix`; returns it, and fails on an `ERROR`.
-    fn until(&mut self, prefix: &str) -> String {
-        loop {
-            let line = self.line();
-            if line.starts_with(prefix) {
-                return line;
-            }
-            assert!(!line.starts_with("ERROR"), "{}: {line}", self.nick);
-        }
-    }
-
-    /// Reads up to a line that has `part` in it (past its tags, say); returns it.
-    fn until_has(&mut self, part: &str) -> String {
-        loop {
-            let line = self.line();
-            if line.contains(part) {
-                return line;
-            }
-            assert!(!line.starts_with("ERROR"), "{}: {line}", self.nick);
-        }
-    }
-
-    /// Every line up to the end of the connection.
-    fn until_closed(&mut self) -> Vec<String> {
-        let mut lines = Vec::new();
-        loop {
-            let mut line = String::new();
-            match self.reader.read_line(&mut line) {
-                Ok(0) => return lines,
-                Ok(_) => lines.push(line.trim_end().to_string()),
-                Err(e) => panic!("{}: not closed within {DEADLINE:?}: {e}", self.nick),
-            }
-        }
-    }
-}
 
 fn irc_server(mode: Mode) -> Server {
     Server::start_with(mode, &["--irc-port", "0"])

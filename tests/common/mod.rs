@@ -6,6 +6,7 @@
 pub mod browser;
 pub mod certs;
 pub mod cut;
+pub mod irc;
 pub mod nats;
 pub mod pty;
 pub mod scrape;

@@ -629,7 +629,19 @@ fn put_said(
     if sep == b';' {
         out.push(b' ');
     }
-    for part in [":", from, "!", from, "@", SERVER, " PRIVMSG #", room, " :", text, "\r\n"] {
+    for part in [
+        ":",
+        from,
+        "!",
+        from,
+        "@",
+        SERVER,
+        " PRIVMSG #",
+        room,
+        " :",
+        text,
+        "\r\n",
+    ] {
         out.extend_from_slice(part.as_bytes());
     }
 }

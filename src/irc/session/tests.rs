@@ -867,7 +867,12 @@ fn the_quick_path_for_chat_lines_says_what_the_full_one_says() {
     // A field the quick path does not know sends a line down the full path: the same event
     // must come out the same either way.
     let long = "x".repeat(700);
-    for caps in ["", "server-time", "message-tags", "server-time message-tags"] {
+    for caps in [
+        "",
+        "server-time",
+        "message-tags",
+        "server-time message-tags",
+    ] {
         for (kind, from, text) in [
             ("chat", "bob", "hi there"),
             ("chat", "ana", "echoed, its own"),
