@@ -99,18 +99,7 @@ impl WeeChat {
     /// Waits until `buffer`'s log has `want`, or fails after [`DEADLINE`]. (WeeChat writes its
     /// logs at once, `flush_delay 0`: reading them is how the test hears what it heard.)
     fn until_logged(&self, buffer: &str, want: &str) {
-        let until = Instant::now() + DEADLINE;
-        loop {
-            let log = self.log(buffer);
-            if log.contains(want) {
-                return;
-            }
-            assert!(
-                Instant::now() < until,
-                "{want:?} not in {buffer}'s log:\n{log}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        until_has(|| self.log(buffer), buffer, want);
     }
 
     /// Types `text` in `buffer`, through WeeChat's FIFO.
@@ -132,6 +121,23 @@ impl WeeChat {
             std::thread::sleep(Duration::from_millis(50));
         };
         std::fs::write(&fifo, format!("{buffer} *{text}\n")).unwrap();
+    }
+}
+
+/// Reads `log` (a client's log of `what`) until it has `want`, or fails after [`DEADLINE`].
+/// (The clients write their logs at once: reading them is how the test hears what they heard.)
+fn until_has(log: impl Fn() -> String, what: &str, want: &str) {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let log = log();
+        if log.contains(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "{want:?} not in {what}'s log:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -317,18 +323,7 @@ settings = {{
 
     /// Waits until `window`'s log has `want`, or fails after [`DEADLINE`].
     fn until_logged(&self, window: &str, want: &str) {
-        let until = Instant::now() + DEADLINE;
-        loop {
-            let log = self.log(window);
-            if log.contains(want) {
-                return;
-            }
-            assert!(
-                Instant::now() < until,
-                "{want:?} not in {window}'s log:\n{log}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        until_has(|| self.log(window), window, want);
     }
 
     /// Runs `command` as if typed (`/msg #dev hi`).
