@@ -97,16 +97,6 @@ CONF
     return 1
 }
 
-record() {
-    python3 -c '
-import json, sys
-row = json.loads(sys.stdin.read())
-for kv in sys.argv[1:]:
-    k, v = kv.split("=", 1)
-    row[k] = v
-print(json.dumps(row))' "$@" >>"$raw"
-}
-
 run() { # MODE WORK TRANSPORT REP
     local mode=$1 work=$2 transport=$3 rep=$4 n args port prefix settle=1000
     local hello=()

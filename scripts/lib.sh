@@ -52,3 +52,15 @@ bench_files() {
     LOG=$(mktemp)
     trap 'stop_server; rm -f "$RAW" "$LOG"' EXIT
 }
+
+# record KEY=VALUE...: appends the JSON object chatbench printed on stdin to the file $raw, with
+# these keys added (mode=poll, rep=2, ...): one row of a benchmark script's raw runs.
+record() {
+    python3 -c '
+import json, sys
+row = json.loads(sys.stdin.read())
+for kv in sys.argv[1:]:
+    k, v = kv.split("=", 1)
+    row[k] = v
+print(json.dumps(row))' "$@" >>"$raw"
+}

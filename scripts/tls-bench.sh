@@ -51,16 +51,6 @@ serve() {
 }
 
 # record KEY=VALUE... < chatbench JSON: one line of raw.jsonl.
-record() {
-    python3 -c '
-import json, sys
-row = json.loads(sys.stdin.read())
-for kv in sys.argv[1:]:
-    k, v = kv.split("=", 1)
-    row[k] = v
-print(json.dumps(row))' "$@" >>"$raw"
-}
-
 has_part() { [[ " $parts " == *" $1 "* ]]; }
 for rep in $(seq "$repeat"); do
     has_part 1 && for transport in plain tls; do

@@ -45,16 +45,6 @@ serve() {
     return 1
 }
 
-record() {
-    python3 -c '
-import json, sys
-row = json.loads(sys.stdin.read())
-for kv in sys.argv[1:]:
-    k, v = kv.split("=", 1)
-    row[k] = v
-print(json.dumps(row))' "$@" >>"$raw"
-}
-
 for rep in $(seq "$repeat"); do
     for mode in $modes; do
         for work in flat idle; do
