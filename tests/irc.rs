@@ -452,6 +452,29 @@ fn echo_message_and_chathistory_over_the_store(mode: Mode) {
     assert!(ana.line().starts_with(":chatd BATCH -"));
     ana.send("CHATHISTORY AROUND #lobby msgid=1 10");
     ana.until(":chatd FAIL CHATHISTORY INVALID_PARAMS AROUND :");
+    // In a second room: its own history, and asking it does not move where lines go.
+    ana.send("JOIN #dev");
+    ana.until_has(":chatd 366 ana #dev ");
+    bob.send("/join dev");
+    bob.until("* you are in #dev (2 here)");
+    bob.send("said in dev");
+    ana.until_has(" :bob!bob@chatd PRIVMSG #dev :said in dev");
+    ana.send("CHATHISTORY LATEST #dev * 1");
+    ana.until(":chatd BATCH +");
+    assert!(
+        ana.line()
+            .ends_with(" :bob!bob@chatd PRIVMSG #dev :said in dev")
+    );
+    assert!(ana.line().starts_with(":chatd BATCH -"));
+    ana.send("CHATHISTORY LATEST #lobby * 1");
+    ana.until(":chatd BATCH +");
+    assert!(
+        ana.line()
+            .ends_with(" :ana!ana@chatd PRIVMSG #lobby :hello bob")
+    );
+    assert!(ana.line().starts_with(":chatd BATCH -"));
+    ana.send("PRIVMSG #dev :back in dev");
+    bob.until("<ana> back in dev");
     // Without server-time: no history on joining (it would look new).
     let mut eve = Irc::registered(&server, "eve");
     eve.send("PING :after");
